@@ -1,0 +1,224 @@
+"""Grid evaluation: the loss at many points of a plane through weight space.
+
+A point (a, b) of the plane stands for the weights  theta = origin + a*d1 + b*d2.
+Two evaluators compute the same numbers:
+
+* ``reference_loss`` -- the plain way, one point at a time: copy the weights into
+  the model, run it on the evaluation data, compute the loss.  This is what the
+  reference tools do per grid cell; the tests hold the engine to it.
+* ``GridEngine`` -- many points per pass.  For a stack of Linear layers it
+  builds the K weight matrices of a chunk of K points at once and runs them as
+  one batched matmul (``baddbmm``), and it uses that the first layer is linear
+  in (a, b):  W(a,b) x = W0 x + a D1 x + b D2 x,  so the three products with
+  the data are computed once for the whole grid and each point costs only a
+  fused multiply-add there.  Other models go through ``torch.func``
+  (``functional_call`` + ``vmap``).
+
+Rows are produced in order, chunk by chunk, so the caller can write them out,
+show progress and resume.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Callable, Iterator
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from compute.models import Activation
+
+
+@dataclass
+class Plane:
+    """origin, d1, d2: dicts name -> tensor, in the model's parameter order."""
+    origin: dict[str, torch.Tensor]
+    d1: dict[str, torch.Tensor]
+    d2: dict[str, torch.Tensor]
+
+    def point(self, a: float, b: float) -> dict[str, torch.Tensor]:
+        return {k: self.origin[k] + a * self.d1[k] + b * self.d2[k] for k in self.origin}
+
+
+def load_params(model: nn.Module, params: dict[str, torch.Tensor]) -> None:
+    with torch.no_grad():
+        for name, p in model.named_parameters():
+            p.copy_(params[name])
+
+
+@torch.no_grad()
+def reference_loss(model: nn.Module, plane: Plane, a: float, b: float,
+                   x: torch.Tensor, y: torch.Tensor) -> float:
+    """One grid point the plain way: copy the weights in, run the model, compute the loss."""
+    load_params(model, plane.point(a, b))
+    model.eval()
+    return F.cross_entropy(model(x), y).item()
+
+
+def _linear_stack(model: nn.Module):
+    """[(weight_name, bias_name, activation_or_None), ...] if the model is Linear/activation only."""
+    if not isinstance(model, nn.Sequential):
+        return None
+    layers = []
+    mods = list(model.named_children())
+    i = 0
+    while i < len(mods):
+        name, m = mods[i]
+        if not isinstance(m, nn.Linear) or m.bias is None:
+            return None
+        act = None
+        if i + 1 < len(mods) and isinstance(mods[i + 1][1], Activation):
+            act = mods[i + 1][1].inplace
+            i += 1
+        layers.append((f"{name}.weight", f"{name}.bias", act))
+        i += 1
+    return layers
+
+
+class GridEngine:
+    """Evaluates the loss of ``model`` on (x, y) at many points of ``plane``."""
+
+    def __init__(self, model: nn.Module, plane: Plane, x: torch.Tensor, y: torch.Tensor,
+                 chunk: int | None = None, method: str = "auto"):
+        self.model = model.eval()
+        self.plane = plane
+        self.x, self.y = x, y
+        self.device = x.device
+        self.stack = _linear_stack(model)
+        if method == "auto":
+            method = "linear" if self.stack is not None else "vmap"
+        if method == "linear" and self.stack is None:
+            raise ValueError("the 'linear' method needs a model made of Linear layers and activations")
+        self.method = method
+        self.chunk = chunk or self.auto_chunk()
+        if method == "linear":
+            self._prepare_linear()
+        else:
+            self._prepare_vmap()
+
+    # ------------------------------------------------------------------ sizing
+    def auto_chunk(self) -> int:
+        """Grid points per pass: small enough to stay in cache on a CPU, large on a GPU."""
+        n = self.x.shape[0]
+        widest = max(p.shape[0] for p in self.plane.origin.values())
+        per_point = 4 * n * max(widest, 1) * 3          # bytes of the largest activations, with slack
+        if self.device.type == "cuda":
+            free, _ = torch.cuda.mem_get_info(self.device)
+            budget = free * 0.5
+            return int(max(1, min(4096, budget // per_point)))
+        budget = 12 * 2**20                              # measured best near 16 points of a 64-wide MLP
+        return int(max(1, min(64, budget // per_point)))
+
+    # ------------------------------------------------------------------ linear stack
+    def _prepare_linear(self):
+        o, d1, d2 = self.plane.origin, self.plane.d1, self.plane.d2
+        w, b, act = self.stack[0]
+        x = self.x.reshape(self.x.shape[0], -1)
+        # first layer: the three products with the data, once for the whole grid
+        self.p0 = torch.addmm(o[b], x, o[w].T)
+        self.p1 = torch.addmm(d1[b], x, d1[w].T)
+        self.p2 = torch.addmm(d2[b], x, d2[w].T)
+        self.act0 = act
+        # output layer, linear in (a, b) too: one shared matmul with [W0; D1; D2] (3C, H)
+        w, b, _ = self.stack[-1]
+        if len(self.stack) > 1 and self.stack[-1][2] is None:
+            self.out_w = torch.cat([o[w], d1[w], d2[w]], dim=0)
+            self.out_b = torch.stack([o[b], d1[b], d2[b]])                   # (3, C)
+        self.rest = [(o[w].T.contiguous(), d1[w].T.contiguous(), d2[w].T.contiguous(),
+                      o[b], d1[b], d2[b], act) for w, b, act in self.stack[1:]]
+
+    def _losses_linear(self, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+        a3, b3 = a[:, None, None], b[:, None, None]
+        h = torch.addcmul(self.p0, a3, self.p1).addcmul_(b3, self.p2)      # (K, N, H1)
+        if self.act0 is not None:
+            h = self.act0(h)
+        last = len(self.rest) - 1
+        for i, (w0, w1, w2, c0, c1, c2, act) in enumerate(self.rest):
+            if i == last and act is None:
+                return self._output_layer(h, a, b)
+            wk = torch.addcmul(w0, a3, w1).addcmul_(b3, w2)                 # (K, in, out)
+            bk = torch.addcmul(c0, a[:, None], c1).addcmul_(b[:, None], c2)  # (K, out)
+            h = torch.bmm(h, wk).add_(bk[:, None, :])
+            if act is not None:
+                h = act(h)
+        return _cross_entropy_batched(h, self.y)
+
+    def _output_layer(self, h: torch.Tensor, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+        k, n, hdim = h.shape
+        c = self.out_b.shape[1]
+        # (3C, H) @ (H, K*N) -> classes outer, samples contiguous
+        r = (self.out_w @ h.reshape(k * n, hdim).T).view(3, c, k, n)
+        r = r + self.out_b[:, :, None, None]
+        logits = torch.addcmul(r[0], a[None, :, None], r[1]).addcmul_(b[None, :, None], r[2])  # (C, K, N)
+        return _cross_entropy_ckn(logits, self.y)
+
+    # ------------------------------------------------------------------ generic
+    def _prepare_vmap(self):
+        from torch.func import functional_call, vmap
+        names = list(self.plane.origin)
+        o = [self.plane.origin[k] for k in names]
+        d1 = [self.plane.d1[k] for k in names]
+        d2 = [self.plane.d2[k] for k in names]
+        buffers = dict(self.model.named_buffers())
+        model, x, y = self.model, self.x, self.y
+
+        def one(a, b):
+            params = {k: o[i] + a * d1[i] + b * d2[i] for i, k in enumerate(names)}
+            out = functional_call(model, (params, buffers), (x,))
+            return F.cross_entropy(out, y)
+
+        self._vmapped = vmap(one)
+
+    # ------------------------------------------------------------------ API
+    @torch.no_grad()
+    def losses(self, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+        """Loss at each (a[k], b[k]); a, b are 1-D tensors on the engine's device."""
+        out = []
+        for s in range(0, a.numel(), self.chunk):
+            aa, bb = a[s:s + self.chunk], b[s:s + self.chunk]
+            if self.method == "linear":
+                out.append(self._losses_linear(aa, bb))
+            else:
+                out.append(self._vmapped(aa, bb))
+        return torch.cat(out)
+
+    def rows(self, alpha: torch.Tensor, beta: torch.Tensor, start: int = 0,
+             rows_per_block: int | None = None) -> Iterator[tuple[int, torch.Tensor]]:
+        """Yield (first_row, block of rows (r, nx)) from row ``start`` on."""
+        nx = alpha.numel()
+        r = rows_per_block or max(1, math.ceil(self.chunk * 8 / nx))
+        for j in range(start, beta.numel(), r):
+            bs = beta[j:j + r]
+            a = alpha.repeat(bs.numel())
+            b = bs.repeat_interleave(nx)
+            yield j, self.losses(a, b).reshape(bs.numel(), nx)
+
+
+def _cross_entropy_batched(logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """Mean cross-entropy for each of K stacked logit sets (K, N, C) -> (K,)."""
+    lse = torch.logsumexp(logits, dim=-1)
+    picked = logits.gather(-1, y.expand(logits.shape[0], -1)[..., None])[..., 0]
+    return (lse - picked).mean(dim=-1)
+
+
+def _cross_entropy_ckn(logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """Mean cross-entropy for logits laid out (C, K, N) -> (K,).
+
+    The class reduction runs across C slices that are contiguous along N."""
+    m = logits.amax(dim=0)
+    lse = (logits - m).exp_().sum(dim=0).log_().add_(m)
+    picked = logits.gather(0, y.view(1, 1, -1).expand(1, logits.shape[1], -1))[0]
+    return (lse - picked).mean(dim=-1)
+
+
+def loss_fn_on_plane(model: nn.Module, plane: Plane, x: torch.Tensor, y: torch.Tensor) -> Callable:
+    """A differentiable f(ab) -> loss restricted to the plane (for in-plane descents and checks)."""
+    from torch.func import functional_call
+    buffers = dict(model.named_buffers())
+
+    def f(ab: torch.Tensor) -> torch.Tensor:
+        params = {k: plane.origin[k] + ab[0] * plane.d1[k] + ab[1] * plane.d2[k] for k in plane.origin}
+        return F.cross_entropy(functional_call(model, (params, buffers), (x,)), y)
+
+    return f

@@ -1,0 +1,473 @@
+"""The scene file: schema, strict validation and clear errors.
+
+A scene is a YAML file with four top-level keys (see scenes/README.md):
+
+    title:      text shown on the title card
+    landscape:  everything the compute stage needs; its canonical hash keys the cache
+    render:     camera, look, paths and captions for the render stage
+    output:     where the film goes and how it is encoded
+
+``load_scene(path)`` returns a validated :class:`Scene` or raises
+:class:`SceneError` whose message names the file, the line (where YAML gives
+it), the dotted key, the bad value, what is allowed and, for an unknown key,
+the closest valid key.  Nothing here imports torch or vispy: both stages use it.
+"""
+from __future__ import annotations
+
+import difflib
+import hashlib
+import json
+import re
+from pathlib import Path
+from typing import Any, Literal, Optional, Union
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+#: Bump when the cache layout or the meaning of a landscape key changes.
+FORMAT_VERSION = 1
+
+
+class SceneError(ValueError):
+    """A scene file that cannot be used; the message is meant for the user as is."""
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
+
+
+# --------------------------------------------------------------------------- landscape
+
+class DataSpec(_Strict):
+    name: Literal["spirals"] = Field("spirals", description="generated data set")
+    samples: int = Field(1024, ge=16, le=1_000_000, description="points generated")
+    classes: int = Field(2, ge=2, le=8, description="number of spiral arms")
+    turns: float = Field(1.75, gt=0, le=10, description="turns of each arm")
+    noise: float = Field(0.2, ge=0, le=5, description="Gaussian noise (in units of the arm gap)")
+    seed: int = Field(0, ge=0)
+
+
+class ModelSpec(_Strict):
+    name: Literal["mlp"] = "mlp"
+    widths: list[int] = Field([64, 64], min_length=1, max_length=16)
+    activation: Literal["relu", "tanh", "gelu", "softplus"] = "tanh"
+
+    @field_validator("widths")
+    @classmethod
+    def _positive(cls, v: list[int]) -> list[int]:
+        for w in v:
+            if not 1 <= w <= 65536:
+                raise ValueError(f"every width must be an integer from 1 to 65536, got {w}")
+        return v
+
+
+class TrainSpec(_Strict):
+    optimizer: Literal["sgd", "momentum", "adam"] = "adam"
+    lr: float = Field(0.01, gt=0, le=10)
+    steps: int = Field(2000, ge=1, le=10_000_000)
+    batch_size: int = Field(0, ge=0, description="0 means the full data set each step")
+    snapshots: int = Field(200, ge=3, le=100_000, description="parameter snapshots kept along training")
+    seed: int = Field(0, ge=0)
+
+
+class PlaneSpec(_Strict):
+    method: Literal["pca", "random"] = "pca"
+    seed: int = Field(0, ge=0, description="seed of the random directions")
+    normalization: Literal["filter", "layer", "weight", "none"] = Field(
+        "filter", description="rescaling of random directions (Li et al. 2018)")
+    span: Optional[Union[float, list[float]]] = Field(
+        None, description="half-width of the grid in plane units, one number or [a, b]")
+    range: Optional[list[list[float]]] = Field(
+        None, description="explicit extents [[a_min, a_max], [b_min, b_max]]")
+    margin: float = Field(0.35, ge=0, le=10,
+                          description="with neither span nor range: pca fits the trajectory's extent grown by this "
+                                      "fraction; random uses Li et al.'s [-1, 1]")
+
+    @field_validator("span")
+    @classmethod
+    def _span(cls, v):
+        if v is None:
+            return v
+        vals = [v] if isinstance(v, (int, float)) else v
+        if isinstance(v, list) and len(v) != 2:
+            raise ValueError(f"span must be one number or two numbers [a, b], got {len(v)} numbers")
+        for x in vals:
+            if not x > 0:
+                raise ValueError(f"span must be greater than 0, got {x}")
+        return v
+
+    @field_validator("range")
+    @classmethod
+    def _range(cls, v):
+        if v is None:
+            return v
+        if len(v) != 2 or any(len(r) != 2 for r in v):
+            raise ValueError("range must be [[a_min, a_max], [b_min, b_max]]")
+        for lo, hi in v:
+            if not lo < hi:
+                raise ValueError(f"each range must have min < max, got [{lo}, {hi}]")
+        return v
+
+    @model_validator(mode="after")
+    def _one_extent(self):
+        if self.span is not None and self.range is not None:
+            raise ValueError("give either span or range, not both")
+        return self
+
+
+class GridSpec(_Strict):
+    resolution: list[int] = Field([1000, 1000], min_length=2, max_length=2,
+                                  description="[nx, ny] grid points along the two plane axes")
+    eval_samples: int = Field(1024, ge=1, le=1_000_000,
+                              description="fixed, seeded subset of the data the loss is evaluated on")
+    seed: int = Field(0, ge=0, description="seed of the evaluation subset")
+
+    @field_validator("resolution")
+    @classmethod
+    def _res(cls, v):
+        for n in v:
+            if not 2 <= n <= 8192:
+                raise ValueError(f"each resolution must be an integer from 2 to 8192, got {n}")
+        return v
+
+
+class LandscapeSpec(_Strict):
+    data: DataSpec = DataSpec()
+    model: ModelSpec = ModelSpec()
+    train: TrainSpec = TrainSpec()
+    plane: PlaneSpec = PlaneSpec()
+    grid: GridSpec = GridSpec()
+
+
+# --------------------------------------------------------------------------- render
+
+_HEX = re.compile(r"^#(?:[0-9a-fA-F]{6}|[0-9a-fA-F]{8})$")
+
+
+def _check_color(v: str) -> str:
+    if not _HEX.match(v):
+        raise ValueError(f"a colour must be '#rrggbb' or '#rrggbbaa', got {v!r}")
+    return v
+
+
+class LookSpec(_Strict):
+    height: Literal["linear", "log"] = "log"
+    exaggeration: float = Field(0.6, gt=0, le=10, description="height of the terrain relative to its width")
+    colormap: str = Field("magma", description="a name from assets/colormaps")
+    point_size: float = Field(2.0, gt=0, le=64, description="pixels at 1080p; scaled with the output height")
+    background: str = "#05060a"
+    shading: float = Field(0.55, ge=0, le=1, description="strength of the slope shading")
+    fog: float = Field(0.35, ge=0, le=1, description="how much far points fade into the background")
+
+    @field_validator("background")
+    @classmethod
+    def _bg(cls, v):
+        return _check_color(v)
+
+    @field_validator("colormap")
+    @classmethod
+    def _cmap(cls, v):
+        from studio.assets import colormap_names
+        names = colormap_names()
+        if v not in names:
+            close = difflib.get_close_matches(v, names, n=1)
+            hint = f"; did you mean {close[0]!r}?" if close else ""
+            raise ValueError(f"unknown colormap {v!r}; allowed: {', '.join(names)}{hint}")
+        return v
+
+
+class PathStyle(_Strict):
+    color: str = "#ffffff"
+    width: float = Field(6.0, gt=0, le=64, description="trail thickness in pixels at 1080p")
+    label: Optional[str] = None
+    start: float = Field(0.0, ge=0, description="second at which the trail starts growing")
+    end: Optional[float] = Field(None, gt=0, description="second at which it is complete (default: 85% of the film)")
+
+    @field_validator("color")
+    @classmethod
+    def _c(cls, v):
+        return _check_color(v)
+
+
+EASINGS = ("linear", "in", "out", "in_out", "hold")
+
+
+class CameraKey(_Strict):
+    t: float = Field(ge=0, description="time in seconds")
+    target: Optional[list[float]] = Field(None, min_length=3, max_length=3,
+                                          description="point looked at, in landscape units")
+    azimuth: Optional[float] = Field(None, description="degrees around the vertical axis")
+    elevation: Optional[float] = Field(None, ge=-89, le=89, description="degrees above the horizon")
+    distance: Optional[float] = Field(None, gt=0, le=1000)
+    fov: Optional[float] = Field(None, gt=1, lt=170, description="vertical field of view in degrees")
+    roll: Optional[float] = Field(None, ge=-180, le=180)
+    ease: Literal["linear", "in", "out", "in_out", "hold"] = Field(
+        "in_out", description="easing of the segment that ends at this keyframe")
+
+
+class Caption(_Strict):
+    text: str = Field(min_length=1)
+    start: float = Field(ge=0, alias="from")
+    end: float = Field(gt=0, alias="to")
+    position: Literal["bottom", "top", "center"] = "bottom"
+    size: float = Field(36, gt=4, le=400, description="font size in pixels at 1080p")
+    fade: float = Field(0.6, ge=0, le=10, description="seconds of fade in and out")
+
+    @model_validator(mode="after")
+    def _order(self):
+        if self.end <= self.start:
+            raise ValueError(f"'to' ({self.end}) must be later than 'from' ({self.start})")
+        return self
+
+
+class RenderSpec(_Strict):
+    size: list[int] = Field([1920, 1080], min_length=2, max_length=2, description="[width, height] in pixels")
+    fps: int = Field(30, ge=1, le=240)
+    duration: float = Field(14.0, gt=0, le=3600, description="seconds")
+    look: LookSpec = LookSpec()
+    paths: dict[str, PathStyle] = Field(default_factory=lambda: {"training": PathStyle()})
+    camera: list[CameraKey] = Field(default_factory=list)
+    captions: list[Caption] = Field(default_factory=list)
+    title_card: bool = Field(True, description="show the scene title over the first seconds")
+
+    @field_validator("size")
+    @classmethod
+    def _size(cls, v):
+        for n in v:
+            if not 16 <= n <= 8192:
+                raise ValueError(f"each size must be an integer from 16 to 8192, got {n}")
+            if n % 2:
+                raise ValueError(f"each size must be even (H.264 yuv420p needs it), got {n}")
+        return v
+
+    @field_validator("paths")
+    @classmethod
+    def _paths(cls, v):
+        for k in v:
+            if k != "training":
+                raise ValueError(f"unknown path {k!r}; the cache holds these paths: training")
+        return v
+
+    @field_validator("camera")
+    @classmethod
+    def _keys(cls, v):
+        ts = [k.t for k in v]
+        if any(b <= a for a, b in zip(ts, ts[1:])):
+            raise ValueError(f"keyframe times must increase strictly, got {ts}")
+        return v
+
+
+class OutputSpec(_Strict):
+    path: Optional[str] = Field(None, description="default: out/<scene name>.mp4")
+    crf: int = Field(18, ge=0, le=51, description="x264 quality: lower is better")
+    preset: Literal["ultrafast", "superfast", "veryfast", "faster", "fast", "medium", "slow", "slower"] = "medium"
+
+    @field_validator("path")
+    @classmethod
+    def _mp4(cls, v):
+        if v is not None and not v.lower().endswith(".mp4"):
+            raise ValueError(f"output path must end in .mp4, got {v!r}")
+        return v
+
+
+class Scene(_Strict):
+    title: str = ""
+    landscape: LandscapeSpec = LandscapeSpec()
+    render: RenderSpec = RenderSpec()
+    output: OutputSpec = OutputSpec()
+
+    # set by load_scene, not part of the file
+    source: str = Field("", exclude=True)
+
+    @property
+    def name(self) -> str:
+        return Path(self.source).stem if self.source else "scene"
+
+    def output_path(self, root: Path | None = None) -> Path:
+        p = Path(self.output.path) if self.output.path else Path("out") / f"{self.name}.mp4"
+        return p if p.is_absolute() or root is None else root / p
+
+    def landscape_dict(self) -> dict:
+        """The resolved landscape section (defaults filled in), as plain data."""
+        return self.landscape.model_dump(mode="json")
+
+    def cache_key(self) -> str:
+        return landscape_key(self.landscape_dict())
+
+
+def landscape_key(landscape: dict) -> str:
+    """Hash of the canonical JSON of a resolved landscape section plus the format version."""
+    canon = json.dumps({"format": FORMAT_VERSION, "landscape": landscape},
+                       sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(canon.encode()).hexdigest()[:16]
+
+
+# --------------------------------------------------------------------------- loading and errors
+
+def load_scene(path: str | Path) -> Scene:
+    path = Path(path)
+    if not path.is_file():
+        raise SceneError(f"{path}: scene file not found (give the path of a .yaml file, e.g. scenes/default.yaml)")
+    text = path.read_text(encoding="utf-8")
+    try:
+        node = yaml.compose(text)
+        raw = yaml.safe_load(text)
+    except yaml.YAMLError as e:
+        mark = getattr(e, "problem_mark", None)
+        where = f"{path}:{mark.line + 1}:{mark.column + 1}" if mark else str(path)
+        problem = getattr(e, "problem", None) or str(e)
+        raise SceneError(f"{where}: YAML syntax error: {problem}") from None
+    if raw is None:
+        raw = {}
+    if not isinstance(raw, dict):
+        raise SceneError(f"{path}:1: the scene must be a mapping of keys (title, landscape, render, output), "
+                         f"got {type(raw).__name__}")
+    try:
+        scene = Scene.model_validate(raw)
+    except ValidationError as e:
+        raise SceneError(_format_error(path, node, e)) from None
+    return scene.model_copy(update={"source": str(path)})
+
+
+def _node_at(node, loc: tuple) -> Any:
+    """The YAML node at a pydantic error location (for line numbers); the deepest one found."""
+    found = node
+    for part in loc:
+        if isinstance(found, yaml.MappingNode):
+            nxt = None
+            for k, v in found.value:
+                if k.value == part:
+                    nxt = v
+                    break
+            if nxt is None:
+                return found
+            found = nxt
+        elif isinstance(found, yaml.SequenceNode) and isinstance(part, int) and part < len(found.value):
+            found = found.value[part]
+        else:
+            return found
+    return found
+
+
+def _key_node(node, loc: tuple):
+    """For an unknown key, the node of the key itself."""
+    parent = _node_at(node, loc[:-1])
+    if isinstance(parent, yaml.MappingNode):
+        for k, _ in parent.value:
+            if k.value == loc[-1]:
+                return k
+    return parent
+
+
+def _model_at(loc: tuple):
+    """The pydantic model class that owns the last key of loc (for listing allowed keys)."""
+    model: Any = Scene
+    for part in loc[:-1]:
+        if isinstance(part, int) or model is None:
+            continue
+        field = model.model_fields.get(part) if hasattr(model, "model_fields") else None
+        if field is None:
+            # an alias (e.g. caption 'from') or a dict key
+            model = None
+            continue
+        ann = field.annotation
+        model = _inner_model(ann)
+    return model
+
+
+def _inner_model(ann):
+    import typing
+    if isinstance(ann, type) and issubclass(ann, BaseModel):
+        return ann
+    for arg in typing.get_args(ann):
+        m = _inner_model(arg)
+        if m is not None:
+            return m
+    return None
+
+
+def _allowed_keys(model) -> list[str]:
+    keys = []
+    for name, f in model.model_fields.items():
+        if f.exclude:
+            continue
+        keys.append(f.alias or name)
+    return keys
+
+
+_ALLOWED = {
+    "int_type": "an integer",
+    "int_from_float": "an integer",
+    "float_type": "a number",
+    "string_type": "text",
+    "bool_type": "true or false",
+    "list_type": "a list",
+    "dict_type": "a mapping of keys",
+    "model_type": "a mapping of keys",
+    "model_attributes_type": "a mapping of keys",
+}
+
+
+def _describe_allowed(err: dict) -> str:
+    t, ctx = err["type"], err.get("ctx", {}) or {}
+    if t in _ALLOWED:
+        return _ALLOWED[t]
+    if t == "greater_than":
+        return f"a value greater than {ctx['gt']}"
+    if t == "greater_than_equal":
+        return f"a value of at least {ctx['ge']}"
+    if t == "less_than":
+        return f"a value less than {ctx['lt']}"
+    if t == "less_than_equal":
+        return f"a value of at most {ctx['le']}"
+    if t == "literal_error":
+        return f"one of {ctx['expected']}"
+    if t == "too_short":
+        return f"at least {ctx.get('min_length')} items"
+    if t == "too_long":
+        return f"at most {ctx.get('max_length')} items"
+    if t == "missing":
+        return "this key is required"
+    return ""
+
+
+def _dotted(loc: tuple) -> str:
+    out = ""
+    for part in loc:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        else:
+            out += ("." if out else "") + str(part)
+    return out or "(top level)"
+
+
+def _format_error(path: Path, root, exc: ValidationError) -> str:
+    # One clear message: the first error, with a count of any others.
+    errs = exc.errors(include_url=False)
+    # unions produce one error per branch; keep the most specific location
+    err = errs[0]
+    loc = tuple(p for p in err["loc"] if not (isinstance(p, str) and ("[" in p or p in ("float", "list[float]", "int"))))
+    key = _dotted(loc)
+    more = f" ({len(errs) - 1} more problem{'s' if len(errs) > 2 else ''} after this one)" if len(errs) > 1 else ""
+    if err["type"] == "extra_forbidden":
+        knode = _key_node(root, loc)
+        line = f":{knode.start_mark.line + 1}" if knode is not None else ""
+        model = _model_at(loc)
+        allowed = _allowed_keys(model) if model is not None else []
+        close = difflib.get_close_matches(str(loc[-1]), allowed, n=1, cutoff=0.5)
+        hint = f"; did you mean {close[0]!r}?" if close else ""
+        parent = _dotted(loc[:-1])
+        return (f"{path}{line}: unknown key {key!r}; allowed keys under {parent}: "
+                f"{', '.join(allowed)}{hint}{more}")
+    node = _node_at(root, loc) if root is not None else None
+    line = f":{node.start_mark.line + 1}" if node is not None else ""
+    value = err.get("input")
+    shown = json.dumps(value) if isinstance(value, (int, float, str, bool, list)) or value is None else repr(value)
+    if err["type"] == "missing":
+        return f"{path}{line}: {key}: missing required key{more}"
+    if err["type"] in ("value_error", "assertion_error"):
+        msg = str(err.get("ctx", {}).get("error", err["msg"]))
+        return f"{path}{line}: {key}: bad value {shown}: {msg}{more}"
+    allowed = _describe_allowed(err)
+    allowed = f"; allowed: {allowed}" if allowed else f" ({err['msg']})"
+    return f"{path}{line}: {key}: bad value {shown}{allowed}{more}"
