@@ -67,6 +67,7 @@ class TrainSpec(_Strict):
     steps: int = Field(2000, ge=1, le=10_000_000)
     batch_size: int = Field(0, ge=0, description="0 means the full data set each step")
     snapshots: int = Field(200, ge=3, le=100_000, description="parameter snapshots kept along training")
+    schedule: Literal["log", "linear"] = Field("log", description="spacing of the snapshots over the steps")
     seed: int = Field(0, ge=0)
 
 

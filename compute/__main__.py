@@ -1,0 +1,37 @@
+"""The compute stage: train, pick a plane, sample the loss on a grid, cache it.
+
+Usage:
+    python -m compute SCENE.yaml [--cache-dir cache] [--device cpu|cuda] [--force] [--quiet]
+
+Reads the scene's ``landscape:`` section, and writes ``cache/<key>/`` where
+<key> hashes that section (see studio/cache.py).  A finished entry is reused;
+an interrupted run resumes from its last written rows.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+
+from studio.scene import SceneError, load_scene
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m compute", description=__doc__.split("\n")[0])
+    ap.add_argument("scene", help="scene file (YAML)")
+    ap.add_argument("--cache-dir", default="cache", help="cache root (default: cache)")
+    ap.add_argument("--device", default=None, help="torch device (default: cuda if present, else cpu)")
+    ap.add_argument("--force", action="store_true", help="recompute even if the cache has this landscape")
+    ap.add_argument("--quiet", action="store_true", help="no progress bars")
+    args = ap.parse_args(argv)
+    try:
+        scene = load_scene(args.scene)
+    except SceneError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    from compute.pipeline import run      # torch is imported only once the scene is valid
+    run(scene, args.cache_dir, device=args.device, progress=not args.quiet, force=args.force)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,186 @@
+"""The compute stage: scene -> trained model -> plane -> loss grid -> cache entry.
+
+Work in progress lives in ``cache/.<key>.partial/``: the trained setup
+(``setup.pt``), the loss rows written so far (``loss.npy``, a memory map) and a
+progress record (``progress.json``).  A run that finds it continues from the
+first unwritten row; the finished entry is written atomically at the end.
+"""
+from __future__ import annotations
+
+import json
+import os
+import platform
+import shutil
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from studio import cache
+from studio.cache import Landscape, Path2D
+from studio.scene import FORMAT_VERSION, Scene
+from compute import plane as planes
+from compute.data import build_data, eval_subset
+from compute.engine import GridEngine, Plane
+from compute.models import build_model, parameter_count
+from compute.train import Trajectory, train
+
+
+def log(msg: str) -> None:
+    print(f"[compute] {msg}", file=sys.stderr, flush=True)
+
+
+def pick_device(name: str | None = None) -> torch.device:
+    if name:
+        return torch.device(name)
+    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+
+def _atomic_json(path: Path, obj: dict) -> None:
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(obj))
+    os.replace(tmp, path)
+
+
+def build_setup(scene: Scene, device: torch.device, progress: bool) -> dict:
+    """Data, model, training and plane: everything before the grid."""
+    ls = scene.landscape_dict()
+    x, y, n_in, n_cls = build_data(ls["data"])
+    ex, ey, eidx = eval_subset(x, y, ls["grid"]["eval_samples"], ls["grid"]["seed"])
+    torch.manual_seed(ls["train"]["seed"])
+    model = build_model(ls["model"], n_in, n_cls).to(device)
+    t0 = time.perf_counter()
+    traj = train(model, x.to(device), y.to(device), ex.to(device), ey.to(device), ls["train"], progress)
+    train_s = time.perf_counter() - t0
+    final = traj.params[-1]
+    pspec = ls["plane"]
+    if pspec["method"] == "pca":
+        d1, d2, info = planes.pca_plane(traj.params, final)
+    else:
+        o = planes.split(model, final)
+        d1, d2, info = planes.random_plane(o, pspec["seed"], pspec["normalization"])
+        d1, d2 = planes.flatten(d1), planes.flatten(d2)
+    xy, off = planes.project(traj.params, final, d1, d2)
+    (a0, a1), (b0, b1) = planes.extents(pspec, xy)
+    return dict(final=final, d1=d1, d2=d2, plane_info=info, traj=traj.__dict__, xy=xy, offplane=off,
+                extent=[[a0, a1], [b0, b1]], eval_indices=eidx, train_s=train_s,
+                n_in=n_in, n_cls=n_cls, n_train=len(y))
+
+
+def run(scene: Scene, cache_root: Path = cache.DEFAULT_ROOT, device: str | None = None,
+        progress: bool = True, force: bool = False) -> Path:
+    """Compute the scene's landscape into the cache (or find it there); returns the entry's directory."""
+    key = scene.cache_key()
+    cache_root = Path(cache_root)
+    if cache.exists(cache_root, key) and not force:
+        meta = json.loads((cache.entry_dir(cache_root, key) / "meta.json").read_text())
+        log(f"cache hit: {cache.entry_dir(cache_root, key)} (computed in "
+            f"{meta['timings']['total_s']:.0f} s on {meta['device']}); nothing to do")
+        return cache.entry_dir(cache_root, key)
+
+    torch.set_flush_denormal(True)
+    dev = pick_device(device)
+    ls = scene.landscape_dict()
+    part = cache.partial_dir(cache_root, key)
+    if force and part.exists():
+        shutil.rmtree(part)
+    part.mkdir(parents=True, exist_ok=True)
+    t_start = time.perf_counter()
+
+    setup_file = part / "setup.pt"
+    if setup_file.is_file():
+        setup = torch.load(setup_file, weights_only=False)
+        log(f"resuming {part} (training and plane from the interrupted run)")
+    else:
+        log(f"key {key}: training {ls['model']['name']} on {ls['data']['name']} ({dev})")
+        setup = build_setup(scene, dev, progress)
+        tmp = part / "setup.pt.tmp"
+        torch.save(setup, tmp)
+        os.replace(tmp, setup_file)
+
+    x, y, _, _ = build_data(ls["data"])
+    ex, ey = x[setup["eval_indices"]].to(dev), y[setup["eval_indices"]].to(dev)
+    model = build_model(ls["model"], setup["n_in"], setup["n_cls"]).to(dev)
+    split = lambda flat: planes.split(model, flat.to(dev))
+    plane = Plane(split(setup["final"]), split(setup["d1"]), split(setup["d2"]))
+
+    nx, ny = ls["grid"]["resolution"]
+    (a0, a1), (b0, b1) = setup["extent"]
+    alpha = np.linspace(a0, a1, nx)
+    beta = np.linspace(b0, b1, ny)
+    engine = GridEngine(model, plane, ex, ey)
+
+    # ---- the grid, row blocks written to a memory map with a progress record
+    loss_file, prog_file = part / "loss.npy", part / "progress.json"
+    if loss_file.is_file() and prog_file.is_file():
+        grid = np.lib.format.open_memmap(loss_file, mode="r+")
+        done = json.loads(prog_file.read_text())["rows_done"]
+    else:
+        grid = np.lib.format.open_memmap(loss_file, mode="w+", dtype=np.float32, shape=(ny, nx))
+        grid[:] = np.nan
+        done = 0
+        _atomic_json(prog_file, {"rows_done": 0, "rows": ny})
+    at = torch.tensor(alpha, dtype=torch.float32, device=dev)
+    bt = torch.tensor(beta, dtype=torch.float32, device=dev)
+    t0 = time.perf_counter()
+    bar = tqdm(total=nx * ny, initial=done * nx, desc="grid", unit="pt", unit_scale=True,
+               disable=not progress, mininterval=1.0, dynamic_ncols=True)
+    for j, block in engine.rows(at, bt, start=done):
+        grid[j:j + block.shape[0]] = block.cpu().numpy()
+        grid.flush()
+        _atomic_json(prog_file, {"rows_done": j + block.shape[0], "rows": ny})
+        bar.update(block.numel())
+    bar.close()
+    grid_s = time.perf_counter() - t0
+    computed = (ny - done) * nx
+    loss = np.array(grid, dtype=np.float32)
+    del grid
+
+    # ---- the training trajectory on the plane: true loss and the surface loss under it
+    traj = setup["traj"]
+    xy = setup["xy"]
+    surf = engine.losses(torch.tensor(xy[:, 0], dtype=torch.float32, device=dev),
+                         torch.tensor(xy[:, 1], dtype=torch.float32, device=dev)).cpu().numpy()
+    training = Path2D("training", xy.astype(np.float64), np.asarray(traj["eval_loss"], np.float64),
+                      surf.astype(np.float64), np.asarray(setup["offplane"], np.float64),
+                      np.asarray(traj["steps"], np.int64))
+
+    finite = loss[np.isfinite(loss)]
+    total_s = time.perf_counter() - t_start
+    meta = {
+        "landscape": ls,
+        "title": scene.title,
+        "scene": scene.source,
+        "device": str(dev) if dev.type != "cuda" else f"cuda ({torch.cuda.get_device_name(dev)})",
+        "torch": torch.__version__,
+        "numpy": np.__version__,
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "parameters": parameter_count(model),
+        "engine": {"method": engine.method, "chunk": engine.chunk},
+        "plane": {"method": ls["plane"]["method"], "extent": setup["extent"], **setup["plane_info"],
+                  "d1_norm": float(setup["d1"].norm()), "d2_norm": float(setup["d2"].norm())},
+        "data": {"train_samples": setup["n_train"], "eval_samples": int(len(ey)),
+                 "eval_split": "subset of the training data (seeded, class-balanced)"},
+        "training": {"final_train_loss": float(traj["train_loss"][-1]),
+                     "final_eval_loss": float(traj["eval_loss"][-1]),
+                     "final_eval_accuracy": float(traj["eval_accuracy"][-1]),
+                     "max_offplane": float(np.max(setup["offplane"]))},
+        "timings": {"train_s": setup["train_s"], "grid_s": grid_s, "total_s": total_s,
+                    "grid_points_per_s": computed / grid_s if grid_s > 0 else None,
+                    "resumed_from_row": done},
+        "loss_stats": {"min": float(finite.min()) if finite.size else None,
+                       "max": float(finite.max()) if finite.size else None,
+                       "mean": float(finite.mean()) if finite.size else None,
+                       "median": float(np.median(finite)) if finite.size else None,
+                       "nonfinite": int(loss.size - finite.size)},
+        "format_version": FORMAT_VERSION,
+    }
+    entry = cache.write(cache_root, Landscape(key, loss, alpha, beta, {"training": training}, meta))
+    shutil.rmtree(part, ignore_errors=True)
+    log(f"wrote {entry}: {nx}x{ny} grid in {grid_s:.1f} s "
+        f"({computed / max(grid_s, 1e-9):,.0f} points/s), total {total_s:.1f} s")
+    return entry
