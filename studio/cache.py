@@ -89,8 +89,8 @@ def _check(name: str, a: np.ndarray, shape: tuple, kinds: str, finite: bool = Fa
 
 
 def validate(ls: Landscape) -> None:
-    ny, nx = ls.loss.shape
     _check("loss", ls.loss, (None, None), "f")
+    ny, nx = ls.loss.shape
     if ls.loss.dtype != np.float32:
         raise CacheError(f"loss: expected float32, found {ls.loss.dtype}")
     _check("alpha", ls.alpha, (nx,), "f", finite=True)
@@ -160,6 +160,6 @@ def read(root: Path, key: str, scene_path: str = "SCENE") -> Landscape:
         validate(ls)
     except CacheError as e:
         raise CacheError(f"cache entry {d} is not usable: {e}; delete it and {fix}") from None
-    except (OSError, ValueError, KeyError) as e:
+    except (OSError, ValueError, KeyError, TypeError, AttributeError) as e:
         raise CacheError(f"cache entry {d} is not readable ({e}); delete it and {fix}") from None
     return ls

@@ -203,7 +203,7 @@ class CameraKey(_Strict):
     fov: Optional[float] = Field(None, gt=1, lt=170, description="vertical field of view in degrees")
     roll: Optional[float] = Field(None, ge=-180, le=180)
     ease: Literal["linear", "in", "out", "in_out", "hold"] = Field(
-        "in_out", description="easing of the segment that ends at this keyframe")
+        "linear", description="easing of the segment that ends at this keyframe (see render/camera.py)")
 
 
 class Caption(_Strict):
@@ -305,19 +305,65 @@ def landscape_key(landscape: dict) -> str:
 
 # --------------------------------------------------------------------------- loading and errors
 
+class _Loader(yaml.SafeLoader):
+    """Safe YAML, plus numbers like ``1e-3`` read as floats (YAML 1.1 wants ``1.0e-3``;
+    PyYAML would hand a learning rate written ``1e-3`` over as the text "1e-3")."""
+
+
+_Loader.add_implicit_resolver(
+    "tag:yaml.org,2002:float",
+    re.compile(r"^[-+]?[0-9][0-9_]*(?:\.[0-9_]*)?[eE][-+]?[0-9]+$"),
+    list("-+0123456789"))
+
+
+def _duplicate_key(node, loc: tuple = (), _seen: set | None = None):
+    """(dotted key, first key node, repeated key node) for the first key given twice in a mapping."""
+    _seen = set() if _seen is None else _seen
+    if id(node) in _seen:                        # an alias: its node was checked where it was defined
+        return None
+    _seen.add(id(node))
+    if isinstance(node, yaml.MappingNode):
+        seen = {}
+        for k, v in node.value:
+            name = k.value if isinstance(k, yaml.ScalarNode) else None
+            if name is not None and name in seen:
+                return _dotted(loc + (name,)), seen[name], k
+            if name is not None:
+                seen[name] = k
+            found = _duplicate_key(v, loc + (name,), _seen)
+            if found:
+                return found
+    elif isinstance(node, yaml.SequenceNode):
+        for i, v in enumerate(node.value):
+            found = _duplicate_key(v, loc + (i,), _seen)
+            if found:
+                return found
+    return None
+
+
 def load_scene(path: str | Path) -> Scene:
     path = Path(path)
     if not path.is_file():
         raise SceneError(f"{path}: scene file not found (give the path of a .yaml file, e.g. scenes/default.yaml)")
-    text = path.read_text(encoding="utf-8")
     try:
-        node = yaml.compose(text)
-        raw = yaml.safe_load(text)
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as e:
+        raise SceneError(f"{path}: not a UTF-8 text file (byte {e.start}); a scene is a YAML text file") from None
+    except OSError as e:
+        raise SceneError(f"{path}: cannot read the scene file ({e.strerror or e})") from None
+    try:
+        node = yaml.compose(text, Loader=_Loader)
+        raw = yaml.load(text, Loader=_Loader)
     except yaml.YAMLError as e:
         mark = getattr(e, "problem_mark", None)
         where = f"{path}:{mark.line + 1}:{mark.column + 1}" if mark else str(path)
         problem = getattr(e, "problem", None) or str(e)
         raise SceneError(f"{where}: YAML syntax error: {problem}") from None
+    dup = _duplicate_key(node)
+    if dup is not None:
+        key, first, again = dup
+        raise SceneError(f"{path}:{again.start_mark.line + 1}: {key}: duplicate key (first given on line "
+                         f"{first.start_mark.line + 1}); give each key once")
     if raw is None:
         raw = {}
     if not isinstance(raw, dict):
@@ -366,10 +412,10 @@ def _model_at(loc: tuple):
     for part in loc[:-1]:
         if isinstance(part, int) or model is None:
             continue
-        field = model.model_fields.get(part) if hasattr(model, "model_fields") else None
+        fields = model.model_fields if hasattr(model, "model_fields") else {}
+        field = fields.get(part) or next((f for f in fields.values() if f.alias == part), None)
         if field is None:
-            # an alias (e.g. caption 'from') or a dict key
-            model = None
+            # a dict key (e.g. render.paths.training): the values are of the model already found
             continue
         ann = field.annotation
         model = _inner_model(ann)
@@ -442,14 +488,29 @@ def _dotted(loc: tuple) -> str:
     return out or "(top level)"
 
 
+def _clean_loc(loc: tuple) -> tuple:
+    """A pydantic error location without its union-branch tags ('float', 'list[float]', ...)."""
+    return tuple(p for p in loc if not (isinstance(p, str) and ("[" in p or p in ("float", "int"))))
+
+
 def _format_error(path: Path, root, exc: ValidationError) -> str:
     # One clear message: the first error, with a count of any others.
     errs = exc.errors(include_url=False)
-    # unions produce one error per branch; keep the most specific location
     err = errs[0]
-    loc = tuple(p for p in err["loc"] if not (isinstance(p, str) and ("[" in p or p in ("float", "list[float]", "int"))))
+    loc = _clean_loc(err["loc"])
+    # unions produce one error per branch, none of them another problem
+    under = [e for e in errs if _clean_loc(e["loc"])[:len(loc)] == loc]
+    others = len(errs) - len(under)
+    more = f" ({others} more problem{'s' if others > 1 else ''} after this one)" if others else ""
+    if len(err["loc"]) != len(loc) and err["type"].endswith("_type"):
+        # the value is not of this branch's type; a branch that got further names the real problem
+        deeper = [e for e in under if len(_clean_loc(e["loc"])) > len(loc)]
+        if deeper:
+            err = deeper[0]
+            loc = _clean_loc(err["loc"])
     key = _dotted(loc)
-    more = f" ({len(errs) - 1} more problem{'s' if len(errs) > 2 else ''} after this one)" if len(errs) > 1 else ""
+    # the branches at this key together say what is allowed
+    branches = [e for e in errs if _clean_loc(e["loc"]) == loc]
     if err["type"] == "extra_forbidden":
         knode = _key_node(root, loc)
         line = f":{knode.start_mark.line + 1}" if knode is not None else ""
@@ -463,12 +524,23 @@ def _format_error(path: Path, root, exc: ValidationError) -> str:
     node = _node_at(root, loc) if root is not None else None
     line = f":{node.start_mark.line + 1}" if node is not None else ""
     value = err.get("input")
-    shown = json.dumps(value) if isinstance(value, (int, float, str, bool, list)) or value is None else repr(value)
+    try:
+        shown = json.dumps(value) if isinstance(value, (int, float, str, bool, list)) or value is None \
+            else repr(value)
+    except (TypeError, ValueError):                 # e.g. a YAML date inside a list
+        shown = repr(value)
     if err["type"] == "missing":
         return f"{path}{line}: {key}: missing required key{more}"
     if err["type"] in ("value_error", "assertion_error"):
         msg = str(err.get("ctx", {}).get("error", err["msg"]))
         return f"{path}{line}: {key}: bad value {shown}: {msg}{more}"
     allowed = _describe_allowed(err)
+    alts = []
+    for e in branches:
+        d = _describe_allowed(e)
+        if d and d not in alts:
+            alts.append(d)
+    if len(alts) > 1:
+        allowed = " or ".join(alts)
     allowed = f"; allowed: {allowed}" if allowed else f" ({err['msg']})"
     return f"{path}{line}: {key}: bad value {shown}{allowed}{more}"

@@ -1,0 +1,49 @@
+# The loss-landscape film studio.
+#   make video [SCENE=scenes/default.yaml]   compute (cached) and render out/<scene>.mp4
+#   make preview [SCENE=...]                 a small, fast film for checking a camera path
+#   make test                                the test suite
+# Each target sets itself up: a virtual environment in .venv with the pinned packages,
+# and Mesa's EGL libraries for offscreen OpenGL (installed when run as root).
+
+PYTHON ?= python3
+SCENE  ?= scenes/default.yaml
+VENV   := .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.installed-$(shell cksum < pyproject.toml | cut -d' ' -f1)
+export PYTHONUNBUFFERED := 1
+
+.PHONY: video preview compute render test gl setup clean clean-cache
+
+video: setup gl
+	$(PY) -m compute $(SCENE)
+	$(PY) -m render $(SCENE)
+
+preview: setup gl
+	$(PY) -m compute $(SCENE)
+	$(PY) -m render $(SCENE) --preview
+
+compute: setup
+	$(PY) -m compute $(SCENE)
+
+render: setup gl
+	$(PY) -m render $(SCENE)
+
+test: setup gl
+	$(PY) -m pytest -q
+
+setup: $(STAMP)
+
+$(STAMP): pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q -e '.[test]'
+	rm -f $(VENV)/.installed-*
+	touch $@
+
+gl: setup
+	@tools/ensure-gl.sh $(PY)
+
+clean-cache:
+	rm -rf cache
+
+clean:
+	rm -rf $(VENV) out cache *.egg-info

@@ -1,0 +1,93 @@
+"""The one writer that owns the encoder.
+
+``VideoWriter`` is a context manager around imageio-ffmpeg: frames go to ffmpeg
+(H.264, yuv420p, an MP4 with its index at the front) from a background thread,
+so encoding overlaps with drawing the next frame.  The film is written under a
+temporary name beside the target and renamed into place only when every frame
+is in and ffmpeg has exited cleanly; on any error or interruption the partial
+file is deleted, so a file at the output path is always a finished film.
+"""
+from __future__ import annotations
+
+import os
+import queue
+import threading
+from pathlib import Path
+
+import numpy as np
+
+
+class VideoWriter:
+    def __init__(self, path: str | Path, width: int, height: int, fps: int, crf: int = 18,
+                 preset: str = "medium"):
+        self.path = Path(path)
+        self.width, self.height, self.fps = width, height, fps
+        self.crf, self.preset = crf, preset
+        self.tmp = self.path.with_name(f".{self.path.stem}.partial-{os.getpid()}.mp4")
+        self.frames = 0
+        self._q: queue.Queue = queue.Queue(maxsize=3)
+        self._error: BaseException | None = None
+
+    def __enter__(self) -> "VideoWriter":
+        import imageio_ffmpeg
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._gen = imageio_ffmpeg.write_frames(
+            str(self.tmp), (self.width, self.height), fps=self.fps, codec="libx264",
+            pix_fmt_in="rgb24", pix_fmt_out="yuv420p", quality=None, bitrate=None,
+            macro_block_size=2, ffmpeg_log_level="error",
+            output_params=["-crf", str(self.crf), "-preset", self.preset, "-movflags", "+faststart"])
+        self._gen.send(None)
+        self._thread = threading.Thread(target=self._pump, name="encoder", daemon=True)
+        self._thread.start()
+        return self
+
+    def _pump(self) -> None:
+        while True:
+            frame = self._q.get()
+            if frame is None:
+                return
+            if self._error is not None:
+                continue
+            try:
+                self._gen.send(frame)
+            except BaseException as e:  # noqa: BLE001 - reported to the caller
+                self._error = e
+
+    def write(self, frame: np.ndarray) -> None:
+        if self._error is not None:
+            raise RuntimeError(f"the encoder failed: {self._error}")
+        if frame.shape != (self.height, self.width, 3) or frame.dtype != np.uint8:
+            raise ValueError(f"frame must be ({self.height}, {self.width}, 3) uint8, got {frame.shape} {frame.dtype}")
+        self._q.put(np.ascontiguousarray(frame))
+        self.frames += 1
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        self._q.put(None)
+        self._thread.join()
+        ok = exc_type is None and self._error is None
+        try:
+            self._gen.close()
+        except BaseException as e:  # noqa: BLE001
+            ok, self._error = False, self._error or e
+        if ok and self.frames > 0 and self.tmp.is_file():
+            os.replace(self.tmp, self.path)
+        else:
+            self.tmp.unlink(missing_ok=True)
+            if exc_type is None:
+                raise RuntimeError(f"encoding {self.path} failed: {self._error or 'no frames'}")
+
+
+def probe(path: str | Path) -> dict:
+    """Width, height, frame count and codec of a video, from ffprobe-free ffmpeg output."""
+    import imageio_ffmpeg
+    import re
+    import subprocess
+    exe = imageio_ffmpeg.get_ffmpeg_exe()
+    out = subprocess.run([exe, "-hide_banner", "-i", str(path), "-map", "0:v:0", "-c", "copy", "-f", "null", "-"],
+                         capture_output=True, text=True).stderr
+    m = re.search(r"Stream #0:\d.*?Video: (\w+).*?, (\w+)\(?.*?, (\d{2,5})x(\d{2,5})", out)
+    frames = re.findall(r"frame=\s*(\d+)", out)
+    if not m:
+        raise RuntimeError(f"not a readable video: {path}\n{out}")
+    return {"codec": m.group(1), "pix_fmt": m.group(2), "width": int(m.group(3)), "height": int(m.group(4)),
+            "frames": int(frames[-1]) if frames else 0}
