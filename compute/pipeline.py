@@ -111,18 +111,22 @@ def run(scene: Scene, cache_root: Path = cache.DEFAULT_ROOT, device: str | None 
     (a0, a1), (b0, b1) = setup["extent"]
     alpha = np.linspace(a0, a1, nx)
     beta = np.linspace(b0, b1, ny)
-    engine = GridEngine(model, plane, ex, ey)
 
     # ---- the grid, row blocks written to a memory map with a progress record
     loss_file, prog_file = part / "loss.npy", part / "progress.json"
-    if loss_file.is_file() and prog_file.is_file():
+    resume = loss_file.is_file() and prog_file.is_file()
+    prog = json.loads(prog_file.read_text()) if resume else {}
+    # a resumed run uses the interrupted run's points per pass (on a GPU the automatic size
+    # depends on free memory), so its row blocks and their numbers are the same
+    engine = GridEngine(model, plane, ex, ey, chunk=prog.get("chunk"))
+    if resume:
         grid = np.lib.format.open_memmap(loss_file, mode="r+")
-        done = json.loads(prog_file.read_text())["rows_done"]
+        done = prog["rows_done"]
     else:
         grid = np.lib.format.open_memmap(loss_file, mode="w+", dtype=np.float32, shape=(ny, nx))
         grid[:] = np.nan
         done = 0
-        _atomic_json(prog_file, {"rows_done": 0, "rows": ny})
+        _atomic_json(prog_file, {"rows_done": 0, "rows": ny, "chunk": engine.chunk})
     at = torch.tensor(alpha, dtype=torch.float32, device=dev)
     bt = torch.tensor(beta, dtype=torch.float32, device=dev)
     t0 = time.perf_counter()
@@ -131,7 +135,7 @@ def run(scene: Scene, cache_root: Path = cache.DEFAULT_ROOT, device: str | None 
     for j, block in engine.rows(at, bt, start=done):
         grid[j:j + block.shape[0]] = block.cpu().numpy()
         grid.flush()
-        _atomic_json(prog_file, {"rows_done": j + block.shape[0], "rows": ny})
+        _atomic_json(prog_file, {"rows_done": j + block.shape[0], "rows": ny, "chunk": engine.chunk})
         bar.update(block.numel())
     bar.close()
     grid_s = time.perf_counter() - t0

@@ -168,16 +168,34 @@ def clip_planes(s: dict, radius: float) -> tuple[float, float]:
     return near, far
 
 
-def framing(bounds_min: np.ndarray, bounds_max: np.ndarray, aspect: float, azimuth: float = 35.0,
-            elevation: float = 32.0, fov: float = 35.0) -> dict:
-    """A state that shows the whole box from the given angles, with a little room around it."""
-    c = (np.asarray(bounds_min) + np.asarray(bounds_max)) / 2
-    r = float(np.linalg.norm(np.asarray(bounds_max) - np.asarray(bounds_min)) / 2)
-    half_v = math.radians(fov) / 2
-    half_h = math.atan(math.tan(half_v) * aspect)
-    d = r / math.sin(min(half_v, half_h)) * 1.02
-    return {"target": [float(c[0]), float(c[1]), float(c[2])], "azimuth": azimuth, "elevation": elevation,
-            "distance": d, "fov": fov, "roll": 0.0}
+def framing(points: np.ndarray, aspect: float, azimuth: float = 35.0,
+            elevation: float = 32.0, fov: float = 35.0, margin: float = 0.06) -> dict:
+    """A state that shows all ``points`` (N, 3) from the given angles, filling the frame but for a margin.
+
+    Looks at the centre of their bounding box from the nearest distance at which every point
+    projects inside the frame with ``margin`` (a fraction of width and height) to spare.
+    Pass the eight corners of a box to frame the box."""
+    corners = np.asarray(points, float)
+    lo, hi = corners.min(axis=0), corners.max(axis=0)
+    c = (lo + hi) / 2
+    r = float(np.linalg.norm(hi - lo) / 2)
+    state = {"target": [float(c[0]), float(c[1]), float(c[2])], "azimuth": azimuth, "elevation": elevation,
+             "distance": 1.0, "fov": fov, "roll": 0.0}
+    w, h = 1000.0 * aspect, 1000.0
+
+    def fits(d: float) -> bool:
+        px = project_points(corners, dict(state, distance=d), w, h, r)
+        return bool((px[:, 2] > 0).all() and (px[:, 0] >= margin * w).all() and (px[:, 0] <= (1 - margin) * w).all()
+                    and (px[:, 1] >= margin * h).all() and (px[:, 1] <= (1 - margin) * h).all())
+
+    half = math.radians(fov) / 2
+    far = r / math.sin(min(half, math.atan(math.tan(half) * aspect))) * 1.5   # the bounding sphere, with room
+    near = r * 1.01
+    for _ in range(40):
+        mid = (near + far) / 2
+        near, far = (near, mid) if fits(mid) else (mid, far)
+    state["distance"] = far
+    return state
 
 
 def project_points(pts: np.ndarray, s: dict, width: int, height: int, radius: float) -> np.ndarray:

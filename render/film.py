@@ -70,7 +70,9 @@ class Film:
             self.trails.append((build_trail(ls.paths[name], ls, self.terrain), style))
         lo, hi = self.terrain.bounds
         aspect = opts.width / opts.height
-        self.home = cam.framing(lo, hi, aspect)
+        pts = self.terrain.positions
+        sample = pts[:: max(1, len(pts) // 4000)]
+        self.home = cam.framing(np.concatenate([sample] + [t.points for t, _ in self.trails]), aspect)
         keys = [k.model_dump() for k in r.camera]
         if not keys:
             end = dict(self.home, azimuth=self.home["azimuth"] + 75, elevation=24.0,
@@ -83,6 +85,10 @@ class Film:
         self.gl = Renderer(opts.width, opts.height)
         self.gl.set_cloud(self.terrain.positions, self.terrain.colors)
         self._tiles: dict = {}
+        # points at least as large as the gap between grid neighbours at the framing distance
+        # (the terrain fills about 70% of the frame's width there), so the surface reads as one
+        nx_drawn = self.terrain.level.shape[1]
+        self.point_size = max(r.look.point_size * self.scale, 0.7 * opts.width / nx_drawn, 1.0)
 
     # ------------------------------------------------------------------ pieces
     def _tile(self, key, make):
@@ -110,7 +116,7 @@ class Film:
         center_d = float(np.linalg.norm((lo + hi) / 2 - eye))
         g = self.gl
         g.begin(self.bg_top, self.bg_bottom)
-        g.draw_cloud(mvp, self.look.point_size * self.scale, self.home["distance"], self.bg_bottom,
+        g.draw_cloud(mvp, self.point_size, self.home["distance"], self.bg_bottom,
                      self.look.fog, (max(dists.min(), center_d - radius * 0.6), dists.max()))
         heads = []
         for trail, style in self.trails:
