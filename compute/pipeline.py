@@ -132,11 +132,17 @@ def run(scene: Scene, cache_root: Path = cache.DEFAULT_ROOT, device: str | None 
     t0 = time.perf_counter()
     bar = tqdm(total=nx * ny, initial=done * nx, desc="grid", unit="pt", unit_scale=True,
                disable=not progress, mininterval=1.0, dynamic_ncols=True)
+    last_sync = time.monotonic()
     for j, block in engine.rows(at, bt, start=done):
         grid[j:j + block.shape[0]] = block.cpu().numpy()
-        grid.flush()
-        _atomic_json(prog_file, {"rows_done": j + block.shape[0], "rows": ny, "chunk": engine.chunk})
         bar.update(block.numel())
+        end = j + block.shape[0]
+        # the progress record only ever counts rows already on disk; syncing the map costs
+        # milliseconds, so it is done about once a second rather than after every block
+        if end == ny or time.monotonic() - last_sync > 1.0:
+            grid.flush()
+            _atomic_json(prog_file, {"rows_done": end, "rows": ny, "chunk": engine.chunk})
+            last_sync = time.monotonic()
     bar.close()
     grid_s = time.perf_counter() - t0
     computed = (ny - done) * nx

@@ -123,7 +123,7 @@ class Film:
             p = self.trail_progress(style, t, len(trail.steps))
             if t < style.start:
                 continue
-            pos, k, step, loss = trail.head(p)
+            pos, k, step, loss, surface = trail.head(p)
             rgba = np.array(hex_rgba(style.color))
             w = style.width * self.scale
             pts = trail.points[:k]
@@ -140,7 +140,7 @@ class Film:
                            soft=1.0, additive=True)
             core = np.clip(rgba[:3] * 0.4 + 0.6, 0, 1)
             g.draw_sprites(mvp, head, np.array([[*core, 1.0]]), np.array([2.1]), w, soft=0.0, additive=False)
-            heads.append((trail, style, step, loss))
+            heads.append((trail, style, step, loss, surface))
         img = g.read()
         g.end()
         self._overlays(img, t, heads)
@@ -169,10 +169,12 @@ class Film:
         op = overlay.fade(t, title_end - 0.5, o.duration + 10, 0.8)
         if op > 0 and heads:
             yb = o.height - margin
-            for trail, style, step, loss in reversed(heads):
+            for trail, style, step, loss, surface in reversed(heads):
                 rgb = hex_rgba(style.color)[:3]
                 label = style.label or trail.name
-                text = f"{label}   step {int(round(step)):,}   loss {loss:.4f}"
+                # the true loss of the network, and the loss on the drawn plane under the head
+                # (they differ where the path leaves the plane)
+                text = f"{label}   step {int(round(step)):,}   loss {loss:.4f}   on this plane {surface:.4f}"
                 tile = overlay.text_tile([(text, 24, False, (0.92, 0.93, 0.96))], sc, align="left", dot=rgb)
                 x, _ = overlay.place(tile, o.width, o.height, "bottom_left", margin * 0.6)
                 yb -= tile.size[1]

@@ -112,17 +112,19 @@ class Trail:
     progress: np.ndarray    # (S,) float: snapshot index (fractional) of each sample
     steps: np.ndarray       # (T,) training step of each snapshot
     loss: np.ndarray        # (T,) true loss of each snapshot
+    surface: np.ndarray     # (T,) loss on the plane under each snapshot
 
-    def head(self, p: float) -> tuple[np.ndarray, int, float, float]:
-        """Position, sample count, step and loss at fractional snapshot index p."""
+    def head(self, p: float) -> tuple[np.ndarray, int, float, float, float]:
+        """Position, sample count, step, true loss and surface loss at fractional snapshot index p."""
         k = int(np.searchsorted(self.progress, p, side="right"))
         k = max(1, min(k, len(self.points)))
         i = int(np.clip(np.floor(p), 0, len(self.steps) - 1))
         j = min(i + 1, len(self.steps) - 1)
         f = p - i
         step = (1 - f) * self.steps[i] + f * self.steps[j]
-        loss = float(np.exp((1 - f) * np.log(max(self.loss[i], 1e-12)) + f * np.log(max(self.loss[j], 1e-12))))
-        return self.points[k - 1], k, float(step), loss
+        def geo(v):      # losses span decades: interpolate them geometrically
+            return float(np.exp((1 - f) * np.log(max(v[i], 1e-12)) + f * np.log(max(v[j], 1e-12))))
+        return self.points[k - 1], k, float(step), geo(self.loss), geo(self.surface)
 
 
 def build_trail(path: Path2D, ls: Landscape, terrain: Terrain, samples: int = 6000,
@@ -147,7 +149,8 @@ def build_trail(path: Path2D, ls: Landscape, terrain: Terrain, samples: int = 60
     wy = (sy / (ny - 1) * 2 - 1) * terrain.half_y
     wz = lv * terrain.heights.top + lift * terrain.heights.top + 0.002
     pts = np.stack([wx, wy, wz], axis=1).astype(np.float32)
-    return Trail(path.name, pts, idx, np.asarray(path.step, np.float64), np.asarray(path.loss, np.float64))
+    return Trail(path.name, pts, idx, np.asarray(path.step, np.float64), np.asarray(path.loss, np.float64),
+                 np.asarray(path.surface_loss, np.float64))
 
 
 def hex_rgba(color: str) -> tuple[float, float, float, float]:

@@ -1,0 +1,187 @@
+"""The batched grid engine against the plain one-point-at-a-time reference."""
+from __future__ import annotations
+
+import copy
+
+import numpy as np
+import pytest
+import torch
+import torch.nn as nn
+
+from compute.data import spirals
+from compute.engine import GridEngine, Plane, loss_fn_on_plane, reference_loss
+from compute.models import mlp
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    # these problems are tiny: a second thread only adds synchronisation, which costs a lot
+    # when the machine is busy (100x slower small ops with 2 threads on 2 loaded cores)
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
+
+
+MODELS = [  # (activation, hidden widths, classes)
+    ("relu", [16, 16], 2),
+    ("relu", [12, 10, 8], 3),
+    ("tanh", [16, 16], 3),
+    ("tanh", [12, 10, 8], 2),
+    ("gelu", [10, 10], 2),
+]
+
+
+def setup(activation, widths, classes, seed=0, n=200, scale=0.5):
+    torch.manual_seed(seed)
+    model = mlp(2, widths, classes, activation)
+    x, y = spirals(n, classes, seed=seed + 1)
+    origin = {k: v.detach().clone() for k, v in model.named_parameters()}
+    g = torch.Generator().manual_seed(seed + 2)
+    # raw Gaussian directions, biases included, so every parameter moves
+    d1 = {k: scale * torch.randn(v.shape, generator=g) for k, v in origin.items()}
+    d2 = {k: scale * torch.randn(v.shape, generator=g) for k, v in origin.items()}
+    return model, Plane(origin, d1, d2), x, y
+
+
+def random_points(k=36, seed=3, lim=2.0):
+    g = torch.Generator().manual_seed(seed)
+    a = (torch.rand(k, generator=g) * 2 - 1) * lim
+    b = (torch.rand(k, generator=g) * 2 - 1) * lim
+    a[0], b[0] = 0.0, 0.0
+    return a, b
+
+
+def references(model, plane, a, b, x, y):
+    ref32 = np.array([reference_loss(model, plane, float(p), float(q), x, y) for p, q in zip(a, b)])
+    m64 = copy.deepcopy(model).double()
+    p64 = Plane(*({k: v.double() for k, v in d.items()} for d in (plane.origin, plane.d1, plane.d2)))
+    ref64 = np.array([reference_loss(m64, p64, float(p), float(q), x.double(), y) for p, q in zip(a, b)])
+    return ref32, ref64
+
+
+def assert_close_to_reference(got, ref32, ref64):
+    got = got.double().numpy()
+    assert got.shape == ref32.shape
+    assert np.all(np.isfinite(got))
+    tol = np.maximum(1e-4 * np.abs(ref32), 1e-5)
+    bad = np.abs(got - ref32) > tol
+    assert not bad.any(), f"engine vs reference: {got[bad]} != {ref32[bad]}"
+    # the float32 engine is about as close to the float64 truth as the float32 reference is
+    err_engine = np.abs(got - ref64).max()
+    err_ref = np.abs(ref32 - ref64).max()
+    assert err_engine <= 10 * err_ref + 1e-6, (err_engine, err_ref)
+
+
+@pytest.mark.parametrize("activation,widths,classes", MODELS)
+@pytest.mark.parametrize("chunk", [None, 7])
+def test_linear_engine_matches_reference(activation, widths, classes, chunk):
+    model, plane, x, y = setup(activation, widths, classes)
+    eng = GridEngine(model, plane, x, y, chunk=chunk)
+    assert eng.method == "linear"
+    if chunk:
+        assert eng.chunk == chunk            # 36 points: several chunks and a short last one
+    a, b = random_points()
+    got = eng.losses(a, b)
+    assert_close_to_reference(got, *references(model, plane, a, b, x, y))
+
+
+@pytest.mark.parametrize("activation,widths,classes", MODELS[:3])
+def test_vmap_engine_matches_reference(activation, widths, classes):
+    model, plane, x, y = setup(activation, widths, classes, seed=5)
+    eng = GridEngine(model, plane, x, y, method="vmap", chunk=10)
+    assert eng.method == "vmap"
+    a, b = random_points(seed=7)
+    assert_close_to_reference(eng.losses(a, b), *references(model, plane, a, b, x, y))
+
+
+def test_no_hidden_layer():
+    model, plane, x, y = setup("tanh", [], 3)
+    eng = GridEngine(model, plane, x, y, chunk=5)
+    assert eng.method == "linear"
+    a, b = random_points(seed=11)
+    assert_close_to_reference(eng.losses(a, b), *references(model, plane, a, b, x, y))
+
+
+def test_other_models_use_vmap():
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(2, 12), nn.Tanh(), nn.Linear(12, 3))   # torch's Tanh: not an Activation
+    x, y = spirals(150, 3, seed=2)
+    origin = {k: v.detach().clone() for k, v in model.named_parameters()}
+    d1 = {k: torch.randn_like(v) * 0.4 for k, v in origin.items()}
+    d2 = {k: torch.randn_like(v) * 0.4 for k, v in origin.items()}
+    plane = Plane(origin, d1, d2)
+    eng = GridEngine(model, plane, x, y)
+    assert eng.method == "vmap"
+    with pytest.raises(ValueError, match="linear"):
+        GridEngine(model, plane, x, y, method="linear")
+    a, b = random_points(seed=13)
+    assert_close_to_reference(eng.losses(a, b), *references(model, plane, a, b, x, y))
+
+
+def test_origin_is_the_models_loss():
+    model, plane, x, y = setup("tanh", [16, 16], 2)
+    expected = nn.functional.cross_entropy(model(x), y).item()      # model still holds the origin
+    eng = GridEngine(model, plane, x, y)
+    got = eng.losses(torch.zeros(3), torch.zeros(3))
+    assert torch.allclose(got, torch.full((3,), expected), rtol=1e-5)
+    # and the differentiable restriction to the plane agrees
+    f = loss_fn_on_plane(model, plane, x, y)
+    assert f(torch.tensor([0.3, -0.7])).item() == pytest.approx(
+        eng.losses(torch.tensor([0.3]), torch.tensor([-0.7])).item(), rel=1e-5)
+
+
+@pytest.mark.parametrize("start,rows_per_block", [(0, None), (0, 3), (4, 3), (5, 1), (10, 4)])
+def test_rows_blocks(start, rows_per_block):
+    model, plane, x, y = setup("relu", [12, 10], 3)
+    eng = GridEngine(model, plane, x, y, chunk=16)
+    nx, ny = 13, 11
+    alpha = torch.linspace(-1.5, 1.0, nx)
+    beta = torch.linspace(-0.5, 2.0, ny)
+    A, B = torch.meshgrid(alpha, beta, indexing="xy")                 # (ny, nx): row j is beta[j]
+    full = eng.losses(A.reshape(-1), B.reshape(-1)).reshape(ny, nx)
+    firsts, blocks = [], []
+    for j, block in eng.rows(alpha, beta, start=start, rows_per_block=rows_per_block):
+        firsts.append(j)
+        blocks.append(block)
+        assert block.ndim == 2 and block.shape[1] == nx
+        if rows_per_block:
+            assert block.shape[0] == min(rows_per_block, ny - j)
+    assert firsts[0] == start
+    assert firsts == sorted(firsts)
+    assert all(j + b.shape[0] == k for j, b, k in zip(firsts, blocks, firsts[1:] + [ny]))   # contiguous, to the end
+    got = torch.cat(blocks)
+    assert got.shape == (ny - start, nx)
+    assert torch.allclose(got, full[start:], rtol=1e-6, atol=1e-7)
+    # spot-check the orientation against the reference: row j is beta[j], column i is alpha[i]
+    i, j = 2, ny - 1
+    ref = reference_loss(model, plane, float(alpha[i]), float(beta[j]), x, y)
+    assert got[j - start, i].item() == pytest.approx(ref, rel=1e-4, abs=1e-5)
+
+
+def test_rows_past_the_end_is_empty():
+    model, plane, x, y = setup("relu", [8], 2)
+    eng = GridEngine(model, plane, x, y)
+    assert list(eng.rows(torch.linspace(0, 1, 5), torch.linspace(0, 1, 4), start=4)) == []
+
+
+@pytest.mark.parametrize("method", ["linear", "vmap"])
+@pytest.mark.parametrize("activation,widths", [("relu", [16, 16]), ("tanh", [16, 16]), ("tanh", [])])
+def test_divergent_points_give_nonfinite_values_not_errors(method, activation, widths):
+    model, plane, x, y = setup(activation, widths, 3)
+    huge = Plane(plane.origin, {k: torch.full_like(v, 1e30) for k, v in plane.d1.items()},
+                 {k: torch.full_like(v, -1e30) for k, v in plane.d2.items()})
+    eng = GridEngine(model, huge, x, y, method=method, chunk=4)
+    a = torch.tensor([0.0, 1e10, -1e10, 0.0, 3e9, 1e12, 0.0])
+    b = torch.tensor([0.0, 0.0, 1e10, 0.0, -3e9, 1e12, 0.0])
+    got = eng.losses(a, b)
+    assert got.shape == (7,)
+    far = torch.tensor([False, True, True, False, True, True, False])
+    assert not torch.isfinite(got[far]).any(), got
+    # a diverged point does not spoil its neighbours in the same chunk
+    expected = reference_loss(model, plane, 0.0, 0.0, x, y)
+    assert torch.allclose(got[~far], torch.full((3,), expected), rtol=1e-5)
+    # the row iterator goes through them too
+    rows = list(eng.rows(torch.tensor([0.0, 1e10]), torch.tensor([0.0, 1e10, -1e11])))
+    grid = torch.cat([blk for _, blk in rows])
+    assert grid.shape == (3, 2)
+    assert torch.isfinite(grid[0, 0]) and not torch.isfinite(grid[0, 1]) and not torch.isfinite(grid[1:]).any()

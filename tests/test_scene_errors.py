@@ -1,0 +1,321 @@
+"""Bad scene files: one clear message (file, line, dotted key, bad value, what is allowed), exit
+status 2, and nothing created.  Validation runs before torch is imported, so these are fast."""
+from __future__ import annotations
+
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from studio.scene import SceneError, load_scene
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def write(tmp_path: Path, text: str, name: str = "scene.yaml") -> Path:
+    p = tmp_path / name
+    p.write_text(textwrap.dedent(text).lstrip("\n"), encoding="utf-8")
+    return p
+
+
+def cli_error(tmp_path: Path, scene: Path) -> str:
+    """Run `python -m compute SCENE` on a bad scene; check the exit status, that stderr is one
+    message and that nothing was written; return the message."""
+    before = sorted(p.name for p in tmp_path.iterdir())
+    cache_dir = tmp_path / "cache"
+    r = subprocess.run([sys.executable, "-m", "compute", str(scene), "--cache-dir", str(cache_dir)],
+                       cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert r.returncode == 2, (r.returncode, r.stderr)
+    assert r.stdout == ""
+    assert "Traceback" not in r.stderr, r.stderr
+    lines = r.stderr.strip().splitlines()
+    assert len(lines) == 1, r.stderr
+    assert lines[0].startswith("error: "), r.stderr
+    # nothing created: no cache dir, no out/, no other file next to the scene
+    assert not cache_dir.exists()
+    assert sorted(p.name for p in tmp_path.iterdir()) == before
+    return lines[0][len("error: "):]
+
+
+def direct_error(scene: Path) -> str:
+    with pytest.raises(SceneError) as ei:
+        load_scene(scene)
+    msg = str(ei.value)
+    assert "\n" not in msg
+    return msg
+
+
+def check(msg: str, path: Path, line: int | None, *parts: str) -> None:
+    assert msg.startswith(str(path)), msg
+    if line is not None:
+        assert f"{path}:{line}:" in msg, msg
+    for part in parts:
+        assert part in msg, f"{part!r} not in {msg!r}"
+
+
+# (scene text, line, pieces the message must hold: dotted key, bad value, what is allowed)
+CASES = {
+    "unknown_top_level_key": (
+        """
+        title: hello
+        titel: typo
+        """,
+        2, ["'titel'", "did you mean 'title'", "landscape", "render", "output"]),
+    "unknown_nested_key": (
+        """
+        title: x
+        landscape:
+          grid:
+            resolutoin: [10, 10]
+        """,
+        4, ["'landscape.grid.resolutoin'", "did you mean 'resolution'", "eval_samples", "seed"]),
+    "unknown_nested_key_flow": (
+        """
+        landscape: {grid: {resolutoin: [10, 10]}}
+        """,
+        1, ["'landscape.grid.resolutoin'", "did you mean 'resolution'"]),
+    "wrong_type": (
+        """
+        render:
+          fps: fast
+        """,
+        2, ["render.fps", '"fast"', "an integer"]),
+    "negative_resolution": (
+        """
+        landscape:
+          grid:
+            resolution: [-5, 10]
+        """,
+        3, ["landscape.grid.resolution", "[-5, 10]", "from 2 to 8192", "got -5"]),
+    "fps_zero": (
+        """
+        title: t
+        render:
+          size: [640, 360]
+          fps: 0
+        """,
+        4, ["render.fps", "bad value 0", "at least 1"]),
+    "bad_literal": (
+        """
+        landscape:
+          plane:
+            method: banana
+        """,
+        3, ["landscape.plane.method", '"banana"', "'pca'", "'random'"]),
+    "bad_colour": (
+        """
+        render:
+          look:
+            background: red
+        """,
+        3, ["render.look.background", '"red"', "#rrggbb"]),
+    "bad_path_colour": (
+        """
+        render:
+          paths:
+            training:
+              color: "#12345"
+        """,
+        4, ["render.paths.training.color", '"#12345"', "#rrggbb"]),
+    "camera_times_not_increasing": (
+        """
+        render:
+          camera:
+            - {t: 0, azimuth: 10}
+            - {t: 4, azimuth: 20}
+            - {t: 2, azimuth: 30}
+        """,
+        3, ["render.camera", "[0.0, 4.0, 2.0]", "increase strictly"]),
+    "bool_is_not_an_integer": (
+        """
+        landscape:
+          train:
+            steps: true
+        """,
+        3, ["landscape.train.steps", "true", "an integer"]),
+    "text_is_not_a_number": (
+        """
+        landscape:
+          train:
+            lr: "0.01"
+        """,
+        3, ["landscape.train.lr", '"0.01"', "a number"]),
+    "list_item": (
+        """
+        landscape:
+          model:
+            widths: [64, x]
+        """,
+        3, ["landscape.model.widths[1]", '"x"', "an integer"]),
+}
+
+
+@pytest.mark.parametrize("case", sorted(CASES))
+def test_bad_scene_via_cli(tmp_path, case):
+    text, line, parts = CASES[case]
+    scene = write(tmp_path, text)
+    msg = cli_error(tmp_path, scene)
+    check(msg, scene, line, *parts)
+    # the library gives the same message the CLI prints
+    assert direct_error(scene) == msg
+
+
+def test_missing_scene_file(tmp_path):
+    scene = tmp_path / "nope" / "missing.yaml"
+    msg = cli_error(tmp_path, scene)
+    check(msg, scene, None, "not found")
+    assert direct_error(scene) == msg
+
+
+def test_directory_is_not_a_scene(tmp_path):
+    (tmp_path / "dir.yaml").mkdir()
+    msg = direct_error(tmp_path / "dir.yaml")
+    check(msg, tmp_path / "dir.yaml", None, "not found")
+
+
+def test_yaml_syntax_error_has_line(tmp_path):
+    scene = write(tmp_path, """
+        title: x
+        landscape:
+          grid: {resolution: [10, 10]
+          plane: {method: pca}
+        """)
+    msg = cli_error(tmp_path, scene)
+    check(msg, scene, 4, "YAML syntax error")
+    assert direct_error(scene) == msg
+
+
+def test_not_a_mapping(tmp_path):
+    scene = write(tmp_path, "- a\n- b\n")
+    msg = cli_error(tmp_path, scene)
+    check(msg, scene, 1, "must be a mapping", "title, landscape, render, output", "got list")
+
+
+def test_not_utf8(tmp_path):
+    scene = tmp_path / "scene.yaml"
+    scene.write_bytes(b"title: caf\xe9\n")
+    msg = cli_error(tmp_path, scene)
+    check(msg, scene, None, "UTF-8")
+
+
+def test_duplicate_key_is_an_error(tmp_path):
+    # YAML itself keeps the last of two equal keys silently; a strict scene must not
+    scene = write(tmp_path, """
+        render:
+          fps: 30
+          duration: 4
+          fps: 60
+        """)
+    msg = cli_error(tmp_path, scene)
+    check(msg, scene, 4, "render.fps", "duplicate key", "line 2")
+
+
+def test_unknown_key_under_a_named_path_lists_the_path_keys(tmp_path):
+    scene = write(tmp_path, """
+        render:
+          paths:
+            training:
+              colour: "#ffffff"
+        """)
+    msg = direct_error(scene)
+    check(msg, scene, 4, "'render.paths.training.colour'", "did you mean 'color'", "width", "label")
+
+
+def test_unknown_key_in_a_list_item(tmp_path):
+    scene = write(tmp_path, """
+        render:
+          captions:
+            - {text: hi, from: 0, to: 1, sise: 30}
+        """)
+    msg = direct_error(scene)
+    check(msg, scene, 3, "'render.captions[0].sise'", "did you mean 'size'", "from", "to")
+
+
+def test_union_value_names_every_allowed_form(tmp_path):
+    scene = write(tmp_path, """
+        landscape:
+          plane:
+            span: wide
+        """)
+    msg = direct_error(scene)
+    check(msg, scene, 3, "landscape.plane.span", '"wide"', "a number", "a list")
+    assert "more problem" not in msg          # the branches of one union are one problem
+
+    scene = write(tmp_path, """
+        landscape:
+          plane:
+            span: [1.5, x]
+        """)
+    msg = direct_error(scene)
+    check(msg, scene, 3, "landscape.plane.span[1]", '"x"', "a number")
+
+
+def test_several_problems_are_counted(tmp_path):
+    scene = write(tmp_path, """
+        render:
+          fps: 0
+          duration: -1
+        landscape:
+          train:
+            steps: 0
+        """)
+    msg = direct_error(scene)
+    check(msg, scene, None, "more problems after this one")
+    assert msg.count(str(scene)) == 1
+
+
+def test_unprintable_values_do_not_crash_the_formatter(tmp_path):
+    scene = write(tmp_path, "title: [2020-01-01]\n")
+    msg = direct_error(scene)
+    check(msg, scene, 1, "title", "2020", "text")
+
+
+def test_exponent_numbers_are_numbers(tmp_path):
+    # YAML 1.1 reads 1e-3 as text; a learning rate written that way must still work
+    scene = write(tmp_path, """
+        landscape:
+          train: {lr: 1e-3, optimizer: sgd}
+          data: {noise: 2.5E-1}
+        """)
+    s = load_scene(scene)
+    assert s.landscape.train.lr == pytest.approx(1e-3)
+    assert s.landscape.data.noise == pytest.approx(0.25)
+    # an exponent does not turn a count into a float by accident: still strict
+    scene = write(tmp_path, "landscape: {train: {steps: 1e3}}\n")
+    check(direct_error(scene), scene, 1, "landscape.train.steps", "an integer")
+
+
+def test_good_scene_loads(tmp_path):
+    scene = write(tmp_path, """
+        title: ok
+        landscape:
+          grid: {resolution: [10, 12]}
+        render:
+          fps: 24
+          camera:
+            - {t: 0, azimuth: 10}
+            - {t: 2, azimuth: 30}
+        """)
+    s = load_scene(scene)
+    assert s.landscape.grid.resolution == [10, 12]
+    assert s.render.fps == 24
+    assert s.source == str(scene)
+    assert load_scene(write(tmp_path, "", "empty.yaml")).title == ""
+
+
+def test_validation_fails_before_torch_is_imported(tmp_path):
+    scene = write(tmp_path, "render: {fps: 0}\n")
+    code = textwrap.dedent(f"""
+        import sys
+        from compute.__main__ import main
+        rc = main([{str(scene)!r}, "--cache-dir", {str(tmp_path / "cache")!r}])
+        assert rc == 2, rc
+        assert "torch" not in sys.modules, "torch imported before the scene was validated"
+        assert "vispy" not in sys.modules
+    """)
+    r = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr
+    assert "render.fps" in r.stderr
+    assert not (tmp_path / "cache").exists()
