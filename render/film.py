@@ -163,7 +163,7 @@ class Film:
             op = overlay.fade(t, c.start, c.end, c.fade)
             if op > 0:
                 tile = self._tile(("caption", i), lambda c=c: overlay.text_tile([(c.text, c.size, False, white)], sc))
-                x, y = overlay.place(tile, o.width, o.height, c.position, margin * 1.6)
+                x, y = overlay.place(tile, o.width, o.height, c.position, margin * (2.4 if c.position == "bottom" else 1.6))
                 overlay.composite(img, tile, x, y, op)
         # legend and live read-out once the title has gone
         op = overlay.fade(t, title_end - 0.5, o.duration + 10, 0.8)

@@ -106,6 +106,27 @@ def validate(ls: Landscape) -> None:
         _check(f"path {p.name}: step", p.step, (t,), "iu")
 
 
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _remove_dead_temps(root: Path) -> None:
+    """Remove temporary entries left by writers that were killed (their process is gone)."""
+    for d in root.glob(".*.tmp-*"):
+        try:
+            pid = int(d.name.rsplit("-", 1)[1])
+        except ValueError:
+            continue
+        if pid != os.getpid() and not _pid_alive(pid):
+            shutil.rmtree(d, ignore_errors=True)
+
+
 def write(root: Path, ls: Landscape) -> Path:
     """Write a finished entry atomically; returns its directory."""
     validate(ls)
@@ -113,6 +134,7 @@ def write(root: Path, ls: Landscape) -> Path:
     root.mkdir(parents=True, exist_ok=True)
     final = entry_dir(root, ls.key)
     tmp = root / f".{ls.key}.tmp-{os.getpid()}"
+    _remove_dead_temps(root)
     if tmp.exists():
         shutil.rmtree(tmp)
     tmp.mkdir()

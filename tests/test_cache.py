@@ -393,3 +393,15 @@ def test_interrupted_run_resumes_bit_for_bit(tmp_path):
     for f in ("xy", "loss", "surface_loss", "offplane", "step"):
         assert np.array_equal(getattr(resumed.paths["training"], f), getattr(fresh.paths["training"], f)), f
     assert resumed.meta["loss_stats"] == fresh.meta["loss_stats"]
+
+
+def test_write_removes_temporaries_of_dead_writers(tmp_path):
+    ls = landscape()
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    stale = tmp_path / f".{ls.key}.tmp-{dead.pid}"
+    stale.mkdir(parents=True)
+    (stale / "loss.npy").write_bytes(b"half")
+    cache.write(tmp_path, ls)
+    assert not stale.exists()
+    assert cache.exists(tmp_path, ls.key)

@@ -319,3 +319,14 @@ def test_validation_fails_before_torch_is_imported(tmp_path):
     assert r.returncode == 0, r.stderr
     assert "render.fps" in r.stderr
     assert not (tmp_path / "cache").exists()
+
+
+@pytest.mark.parametrize("text, key", [("render: {duration: .nan}\n", "render.duration"),
+                                       ("render:\n  camera:\n    - {t: 0, azimuth: .inf}\n", "render.camera[0].azimuth")])
+def test_nan_and_inf_are_rejected(tmp_path, text, key):
+    p = tmp_path / "s.yaml"
+    p.write_text(text)
+    with pytest.raises(SceneError) as e:
+        load_scene(p)
+    msg = str(e.value)
+    assert key in msg and str(p) in msg and "finite" in msg
