@@ -71,11 +71,22 @@ class TrainSpec(_Strict):
     seed: int = Field(0, ge=0)
 
 
+class HessianSpec(_Strict):
+    iterations: int = Field(100, ge=1, le=10_000, description="most power-iteration steps per eigenvector")
+    tolerance: float = Field(1e-4, gt=0, le=1, description="stop when the eigenvalue changes less than this, relatively")
+    samples: int = Field(0, ge=0, description="data points for the Hessian-vector products; 0: the evaluation subset")
+
+
 class PlaneSpec(_Strict):
-    method: Literal["pca", "random"] = "pca"
+    method: Literal["pca", "random", "hessian", "checkpoints", "interpolate"] = "pca"
     seed: int = Field(0, ge=0, description="seed of the random directions")
     normalization: Literal["filter", "layer", "weight", "none"] = Field(
         "filter", description="rescaling of random directions (Li et al. 2018)")
+    include_biases: bool = Field(False, description="random: give biases and BatchNorm parameters a direction too")
+    orthogonalize: bool = Field(False, description="random: make the second direction orthogonal to the first")
+    checkpoints: Optional[list[int]] = Field(
+        None, description="checkpoints / interpolate: training steps (the nearest snapshot is used), 2 or 3")
+    hessian: HessianSpec = HessianSpec()
     span: Optional[Union[float, list[float]]] = Field(
         None, description="half-width of the grid in plane units, one number or [a, b]")
     range: Optional[list[list[float]]] = Field(
@@ -109,10 +120,25 @@ class PlaneSpec(_Strict):
                 raise ValueError(f"each range must have min < max, got [{lo}, {hi}]")
         return v
 
+    @field_validator("checkpoints")
+    @classmethod
+    def _ckpts(cls, v):
+        if v is None:
+            return v
+        if not 2 <= len(v) <= 3:
+            raise ValueError(f"checkpoints must list 2 or 3 training steps, got {len(v)}")
+        if any(s < 0 for s in v) or len(set(v)) != len(v):
+            raise ValueError(f"checkpoints must be distinct steps of at least 0, got {v}")
+        return v
+
     @model_validator(mode="after")
     def _one_extent(self):
         if self.span is not None and self.range is not None:
             raise ValueError("give either span or range, not both")
+        if self.method in ("checkpoints", "interpolate") and self.checkpoints is None:
+            raise ValueError(f"method {self.method!r} needs checkpoints: a list of training steps, e.g. [0, 1500]")
+        if self.method == "interpolate" and self.checkpoints is not None and len(self.checkpoints) != 2:
+            raise ValueError("method 'interpolate' needs exactly 2 checkpoints: [from_step, to_step]")
         return self
 
 
@@ -132,12 +158,39 @@ class GridSpec(_Strict):
         return v
 
 
+class DescentSpec(_Strict):
+    """An optimizer run on the loss restricted to the plane, with autograd's exact gradient."""
+    name: str = Field(min_length=1, max_length=40, pattern=r"^[A-Za-z][A-Za-z0-9_-]*$")
+    optimizer: Literal["sgd", "momentum", "nesterov", "adam", "rmsprop"] = "sgd"
+    lr: float = Field(0.01, gt=0, le=100)
+    momentum: float = Field(0.9, ge=0, lt=1, description="momentum and nesterov")
+    start: list[float] = Field(min_length=2, max_length=2, description="[a, b] plane coordinates")
+    steps: int = Field(300, ge=1, le=1_000_000)
+
+    @field_validator("name")
+    @classmethod
+    def _not_training(cls, v):
+        if v == "training":
+            raise ValueError("the name 'training' is the training trajectory's; choose another")
+        return v
+
+
 class LandscapeSpec(_Strict):
     data: DataSpec = DataSpec()
     model: ModelSpec = ModelSpec()
     train: TrainSpec = TrainSpec()
     plane: PlaneSpec = PlaneSpec()
     grid: GridSpec = GridSpec()
+    descents: list[DescentSpec] = Field(default_factory=list, max_length=16)
+
+    @field_validator("descents")
+    @classmethod
+    def _unique(cls, v):
+        names = [d.name for d in v]
+        dup = sorted({n for n in names if names.count(n) > 1})
+        if dup:
+            raise ValueError(f"descent names must be unique, {dup[0]!r} is used twice")
+        return v
 
 
 # --------------------------------------------------------------------------- render
@@ -241,14 +294,6 @@ class RenderSpec(_Strict):
                 raise ValueError(f"each size must be even (H.264 yuv420p needs it), got {n}")
         return v
 
-    @field_validator("paths")
-    @classmethod
-    def _paths(cls, v):
-        for k in v:
-            if k != "training":
-                raise ValueError(f"unknown path {k!r}; the cache holds these paths: training")
-        return v
-
     @field_validator("camera")
     @classmethod
     def _keys(cls, v):
@@ -293,7 +338,14 @@ class Scene(_Strict):
         return self.landscape.model_dump(mode="json")
 
     def cache_key(self) -> str:
-        return landscape_key(self.landscape_dict())
+        """Key of the grid entry: the landscape section without its descents (those are computed
+        on top of a cached grid in seconds, so editing them never recomputes the grid)."""
+        return landscape_key(grid_section(self.landscape_dict()))
+
+
+def grid_section(landscape: dict) -> dict:
+    """The part of a resolved landscape section that determines the grid entry."""
+    return {k: v for k, v in landscape.items() if k != "descents"}
 
 
 def landscape_key(landscape: dict) -> str:
@@ -373,7 +425,21 @@ def load_scene(path: str | Path) -> Scene:
         scene = Scene.model_validate(raw)
     except ValidationError as e:
         raise SceneError(_format_error(path, node, e)) from None
+    _check_references(path, node, scene)
     return scene.model_copy(update={"source": str(path)})
+
+
+def _check_references(path: Path, root, scene: "Scene") -> None:
+    """Checks across sections: every trail in render.paths names a path the landscape makes."""
+    known = ["training"] + [d.name for d in scene.landscape.descents]
+    for k in scene.render.paths:
+        if k not in known:
+            node = _key_node(root, ("render", "paths", k))
+            line = f":{node.start_mark.line + 1}" if node is not None else ""
+            close = difflib.get_close_matches(k, known, n=1)
+            hint = f"; did you mean {close[0]!r}?" if close else ""
+            raise SceneError(f"{path}{line}: render.paths: unknown path {k!r}; allowed: 'training' and the "
+                             f"names under landscape.descents ({', '.join(known)}){hint}")
 
 
 def _node_at(node, loc: tuple) -> Any:
