@@ -12,7 +12,7 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed-$(shell cksum < pyproject.toml | cut -d' ' -f1)
 export PYTHONUNBUFFERED := 1
 
-.PHONY: video preview compute render test gl setup clean clean-cache
+.PHONY: video preview compute render test bench gpu-check gl setup clean clean-cache
 
 video: setup gl
 	$(PY) -m compute $(SCENE)
@@ -30,6 +30,12 @@ render: setup gl
 
 test: setup gl
 	$(PY) -m pytest -q
+
+# Benchmarks (not tests): ratios against a baseline measured in the same run, table into README.md,
+# rows into out/bench.json. loss-landscapes (PyPI) is installed as a peer when it can be.
+bench: setup
+	-$(PY) -m pip install -q --no-deps loss-landscapes
+	$(PY) -m compute.bench --json out/bench.json --readme README.md
 
 setup: $(STAMP)
 

@@ -76,6 +76,35 @@ def _linear_stack(model: nn.Module):
     return layers
 
 
+_POOLS = (nn.MaxPool2d, nn.AvgPool2d)
+
+
+def _conv_stack(model: nn.Module):
+    """Layer list for the batched conv path, if the model is a Sequential of Conv2d (+ eval-mode
+    BatchNorm2d) / activation / pooling, then Flatten, then Linear/activation layers."""
+    if not isinstance(model, nn.Sequential):
+        return None
+    mods = list(model.named_children())
+    if not mods or not isinstance(mods[0][1], nn.Conv2d):
+        return None
+    seen_flatten = False
+    for _, m in mods:
+        if isinstance(m, nn.Conv2d):
+            if seen_flatten or m.bias is None or m.groups != 1 or m.padding_mode != "zeros":
+                return None
+        elif isinstance(m, nn.BatchNorm2d):
+            if seen_flatten or not m.track_running_stats:
+                return None
+        elif isinstance(m, nn.Flatten):
+            seen_flatten = True
+        elif isinstance(m, nn.Linear):
+            if not seen_flatten or m.bias is None:
+                return None
+        elif not isinstance(m, (Activation,) + _POOLS):
+            return None
+    return mods if seen_flatten else None
+
+
 class GridEngine:
     """Evaluates the loss of ``model`` on (x, y) at many points of ``plane``."""
 
@@ -86,29 +115,49 @@ class GridEngine:
         self.x, self.y = x, y
         self.device = x.device
         self.stack = _linear_stack(model)
+        self.convs = _conv_stack(model)
         if method == "auto":
-            method = "linear" if self.stack is not None else "vmap"
+            method = "linear" if self.stack is not None else "conv" if self.convs is not None else "vmap"
         if method == "linear" and self.stack is None:
             raise ValueError("the 'linear' method needs a model made of Linear layers and activations")
+        if method == "conv" and self.convs is None:
+            raise ValueError("the 'conv' method needs a Sequential of Conv2d/BatchNorm2d/activation/pooling, "
+                             "Flatten, then Linear layers")
         self.method = method
         self.chunk = chunk or self.auto_chunk()
         if method == "linear":
             self._prepare_linear()
+        elif method == "conv":
+            self._prepare_conv()
         else:
             self._prepare_vmap()
 
     # ------------------------------------------------------------------ sizing
     def auto_chunk(self) -> int:
         """Grid points per pass: small enough to stay in cache on a CPU, large on a GPU."""
-        n = self.x.shape[0]
-        widest = max(p.shape[0] for p in self.plane.origin.values())
-        per_point = 4 * n * max(widest, 1) * 3          # bytes of the largest activations, with slack
+        per_point = 3 * self._activation_bytes()         # the largest activations, with slack
         if self.device.type == "cuda":
             free, _ = torch.cuda.mem_get_info(self.device)
             budget = free * 0.5
             return int(max(1, min(4096, budget // per_point)))
         budget = 12 * 2**20                              # measured best near 16 points of a 64-wide MLP
         return int(max(1, min(64, budget // per_point)))
+
+    def _activation_bytes(self) -> int:
+        """Bytes of the largest activation tensor of one grid point (one forward pass on x)."""
+        if self.stack is not None:
+            widest = max(p.shape[0] for p in self.plane.origin.values())
+            return 4 * self.x.shape[0] * max(widest, 1)
+        biggest = [self.x[:1].numel()]
+        hooks = [m.register_forward_hook(lambda m, i, o: biggest.append(o.numel()))
+                 for m in self.model.modules() if m is not self.model]
+        try:
+            with torch.no_grad():
+                self.model(self.x[:1])
+        finally:
+            for h in hooks:
+                h.remove()
+        return 4 * self.x.shape[0] * max(biggest)
 
     # ------------------------------------------------------------------ linear stack
     def _prepare_linear(self):
@@ -153,6 +202,59 @@ class GridEngine:
         logits = torch.addcmul(r[0], a[None, :, None], r[1]).addcmul_(b[None, :, None], r[2])  # (C, K, N)
         return _cross_entropy_ckn(logits, self.y)
 
+    # ------------------------------------------------------------------ conv stack
+    def _prepare_conv(self):
+        o, d1, d2 = self.plane.origin, self.plane.d1, self.plane.d2
+        name, first = self.convs[0]
+        conv = lambda p, w, b: F.conv2d(self.x, p[w], p[b], first.stride, first.padding, first.dilation)
+        # the first convolution is linear in (a, b): three convolutions of the data, once
+        w, b = f"{name}.weight", f"{name}.bias"
+        self.c0, self.c1, self.c2 = conv(o, w, b), conv(d1, w, b), conv(d2, w, b)   # (N, C, H, W)
+        self.conv_rest = self.convs[1:]
+
+    def _param(self, name: str, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+        """The K values of parameter ``name`` at the chunk's points: (K, *shape)."""
+        o, d1, d2 = self.plane.origin[name], self.plane.d1[name], self.plane.d2[name]
+        shape = (-1,) + (1,) * o.dim()
+        return torch.addcmul(o, a.view(shape), d1).addcmul_(b.view(shape), d2)
+
+    def _losses_conv(self, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+        k = a.numel()
+        n, c, hgt, wid = self.c0.shape
+        sh = (1, k, 1, 1, 1)
+        h = torch.addcmul(self.c0[:, None], a.view(sh), self.c1[:, None]).addcmul_(b.view(sh), self.c2[:, None])
+        h = h.reshape(n, k * c, hgt, wid)                  # grouped layout: the K points side by side
+        flat = None
+        for name, m in self.conv_rest:
+            if isinstance(m, nn.Conv2d):
+                w = self._param(f"{name}.weight", a, b)    # (K, Cout, Cin, kh, kw)
+                bias = self._param(f"{name}.bias", a, b)
+                h = F.conv2d(h, w.reshape(-1, *w.shape[2:]), bias.reshape(-1), m.stride, m.padding,
+                             m.dilation, groups=k)
+            elif isinstance(m, nn.BatchNorm2d):
+                # eval mode: running statistics, affine per channel (and per grid point)
+                scale = torch.rsqrt(m.running_var + m.eps)
+                if m.affine:
+                    g = self._param(f"{name}.weight", a, b) * scale
+                    sh_ = self._param(f"{name}.bias", a, b) - m.running_mean * g
+                else:
+                    g = scale.expand(k, -1)
+                    sh_ = (-m.running_mean * scale).expand(k, -1)
+                h = torch.addcmul(sh_.reshape(1, -1, 1, 1), h, g.reshape(1, -1, 1, 1))
+            elif isinstance(m, Activation):
+                h = m.inplace(h) if h.is_contiguous() else m.fn(h)
+            elif isinstance(m, _POOLS):
+                h = m(h)
+            elif isinstance(m, nn.Flatten):
+                h = h.reshape(n, k, -1).transpose(0, 1)     # (K, N, features)
+                flat = True
+            elif isinstance(m, nn.Linear):
+                w = self._param(f"{name}.weight", a, b)     # (K, out, in)
+                bias = self._param(f"{name}.bias", a, b)
+                h = torch.baddbmm(bias[:, None, :], h, w.transpose(1, 2))
+        assert flat, "a conv stack ends in Flatten and Linear layers"
+        return _cross_entropy_batched(h, self.y)
+
     # ------------------------------------------------------------------ generic
     def _prepare_vmap(self):
         from torch.func import functional_call, vmap
@@ -179,6 +281,8 @@ class GridEngine:
             aa, bb = a[s:s + self.chunk], b[s:s + self.chunk]
             if self.method == "linear":
                 out.append(self._losses_linear(aa, bb))
+            elif self.method == "conv":
+                out.append(self._losses_conv(aa, bb))
             else:
                 out.append(self._vmapped(aa, bb))
         return torch.cat(out)

@@ -47,6 +47,25 @@ def mlp(in_features: int, widths: list[int], classes: int, activation: str = "ta
     return nn.Sequential(*layers)
 
 
+def convnet(in_channels: int, image_size: int, channels: list[int], classes: int, activation: str = "relu",
+            pool_every: int = 1, batchnorm: bool = False) -> nn.Sequential:
+    """A plain ConvNet: [conv3x3 (+BN) + activation (+2x2 max-pool)] per entry of ``channels``,
+    then flatten and a linear classifier."""
+    layers: list[nn.Module] = []
+    prev, size = in_channels, image_size
+    for i, c in enumerate(channels):
+        layers.append(nn.Conv2d(prev, c, 3, padding=1))
+        if batchnorm:
+            layers.append(nn.BatchNorm2d(c))
+        layers.append(Activation(activation))
+        if pool_every and (i + 1) % pool_every == 0 and size >= 2:
+            layers.append(nn.MaxPool2d(2))
+            size //= 2
+        prev = c
+    layers += [nn.Flatten(), nn.Linear(prev * size * size, classes)]
+    return nn.Sequential(*layers)
+
+
 def build_model(spec: dict, in_features: int, classes: int) -> nn.Module:
     if spec["name"] == "mlp":
         return mlp(in_features, spec["widths"], classes, spec["activation"])

@@ -1,0 +1,243 @@
+"""Benchmark of the compute stage: grid points per second, engine against the per-point loop.
+
+Usage:
+    python -m compute.bench [--device cpu|cuda] [--rounds 5] [--seconds 2] [--quick]
+                            [--json out/bench.json] [--readme README.md]
+
+For each model (the default scene's MLP, a 64-input MLP, a small ConvNet) the
+methods are timed round-robin in one process, each round giving every method
+about the same wall time, and the median points/s over the rounds is reported
+(these machines sometimes lose a core for seconds; medians of interleaved
+rounds keep the ratios honest):
+
+    loop            the reference way, as the reference tool does it: copy one
+                    grid point's weights into the model, run it on the
+                    evaluation batch, compute the loss -- one point at a time
+    engine          GridEngine with its automatic method (batched linear or
+                    conv path with the first-layer trick)
+    vmap            GridEngine's generic torch.func functional_call + vmap path
+    loss-landscapes the PyPI package's random_plane, on the same model and
+                    data (its own filter-normalized random plane), if installed
+
+Also printed: the model-equivalent FLOP rate (forward FLOPs of one point times
+points/s) as a fraction of this device's measured float32 matmul peak.
+Rows go to ``--json`` (one record per row: stage, model, method, device,
+points_per_s, baseline, ratio, ...), merged with rows of other stages already
+there, and, with ``--readme``, the table between the bench markers of the README.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+
+from compute.data import spirals
+from compute.engine import GridEngine, Plane, reference_loss
+from compute.models import convnet, mlp
+from compute.plane import random_plane
+
+
+def _sync(dev: torch.device) -> None:
+    if dev.type == "cuda":
+        torch.cuda.synchronize(dev)
+
+
+def matmul_peak(dev: torch.device, n: int = 2048, reps: int = 5) -> float:
+    """Measured float32 matmul rate of this device, FLOP/s (median of reps)."""
+    a = torch.randn(n, n, device=dev)
+    b = torch.randn(n, n, device=dev)
+    a @ b
+    rates = []
+    for _ in range(reps):
+        _sync(dev)
+        t = time.perf_counter()
+        for _ in range(3):
+            a @ b
+        _sync(dev)
+        rates.append(3 * 2 * n**3 / (time.perf_counter() - t))
+    return statistics.median(rates)
+
+
+def forward_flops(model: torch.nn.Module, x: torch.Tensor) -> float:
+    from torch.utils.flop_counter import FlopCounterMode
+    with FlopCounterMode(display=False) as fc, torch.no_grad():
+        model(x)
+    return float(fc.get_total_flops())
+
+
+def cases(dev: torch.device, quick: bool):
+    g = torch.Generator().manual_seed(0)
+    x, y = spirals(1024)
+    yield "mlp 2-64-64-2 (tanh), 1024 samples", mlp(2, [64, 64], 2, "tanh"), x, y
+    x64 = torch.randn(1024, 64, generator=g)
+    y64 = torch.randint(0, 10, (1024,), generator=g)
+    yield "mlp 64-64-64-10 (relu), 1024 samples", mlp(64, [64, 64], 10, "relu"), x64, y64
+    n = 64 if quick else 128
+    xc = torch.randn(n, 3, 16, 16, generator=g)
+    yc = torch.randint(0, 10, (n,), generator=g)
+    yield f"convnet 3x16x16 [16,32,32], {n} samples", convnet(3, 16, [16, 32, 32], 10, "relu"), xc, yc
+
+
+def _peer_available() -> bool:
+    try:
+        import loss_landscapes  # noqa: F401
+        import loss_landscapes.metrics  # noqa: F401
+        return True
+    except Exception:  # noqa: BLE001
+        return False
+
+
+def bench_case(name, model, x, y, dev, rounds: int, seconds: float, peer: bool):
+    torch.manual_seed(0)
+    model = model.to(dev).eval()
+    x, y = x.to(dev), y.to(dev)
+    origin = {k: v.detach().clone() for k, v in model.named_parameters()}
+    d1, d2, _ = random_plane(origin, seed=0, how="filter")
+    plane = Plane(origin, d1, d2)
+    engines = {"engine": GridEngine(model, plane, x, y)}
+    try:
+        engines["vmap"] = GridEngine(model, plane, x, y, method="vmap")
+    except Exception as e:  # noqa: BLE001
+        print(f"  vmap unavailable: {e}", file=sys.stderr)
+    gen = torch.Generator().manual_seed(1)
+    pts = (torch.rand(20000, generator=gen) * 2 - 1, torch.rand(20000, generator=gen) * 2 - 1)
+
+    def run_loop(budget: float) -> tuple[int, float]:
+        t0 = time.perf_counter()
+        i = 0
+        while time.perf_counter() - t0 < budget or i == 0:
+            reference_loss(model, plane, float(pts[0][i % 20000]), float(pts[1][i % 20000]), x, y)
+            i += 1
+        _sync(dev)
+        return i, time.perf_counter() - t0
+
+    def run_engine(e: GridEngine, budget: float) -> tuple[int, float]:
+        blk = max(e.chunk, 8)
+        t0 = time.perf_counter()
+        i = 0
+        while time.perf_counter() - t0 < budget or i == 0:
+            s = (i * blk) % (20000 - blk)
+            e.losses(pts[0][s:s + blk].to(dev), pts[1][s:s + blk].to(dev))
+            i += 1
+        _sync(dev)
+        return i * blk, time.perf_counter() - t0
+
+    def run_peer(budget: float) -> tuple[int, float]:
+        import loss_landscapes
+        import loss_landscapes.metrics
+        metric = loss_landscapes.metrics.Loss(F.cross_entropy, x, y)
+        steps = 6
+        t0 = time.perf_counter()
+        done = 0
+        while time.perf_counter() - t0 < budget or done == 0:
+            loss_landscapes.random_plane(model, metric, distance=1.0, steps=steps, normalization="filter",
+                                         deepcopy_model=True)
+            done += steps * steps
+        _sync(dev)
+        return done, time.perf_counter() - t0
+
+    methods = {"loop": run_loop}
+    for k, e in engines.items():
+        methods[k] = lambda b, e=e: run_engine(e, b)
+    if peer:
+        methods["loss-landscapes"] = run_peer
+    for f in methods.values():          # warm up every method once (allocator, kernels)
+        f(0.0)
+    rates: dict[str, list[float]] = {k: [] for k in methods}
+    for _ in range(rounds):
+        for k, f in methods.items():
+            n, dt = f(seconds)
+            rates[k].append(n / dt)
+    flops = forward_flops(model, x)
+    out = {}
+    for k, r in rates.items():
+        out[k] = {"points_per_s": statistics.median(r), "spread": [min(r), max(r)],
+                  "method_detail": engines[k].method + f", chunk {engines[k].chunk}" if k in engines else k}
+    return out, flops
+
+
+def run(dev: torch.device, rounds: int, seconds: float, quick: bool) -> list[dict]:
+    torch.set_flush_denormal(True)
+    peer = _peer_available()
+    peak = matmul_peak(dev)
+    device_name = str(dev) if dev.type != "cuda" else f"cuda ({torch.cuda.get_device_name(dev)})"
+    print(f"device {device_name}: measured fp32 matmul peak {peak / 1e9:,.1f} GFLOP/s; "
+          f"loss-landscapes {'installed' if peer else 'not installed'}", file=sys.stderr)
+    rows = []
+    for name, model, x, y in cases(dev, quick):
+        print(f"  {name} ...", file=sys.stderr, flush=True)
+        res, flops = bench_case(name, model, x, y, dev, rounds, seconds, peer)
+        base = res["loop"]["points_per_s"]
+        for method, r in res.items():
+            pps = r["points_per_s"]
+            rows.append({"stage": "compute", "model": name, "method": method, "detail": r["method_detail"],
+                         "device": device_name, "points_per_s": pps, "spread": r["spread"],
+                         "baseline": "loop", "ratio": pps / base,
+                         "flop_rate": pps * flops, "peak_flop_rate": peak, "peak_fraction": pps * flops / peak,
+                         "forward_flops_per_point": flops})
+    return rows
+
+
+def table(rows: list[dict]) -> str:
+    lines = ["| stage | model | method | device | points/s | × loop | FLOP rate / peak |",
+             "|---|---|---|---|---:|---:|---:|"]
+    for r in rows:
+        if r["stage"] != "compute":
+            continue
+        lines.append(f"| compute | {r['model']} | {r['method']} ({r['detail']}) | {r['device']} | "
+                     f"{r['points_per_s']:,.0f} | {r['ratio']:.2f} | {100 * r['peak_fraction']:.1f}% |")
+    return "\n".join(lines)
+
+
+def merge_json(path: Path, rows: list[dict], stage: str) -> None:
+    old = []
+    if path.is_file():
+        try:
+            old = [r for r in json.loads(path.read_text()) if r.get("stage") != stage]
+        except (ValueError, AttributeError):
+            old = []
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(old + rows, indent=1) + "\n")
+    tmp.replace(path)
+
+
+def update_readme(readme: Path, marker: str, text: str) -> None:
+    start, end = f"<!-- bench:{marker}:start -->", f"<!-- bench:{marker}:end -->"
+    s = readme.read_text()
+    if start not in s or end not in s:
+        print(f"{readme}: no {start} ... {end} markers; table not written there", file=sys.stderr)
+        return
+    head, rest = s.split(start, 1)
+    _, tail = rest.split(end, 1)
+    readme.write_text(f"{head}{start}\n{text}\n{end}{tail}")
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m compute.bench", description=__doc__.split("\n")[0])
+    ap.add_argument("--device", default=None)
+    ap.add_argument("--rounds", type=int, default=5)
+    ap.add_argument("--seconds", type=float, default=1.5, help="wall time per method per round")
+    ap.add_argument("--quick", action="store_true", help="fewer rounds, shorter: a smoke test")
+    ap.add_argument("--json", default="out/bench.json")
+    ap.add_argument("--readme", default=None)
+    args = ap.parse_args(argv)
+    dev = torch.device(args.device or ("cuda" if torch.cuda.is_available() else "cpu"))
+    rounds, seconds = (2, 0.2) if args.quick else (args.rounds, args.seconds)
+    rows = run(dev, rounds, seconds, args.quick)
+    t = table(rows)
+    print(t)
+    merge_json(Path(args.json), rows, "compute")
+    if args.readme:
+        update_readme(Path(args.readme), "compute", t)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
