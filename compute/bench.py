@@ -2,7 +2,7 @@
 
 Usage:
     python -m compute.bench [--device cpu|cuda] [--rounds 5] [--seconds 2] [--quick]
-                            [--json out/bench.json] [--readme README.md]
+                            [--json out/bench.json] [--readme README.md] [--grid 1000]
 
 For each model (the default scene's MLP, a 64-input MLP, a small ConvNet) the
 methods are timed round-robin in one process, each round giving every method
@@ -184,11 +184,37 @@ def run(dev: torch.device, rounds: int, seconds: float, quick: bool) -> list[dic
     return rows
 
 
+def time_grid(dev: torch.device, n: int) -> dict:
+    """Wall time of a full n x n grid of the bench ConvNet (the gpu-check figure)."""
+    g = torch.Generator().manual_seed(0)
+    model = convnet(3, 16, [16, 32, 32], 10, "relu").to(dev).eval()
+    x = torch.randn(128, 3, 16, 16, generator=g).to(dev)
+    y = torch.randint(0, 10, (128,), generator=g).to(dev)
+    origin = {k: v.detach().clone() for k, v in model.named_parameters()}
+    d1, d2, _ = random_plane(origin, seed=0, how="filter")
+    engine = GridEngine(model, Plane(origin, d1, d2), x, y)
+    axis = torch.linspace(-1, 1, n, device=dev)
+    _sync(dev)
+    t = time.perf_counter()
+    rows = 0
+    for _, block in engine.rows(axis, axis):
+        rows += block.shape[0]
+    _sync(dev)
+    dt = time.perf_counter() - t
+    return {"stage": "compute", "model": "convnet 3x16x16 [16,32,32], 128 samples", "method": f"grid {n}x{n}",
+            "detail": f"{engine.method}, chunk {engine.chunk}", "device": str(dev), "seconds": dt,
+            "points_per_s": n * n / dt, "baseline": None, "ratio": None}
+
+
 def table(rows: list[dict]) -> str:
     lines = ["| stage | model | method | device | points/s | × loop | FLOP rate / peak |",
              "|---|---|---|---|---:|---:|---:|"]
     for r in rows:
         if r["stage"] != "compute":
+            continue
+        if r.get("seconds") is not None:
+            lines.append(f"| compute | {r['model']} | {r['method']} ({r['detail']}) | {r['device']} | "
+                         f"{r['points_per_s']:,.0f} | {r['seconds']:.1f} s | |")
             continue
         lines.append(f"| compute | {r['model']} | {r['method']} ({r['detail']}) | {r['device']} | "
                      f"{r['points_per_s']:,.0f} | {r['ratio']:.2f} | {100 * r['peak_fraction']:.1f}% |")
@@ -227,10 +253,13 @@ def main(argv=None) -> int:
     ap.add_argument("--quick", action="store_true", help="fewer rounds, shorter: a smoke test")
     ap.add_argument("--json", default="out/bench.json")
     ap.add_argument("--readme", default=None)
+    ap.add_argument("--grid", type=int, default=0, metavar="N", help="also time a full N x N ConvNet grid")
     args = ap.parse_args(argv)
     dev = torch.device(args.device or ("cuda" if torch.cuda.is_available() else "cpu"))
     rounds, seconds = (2, 0.2) if args.quick else (args.rounds, args.seconds)
     rows = run(dev, rounds, seconds, args.quick)
+    if args.grid:
+        rows.append(time_grid(dev, args.grid))
     t = table(rows)
     print(t)
     merge_json(Path(args.json), rows, "compute")

@@ -13,8 +13,28 @@ provenance record:
                           surface_loss  (T,)   float64  loss at the projected point, on the plane
                           offplane      (T,)   float64  distance of the weights from the plane
                           step          (T,)   int64    training step
+    origin.npy          (P,)     float32   the plane's origin: the flat weight vector at (0, 0)
+    d1.npy, d2.npy      (P,)     float32   its two directions; a point (a, b) stands for the weights
+                                           origin + a*d1 + b*d2 (P parameters, concatenated in the
+                                           model's named_parameters order).  With the landscape
+                                           section they rebuild the plane without retraining, so
+                                           descents can be added to a finished entry.
+    descent_<hash>.npz  one per in-plane descent (landscape.descents), same arrays as a
+                        path_<name>.npz: xy (steps+1, 2) float64, loss, surface_loss (= loss:
+                        the path lies on the plane), offplane (zeros), step (0, 1, ...).
+                        <hash> is :func:`descent_key` of the resolved descent (name included),
+                        so editing a descent adds a file and never touches the grid.  A path
+                        that met a non-finite loss ends at the last finite point.
     meta.json           resolved landscape section, key, format version, seeds,
-                        versions, device, parameter count, timings, loss statistics
+                        versions, device, parameter count, timings, loss statistics, and
+                        ``descents``: {hash: {"spec": resolved descent, "steps_done": n,
+                        "stopped": null or why it ended early, "seconds": s}}
+
+Descents are computed on top of a finished entry (``add_descents``): each file is
+written under a temporary name and renamed into place, then meta.json is
+rewritten the same way, under an advisory lock on the entry directory.  The
+plane vectors are read only on request (``read_plane``), so the render stage
+never loads them.
 
 While the compute stage works, its rows go to ``cache/.<key>.partial/`` with a
 progress record, so an interrupted run resumes there.  A directory named
@@ -24,11 +44,13 @@ This module uses NumPy only; both stages import it.
 """
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any, Iterable, Optional
 
 import numpy as np
 
@@ -52,6 +74,27 @@ class Path2D:
 
 
 @dataclass(frozen=True)
+class PlaneVectors:
+    """The plane through weight space: flat float32 vectors in named_parameters order."""
+    origin: np.ndarray
+    d1: np.ndarray
+    d2: np.ndarray
+
+
+@dataclass(frozen=True)
+class Descent:
+    """An in-plane descent: its resolved spec (see :func:`canonical_descent`), its path, and notes
+    (``steps_done``, ``stopped``: None or why it ended early, ``seconds``)."""
+    spec: dict
+    path: Path2D
+    info: dict = field(default_factory=dict)
+
+    @property
+    def key(self) -> str:
+        return descent_key(self.spec)
+
+
+@dataclass(frozen=True)
 class Landscape:
     key: str
     loss: np.ndarray
@@ -59,6 +102,39 @@ class Landscape:
     beta: np.ndarray
     paths: dict[str, Path2D] = field(default_factory=dict)
     meta: dict = field(default_factory=dict)
+    #: written by :func:`write` when given; :func:`read` leaves it None (see :func:`read_plane`)
+    plane: Optional[PlaneVectors] = None
+    #: descents by :func:`descent_key`: written by :func:`write`; :func:`read` fills in the requested
+    #: ones (their paths are also in ``paths``, under their names)
+    descents: dict[str, Descent] = field(default_factory=dict)
+
+
+_DESCENT_KEYS = ("name", "optimizer", "lr", "momentum", "start", "steps")
+
+
+def canonical_descent(spec: Any) -> dict:
+    """A descent (a ``studio.scene.DescentSpec`` or its resolved dict) as plain, typed data."""
+    if hasattr(spec, "model_dump"):
+        spec = spec.model_dump(mode="json")
+    missing = [k for k in _DESCENT_KEYS if k not in spec]
+    if missing:
+        raise CacheError(f"descent spec lacks {', '.join(missing)}: {spec!r}")
+    return {"name": str(spec["name"]), "optimizer": str(spec["optimizer"]), "lr": float(spec["lr"]),
+            "momentum": float(spec["momentum"]), "start": [float(v) for v in spec["start"]],
+            "steps": int(spec["steps"])}
+
+
+def descent_key(spec: Any) -> str:
+    """First 16 hex digits of the sha256 of the canonical JSON of the resolved descent (name included)."""
+    canon = json.dumps(canonical_descent(spec), sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(canon.encode()).hexdigest()[:16]
+
+
+def describe_descent(spec: Any) -> str:
+    s = canonical_descent(spec)
+    mom = f", momentum {s['momentum']:g}" if s["optimizer"] in ("momentum", "nesterov") else ""
+    return (f"{s['name']!r} ({s['optimizer']}, lr {s['lr']:g}{mom}, from [{s['start'][0]:g}, "
+            f"{s['start'][1]:g}], {s['steps']} steps)")
 
 
 def entry_dir(root: Path, key: str) -> Path:
@@ -98,12 +174,40 @@ def validate(ls: Landscape) -> None:
     if not (np.all(np.diff(ls.alpha) > 0) and np.all(np.diff(ls.beta) > 0)):
         raise CacheError("alpha and beta must increase strictly")
     for p in ls.paths.values():
-        t = len(p.step)
-        _check(f"path {p.name}: xy", p.xy, (t, 2), "f", finite=True)
-        _check(f"path {p.name}: loss", p.loss, (t,), "f")
-        _check(f"path {p.name}: surface_loss", p.surface_loss, (t,), "f")
-        _check(f"path {p.name}: offplane", p.offplane, (t,), "f")
-        _check(f"path {p.name}: step", p.step, (t,), "iu")
+        _validate_path(p)
+    if ls.plane is not None:
+        _validate_plane(ls.plane)
+    for h, d in ls.descents.items():
+        _validate_descent(h, d)
+
+
+def _validate_path(p: Path2D) -> None:
+    t = len(p.step)
+    _check(f"path {p.name}: xy", p.xy, (t, 2), "f", finite=True)
+    _check(f"path {p.name}: loss", p.loss, (t,), "f")
+    _check(f"path {p.name}: surface_loss", p.surface_loss, (t,), "f")
+    _check(f"path {p.name}: offplane", p.offplane, (t,), "f")
+    _check(f"path {p.name}: step", p.step, (t,), "iu")
+    if t < 1:
+        raise CacheError(f"path {p.name}: has no points")
+
+
+def _validate_plane(pv: PlaneVectors) -> None:
+    n = None
+    for name in ("origin", "d1", "d2"):
+        a = getattr(pv, name)
+        _check(name, a, (n,), "f", finite=True)
+        if a.dtype != np.float32:
+            raise CacheError(f"{name}: expected float32, found {a.dtype}")
+        n = a.shape[0]
+
+
+def _validate_descent(h: str, d: Descent) -> None:
+    if h != d.key:
+        raise CacheError(f"descent {d.spec.get('name')!r}: stored under {h}, but its spec hashes to {d.key}")
+    if d.path.name != d.spec["name"]:
+        raise CacheError(f"descent {h}: path named {d.path.name!r}, spec named {d.spec['name']!r}")
+    _validate_path(d.path)
 
 
 def _pid_alive(pid: int) -> bool:
@@ -117,14 +221,35 @@ def _pid_alive(pid: int) -> bool:
 
 
 def _remove_dead_temps(root: Path) -> None:
-    """Remove temporary entries left by writers that were killed (their process is gone)."""
+    """Remove temporary entries (or files of an entry) left by writers that were killed."""
     for d in root.glob(".*.tmp-*"):
         try:
             pid = int(d.name.rsplit("-", 1)[1])
         except ValueError:
             continue
         if pid != os.getpid() and not _pid_alive(pid):
-            shutil.rmtree(d, ignore_errors=True)
+            if d.is_dir():
+                shutil.rmtree(d, ignore_errors=True)
+            else:
+                d.unlink(missing_ok=True)
+
+
+def _save_path(f, p: Path2D) -> None:
+    np.savez(f, xy=p.xy, loss=p.loss, surface_loss=p.surface_loss, offplane=p.offplane, step=p.step)
+
+
+def _load_path(file: Path, name: str) -> Path2D:
+    with np.load(file) as z:
+        return Path2D(name, *(_readonly(z[k]) for k in ("xy", "loss", "surface_loss", "offplane", "step")))
+
+
+def _descent_index(descents: dict[str, Descent]) -> dict:
+    return {h: dict(d.info, spec=d.spec) for h, d in descents.items()}
+
+
+def _fsync(path: Path) -> None:
+    with open(path, "rb") as fh:
+        os.fsync(fh.fileno())
 
 
 def write(root: Path, ls: Landscape) -> Path:
@@ -143,13 +268,17 @@ def write(root: Path, ls: Landscape) -> Path:
         np.save(tmp / "alpha.npy", ls.alpha)
         np.save(tmp / "beta.npy", ls.beta)
         for p in ls.paths.values():
-            np.savez(tmp / f"path_{p.name}.npz", xy=p.xy, loss=p.loss, surface_loss=p.surface_loss,
-                     offplane=p.offplane, step=p.step)
-        meta = dict(ls.meta, key=ls.key, format_version=FORMAT_VERSION, paths=sorted(ls.paths))
+            _save_path(tmp / f"path_{p.name}.npz", p)
+        if ls.plane is not None:
+            for name in ("origin", "d1", "d2"):
+                np.save(tmp / f"{name}.npy", getattr(ls.plane, name))
+        for h, d in ls.descents.items():
+            _save_path(tmp / f"descent_{h}.npz", d.path)
+        meta = dict(ls.meta, key=ls.key, format_version=FORMAT_VERSION, paths=sorted(ls.paths),
+                    descents=_descent_index(ls.descents))
         (tmp / "meta.json").write_text(json.dumps(meta, indent=2, sort_keys=True) + "\n")
         for f in tmp.iterdir():
-            with open(f, "rb") as fh:
-                os.fsync(fh.fileno())
+            _fsync(f)
         if final.exists():
             shutil.rmtree(final)
         os.replace(tmp, final)
@@ -159,12 +288,111 @@ def write(root: Path, ls: Landscape) -> Path:
     return final
 
 
-def read(root: Path, key: str, scene_path: str = "SCENE") -> Landscape:
-    """Load and check a finished entry; arrays come back read-only."""
+def _atomic(path: Path, save) -> None:
+    """Write one file of an entry: ``save(file object)`` under a temporary name in the same
+    directory, then renamed into place."""
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    try:
+        with open(tmp, "wb") as fh:
+            save(fh)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+class _EntryLock:
+    """An advisory lock on an entry directory (flock), so two writers adding descents to the same
+    entry do not lose each other's meta.json index."""
+
+    def __init__(self, d: Path):
+        self.d = d
+
+    def __enter__(self):
+        self.fd = os.open(self.d, os.O_RDONLY)
+        try:
+            import fcntl
+            fcntl.flock(self.fd, fcntl.LOCK_EX)
+        except (ImportError, OSError):          # no flock here: the renames alone keep files whole
+            pass
+        return self
+
+    def __exit__(self, *exc):
+        os.close(self.fd)                        # closing releases the lock
+
+
+def add_descents(root: Path, key: str, descents: Iterable[Descent] = (),
+                 plane: Optional[PlaneVectors] = None) -> Path:
+    """Add descents (and, for an entry written without them, the plane vectors) to a finished entry.
+
+    Nothing else in the entry changes: each file is written atomically, then meta.json's
+    ``descents`` index is rewritten atomically.  Returns the entry's directory."""
+    d = entry_dir(root, key)
+    if not (d / "meta.json").is_file():
+        raise CacheError(f"no finished cache entry {d} to add descents to")
+    descents = list(descents)
+    for ds in descents:
+        _validate_descent(ds.key, ds)
+    if plane is not None:
+        _validate_plane(plane)
+    with _EntryLock(d):
+        _remove_dead_temps(d)                    # files of writers that were killed mid-way
+        if plane is not None:
+            for name in ("origin", "d1", "d2"):
+                _atomic(d / f"{name}.npy", lambda f, a=getattr(plane, name): np.save(f, a))
+        for ds in descents:
+            _atomic(d / f"descent_{ds.key}.npz", lambda f, ds=ds: _save_path(f, ds.path))
+        meta = json.loads((d / "meta.json").read_text())
+        index = dict(meta.get("descents") or {})
+        index.update(_descent_index({ds.key: ds for ds in descents}))
+        meta["descents"] = index
+        text = json.dumps(meta, indent=2, sort_keys=True) + "\n"
+        _atomic(d / "meta.json", lambda fh: fh.write(text.encode()))
+    return d
+
+
+def missing_descents(root: Path, key: str, descents: Iterable[Any]) -> list[dict]:
+    """The resolved descents among ``descents`` that the entry does not hold yet."""
+    d = entry_dir(root, key)
+    out = []
+    for spec in descents:
+        c = canonical_descent(spec)
+        if not (d / f"descent_{descent_key(c)}.npz").is_file():
+            out.append(c)
+    return out
+
+
+def read_plane(root: Path, key: str, scene_path: str = "SCENE") -> Optional[PlaneVectors]:
+    """The entry's plane vectors (read-only memory maps), or None for an entry written without them."""
+    d = entry_dir(root, key)
+    files = [d / f"{n}.npy" for n in ("origin", "d1", "d2")]
+    if not any(f.is_file() for f in files):
+        return None
+    try:
+        pv = PlaneVectors(*(np.load(f, mmap_mode="r") for f in files))
+        _validate_plane(pv)
+    except CacheError as e:
+        raise CacheError(f"cache entry {d}: plane vectors not usable: {e}; delete the entry and run "
+                         f"`python -m compute {scene_path}` to compute it") from None
+    except (OSError, ValueError) as e:
+        raise CacheError(f"cache entry {d}: plane vectors not readable ({e}); delete the entry and run "
+                         f"`python -m compute {scene_path}` to compute it") from None
+    return pv
+
+
+def read(root: Path, key: str, scene_path: str = "SCENE", descents: Iterable[Any] = ()) -> Landscape:
+    """Load and check a finished entry; arrays come back read-only.
+
+    ``descents`` (``studio.scene.DescentSpec`` objects or their resolved dicts): the in-plane
+    descents to load as well; each comes back in ``paths`` under its name (and in ``descents``
+    under its hash).  One the entry does not hold is an error that says to run the compute stage."""
     d = entry_dir(root, key)
     fix = f"run `python -m compute {scene_path}` to compute it"
     if not (d / "meta.json").is_file():
         raise CacheError(f"no landscape in the cache for this scene (key {key}, looked in {d}); {fix}")
+    specs = [canonical_descent(s) for s in descents]
     try:
         meta = json.loads((d / "meta.json").read_text())
         if meta.get("format_version") != FORMAT_VERSION:
@@ -175,13 +403,31 @@ def read(root: Path, key: str, scene_path: str = "SCENE") -> Landscape:
         beta = np.load(d / "beta.npy")
         paths = {}
         for name in meta.get("paths", []):
-            with np.load(d / f"path_{name}.npz") as z:
-                paths[name] = Path2D(name, *(_readonly(z[k]) for k in
-                                             ("xy", "loss", "surface_loss", "offplane", "step")))
+            paths[name] = _load_path(d / f"path_{name}.npz", name)
         ls = Landscape(key, _readonly(loss), _readonly(alpha), _readonly(beta), paths, meta)
         validate(ls)
     except CacheError as e:
         raise CacheError(f"cache entry {d} is not usable: {e}; delete it and {fix}") from None
     except (OSError, ValueError, KeyError, TypeError, AttributeError) as e:
         raise CacheError(f"cache entry {d} is not readable ({e}); delete it and {fix}") from None
+    index = meta.get("descents") or {}
+    for spec in specs:
+        h = descent_key(spec)
+        f = d / f"descent_{h}.npz"
+        if not f.is_file():
+            raise CacheError(f"the cache entry {d} has no descent {describe_descent(spec)} yet (the grid is "
+                             f"there: computing it takes seconds); run `python -m compute {scene_path}` "
+                             f"to compute it")
+        try:
+            ds = Descent(spec, _load_path(f, spec["name"]), {k: v for k, v in (index.get(h) or {}).items()
+                                                             if k != "spec"})
+            _validate_descent(h, ds)
+        except CacheError as e:
+            raise CacheError(f"cache entry {d}: descent file {f.name} is not usable: {e}; delete the file "
+                             f"and {fix}") from None
+        except (OSError, ValueError, KeyError, TypeError) as e:
+            raise CacheError(f"cache entry {d}: descent file {f.name} is not readable ({e}); delete the "
+                             f"file and {fix}") from None
+        paths[spec["name"]] = ds.path
+        ls.descents[h] = ds
     return ls
