@@ -14,7 +14,10 @@ rounds keep the ratios honest):
                     grid point's weights into the model, run it on the
                     evaluation batch, compute the loss -- one point at a time
     engine          GridEngine with its automatic method (batched linear or
-                    conv path with the first-layer trick)
+                    conv path with the first-layer trick), eager
+    engine+compile  the same kernels through torch.compile (what the compute
+                    stage uses for grids of 50,000 points or more); the
+                    one-off compile happens in the warm-up, outside the timing
     vmap            GridEngine's generic torch.func functional_call + vmap path
     loss-landscapes the PyPI package's random_plane, on the same model and
                     data (its own filter-normalized random plane), if installed
@@ -100,7 +103,8 @@ def bench_case(name, model, x, y, dev, rounds: int, seconds: float, peer: bool):
     origin = {k: v.detach().clone() for k, v in model.named_parameters()}
     d1, d2, _ = random_plane(origin, seed=0, how="filter")
     plane = Plane(origin, d1, d2)
-    engines = {"engine": GridEngine(model, plane, x, y)}
+    engines = {"engine": GridEngine(model, plane, x, y),
+               "engine+compile": GridEngine(model, plane, x, y, compile=True)}
     try:
         engines["vmap"] = GridEngine(model, plane, x, y, method="vmap")
     except Exception as e:  # noqa: BLE001
@@ -158,7 +162,8 @@ def bench_case(name, model, x, y, dev, rounds: int, seconds: float, peer: bool):
     out = {}
     for k, r in rates.items():
         out[k] = {"points_per_s": statistics.median(r), "spread": [min(r), max(r)],
-                  "method_detail": engines[k].method + f", chunk {engines[k].chunk}" if k in engines else k}
+                  "method_detail": (engines[k].method + f", chunk {engines[k].chunk}"
+                                    + (", compiled" if engines[k].compiled else "")) if k in engines else k}
     return out, flops
 
 
@@ -192,7 +197,7 @@ def time_grid(dev: torch.device, n: int) -> dict:
     y = torch.randint(0, 10, (128,), generator=g).to(dev)
     origin = {k: v.detach().clone() for k, v in model.named_parameters()}
     d1, d2, _ = random_plane(origin, seed=0, how="filter")
-    engine = GridEngine(model, Plane(origin, d1, d2), x, y)
+    engine = GridEngine(model, Plane(origin, d1, d2), x, y, compile=True)
     axis = torch.linspace(-1, 1, n, device=dev)
     _sync(dev)
     t = time.perf_counter()
