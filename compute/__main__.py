@@ -4,8 +4,10 @@ Usage:
     python -m compute SCENE.yaml [--cache-dir cache] [--device cpu|cuda] [--force] [--quiet]
 
 Reads the scene's ``landscape:`` section, and writes ``cache/<key>/`` where
-<key> hashes that section (see studio/cache.py).  A finished entry is reused;
-an interrupted run resumes from its last written rows.
+<key> hashes that section without its descents (see studio/cache.py).  A
+finished entry is reused, and only the scene's descents it lacks are computed
+on its stored plane (seconds); an interrupted run resumes from its last
+written rows.
 """
 from __future__ import annotations
 

@@ -3,7 +3,9 @@
 Work in progress lives in ``cache/.<key>.partial/``: the trained setup
 (``setup.pt``), the loss rows written so far (``loss.npy``, a memory map) and a
 progress record (``progress.json``).  A run that finds it continues from the
-first unwritten row; the finished entry is written atomically at the end.
+first unwritten row; the finished entry is written atomically at the end, with
+the plane's vectors and the scene's in-plane descents (compute/descent.py).  A
+cache hit computes only the descents the entry lacks, on its stored plane.
 """
 from __future__ import annotations
 
@@ -22,6 +24,7 @@ from tqdm import tqdm
 from studio import cache
 from studio.cache import Landscape, Path2D
 from studio.scene import FORMAT_VERSION, Scene
+from compute import descent
 from compute import plane as planes
 from compute.data import build_data, eval_subset
 from compute.engine import GridEngine, Plane
@@ -55,18 +58,22 @@ def build_setup(scene: Scene, device: torch.device, progress: bool) -> dict:
     t0 = time.perf_counter()
     traj = train(model, x.to(device), y.to(device), ex.to(device), ey.to(device), ls["train"], progress)
     train_s = time.perf_counter() - t0
-    final = traj.params[-1]
     pspec = ls["plane"]
-    if pspec["method"] == "pca":
-        d1, d2, info = planes.pca_plane(traj.params, final)
-    else:
-        o = planes.split(model, final)
-        d1, d2, info = planes.random_plane(o, pspec["seed"], pspec["normalization"])
-        d1, d2 = planes.flatten(d1), planes.flatten(d2)
-    xy, off = planes.project(traj.params, final, d1, d2)
-    (a0, a1), (b0, b1) = planes.extents(pspec, xy)
-    return dict(final=final, d1=d1, d2=d2, plane_info=info, traj=traj.__dict__, xy=xy, offplane=off,
-                extent=[[a0, a1], [b0, b1]], eval_indices=eidx, train_s=train_s,
+    # every method of the scene's plane: section (compute/plane.py); the Hessian is taken on the
+    # evaluation subset, the data of the grid
+    t0 = time.perf_counter()
+    pl = planes.build_plane(pspec, model, traj.params, traj.steps, ex.to(device), ey.to(device),
+                            traj.eval_loss)
+    origin, d1, d2, info = pl["origin"], pl["d1"], pl["d2"], pl["info"]
+    info["plane_s"] = time.perf_counter() - t0
+    xy, off = planes.project(traj.params, origin, d1, d2)
+    marks = np.array([m["xy"] for m in info["marks"]]) if "marks" in info else None
+    (a0, a1), (b0, b1) = planes.extents(pspec, xy, marks, info.get("curvature_span"))
+    # "final" is the plane's origin: the final weights, except for checkpoints / interpolate planes
+    # whose origin is a checkpoint (info["origin_step"]); "origin" is the same tensor under its
+    # own name.  The trained weights are always traj["params"][-1].
+    return dict(final=origin, origin=origin, d1=d1, d2=d2, plane_info=info, traj=traj.__dict__, xy=xy,
+                offplane=off, extent=[[a0, a1], [b0, b1]], eval_indices=eidx, train_s=train_s,
                 n_in=n_in, n_cls=n_cls, n_train=len(y))
 
 
@@ -77,8 +84,16 @@ def run(scene: Scene, cache_root: Path = cache.DEFAULT_ROOT, device: str | None 
     cache_root = Path(cache_root)
     if cache.exists(cache_root, key) and not force:
         meta = json.loads((cache.entry_dir(cache_root, key) / "meta.json").read_text())
-        log(f"cache hit: {cache.entry_dir(cache_root, key)} (computed in "
-            f"{meta['timings']['total_s']:.0f} s on {meta['device']}); nothing to do")
+        # descents are keyed apart from the grid: compute only those the entry lacks, on its plane
+        todo = cache.missing_descents(cache_root, key, scene.landscape.descents)
+        hit = (f"cache hit: {cache.entry_dir(cache_root, key)} (computed in "
+               f"{meta['timings']['total_s']:.0f} s on {meta['device']})")
+        if not todo:
+            log(f"{hit}; nothing to do")
+        else:
+            log(f"{hit}; computing {len(todo)} descent{'s' if len(todo) != 1 else ''}")
+            torch.set_flush_denormal(True)
+            descent.add_to_entry(scene, cache_root, key, todo, pick_device(device), progress)
         return cache.entry_dir(cache_root, key)
 
     torch.set_flush_denormal(True)
@@ -118,7 +133,8 @@ def run(scene: Scene, cache_root: Path = cache.DEFAULT_ROOT, device: str | None 
     prog = json.loads(prog_file.read_text()) if resume else {}
     # a resumed run uses the interrupted run's points per pass (on a GPU the automatic size
     # depends on free memory), so its row blocks and their numbers are the same
-    engine = GridEngine(model, plane, ex, ey, chunk=prog.get("chunk"))
+    # compiling costs seconds up front and pays off on large grids
+    engine = GridEngine(model, plane, ex, ey, chunk=prog.get("chunk"), compile=nx * ny >= 50_000)
     if resume:
         grid = np.lib.format.open_memmap(loss_file, mode="r+")
         done = prog["rows_done"]
@@ -158,6 +174,12 @@ def run(scene: Scene, cache_root: Path = cache.DEFAULT_ROOT, device: str | None 
                       surf.astype(np.float64), np.asarray(setup["offplane"], np.float64),
                       np.asarray(traj["steps"], np.int64))
 
+    # ---- the scene's in-plane descents, on the plane as the entry stores it (float32 vectors)
+    pv = descent.plane_vectors(setup["final"], setup["d1"], setup["d2"])
+    paths_down = descent.compute_descents(scene.landscape.descents, model,
+                                          descent.plane_from_vectors(model, pv, dev), ex, ey,
+                                          setup["extent"], progress)
+
     finite = loss[np.isfinite(loss)]
     total_s = time.perf_counter() - t_start
     meta = {
@@ -170,7 +192,7 @@ def run(scene: Scene, cache_root: Path = cache.DEFAULT_ROOT, device: str | None 
         "python": platform.python_version(),
         "platform": platform.platform(),
         "parameters": parameter_count(model),
-        "engine": {"method": engine.method, "chunk": engine.chunk},
+        "engine": {"method": engine.method, "chunk": engine.chunk, "compiled": engine.compiled},
         "plane": {"method": ls["plane"]["method"], "extent": setup["extent"], **setup["plane_info"],
                   "d1_norm": float(setup["d1"].norm()), "d2_norm": float(setup["d2"].norm())},
         "data": {"train_samples": setup["n_train"], "eval_samples": int(len(ey)),
@@ -189,7 +211,8 @@ def run(scene: Scene, cache_root: Path = cache.DEFAULT_ROOT, device: str | None 
                        "nonfinite": int(loss.size - finite.size)},
         "format_version": FORMAT_VERSION,
     }
-    entry = cache.write(cache_root, Landscape(key, loss, alpha, beta, {"training": training}, meta))
+    entry = cache.write(cache_root, Landscape(key, loss, alpha, beta, {"training": training}, meta, plane=pv,
+                                              descents={d.key: d for d in paths_down}))
     shutil.rmtree(part, ignore_errors=True)
     log(f"wrote {entry}: {nx}x{ny} grid in {grid_s:.1f} s "
         f"({computed / max(grid_s, 1e-9):,.0f} points/s), total {total_s:.1f} s")

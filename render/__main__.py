@@ -62,7 +62,8 @@ def main(argv: list[str] | None = None) -> int:
         print("error: --fps must be at least 1", file=sys.stderr)
         return 2
     try:
-        ls = cache.read(Path(args.cache_dir), scene.cache_key(), args.scene)
+        # the grid entry, plus the scene's in-plane descents (each must have been computed)
+        ls = cache.read(Path(args.cache_dir), scene.cache_key(), args.scene, descents=scene.landscape.descents)
     except cache.CacheError as e:
         print(f"error: {e}", file=sys.stderr)
         return 3

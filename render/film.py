@@ -124,6 +124,9 @@ class Film:
             if t < style.start:
                 continue
             pos, k, step, loss, surface = trail.head(p)
+            heads.append((trail, style, step, loss, surface, trail.over_grid(p)))
+            if k == 0:              # nothing of this path over the grid yet: only the read-out
+                continue
             rgba = np.array(hex_rgba(style.color))
             w = style.width * self.scale
             pts = trail.points[:k]
@@ -140,7 +143,6 @@ class Film:
                            soft=1.0, additive=True)
             core = np.clip(rgba[:3] * 0.4 + 0.6, 0, 1)
             g.draw_sprites(mvp, head, np.array([[*core, 1.0]]), np.array([2.1]), w, soft=0.0, additive=False)
-            heads.append((trail, style, step, loss, surface))
         img = g.read()
         g.end()
         self._overlays(img, t, heads)
@@ -159,26 +161,36 @@ class Film:
                     [(self.scene.title, 68, True, white), (describe(self.ls.meta), 26, False, soft)], sc))
                 x, y = overlay.place(tile, o.width, o.height, "top", margin * 1.3)
                 overlay.composite(img, tile, x, y, op)
-        for i, c in enumerate(r.captions):
-            op = overlay.fade(t, c.start, c.end, c.fade)
-            if op > 0:
-                tile = self._tile(("caption", i), lambda c=c: overlay.text_tile([(c.text, c.size, False, white)], sc))
-                x, y = overlay.place(tile, o.width, o.height, c.position, margin * (2.4 if c.position == "bottom" else 1.6))
-                overlay.composite(img, tile, x, y, op)
-        # legend and live read-out once the title has gone
-        op = overlay.fade(t, title_end - 0.5, o.duration + 10, 0.8)
-        if op > 0 and heads:
-            yb = o.height - margin
-            for trail, style, step, loss, surface in reversed(heads):
+        # legend and live read-out once the title has gone: one line per trail, stacked upwards
+        # from the bottom left (built first, so bottom captions can clear the stack)
+        readout, stack = [], 0
+        op_readout = overlay.fade(t, title_end - 0.5, o.duration + 10, 0.8)
+        if op_readout > 0 and heads:
+            for trail, style, step, loss, surface, over in reversed(heads):
                 rgb = hex_rgba(style.color)[:3]
                 label = style.label or trail.name
                 # the true loss of the network, and the loss on the drawn plane under the head
                 # (they differ where the path leaves the plane)
                 text = f"{label}   step {int(round(step)):,}   loss {loss:.4f}   on this plane {surface:.4f}"
+                if not over:        # the trail is clipped to the grid: say where the head went
+                    text += "   (beyond the grid)"
                 tile = overlay.text_tile([(text, 24, False, (0.92, 0.93, 0.96))], sc, align="left", dot=rgb)
-                x, _ = overlay.place(tile, o.width, o.height, "bottom_left", margin * 0.6)
-                yb -= tile.size[1]
-                overlay.composite(img, tile, x, int(yb), op)
+                readout.append(tile)
+                stack += tile.size[1]
+        for i, c in enumerate(r.captions):
+            op = overlay.fade(t, c.start, c.end, c.fade)
+            if op > 0:
+                tile = self._tile(("caption", i), lambda c=c: overlay.text_tile([(c.text, c.size, False, white)], sc))
+                m = margin * 1.6
+                if c.position == "bottom":
+                    m = max(margin * 2.4, margin + stack + margin * 0.3)
+                x, y = overlay.place(tile, o.width, o.height, c.position, m)
+                overlay.composite(img, tile, x, y, op)
+        yb = o.height - margin
+        for tile in readout:
+            x, _ = overlay.place(tile, o.width, o.height, "bottom_left", margin * 0.6)
+            yb -= tile.size[1]
+            overlay.composite(img, tile, x, int(yb), op_readout)
 
     def close(self) -> None:
         self.gl.close()

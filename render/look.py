@@ -107,50 +107,111 @@ def _bilinear(level: np.ndarray, fx: np.ndarray, fy: np.ndarray) -> np.ndarray:
 
 @dataclass
 class Trail:
+    """A path set on the drawn surface.  Only the parts of the path over the grid are sampled:
+    a path that leaves the grid's extent (a descent can) stops being drawn at the edge and,
+    if it comes back, resumes where it re-enters; the head waits at the last point drawn."""
     name: str
-    points: np.ndarray      # (S, 3) float32: dense samples along the path, on the surface
-    progress: np.ndarray    # (S,) float: snapshot index (fractional) of each sample
+    points: np.ndarray      # (S, 3) float32: dense samples along the path over the grid, on the surface
+    progress: np.ndarray    # (S,) float: snapshot index (fractional) of each sample, increasing
     steps: np.ndarray       # (T,) training step of each snapshot
     loss: np.ndarray        # (T,) true loss of each snapshot
     surface: np.ndarray     # (T,) loss on the plane under each snapshot
+    where: np.ndarray | None = None    # (T, 2) position of each snapshot in grid indices (x, y)
+    limits: tuple[float, float] = (np.inf, np.inf)   # the grid's last indices (nx - 1, ny - 1)
 
-    def head(self, p: float) -> tuple[np.ndarray, int, float, float, float]:
-        """Position, sample count, step, true loss and surface loss at fractional snapshot index p."""
-        k = int(np.searchsorted(self.progress, p, side="right"))
-        k = max(1, min(k, len(self.points)))
+    def head(self, p: float) -> tuple[np.ndarray | None, int, float, float, float]:
+        """Position, sample count, step, true loss and surface loss at fractional snapshot index p.
+        The position is None (and the count 0) while no part of the path up to p is over the grid."""
+        k = int(np.searchsorted(self.progress, p + 1e-9, side="right"))
+        k = min(k, len(self.points))
         i = int(np.clip(np.floor(p), 0, len(self.steps) - 1))
         j = min(i + 1, len(self.steps) - 1)
         f = p - i
         step = (1 - f) * self.steps[i] + f * self.steps[j]
         def geo(v):      # losses span decades: interpolate them geometrically
             return float(np.exp((1 - f) * np.log(max(v[i], 1e-12)) + f * np.log(max(v[j], 1e-12))))
-        return self.points[k - 1], k, float(step), geo(self.loss), geo(self.surface)
+        pos = self.points[k - 1] if k > 0 else None
+        return pos, k, float(step), geo(self.loss), geo(self.surface)
+
+    def over_grid(self, p: float) -> bool:
+        """Whether the path at fractional snapshot index p lies over the grid (is drawn there)."""
+        if self.where is None:
+            return True
+        n = len(self.where)
+        i = int(np.clip(np.floor(p), 0, n - 1))
+        j = min(i + 1, n - 1)
+        f = min(max(p - i, 0.0), 1.0)
+        x, y = (1 - f) * self.where[i] + f * self.where[j]
+        eps = 1e-9
+        return bool(-eps <= x <= self.limits[0] + eps and -eps <= y <= self.limits[1] + eps)
+
+
+def clip_segments(fx: np.ndarray, fy: np.ndarray, xmax: float, ymax: float) -> tuple[np.ndarray, np.ndarray]:
+    """For each segment of a polyline (point i to i+1), the parameter interval [t0, t1] of its part
+    inside the rectangle [0, xmax] x [0, ymax] (Liang-Barsky); t0 > t1 where it has none."""
+    x0, y0 = fx[:-1], fy[:-1]
+    dx, dy = np.diff(fx), np.diff(fy)
+    t0, t1 = np.zeros(len(dx)), np.ones(len(dx))
+    # inside: p * t <= q for each of the four edges
+    for pk, qk in ((-dx, x0), (dx, xmax - x0), (-dy, y0), (dy, ymax - y0)):
+        with np.errstate(divide="ignore", invalid="ignore"):
+            r = qk / pk
+        t0 = np.where(pk < 0, np.maximum(t0, r), t0)
+        t1 = np.where(pk > 0, np.minimum(t1, r), t1)
+        out = (pk == 0) & (qk < 0)                  # parallel to this edge, beyond it
+        t0, t1 = np.where(out, 1.0, t0), np.where(out, 0.0, t1)
+    return t0, t1
 
 
 def build_trail(path: Path2D, ls: Landscape, terrain: Terrain, samples: int = 6000,
-                lift: float = 0.006) -> Trail:
-    """Resample the path densely along its length and set it on the drawn surface."""
+                lift: float = 0.006, max_knots: int = 24000) -> Trail:
+    """Resample the path densely along its length and set it on the drawn surface.
+
+    The path is clipped to the grid's extent first (a descent may leave it; the terrain has no
+    height there), and the samples are spread along the part that is over the grid."""
     alpha, beta = np.asarray(ls.alpha), np.asarray(ls.beta)
     ny, nx = terrain.level.shape
     xy = np.asarray(path.xy, dtype=np.float64)
     # plane coordinates -> fractional indices of the drawn grid -> world
     fx = (xy[:, 0] - alpha[0]) / (alpha[-1] - alpha[0]) * (nx - 1)
     fy = (xy[:, 1] - beta[0]) / (beta[-1] - beta[0]) * (ny - 1)
-    seg = np.hypot(np.diff(fx), np.diff(fy))
-    arc = np.r_[0.0, np.cumsum(seg)]
-    total = arc[-1] if arc[-1] > 0 else 1.0
-    # samples spaced evenly along the path, plus every snapshot itself
-    s = np.union1d(np.linspace(0, total, samples), arc)
-    idx = np.interp(s, arc, np.arange(len(arc))) if total > 0 else np.zeros_like(s)
-    sx = np.interp(s, arc, fx)
-    sy = np.interp(s, arc, fy)
-    lv = _bilinear(terrain.level, sx, sy)
+    xmax, ymax = float(nx - 1), float(ny - 1)
+    n = len(fx)
+    if n == 1:
+        inside = 0 <= fx[0] <= xmax and 0 <= fy[0] <= ymax
+        prog = np.zeros(1 if inside else 0)
+    else:
+        t0, t1 = clip_segments(fx, fy, xmax, ymax)
+        ok = t0 <= t1
+        seg = np.arange(n - 1)
+        length = np.where(ok, (t1 - t0) * np.hypot(np.diff(fx), np.diff(fy)), 0.0)
+        # knots: every snapshot over the grid, and where the path crosses the grid's edge
+        cuts = np.r_[(seg + t0)[ok & (t0 > 0)], (seg + t1)[ok & (t1 < 1)]]
+        whole = np.r_[seg[ok & (t0 == 0)], (seg + 1)[ok & (t1 == 1)]].astype(np.float64)
+        whole = np.unique(whole)
+        if len(whole) > max_knots:             # very long paths: every snapshot would be too many points
+            whole = whole[np.linspace(0, len(whole) - 1, max_knots).round().astype(int)]
+        prog = np.union1d(cuts, whole)
+        arc = np.cumsum(length)
+        total = arc[-1]
+        if total > 0:
+            # samples spaced evenly along the part over the grid
+            s = np.linspace(0.0, total, samples)
+            j = np.minimum(np.searchsorted(arc, s, side="left"), n - 2)
+            good = length[j] > 0
+            j, s = j[good], s[good]
+            u = (s - (arc[j] - length[j])) / length[j]
+            prog = np.union1d(prog, j + t0[j] + np.clip(u, 0, 1) * (t1[j] - t0[j]))
+    idx = np.arange(n)
+    sx = np.clip(np.interp(prog, idx, fx), 0, xmax)
+    sy = np.clip(np.interp(prog, idx, fy), 0, ymax)
+    lv = _bilinear(terrain.level, sx, sy) if len(prog) else np.zeros(0)
     wx = sx / (nx - 1) * 2 - 1
     wy = (sy / (ny - 1) * 2 - 1) * terrain.half_y
     wz = lv * terrain.heights.top + lift * terrain.heights.top + 0.002
-    pts = np.stack([wx, wy, wz], axis=1).astype(np.float32)
-    return Trail(path.name, pts, idx, np.asarray(path.step, np.float64), np.asarray(path.loss, np.float64),
-                 np.asarray(path.surface_loss, np.float64))
+    pts = np.stack([wx, wy, wz], axis=1).astype(np.float32).reshape(-1, 3)
+    return Trail(path.name, pts, prog, np.asarray(path.step, np.float64), np.asarray(path.loss, np.float64),
+                 np.asarray(path.surface_loss, np.float64), np.stack([fx, fy], axis=1), (xmax, ymax))
 
 
 def hex_rgba(color: str) -> tuple[float, float, float, float]:

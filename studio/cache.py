@@ -32,9 +32,11 @@ provenance record:
 
 Descents are computed on top of a finished entry (``add_descents``): each file is
 written under a temporary name and renamed into place, then meta.json is
-rewritten the same way, under an advisory lock on the entry directory.  The
-plane vectors are read only on request (``read_plane``), so the render stage
-never loads them.
+rewritten the same way, under an advisory lock on the entry directory.
+``read(root, key, scene_path, descents=[...])`` returns each requested descent in
+``Landscape.paths`` under its name (a missing one is a :class:`CacheError` that
+says to run ``python -m compute SCENE``).  The plane vectors are read only on
+request (``read_plane``), so the render stage never loads them.
 
 While the compute stage works, its rows go to ``cache/.<key>.partial/`` with a
 progress record, so an interrupted run resumes there.  A directory named

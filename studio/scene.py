@@ -72,18 +72,26 @@ class TrainSpec(_Strict):
 
 
 class HessianSpec(_Strict):
-    iterations: int = Field(100, ge=1, le=10_000, description="most power-iteration steps per eigenvector")
-    tolerance: float = Field(1e-4, gt=0, le=1, description="stop when the eigenvalue changes less than this, relatively")
-    samples: int = Field(0, ge=0, description="data points for the Hessian-vector products; 0: the evaluation subset")
+    """The hessian plane: Lanczos on Hessian-vector products at the final weights (compute/plane.py)."""
+    iterations: int = Field(100, ge=1, le=10_000,
+                            description="most Lanczos steps (one Hessian-vector product each)")
+    tolerance: float = Field(1e-4, gt=0, le=1,
+                             description="stop when both eigenvectors' residual |Hv - lambda v| is at most this "
+                                         "times the largest |eigenvalue| found")
+    samples: int = Field(0, ge=0, description="data points for the Hessian-vector products (a seeded, "
+                                              "class-balanced part of the evaluation subset); 0: all of it")
 
 
 class PlaneSpec(_Strict):
     method: Literal["pca", "random", "hessian", "checkpoints", "interpolate"] = "pca"
     seed: int = Field(0, ge=0, description="seed of the random directions")
     normalization: Literal["filter", "layer", "weight", "none"] = Field(
-        "filter", description="rescaling of random directions (Li et al. 2018)")
-    include_biases: bool = Field(False, description="random: give biases and BatchNorm parameters a direction too")
-    orthogonalize: bool = Field(False, description="random: make the second direction orthogonal to the first")
+        "filter", description="rescaling of random directions (Li et al. 2018): random, and the random second "
+                              "axis of interpolate and two-checkpoint planes")
+    include_biases: bool = Field(False, description="random directions: give biases and other 1-D parameters a "
+                                                    "direction too (rescaled as a whole to their norm)")
+    orthogonalize: bool = Field(False, description="random: make the second direction exactly orthogonal to the "
+                                                   "first, its normalization kept")
     checkpoints: Optional[list[int]] = Field(
         None, description="checkpoints / interpolate: training steps (the nearest snapshot is used), 2 or 3")
     hessian: HessianSpec = HessianSpec()
@@ -92,8 +100,10 @@ class PlaneSpec(_Strict):
     range: Optional[list[list[float]]] = Field(
         None, description="explicit extents [[a_min, a_max], [b_min, b_max]]")
     margin: float = Field(0.35, ge=0, le=10,
-                          description="with neither span nor range: pca fits the trajectory's extent grown by this "
-                                      "fraction; random uses Li et al.'s [-1, 1]")
+                          description="with neither span nor range: pca and checkpoints fit the trajectory (and "
+                                      "the checkpoints) grown by this fraction, hessian a square holding the "
+                                      "trajectory grown by it (or the curvature's reach if wider); random uses "
+                                      "Li et al.'s [-1, 1], interpolate a in [-0.5, 1.5] and b in [-1, 1]")
 
     @field_validator("span")
     @classmethod
@@ -136,9 +146,15 @@ class PlaneSpec(_Strict):
         if self.span is not None and self.range is not None:
             raise ValueError("give either span or range, not both")
         if self.method in ("checkpoints", "interpolate") and self.checkpoints is None:
-            raise ValueError(f"method {self.method!r} needs checkpoints: a list of training steps, e.g. [0, 1500]")
+            example = "2 training steps, e.g. checkpoints: [0, 1500]" if self.method == "interpolate" else \
+                "2 or 3 training steps, e.g. checkpoints: [0, 300, 1500]"
+            raise ValueError(f"method {self.method!r} needs checkpoints: {example}")
         if self.method == "interpolate" and self.checkpoints is not None and len(self.checkpoints) != 2:
-            raise ValueError("method 'interpolate' needs exactly 2 checkpoints: [from_step, to_step]")
+            raise ValueError(f"method 'interpolate' needs exactly 2 checkpoints, [from_step, to_step]; "
+                             f"got {len(self.checkpoints)}: {self.checkpoints}")
+        if self.method not in ("checkpoints", "interpolate") and self.checkpoints is not None:
+            raise ValueError(f"checkpoints are for the methods 'checkpoints' and 'interpolate', not "
+                             f"{self.method!r}; remove them or change the method")
         return self
 
 
@@ -430,7 +446,16 @@ def load_scene(path: str | Path) -> Scene:
 
 
 def _check_references(path: Path, root, scene: "Scene") -> None:
-    """Checks across sections: every trail in render.paths names a path the landscape makes."""
+    """Checks across sections: every trail in render.paths names a path the landscape makes; plane
+    checkpoints are steps of the training run."""
+    last = scene.landscape.train.steps
+    steps = scene.landscape.plane.checkpoints or []
+    late = [s for s in steps if s > last]
+    if late:
+        node = _node_at(root, ("landscape", "plane", "checkpoints", steps.index(late[0])))
+        line = f":{node.start_mark.line + 1}" if node is not None else ""
+        raise SceneError(f"{path}{line}: landscape.plane.checkpoints: bad value {late[0]}: training runs "
+                         f"{last} steps (landscape.train.steps), so a checkpoint must be a step from 0 to {last}")
     known = ["training"] + [d.name for d in scene.landscape.descents]
     for k in scene.render.paths:
         if k not in known:
@@ -600,6 +625,8 @@ def _format_error(path: Path, root, exc: ValidationError) -> str:
         return f"{path}{line}: {key}: missing required key{more}"
     if err["type"] in ("value_error", "assertion_error"):
         msg = str(err.get("ctx", {}).get("error", err["msg"]))
+        if isinstance(value, dict):       # a check across the keys of a section: the message names them
+            return f"{path}{line}: {key}: {msg}{more}"
         return f"{path}{line}: {key}: bad value {shown}: {msg}{more}"
     allowed = _describe_allowed(err)
     alts = []

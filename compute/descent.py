@@ -1,0 +1,217 @@
+"""In-plane descents: an optimizer run on the loss restricted to the plane.
+
+A descent (``landscape.descents`` in the scene) runs one of torch.optim's
+optimizers on a two-element parameter ``ab`` = (a, b), minimising
+
+    f(a, b) = loss(origin + a*d1 + b*d2)
+
+on the evaluation subset the grid is evaluated on, with autograd's exact
+gradient of f (``compute.engine.loss_fn_on_plane``).  Its path therefore lies
+on the plane: the surface loss under each point is the loss itself and the
+off-plane distance is zero.
+
+Optimizers (torch's definitions, their defaults where the scene gives nothing):
+
+    sgd        SGD(lr)                                   x -= lr * g
+    momentum   SGD(lr, momentum=m)                       b = m*b + g;  x -= lr * b
+    nesterov   SGD(lr, momentum=m, nesterov=True)        b = m*b + g;  x -= lr * (g + m*b)
+    adam       Adam(lr), betas (0.9, 0.999), eps 1e-8
+    rmsprop    RMSprop(lr), alpha 0.99, eps 1e-8 (no momentum)
+
+The path records ``steps + 1`` points (the start and each step's result).  A
+descent whose loss (or gradient, or position) stops being finite ends at the
+last finite point without an error; ``info["stopped"]`` says why.
+
+Descents are cheap next to the grid, so they are keyed apart from it (see
+``studio.cache.descent_key``): on a cache hit the compute stage rebuilds the
+model and data from the landscape section and the plane from the entry's
+``origin.npy``/``d1.npy``/``d2.npy``, and computes only the descents the entry
+lacks.
+"""
+from __future__ import annotations
+
+import math
+import sys
+import time
+from pathlib import Path
+from typing import Callable, Iterable
+
+import numpy as np
+import torch
+import torch.nn as nn
+from tqdm import tqdm
+
+from studio import cache
+from studio.cache import CacheError, Descent, Path2D, PlaneVectors, canonical_descent, describe_descent
+from compute import plane as planes
+from compute.data import build_data, eval_subset
+from compute.engine import Plane, loss_fn_on_plane
+from compute.models import build_model
+
+OPTIMIZERS = ("sgd", "momentum", "nesterov", "adam", "rmsprop")
+
+
+def log(msg: str) -> None:
+    print(f"[compute] {msg}", file=sys.stderr, flush=True)
+
+
+def make_optimizer(param: torch.Tensor, spec: dict) -> torch.optim.Optimizer:
+    """torch.optim optimizer of a resolved descent spec over one parameter tensor."""
+    opt, lr, m = spec["optimizer"], spec["lr"], spec["momentum"]
+    if opt == "sgd":
+        return torch.optim.SGD([param], lr=lr)
+    if opt == "momentum":
+        return torch.optim.SGD([param], lr=lr, momentum=m)
+    if opt == "nesterov":
+        return torch.optim.SGD([param], lr=lr, momentum=m, nesterov=True)
+    if opt == "adam":
+        return torch.optim.Adam([param], lr=lr)
+    if opt == "rmsprop":
+        return torch.optim.RMSprop([param], lr=lr)
+    raise ValueError(f"unknown optimizer {opt!r}; allowed: {', '.join(OPTIMIZERS)}")
+
+
+def value_and_grad(f: Callable[[torch.Tensor], torch.Tensor], ab, device=None) -> tuple[float, np.ndarray]:
+    """f and its exact gradient (autograd) at the plane point ab -> (loss, (2,) float64)."""
+    p = torch.tensor(np.asarray(ab, dtype=np.float64), device=device, requires_grad=True)
+    loss = f(p)
+    (g,) = torch.autograd.grad(loss, p)
+    return loss.detach().item(), g.detach().cpu().numpy().astype(np.float64)
+
+
+def descend(f: Callable[[torch.Tensor], torch.Tensor], spec, device=None, progress: bool = False) -> Descent:
+    """Run one descent on f from spec["start"] for spec["steps"] steps -> its Descent record."""
+    spec = canonical_descent(spec)
+    n = spec["steps"]
+    p = torch.tensor(spec["start"], dtype=torch.float64, device=device, requires_grad=True)
+    opt = make_optimizer(p, spec)
+    xy = np.empty((n + 1, 2), np.float64)
+    loss = np.empty(n + 1, np.float64)
+    t = 0                                   # points recorded
+    stopped = None
+    t0 = time.perf_counter()
+    bar = tqdm(total=n, desc=f"descent {spec['name']}", unit="step", disable=not progress,
+               mininterval=1.0, dynamic_ncols=True, file=sys.stderr)
+    try:
+        for k in range(n + 1):
+            opt.zero_grad(set_to_none=True)
+            value = f(p)
+            v = value.detach().item()
+            if not math.isfinite(v):
+                stopped = f"the loss is not finite at step {k} ({v})"
+                if k == 0:                 # the start is kept even so: a path has a point
+                    xy[0], loss[0], t = p.detach().cpu().numpy(), v, 1
+                break
+            xy[k], loss[k], t = p.detach().cpu().numpy(), v, k + 1
+            if k == n:
+                break
+            value.backward()
+            if not bool(torch.isfinite(p.grad).all()):
+                stopped = f"the gradient is not finite at step {k}"
+                break
+            opt.step()
+            bar.update(1)
+            if not bool(torch.isfinite(p.detach()).all()):
+                stopped = f"the position is not finite after step {k}"
+                break
+    finally:
+        bar.close()
+    seconds = time.perf_counter() - t0
+    xy, loss = xy[:t].copy(), loss[:t].copy()
+    path = Path2D(spec["name"], xy, loss, loss.copy(), np.zeros(t), np.arange(t, dtype=np.int64))
+    return Descent(spec, path, {"steps_done": t - 1, "stopped": stopped, "seconds": seconds})
+
+
+# --------------------------------------------------------------------------- the compute stage's side
+
+def evaluation_setup(landscape: dict, device: torch.device) -> tuple[nn.Module, torch.Tensor, torch.Tensor]:
+    """Model (architecture only: the plane gives the weights) and the evaluation subset the grid
+    is evaluated on, rebuilt from a resolved landscape section."""
+    x, y, n_in, n_cls = build_data(landscape["data"])
+    ex, ey, _ = eval_subset(x, y, landscape["grid"]["eval_samples"], landscape["grid"]["seed"])
+    model = build_model(landscape["model"], n_in, n_cls).to(device)
+    return model.eval(), ex.to(device), ey.to(device)
+
+
+def plane_vectors(origin: torch.Tensor, d1: torch.Tensor, d2: torch.Tensor) -> PlaneVectors:
+    """Flat weight-space vectors -> the cache's float32 plane record."""
+    as32 = lambda t: t.detach().cpu().reshape(-1).numpy().astype(np.float32)
+    return PlaneVectors(as32(origin), as32(d1), as32(d2))
+
+
+def plane_from_vectors(model: nn.Module, pv: PlaneVectors, device: torch.device) -> Plane:
+    n = sum(p.numel() for p in model.parameters())
+    if pv.origin.shape[0] != n:
+        raise CacheError(f"the stored plane has {pv.origin.shape[0]} parameters, the model {n}")
+    t = lambda a: planes.split(model, torch.from_numpy(np.array(a, dtype=np.float32)).to(device))
+    return Plane(t(pv.origin), t(pv.d1), t(pv.d2))
+
+
+def _outside(xy: np.ndarray, extent) -> np.ndarray:
+    (a0, a1), (b0, b1) = extent
+    return (xy[:, 0] < a0) | (xy[:, 0] > a1) | (xy[:, 1] < b0) | (xy[:, 1] > b1)
+
+
+def compute_descents(specs: Iterable, model: nn.Module, plane: Plane, x: torch.Tensor, y: torch.Tensor,
+                     extent=None, progress: bool = False) -> list[Descent]:
+    """Run each descent on the plane; logs a line per descent (and where it leaves the grid)."""
+    model.eval()
+    f = loss_fn_on_plane(model, plane, x, y)
+    out = []
+    for spec in specs:
+        spec = canonical_descent(spec)
+        if extent is not None and _outside(np.array([spec["start"]]), extent)[0]:
+            (a0, a1), (b0, b1) = extent
+            log(f"warning: descent {spec['name']!r} starts at {spec['start']}, outside the grid "
+                f"(a in [{a0:.4g}, {a1:.4g}], b in [{b0:.4g}, {b1:.4g}]); its trail is drawn only over the grid")
+        d = descend(f, spec, device=x.device, progress=progress)
+        p = d.path
+        note = f"; stopped early: {d.info['stopped']}" if d.info["stopped"] else ""
+        log(f"descent {describe_descent(spec)}: loss {p.loss[0]:.4g} -> {p.loss[-1]:.4g} in "
+            f"{d.info['steps_done']} steps, {d.info['seconds']:.1f} s{note}")
+        if extent is not None and spec["steps"] > 0:
+            out_idx = np.flatnonzero(_outside(p.xy, extent))
+            if out_idx.size and not _outside(np.array([spec["start"]]), extent)[0]:
+                log(f"note: descent {spec['name']!r} leaves the grid at step {int(p.step[out_idx[0]])}; "
+                    f"its trail is drawn only over the grid")
+        out.append(d)
+    return out
+
+
+def _recover_plane(scene, root: Path, key: str, meta: dict, device: torch.device,
+                   progress: bool) -> PlaneVectors:
+    """For an entry written before the plane was stored: redo training and the plane (not the grid),
+    check they reproduce the stored training path, and store the plane in the entry."""
+    from compute.pipeline import build_setup       # the pipeline imports this module
+    log(f"the cache entry {key} has no plane vectors (written by an older version); retraining to "
+        f"recover them (the grid is kept)")
+    setup = build_setup(scene, device, progress)
+    stored = cache.read(root, key, scene.source or "SCENE").paths["training"].xy
+    xy = np.asarray(setup["xy"], np.float64)
+    tol = 1e-3 * max(1.0, float(np.abs(stored).max()))
+    if xy.shape != stored.shape or not np.allclose(xy, stored, rtol=0, atol=tol) \
+            or not np.allclose(setup["extent"], meta["plane"]["extent"], rtol=1e-5, atol=tol):
+        raise CacheError(f"retraining did not reproduce the plane of cache entry {key} (another device or "
+                         f"library version?); run `python -m compute {scene.source or 'SCENE'} --force` "
+                         f"to recompute the entry with its plane")
+    pv = plane_vectors(setup["final"], setup["d1"], setup["d2"])
+    cache.add_descents(root, key, (), plane=pv)
+    return pv
+
+
+def add_to_entry(scene, root: Path, key: str, specs: list[dict], device: torch.device,
+                 progress: bool = False) -> list[Descent]:
+    """Compute ``specs`` on a finished entry's plane (no training, no grid) and add them to it."""
+    d = cache.entry_dir(root, key)
+    meta = cache.read(root, key, scene.source or "SCENE").meta
+    ls = meta["landscape"]
+    model, ex, ey = evaluation_setup(ls, device)
+    pv = cache.read_plane(root, key, scene.source or "SCENE")
+    if pv is None:
+        pv = _recover_plane(scene, root, key, meta, device, progress)
+    plane = plane_from_vectors(model, pv, device)
+    extent = meta.get("plane", {}).get("extent")
+    descents = compute_descents(specs, model, plane, ex, ey, extent, progress)
+    cache.add_descents(root, key, descents)
+    log(f"added {len(descents)} descent{'s' if len(descents) != 1 else ''} to {d}")
+    return descents
