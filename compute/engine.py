@@ -311,16 +311,22 @@ class GridEngine:
             out.append(self._kernel(aa, bb)[:n])
         return torch.cat(out)
 
+    def rows_per_block(self, nx: int) -> int:
+        """Rows in one block: about eight passes' worth of points."""
+        return max(1, math.ceil(self.chunk * 8 / nx))
+
+    def block(self, alpha: torch.Tensor, beta: torch.Tensor, j: int, r: int) -> torch.Tensor:
+        """Rows j .. j+r-1 of the grid: (rows, nx), row i at beta[i], column k at alpha[k]."""
+        nx = alpha.numel()
+        bs = beta[j:j + r]
+        return self.losses(alpha.repeat(bs.numel()), bs.repeat_interleave(nx)).reshape(bs.numel(), nx)
+
     def rows(self, alpha: torch.Tensor, beta: torch.Tensor, start: int = 0,
              rows_per_block: int | None = None) -> Iterator[tuple[int, torch.Tensor]]:
         """Yield (first_row, block of rows (r, nx)) from row ``start`` on."""
-        nx = alpha.numel()
-        r = rows_per_block or max(1, math.ceil(self.chunk * 8 / nx))
+        r = rows_per_block or self.rows_per_block(alpha.numel())
         for j in range(start, beta.numel(), r):
-            bs = beta[j:j + r]
-            a = alpha.repeat(bs.numel())
-            b = bs.repeat_interleave(nx)
-            yield j, self.losses(a, b).reshape(bs.numel(), nx)
+            yield j, self.block(alpha, beta, j, r)
 
 
 def _cross_entropy_batched(logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:

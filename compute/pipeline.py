@@ -25,6 +25,7 @@ from studio import cache
 from studio.cache import Landscape, Path2D
 from studio.scene import FORMAT_VERSION, Scene
 from compute import descent
+from compute import distributed
 from compute import plane as planes
 from compute.data import build_data, eval_subset
 from compute.engine import GridEngine, Plane
@@ -79,10 +80,26 @@ def build_setup(scene: Scene, device: torch.device, progress: bool) -> dict:
 
 def run(scene: Scene, cache_root: Path = cache.DEFAULT_ROOT, device: str | None = None,
         progress: bool = True, force: bool = False) -> Path:
-    """Compute the scene's landscape into the cache (or find it there); returns the entry's directory."""
+    """Compute the scene's landscape into the cache (or find it there); returns the entry's directory.
+
+    Under torchrun every rank calls this; rank 0 trains, owns the cache and logs, and the
+    grid's row blocks are shared out (see compute/distributed.py)."""
+    group = distributed.init(device)
+    try:
+        return _run(scene, Path(cache_root), device, progress, force, group)
+    finally:
+        distributed.finish(group)
+
+
+def _run(scene: Scene, cache_root: Path, device: str | None, progress: bool, force: bool,
+         group: distributed.Group) -> Path:
     key = scene.cache_key()
-    cache_root = Path(cache_root)
-    if cache.exists(cache_root, key) and not force:
+    if not group.main:
+        progress = False
+    hit = distributed.broadcast(group, cache.exists(cache_root, key) and not force if group.main else None)
+    if hit and not group.main:
+        return cache.entry_dir(cache_root, key)
+    if hit:
         meta = json.loads((cache.entry_dir(cache_root, key) / "meta.json").read_text())
         # descents are keyed apart from the grid: compute only those the entry lacks, on its plane
         todo = cache.missing_descents(cache_root, key, scene.landscape.descents)
@@ -97,24 +114,28 @@ def run(scene: Scene, cache_root: Path = cache.DEFAULT_ROOT, device: str | None 
         return cache.entry_dir(cache_root, key)
 
     torch.set_flush_denormal(True)
-    dev = pick_device(device)
+    dev = group.device if group.active else pick_device(device)
     ls = scene.landscape_dict()
     part = cache.partial_dir(cache_root, key)
-    if force and part.exists():
-        shutil.rmtree(part)
-    part.mkdir(parents=True, exist_ok=True)
     t_start = time.perf_counter()
-
-    setup_file = part / "setup.pt"
-    if setup_file.is_file():
-        setup = torch.load(setup_file, weights_only=False)
-        log(f"resuming {part} (training and plane from the interrupted run)")
+    if group.main:
+        if force and part.exists():
+            shutil.rmtree(part)
+        part.mkdir(parents=True, exist_ok=True)
+        setup_file = part / "setup.pt"
+        if setup_file.is_file():
+            setup = torch.load(setup_file, weights_only=False)
+            log(f"resuming {part} (training and plane from the interrupted run)")
+        else:
+            log(f"key {key}: training {ls['model']['name']} on {ls['data']['name']} ({dev})"
+                + (f"; grid on {group.world} processes" if group.active else ""))
+            setup = build_setup(scene, dev, progress)
+            tmp = part / "setup.pt.tmp"
+            torch.save(setup, tmp)
+            os.replace(tmp, setup_file)
     else:
-        log(f"key {key}: training {ls['model']['name']} on {ls['data']['name']} ({dev})")
-        setup = build_setup(scene, dev, progress)
-        tmp = part / "setup.pt.tmp"
-        torch.save(setup, tmp)
-        os.replace(tmp, setup_file)
+        setup = None
+    setup = distributed.broadcast(group, setup)      # rank 0's trained setup on every rank
 
     x, y, _, _ = build_data(ls["data"])
     ex, ey = x[setup["eval_indices"]].to(dev), y[setup["eval_indices"]].to(dev)
@@ -127,38 +148,59 @@ def run(scene: Scene, cache_root: Path = cache.DEFAULT_ROOT, device: str | None 
     alpha = np.linspace(a0, a1, nx)
     beta = np.linspace(b0, b1, ny)
 
-    # ---- the grid, row blocks written to a memory map with a progress record
+    # ---- the grid, row blocks written to a memory map with a progress record (rank 0)
     loss_file, prog_file = part / "loss.npy", part / "progress.json"
-    resume = loss_file.is_file() and prog_file.is_file()
-    prog = json.loads(prog_file.read_text()) if resume else {}
+    prog = {}
+    if group.main and loss_file.is_file() and prog_file.is_file():
+        prog = json.loads(prog_file.read_text())
+    prog = distributed.broadcast(group, prog)
     # a resumed run uses the interrupted run's points per pass (on a GPU the automatic size
-    # depends on free memory), so its row blocks and their numbers are the same
-    # compiling costs seconds up front and pays off on large grids
+    # depends on free memory), so its row blocks and their numbers are the same; every rank
+    # uses rank 0's size for the same reason.  Compiling costs seconds and pays off on large grids.
     engine = GridEngine(model, plane, ex, ey, chunk=prog.get("chunk"), compile=nx * ny >= 50_000)
-    if resume:
-        grid = np.lib.format.open_memmap(loss_file, mode="r+")
-        done = prog["rows_done"]
-    else:
-        grid = np.lib.format.open_memmap(loss_file, mode="w+", dtype=np.float32, shape=(ny, nx))
-        grid[:] = np.nan
-        done = 0
-        _atomic_json(prog_file, {"rows_done": 0, "rows": ny, "chunk": engine.chunk})
+    engine.chunk = distributed.broadcast(group, engine.chunk)
+    done = prog.get("rows_done", 0)
+    if group.main:
+        if prog:
+            grid = np.lib.format.open_memmap(loss_file, mode="r+")
+        else:
+            grid = np.lib.format.open_memmap(loss_file, mode="w+", dtype=np.float32, shape=(ny, nx))
+            grid[:] = np.nan
+            _atomic_json(prog_file, {"rows_done": 0, "rows": ny, "chunk": engine.chunk})
     at = torch.tensor(alpha, dtype=torch.float32, device=dev)
     bt = torch.tensor(beta, dtype=torch.float32, device=dev)
+    r = engine.rows_per_block(nx)
+    starts = list(range(done, ny, r))
     t0 = time.perf_counter()
     bar = tqdm(total=nx * ny, initial=done * nx, desc="grid", unit="pt", unit_scale=True,
                disable=not progress, mininterval=1.0, dynamic_ncols=True)
     last_sync = time.monotonic()
-    for j, block in engine.rows(at, bt, start=done):
-        grid[j:j + block.shape[0]] = block.cpu().numpy()
-        bar.update(block.numel())
-        end = j + block.shape[0]
+    # blocks dealt round-robin: in each round rank i computes block (round * world + i)
+    for first in range(0, len(starts), group.world):
+        mine = first + group.rank
+        if mine < len(starts):
+            block = engine.block(at, bt, starts[mine], r)
+            valid = block.shape[0]
+        else:
+            block, valid = torch.empty((r, nx), device=dev), 0
+        gathered = distributed.gather_block(group, block, r, valid)
+        if not group.main:
+            continue
+        for i, (blk, valid) in enumerate(gathered):
+            if valid == 0:
+                continue
+            j = starts[first + i]
+            grid[j:j + valid] = blk[:valid].cpu().numpy()
+            bar.update(valid * nx)
+        end = min(starts[min(first + group.world, len(starts)) - 1] + r, ny)
         # the progress record only ever counts rows already on disk; syncing the map costs
         # milliseconds, so it is done about once a second rather than after every block
         if end == ny or time.monotonic() - last_sync > 1.0:
             grid.flush()
             _atomic_json(prog_file, {"rows_done": end, "rows": ny, "chunk": engine.chunk})
             last_sync = time.monotonic()
+    if not group.main:
+        return cache.entry_dir(cache_root, key)
     bar.close()
     grid_s = time.perf_counter() - t0
     computed = (ny - done) * nx
