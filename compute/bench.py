@@ -212,7 +212,7 @@ def time_grid(dev: torch.device, n: int) -> dict:
 
 
 def table(rows: list[dict]) -> str:
-    lines = ["| stage | model | method | device | points/s | × loop | FLOP rate / peak |",
+    lines = ["| stage | model | method | device | points/s | × loop | model FLOP/s ÷ matmul peak |",
              "|---|---|---|---|---:|---:|---:|"]
     for r in rows:
         if r["stage"] != "compute":
