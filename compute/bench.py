@@ -105,6 +105,9 @@ def bench_case(name, model, x, y, dev, rounds: int, seconds: float, peer: bool):
     plane = Plane(origin, d1, d2)
     engines = {"engine": GridEngine(model, plane, x, y),
                "engine+compile": GridEngine(model, plane, x, y, compile=True)}
+    if dev.type == "cuda":                      # reduced precision: faster, and how much less exact
+        for p in ("tf32", "bf16"):
+            engines[f"engine+compile {p}"] = GridEngine(model, plane, x, y, compile=True, precision=p)
     try:
         engines["vmap"] = GridEngine(model, plane, x, y, method="vmap")
     except Exception as e:  # noqa: BLE001
@@ -159,11 +162,19 @@ def bench_case(name, model, x, y, dev, rounds: int, seconds: float, peer: bool):
             n, dt = f(seconds)
             rates[k].append(n / dt)
     flops = forward_flops(model, x)
+    errors = {}
+    a, b = pts[0][:256].to(dev), pts[1][:256].to(dev)
+    exact = engines["engine"].losses(a, b)
+    for k, e in engines.items():
+        if e.precision != "fp32":
+            rel = ((e.losses(a, b) - exact).abs() / exact.abs().clamp_min(1e-12))
+            errors[k] = f", max rel. diff to fp32 {rel.max().item():.1e}"
     out = {}
     for k, r in rates.items():
         out[k] = {"points_per_s": statistics.median(r), "spread": [min(r), max(r)],
                   "method_detail": (engines[k].method + f", chunk {engines[k].chunk}"
-                                    + (", compiled" if engines[k].compiled else "")) if k in engines else k}
+                                    + (", compiled" if engines[k].compiled else "")
+                                    + errors.get(k, "")) if k in engines else k}
     return out, flops
 
 

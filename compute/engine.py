@@ -49,11 +49,26 @@ def load_params(model: nn.Module, params: dict[str, torch.Tensor]) -> None:
 
 @torch.no_grad()
 def reference_loss(model: nn.Module, plane: Plane, a: float, b: float,
-                   x: torch.Tensor, y: torch.Tensor) -> float:
-    """One grid point the plain way: copy the weights in, run the model, compute the loss."""
+                   x: torch.Tensor, y: torch.Tensor, batchnorm: str = "running") -> float:
+    """One grid point the plain way: copy the weights in, run the model, compute the loss.
+
+    ``batchnorm="batch"`` normalizes BatchNorm layers with the statistics of ``x`` itself
+    (train-mode normalization, running statistics left untouched)."""
     load_params(model, plane.point(a, b))
     model.eval()
-    return F.cross_entropy(model(x), y).item()
+    saved = []
+    if batchnorm == "batch":
+        for m in model.modules():
+            if isinstance(m, nn.modules.batchnorm._BatchNorm):
+                saved.append((m, m.momentum))
+                m.train()
+                m.momentum = 0.0             # running = 1 * running + 0 * batch: unchanged
+    try:
+        return F.cross_entropy(model(x), y).item()
+    finally:
+        for m, mom in saved:
+            m.momentum = mom
+            m.eval()
 
 
 def _linear_stack(model: nn.Module):
@@ -109,17 +124,29 @@ class GridEngine:
     """Evaluates the loss of ``model`` on (x, y) at many points of ``plane``."""
 
     def __init__(self, model: nn.Module, plane: Plane, x: torch.Tensor, y: torch.Tensor,
-                 chunk: int | None = None, method: str = "auto", compile: bool = False):
+                 chunk: int | None = None, method: str = "auto", compile: bool = False,
+                 precision: str = "fp32", batchnorm: str = "running"):
         self.model = model.eval()
         self.plane = plane
         self.x, self.y = x, y
         self.device = x.device
+        if precision not in ("fp32", "tf32", "bf16"):
+            raise ValueError(f"precision must be fp32, tf32 or bf16, got {precision!r}")
+        if precision != "fp32" and x.device.type != "cuda":
+            raise ValueError(f"grid precision {precision!r} is for CUDA GPUs; this run is on {x.device.type} "
+                             "(use fp32, the default)")
+        self.precision = precision
+        has_bn = any(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in model.modules())
+        self.batchnorm = batchnorm if has_bn else "running"
         self.stack = _linear_stack(model)
         self.convs = _conv_stack(model)
         if method == "auto":
             method = "linear" if self.stack is not None else "conv" if self.convs is not None else "vmap"
         if method == "linear" and self.stack is None:
             raise ValueError("the 'linear' method needs a model made of Linear layers and activations")
+        if self.batchnorm == "batch" and method == "vmap":
+            raise ValueError("batchnorm: batch (statistics recomputed per grid point) needs the batched conv "
+                             "path: a Sequential of Conv2d/BatchNorm2d/activation/pooling, Flatten, Linear")
         if method == "conv" and self.convs is None:
             raise ValueError("the 'conv' method needs a Sequential of Conv2d/BatchNorm2d/activation/pooling, "
                              "Flatten, then Linear layers")
@@ -166,7 +193,7 @@ class GridEngine:
             budget = free * 0.5
             return int(max(1, min(4096, budget // per_point)))
         budget = 12 * 2**20                              # measured best near 16 points of a 64-wide MLP
-        return int(max(1, min(64, budget // per_point)))
+        return int(max(1, min(1024, budget // per_point)))
 
     def _activation_bytes(self) -> int:
         """Bytes of the largest activation tensor of one grid point (one forward pass on x)."""
@@ -257,14 +284,20 @@ class GridEngine:
                 h = F.conv2d(h, w.reshape(-1, *w.shape[2:]), bias.reshape(-1), m.stride, m.padding,
                              m.dilation, groups=k)
             elif isinstance(m, nn.BatchNorm2d):
-                # eval mode: running statistics, affine per channel (and per grid point)
-                scale = torch.rsqrt(m.running_var + m.eps)
+                # affine per channel and per grid point: the running statistics (eval mode), or
+                # each grid point's own statistics over the evaluation data ("batch")
+                if self.batchnorm == "batch":
+                    mean = h.mean(dim=(0, 2, 3)).view(k, -1)
+                    var = h.var(dim=(0, 2, 3), unbiased=False).view(k, -1)
+                else:
+                    mean, var = m.running_mean.expand(k, -1), m.running_var.expand(k, -1)
+                scale = torch.rsqrt(var + m.eps)
                 if m.affine:
                     g = self._param(f"{name}.weight", a, b) * scale
-                    sh_ = self._param(f"{name}.bias", a, b) - m.running_mean * g
+                    sh_ = self._param(f"{name}.bias", a, b) - mean * g
                 else:
-                    g = scale.expand(k, -1)
-                    sh_ = (-m.running_mean * scale).expand(k, -1)
+                    g = scale
+                    sh_ = -mean * scale
                 h = torch.addcmul(sh_.reshape(1, -1, 1, 1), h, g.reshape(1, -1, 1, 1))
             elif isinstance(m, Activation):
                 h = m.inplace(h) if h.is_contiguous() else m.fn(h)
@@ -308,8 +341,28 @@ class GridEngine:
             if self.compiled and n < self.chunk:           # pad the last chunk: one compiled shape
                 aa = torch.cat([aa, aa[-1:].expand(self.chunk - n)])
                 bb = torch.cat([bb, bb[-1:].expand(self.chunk - n)])
-            out.append(self._kernel(aa, bb)[:n])
+            with self._precision():
+                out.append(self._kernel(aa, bb)[:n].float())
         return torch.cat(out)
+
+    def _precision(self):
+        """fp32: true float32 (on CUDA, TensorFloat-32 is switched off, also for cuDNN, whose
+        default allows it); tf32: CUDA matmuls and convolutions in TensorFloat-32; bf16: autocast."""
+        import contextlib
+        if self.device.type != "cuda":
+            return contextlib.nullcontext()
+        if self.precision == "bf16":
+            return torch.autocast("cuda", dtype=torch.bfloat16)
+
+        @contextlib.contextmanager
+        def tf32(on: bool):
+            old = torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32
+            torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = on
+            try:
+                yield
+            finally:
+                torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32 = old
+        return tf32(self.precision == "tf32")
 
     def rows_per_block(self, nx: int) -> int:
         """Rows in one block: about eight passes' worth of points."""

@@ -78,6 +78,19 @@ def build_setup(scene: Scene, device: torch.device, progress: bool) -> dict:
                 n_in=n_in, n_cls=n_cls, n_train=len(y))
 
 
+def precision_error(engine: GridEngine, model, plane, ex, ey, alpha, beta, batchnorm: str,
+                    sample: int = 512) -> dict:
+    """Relative difference of a reduced-precision grid to fp32, on a seeded sample of its points."""
+    g = np.random.default_rng(0)
+    a = torch.tensor(g.choice(alpha, sample), dtype=torch.float32, device=ex.device)
+    b = torch.tensor(g.choice(beta, sample), dtype=torch.float32, device=ex.device)
+    exact = GridEngine(model, plane, ex, ey, chunk=engine.chunk, batchnorm=batchnorm).losses(a, b)
+    rel = ((engine.losses(a, b) - exact).abs() / exact.abs().clamp_min(1e-12)).cpu().numpy()
+    rel = rel[np.isfinite(rel)]
+    return {"sample": sample, "median_rel_diff": float(np.median(rel)) if rel.size else None,
+            "max_rel_diff": float(rel.max()) if rel.size else None}
+
+
 def run(scene: Scene, cache_root: Path = cache.DEFAULT_ROOT, device: str | None = None,
         progress: bool = True, force: bool = False) -> Path:
     """Compute the scene's landscape into the cache (or find it there); returns the entry's directory.
@@ -157,7 +170,9 @@ def _run(scene: Scene, cache_root: Path, device: str | None, progress: bool, for
     # a resumed run uses the interrupted run's points per pass (on a GPU the automatic size
     # depends on free memory), so its row blocks and their numbers are the same; every rank
     # uses rank 0's size for the same reason.  Compiling costs seconds and pays off on large grids.
-    engine = GridEngine(model, plane, ex, ey, chunk=prog.get("chunk"), compile=nx * ny >= 50_000)
+    gspec = ls["grid"]
+    engine = GridEngine(model, plane, ex, ey, chunk=prog.get("chunk"), compile=nx * ny >= 50_000,
+                        precision=gspec["precision"], batchnorm=gspec["batchnorm"])
     engine.chunk = distributed.broadcast(group, engine.chunk)
     done = prog.get("rows_done", 0)
     if group.main:
@@ -222,6 +237,12 @@ def _run(scene: Scene, cache_root: Path, device: str | None, progress: bool, for
                                           descent.plane_from_vectors(model, pv, dev), ex, ey,
                                           setup["extent"], progress)
 
+    precision = {"mode": gspec["precision"]}
+    if gspec["precision"] != "fp32":
+        precision.update(precision_error(engine, model, plane, ex, ey, alpha, beta, gspec["batchnorm"]))
+        log(f"precision {gspec['precision']}: relative difference to fp32 over {precision['sample']} grid "
+            f"points: median {precision['median_rel_diff']:.2e}, max {precision['max_rel_diff']:.2e}")
+
     finite = loss[np.isfinite(loss)]
     total_s = time.perf_counter() - t_start
     meta = {
@@ -234,7 +255,8 @@ def _run(scene: Scene, cache_root: Path, device: str | None, progress: bool, for
         "python": platform.python_version(),
         "platform": platform.platform(),
         "parameters": parameter_count(model),
-        "engine": {"method": engine.method, "chunk": engine.chunk, "compiled": engine.compiled},
+        "engine": {"method": engine.method, "chunk": engine.chunk, "compiled": engine.compiled,
+                   "batchnorm": engine.batchnorm, "precision": precision},
         "plane": {"method": ls["plane"]["method"], "extent": setup["extent"], **setup["plane_info"],
                   "d1_norm": float(setup["d1"].norm()), "d2_norm": float(setup["d2"].norm())},
         "data": {"train_samples": setup["n_train"], "eval_samples": int(len(ey)),

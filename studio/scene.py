@@ -164,6 +164,12 @@ class GridSpec(_Strict):
     eval_samples: int = Field(1024, ge=1, le=1_000_000,
                               description="fixed, seeded subset of the data the loss is evaluated on")
     seed: int = Field(0, ge=0, description="seed of the evaluation subset")
+    precision: Literal["fp32", "tf32", "bf16"] = Field(
+        "fp32", description="arithmetic of the grid; tf32 and bf16 are for CUDA GPUs (faster, less exact: "
+                            "the compute stage measures and stores the difference to fp32)")
+    batchnorm: Literal["running", "batch"] = Field(
+        "running", description="BatchNorm layers: their running statistics (the trained network as deployed), "
+                               "or statistics recomputed from the evaluation data at every grid point")
 
     @field_validator("resolution")
     @classmethod
@@ -355,8 +361,12 @@ class Scene(_Strict):
 
     def cache_key(self) -> str:
         """Key of the grid entry: the landscape section without its descents (those are computed
-        on top of a cached grid in seconds, so editing them never recomputes the grid)."""
-        return landscape_key(grid_section(self.landscape_dict()))
+        on top of a cached grid in seconds, so editing them never recomputes the grid).
+
+        Only values that differ from their defaults enter the hash: writing a default out or
+        leaving it away gives the same key, and a new key with a default added to the schema
+        keeps every existing entry valid.  A change of what a value means bumps FORMAT_VERSION."""
+        return landscape_key(grid_section(self.landscape.model_dump(mode="json", exclude_defaults=True)))
 
 
 def grid_section(landscape: dict) -> dict:

@@ -185,3 +185,56 @@ def test_divergent_points_give_nonfinite_values_not_errors(method, activation, w
     grid = torch.cat([blk for _, blk in rows])
     assert grid.shape == (3, 2)
     assert torch.isfinite(grid[0, 0]) and not torch.isfinite(grid[0, 1]) and not torch.isfinite(grid[1:]).any()
+
+
+# ---------------------------------------------------------------- ConvNet path, BatchNorm, precision
+
+def _conv_case(batchnorm: bool, seed: int = 0):
+    from compute.models import convnet
+    torch.manual_seed(seed)
+    m = convnet(3, 8, [6, 8], 5, "relu", 1, batchnorm).eval()
+    for mod in m.modules():
+        if isinstance(mod, torch.nn.BatchNorm2d):
+            mod.running_mean.uniform_(-0.3, 0.3)
+            mod.running_var.uniform_(0.5, 2.0)
+    x = torch.randn(24, 3, 8, 8)
+    y = torch.randint(0, 5, (24,))
+    o = {k: v.detach().clone() for k, v in m.named_parameters()}
+    d1 = {k: torch.randn_like(v) * 0.2 for k, v in o.items()}
+    d2 = {k: torch.randn_like(v) * 0.2 for k, v in o.items()}
+    return m, Plane(o, d1, d2), x, y
+
+
+@pytest.mark.parametrize("bn_mode", ["running", "batch"])
+@pytest.mark.parametrize("batchnorm", [False, True])
+def test_conv_path_matches_reference(batchnorm, bn_mode):
+    m, pl, x, y = _conv_case(batchnorm)
+    e = GridEngine(m, pl, x, y, chunk=5, batchnorm=bn_mode)
+    assert e.method == "conv"
+    g = torch.Generator().manual_seed(3)
+    a, b = torch.randn(17, generator=g), torch.randn(17, generator=g)
+    got = e.losses(a, b)
+    ref = torch.tensor([reference_loss(m, pl, a[i].item(), b[i].item(), x, y, batchnorm=bn_mode)
+                        for i in range(17)])
+    torch.testing.assert_close(got, ref, rtol=1e-4, atol=1e-5)
+    if batchnorm:
+        # the two BatchNorm modes really differ, and the reference left the running statistics alone
+        other = GridEngine(m, pl, x, y, chunk=5, batchnorm="running" if bn_mode == "batch" else "batch")
+        assert (other.losses(a, b) - got).abs().max() > 1e-3
+        bn = [mod for mod in m.modules() if isinstance(mod, torch.nn.BatchNorm2d)][0]
+        assert bn.running_var.min() >= 0.5 and bn.momentum == 0.1 and not bn.training
+
+
+def test_reduced_precision_is_refused_on_the_cpu():
+    m, pl, x, y = _conv_case(False)
+    for p in ("tf32", "bf16"):
+        with pytest.raises(ValueError, match="CUDA"):
+            GridEngine(m, pl, x, y, precision=p)
+
+
+def test_compiled_kernel_matches_eager():
+    m, pl, x, y = _conv_case(True)
+    a, b = torch.linspace(-1, 1, 11), torch.linspace(1, -1, 11)
+    eager = GridEngine(m, pl, x, y, chunk=4).losses(a, b)
+    compiled = GridEngine(m, pl, x, y, chunk=4, compile=True).losses(a, b)     # 11 = 4 + 4 + 3: padded
+    torch.testing.assert_close(compiled, eager, rtol=1e-5, atol=1e-6)
