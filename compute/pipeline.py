@@ -78,6 +78,30 @@ def build_setup(scene: Scene, device: torch.device, progress: bool) -> dict:
                 n_in=n_in, n_cls=n_cls, n_train=len(y))
 
 
+def loss_stats(loss: np.ndarray, rows: int = 256, median_cells: int = 4_000_000) -> dict:
+    """Minimum, maximum, mean, median and count of non-finite cells, a block of rows at a time.
+
+    The median is exact up to ``median_cells`` finite cells, else that of a regular subsample."""
+    lo, hi, total, count, bad = np.inf, -np.inf, 0.0, 0, 0
+    for j in range(0, loss.shape[0], rows):
+        blk = np.asarray(loss[j:j + rows], dtype=np.float64)
+        ok = np.isfinite(blk)
+        bad += int(blk.size - ok.sum())
+        if ok.any():
+            v = blk[ok]
+            lo, hi = min(lo, v.min()), max(hi, v.max())
+            total += v.sum()
+            count += v.size
+    if count == 0:
+        return {"min": None, "max": None, "mean": None, "median": None, "nonfinite": bad}
+    step = max(1, int(np.ceil(loss.size / median_cells)))
+    sample = np.asarray(loss).reshape(-1)[::step]
+    sample = sample[np.isfinite(sample)]
+    return {"min": float(lo), "max": float(hi), "mean": total / count,
+            "median": float(np.median(sample)) if sample.size else None,
+            "median_exact": step == 1, "nonfinite": bad}
+
+
 def precision_error(engine: GridEngine, model, plane, ex, ey, alpha, beta, batchnorm: str,
                     sample: int = 512) -> dict:
     """Relative difference of a reduced-precision grid to fp32, on a seeded sample of its points."""
@@ -219,8 +243,8 @@ def _run(scene: Scene, cache_root: Path, device: str | None, progress: bool, for
     bar.close()
     grid_s = time.perf_counter() - t0
     computed = (ny - done) * nx
-    loss = np.array(grid, dtype=np.float32)
-    del grid
+    grid.flush()
+    loss = grid             # the memory map itself: a 4096 x 4096 grid is never copied in memory
 
     # ---- the training trajectory on the plane: true loss and the surface loss under it
     traj = setup["traj"]
@@ -243,7 +267,7 @@ def _run(scene: Scene, cache_root: Path, device: str | None, progress: bool, for
         log(f"precision {gspec['precision']}: relative difference to fp32 over {precision['sample']} grid "
             f"points: median {precision['median_rel_diff']:.2e}, max {precision['max_rel_diff']:.2e}")
 
-    finite = loss[np.isfinite(loss)]
+    stats = loss_stats(loss)
     total_s = time.perf_counter() - t_start
     meta = {
         "landscape": ls,
@@ -268,11 +292,7 @@ def _run(scene: Scene, cache_root: Path, device: str | None, progress: bool, for
         "timings": {"train_s": setup["train_s"], "grid_s": grid_s, "total_s": total_s,
                     "grid_points_per_s": computed / grid_s if grid_s > 0 else None,
                     "resumed_from_row": done},
-        "loss_stats": {"min": float(finite.min()) if finite.size else None,
-                       "max": float(finite.max()) if finite.size else None,
-                       "mean": float(finite.mean()) if finite.size else None,
-                       "median": float(np.median(finite)) if finite.size else None,
-                       "nonfinite": int(loss.size - finite.size)},
+        "loss_stats": stats,
         "format_version": FORMAT_VERSION,
     }
     entry = cache.write(cache_root, Landscape(key, loss, alpha, beta, {"training": training}, meta, plane=pv,
