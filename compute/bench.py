@@ -31,7 +31,6 @@ there, and, with ``--readme``, the table between the bench markers of the README
 from __future__ import annotations
 
 import argparse
-import json
 import statistics
 import sys
 import time
@@ -44,6 +43,7 @@ from compute.data import spirals
 from compute.engine import GridEngine, Plane, reference_loss
 from compute.models import convnet, mlp
 from compute.plane import random_plane
+from studio.benchfile import merge_json, update_readme
 
 
 def _sync(dev: torch.device) -> None:
@@ -235,30 +235,6 @@ def table(rows: list[dict]) -> str:
         lines.append(f"| compute | {r['model']} | {r['method']} ({r['detail']}) | {r['device']} | "
                      f"{r['points_per_s']:,.0f} | {r['ratio']:.2f} | {100 * r['peak_fraction']:.1f}% |")
     return "\n".join(lines)
-
-
-def merge_json(path: Path, rows: list[dict], stage: str) -> None:
-    old = []
-    if path.is_file():
-        try:
-            old = [r for r in json.loads(path.read_text()) if r.get("stage") != stage]
-        except (ValueError, AttributeError):
-            old = []
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(old + rows, indent=1) + "\n")
-    tmp.replace(path)
-
-
-def update_readme(readme: Path, marker: str, text: str) -> None:
-    start, end = f"<!-- bench:{marker}:start -->", f"<!-- bench:{marker}:end -->"
-    s = readme.read_text()
-    if start not in s or end not in s:
-        print(f"{readme}: no {start} ... {end} markers; table not written there", file=sys.stderr)
-        return
-    head, rest = s.split(start, 1)
-    _, tail = rest.split(end, 1)
-    readme.write_text(f"{head}{start}\n{text}\n{end}{tail}")
 
 
 def main(argv=None) -> int:

@@ -1,0 +1,223 @@
+"""Benchmark of the render stage: milliseconds per frame for drawing, reading back and encoding.
+
+Usage:
+    python -m render.bench [--frames 40] [--rounds 3] [--sizes 1080p,4k] [--quick]
+                           [--json out/bench.json] [--readme README.md]
+
+A synthetic one-million-point landscape (1000 x 1000, no torch needed) is drawn
+on this machine's OpenGL (llvmpipe without a GPU) at each size:
+
+    points      this project's point program (GL_POINTS, fog, depth-scaled size):
+                draw (with glFinish) and read-back, ms per frame
+    markers     vispy's Markers visual (antialias 0, edge width 0) in a SceneCanvas
+                of the same size: draw + read-back (canvas.render), the baseline
+    encode      x264 (the film's settings: crf 18, preset medium) fed pre-drawn frames
+                through the project's VideoWriter, ms per frame
+    film        the whole frame loop of a short film (terrain, trail, overlays, encoder
+                in its own thread and process): frames per second
+
+Methods are timed round-robin and medians reported.  Rows go to ``--json``
+(stage "render"), merged with other stages' rows, and with ``--readme`` the
+table between the render bench markers.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+os.environ.setdefault("EGL_PLATFORM", "surfaceless")
+
+SIZES = {"720p": (1280, 720), "1080p": (1920, 1080), "4k": (3840, 2160)}
+
+
+def synthetic(n: int = 1000):
+    """A rippled bowl with a descending path, in the cache's format (key 'bench')."""
+    from studio.cache import Landscape, Path2D
+    alpha = np.linspace(-2.0, 2.0, n)
+    beta = np.linspace(-2.0, 2.0, n)
+    a, b = np.meshgrid(alpha, beta)
+    loss = (0.02 + 0.6 * a**2 + 0.3 * b**2 + 0.25 * np.sin(3 * a) ** 2 * np.cos(2 * b) ** 2).astype(np.float32)
+    t = np.linspace(0, 1, 200)
+    xy = np.stack([-1.8 * (1 - t) ** 2, 1.5 * (1 - t) * np.cos(5 * t)], axis=1)
+    surf = 0.02 + 0.6 * xy[:, 0] ** 2 + 0.3 * xy[:, 1] ** 2
+    path = Path2D("training", xy, surf, surf, np.zeros(200), np.arange(200) * 10)
+    return Landscape("bench", loss, alpha, beta, {"training": path},
+                     {"landscape": {"grid": {"resolution": [n, n]}}})
+
+
+def _scene(width: int, height: int, duration: float):
+    from studio.scene import Scene
+    return Scene.model_validate({"title": "Bench", "render": {"size": [width, height], "fps": 30,
+                                                              "duration": duration}})
+
+
+def _finish():
+    from vispy.gloo import gl
+    gl.glFinish()
+
+
+def time_points(film, frames: int) -> tuple[float, float]:
+    """ms per frame: draw (cloud only, to glFinish), read-back."""
+    from render import camera as cam
+    g, o = film.gl, film.opts
+    draw, read = [], []
+    for i in range(frames):
+        s = film.camera.state(i / 30)
+        near, far = cam.clip_planes(s, film.terrain.radius)
+        mvp = cam.perspective(s["fov"], o.width / o.height, near, far) @ cam.view_matrix(s)
+        t0 = time.perf_counter()
+        g.begin(film.bg_top, film.bg_bottom)
+        g.draw_cloud(mvp, film.point_size, film.home["distance"], film.bg_bottom, 0.35, (2.0, 9.0))
+        _finish()
+        t1 = time.perf_counter()
+        g.read()
+        g.end()
+        t2 = time.perf_counter()
+        draw.append(t1 - t0)
+        read.append(t2 - t1)
+    return 1000 * statistics.median(draw), 1000 * statistics.median(read)
+
+
+class MarkersScene:
+    """vispy's Markers visual showing the same points, in a SceneCanvas of the output size."""
+
+    def __init__(self, film, width: int, height: int):
+        from vispy import scene
+        self.canvas = scene.SceneCanvas(size=(width, height), show=False, bgcolor=tuple(film.bg_bottom))
+        view = self.canvas.central_widget.add_view()
+        view.camera = scene.TurntableCamera(fov=film.home["fov"], distance=film.home["distance"],
+                                            elevation=film.home["elevation"], azimuth=film.home["azimuth"],
+                                            center=tuple(film.home["target"]))
+        self.view = view
+        self.markers = scene.visuals.Markers(parent=view.scene)
+        self.markers.set_data(film.terrain.positions, face_color=np.c_[film.terrain.colors, np.ones(len(
+            film.terrain.colors))].astype(np.float32), size=film.point_size, edge_width=0)
+        self.markers.antialias = 0
+
+    def time(self, frames: int) -> float:
+        ts = []
+        for i in range(frames):
+            self.view.camera.azimuth = self.view.camera.azimuth + 0.5
+            t0 = time.perf_counter()
+            self.canvas.render(alpha=False)
+            ts.append(time.perf_counter() - t0)
+        return 1000 * statistics.median(ts)
+
+    def close(self):
+        self.canvas.close()
+
+
+def time_encode(width: int, height: int, frames: int) -> float:
+    """ms per frame of x264 (crf 18, medium) through the VideoWriter, frames drawn beforehand."""
+    from render.writer import VideoWriter
+    rng = np.random.default_rng(0)
+    base = (rng.random((height // 8, width // 8, 3)) * 255).astype(np.uint8)
+    imgs = [np.ascontiguousarray(np.roll(np.kron(base, np.ones((8, 8, 1), np.uint8)), 8 * i, axis=1))
+            for i in range(min(frames, 8))]
+    with tempfile.TemporaryDirectory() as d:
+        t0 = time.perf_counter()
+        with VideoWriter(Path(d) / "enc.mp4", width, height, 30) as w:
+            for i in range(frames):
+                w.write(imgs[i % len(imgs)])
+        return 1000 * (time.perf_counter() - t0) / frames
+
+
+def time_film(ls, width: int, height: int, frames: int) -> float:
+    from render.film import Options, render_film
+    scene = _scene(width, height, frames / 30)
+    with tempfile.TemporaryDirectory() as d:
+        stats = render_film(scene, ls, Path(d) / "film.mp4", Options(width, height, 30, frames / 30), 18,
+                            "medium", progress=False)
+    return stats["fps"]
+
+
+def run(sizes: list[str], frames: int, rounds: int) -> list[dict]:
+    from render.film import Film, Options
+    from render.gl import renderer_info
+    info = renderer_info()
+    dev = f"{info['renderer']}"
+    ls = synthetic()
+    rows = []
+    for name in sizes:
+        w, h = SIZES[name]
+        print(f"  {name} ({w}x{h}) ...", file=sys.stderr, flush=True)
+        film = Film(_scene(w, h, 10), ls, Options(w, h, 30, 10))
+        markers = MarkersScene(film, w, h)
+        pts_d, pts_r, mk, enc, fps = [], [], [], [], []
+        try:
+            time_points(film, 2)
+            markers.time(2)
+            for _ in range(rounds):
+                d, r = time_points(film, frames)
+                pts_d.append(d)
+                pts_r.append(r)
+                mk.append(markers.time(frames))
+                enc.append(time_encode(w, h, frames))
+        finally:
+            markers.close()
+            film.close()
+        for _ in range(rounds):
+            fps.append(time_film(ls, w, h, frames))
+        d, r, m, e, f = (statistics.median(x) for x in (pts_d, pts_r, mk, enc, fps))
+        common = {"stage": "render", "model": f"1M points, {name} ({w}x{h})", "device": dev}
+        rows += [
+            dict(common, method="points (draw + read-back)", ms_draw=d, ms_read=r, frames_per_s=1000 / (d + r),
+                 baseline="markers", ratio=m / (d + r)),
+            dict(common, method="vispy Markers (draw + read-back)", ms_draw_read=m, frames_per_s=1000 / m,
+                 baseline="markers", ratio=1.0),
+            dict(common, method="x264 encode (crf 18, medium)", ms_encode=e, frames_per_s=1000 / e,
+                 baseline=None, ratio=None),
+            dict(common, method="whole film (draw, overlays, encode overlapped)", frames_per_s=f,
+                 baseline="markers", ratio=f / (1000 / m)),
+        ]
+    return rows
+
+
+def table(rows: list[dict]) -> str:
+    lines = ["| stage | scene | method | device | ms draw | ms read | ms encode | frames/s | × Markers |",
+             "|---|---|---|---|---:|---:|---:|---:|---:|"]
+    for r in rows:
+        if r["stage"] != "render":
+            continue
+        draw = r.get("ms_draw", r.get("ms_draw_read"))
+        cells = [f"{draw:.0f}" if draw is not None else "",
+                 f"{r['ms_read']:.0f}" if r.get("ms_read") is not None else "",
+                 f"{r['ms_encode']:.0f}" if r.get("ms_encode") is not None else "",
+                 f"{r['frames_per_s']:.2f}", f"{r['ratio']:.2f}" if r.get("ratio") is not None else ""]
+        lines.append(f"| render | {r['model']} | {r['method']} | {r['device']} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m render.bench", description=__doc__.split("\n")[0])
+    ap.add_argument("--frames", type=int, default=30)
+    ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--sizes", default="1080p,4k")
+    ap.add_argument("--quick", action="store_true")
+    ap.add_argument("--json", default="out/bench.json")
+    ap.add_argument("--readme", default=None)
+    args = ap.parse_args(argv)
+    sizes = [s.strip() for s in args.sizes.split(",") if s.strip()]
+    bad = [s for s in sizes if s not in SIZES]
+    if bad:
+        ap.error(f"--sizes: unknown {bad}; allowed: {', '.join(SIZES)}")
+    frames, rounds = (6, 1) if args.quick else (args.frames, args.rounds)
+    rows = run(sizes, frames, rounds)
+    t = table(rows)
+    print(t)
+    from studio.benchfile import merge_json, update_readme
+    merge_json(Path(args.json), rows, "render")
+    if args.readme:
+        update_readme(Path(args.readme), "render", t)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
