@@ -1,15 +1,18 @@
 """The render stage: draw the cached landscape as a film.
 
 Usage:
-    python -m render SCENE.yaml [--cache-dir cache] [--out PATH.mp4]
-                     [--size WxH] [--fps N] [--duration S] [--frames N]
-                     [--preview] [--still SECONDS --out PATH.png]
+    python -m render SCENE.yaml [--cache-dir cache] [--out PATH]
+                     [--size WxH | --size 720p|1080p|1440p|4k] [--fps N] [--duration S]
+                     [--frames N] [--format mp4|png] [--preview] [--still SECONDS --out PATH.png]
 
 Reads the scene's ``render:`` and ``output:`` sections and the cache entry of
 its ``landscape:`` section (run ``python -m compute SCENE`` first; ``make
-video`` chains both).  Writes ``out/<scene name>.mp4`` unless the scene or
-``--out`` says otherwise.  ``--preview`` renders at a third of the size, every
-second grid point and 15 fps, for iterating on a camera path.
+video`` chains both).  Writes ``out/<scene name>.mp4`` (or, with ``output.format:
+png``, the directory ``out/<scene name>_frames``) unless the scene or ``--out``
+says otherwise.  ``--preview`` renders at a third of the size, every second grid
+point, 15 fps and no supersampling, for iterating on a camera path.  ``--still``
+writes one image at any size up to 32768 x 32768, drawn in tiles when it is
+larger than the GL draws in one piece (``STUDIO_MAX_TILE`` lowers that size).
 """
 from __future__ import annotations
 
@@ -19,16 +22,24 @@ import sys
 from pathlib import Path
 
 from studio import cache
-from studio.scene import SceneError, load_scene
+from studio.scene import SIZE_PRESETS, SceneError, load_scene
+
+
+#: largest film frame and largest still (a 32768 x 32768 still is 3 GB of pixels)
+MAX_FILM, MAX_STILL = 16384, 32768
 
 
 def _size(text: str) -> tuple[int, int]:
+    if text.lower() in SIZE_PRESETS:
+        return tuple(SIZE_PRESETS[text.lower()])
     m = re.fullmatch(r"(\d+)x(\d+)", text)
     if not m:
-        raise argparse.ArgumentTypeError(f"--size must look like 1920x1080, got {text!r}")
+        raise argparse.ArgumentTypeError(f"--size must look like 1920x1080 or be one of "
+                                         f"{', '.join(SIZE_PRESETS)}, got {text!r}")
     w, h = int(m.group(1)), int(m.group(2))
-    if not (16 <= w <= 16384 and 16 <= h <= 16384) or w % 2 or h % 2:
-        raise argparse.ArgumentTypeError(f"--size: even width and height from 16 to 16384, got {text!r}")
+    if not (16 <= w <= MAX_STILL and 16 <= h <= MAX_STILL) or w % 2 or h % 2:
+        raise argparse.ArgumentTypeError(f"--size: even width and height from 16 to {MAX_STILL} (films: "
+                                         f"{MAX_FILM}), got {text!r}")
     return w, h
 
 
@@ -36,8 +47,12 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m render", description=__doc__.split("\n")[0])
     ap.add_argument("scene")
     ap.add_argument("--cache-dir", default="cache")
-    ap.add_argument("--out", default=None, help="output file (.mp4, or .png with --still)")
-    ap.add_argument("--size", type=_size, default=None, help="WxH, overrides render.size")
+    ap.add_argument("--out", default=None,
+                    help="output file (.mp4), directory (--format png) or image (.png with --still)")
+    ap.add_argument("--size", type=_size, default=None,
+                    help=f"WxH or a preset ({', '.join(SIZE_PRESETS)}); overrides render.size")
+    ap.add_argument("--format", choices=["mp4", "png"], default=None,
+                    help="mp4 film or a directory of PNG frames; overrides output.format")
     ap.add_argument("--fps", type=int, default=None)
     ap.add_argument("--duration", type=float, default=None)
     ap.add_argument("--frames", type=int, default=None, help="render only the first N frames")
@@ -52,12 +67,17 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     r = scene.render
     w, h = args.size or tuple(r.size)
+    if args.still is None and max(w, h) > MAX_FILM:
+        print(f"error: --size: a film's frames are at most {MAX_FILM} pixels on a side (stills: {MAX_STILL}), "
+              f"got {w}x{h}", file=sys.stderr)
+        return 2
     fps = args.fps or r.fps
     duration = args.duration or r.duration
-    stride = 1
+    fmt = args.format or scene.output.format
+    stride, supersample = 1, None
     if args.preview:
         w, h = max(16, (w // 3) // 2 * 2), max(16, (h // 3) // 2 * 2)
-        fps, stride = min(fps, 15), 2
+        fps, stride, supersample = min(fps, 15), 2, 1
     if args.fps is not None and args.fps < 1:
         print("error: --fps must be at least 1", file=sys.stderr)
         return 2
@@ -68,8 +88,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {e}", file=sys.stderr)
         return 3
     from render.film import Options, render_film, render_still
-    from render.gl import GLUnavailable
-    opts = Options(w, h, fps, duration, stride)
+    from render.gl import GLUnavailable, TileError
+    from render.look import LookError
+    opts = Options(w, h, fps, duration, stride, supersample=supersample)
     try:
         if args.still is not None:
             out = Path(args.out) if args.out else scene.output_path().with_suffix(f".{args.still:g}s.png")
@@ -77,10 +98,26 @@ def main(argv: list[str] | None = None) -> int:
             print(f"[render] wrote {out} ({w}x{h}, t={args.still:g} s)", file=sys.stderr)
             return 0
         out = Path(args.out) if args.out else scene.output_path()
+        if not args.out and fmt != scene.output.format:      # --format changed it: the scene's path, adapted
+            out = (out.with_name(f"{out.stem}_frames") if fmt == "png" else
+                   out.with_name(f"{out.name.removesuffix('_frames')}.mp4"))
+        if fmt == "mp4" and out.suffix.lower() != ".mp4":
+            print(f"error: --out: a film's path ends in .mp4 (or use --format png for a directory of frames), "
+                  f"got {out}", file=sys.stderr)
+            return 2
+        if fmt == "png" and out.suffix.lower() in (".mp4", ".png"):
+            print(f"error: --out: PNG frames go into a directory; give a directory path, got {out}", file=sys.stderr)
+            return 2
         if args.preview and not args.out:
-            out = out.with_name(f"{out.stem}.preview.mp4")
+            out = out.with_name(f"{out.stem}.preview.mp4" if fmt == "mp4" else f"{out.name}.preview")
         stats = render_film(scene, ls, out, opts, scene.output.crf, scene.output.preset,
-                            progress=not args.quiet, max_frames=args.frames)
+                            progress=not args.quiet, max_frames=args.frames, fmt=fmt)
+    except LookError as e:
+        print(f"error: {args.scene}: {e}", file=sys.stderr)
+        return 2
+    except TileError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
     except GLUnavailable as e:
         print(f"error: {e}", file=sys.stderr)
         return 4

@@ -1,8 +1,11 @@
-"""The film: scene + cached landscape -> frames -> MP4 (or stills).
+"""The film: scene + cached landscape -> frames -> MP4, PNG frames or stills.
 
 Data (``render.look``: terrain and trails), style (the scene's ``render:``
 section) and drawing (``render.gl``) are joined here, one frame at a time, at
-time ``frame / fps``.
+time ``frame / fps``.  A frame is drawn at the output size times
+``look.supersample`` (in tiles when that is larger than the GL can draw in one
+piece), shrunk with a box filter, and the overlays are composited on the result
+at the output size.
 """
 from __future__ import annotations
 
@@ -18,6 +21,7 @@ from studio.scene import Scene
 from render import camera as cam
 from render import overlay
 from render.look import Trail, build_terrain, build_trail, hex_rgba
+from render.gl import SIZE_DEPTH, SIZE_FIXED, SIZE_WORLD, plan_tiles
 
 
 @dataclass
@@ -27,6 +31,18 @@ class Options:
     fps: int
     duration: float
     stride: int = 1          # draw every stride-th grid point (previews)
+    supersample: int | None = None   # None: the scene's render.look.supersample
+    max_tile: int | None = None      # largest piece drawn at once (None: the GL's limit, or STUDIO_MAX_TILE)
+
+
+def box_downsample(img: np.ndarray, f: int) -> np.ndarray:
+    """Shrink an (H*f, W*f, 3) uint8 image by f with a box filter (each output pixel the rounded
+    mean of its f x f block, in sRGB values)."""
+    if f == 1:
+        return img
+    h, w = img.shape[0] // f, img.shape[1] // f
+    blocks = img[:h * f, :w * f].reshape(h, f, w, f, 3).astype(np.uint16).sum(axis=(1, 3))
+    return ((blocks + (f * f) // 2) // (f * f)).astype(np.uint8)
 
 
 def _smoothstep(u: float) -> float:
@@ -55,13 +71,18 @@ def describe(meta: dict) -> str:
 
 class Film:
     def __init__(self, scene: Scene, ls: Landscape, opts: Options):
-        from render.gl import Renderer
+        from render.gl import Renderer, max_tile_size
         self.scene, self.ls, self.opts = scene, ls, opts
         r = scene.render
         self.look = r.look
-        self.scale = opts.height / 1080.0
+        self.scale = opts.height / 1080.0           # overlays: sizes at 1080p to output pixels
+        # drawing happens at the output size times the supersampling factor
+        self.ss = opts.supersample if opts.supersample is not None else r.look.supersample
+        self.rw, self.rh = opts.width * self.ss, opts.height * self.ss
+        self.rscale = self.rh / 1080.0              # points and trails: sizes at 1080p to drawn pixels
         self.terrain = build_terrain(ls, r.look.height, r.look.exaggeration, r.look.colormap,
-                                     r.look.shading, stride=opts.stride)
+                                     r.look.shading, stride=opts.stride, quantile=r.look.clip_quantile,
+                                     color_by=r.look.color_by)
         self.trails: list[tuple[Trail, object]] = []
         for name, style in r.paths.items():
             if name not in ls.paths:
@@ -73,28 +94,70 @@ class Film:
         pts = self.terrain.positions
         sample = pts[:: max(1, len(pts) // 4000)]
         self.home = cam.framing(np.concatenate([sample] + [t.points for t, _ in self.trails]), aspect)
-        keys = [k.model_dump() for k in r.camera]
+        keys = [k.model_dump(by_alias=True) for k in r.camera]      # keyframes and shots (from/to)
         if not keys:
             end = dict(self.home, azimuth=self.home["azimuth"] + 75, elevation=24.0,
                        distance=self.home["distance"] * 0.85)
             keys = [dict(self.home, t=0.0), dict(end, t=opts.duration, ease="in_out")]
-        self.camera = cam.CameraPath(keys, self.home)
-        bg = np.array(hex_rgba(r.look.background)[:3])
-        self.bg_bottom = bg
-        self.bg_top = np.clip(bg + np.array([0.035, 0.045, 0.075]) * (1 - bg.mean()), 0, 1)
-        self.gl = Renderer(opts.width, opts.height)
-        self.gl.set_cloud(self.terrain.positions, self.terrain.colors)
+        # the camera keeps above the terrain (a smoothed height field), and follow shots ride a
+        # trail's head with the trail's own timing (a path not drawn is timed by the defaults)
+        ground = cam.Ground(self.terrain.level * self.terrain.heights.top, self.terrain.half_y)
+        self.camera = cam.CameraPath(keys, self.home, tracks=self._camera_tracks(keys), ground=ground)
+        colors = r.look.background_colors()
+        if len(colors) == 2:                        # an explicit gradient, top to bottom
+            self.bg_top = np.array(hex_rgba(colors[0])[:3])
+            self.bg_bottom = np.array(hex_rgba(colors[1])[:3])
+        else:                                       # one colour: the bottom of a faint gradient
+            bg = np.array(hex_rgba(colors[0])[:3])
+            self.bg_bottom = bg
+            self.bg_top = np.clip(bg + np.array([0.035, 0.045, 0.075]) * (1 - bg.mean()), 0, 1)
+        self.max_tile = max_tile_size(opts.max_tile)
+        self.gl = Renderer(min(self.rw, self.max_tile), min(self.rh, self.max_tile))
+        self.gl.set_cloud(self.terrain.positions, self.terrain.colors, self.terrain.grow)
         self._tiles: dict = {}
-        # points at least as large as the gap between grid neighbours at the framing distance
-        # (the terrain fills about 70% of the frame's width there), so the surface reads as one
         nx_drawn = self.terrain.level.shape[1]
-        self.point_size = max(r.look.point_size * self.scale, 0.7 * opts.width / nx_drawn, 1.0)
+        if r.look.point_units == "world":
+            # a diameter in landscape units; by default a little more than the grid spacing, so
+            # neighbours overlap and the surface reads as one at any distance
+            spacing = 2.0 / max(nx_drawn - 1, 1)
+            self.world_point = r.look.point_size if r.look.point_size is not None else 1.25 * spacing
+            self.point_mode = SIZE_WORLD
+        else:
+            # points at least as large as the gap between grid neighbours at the framing distance
+            # (the terrain fills about 70% of the frame's width there), so the surface reads as one
+            # (steep cells grow further in the shader: Terrain.grow)
+            px = r.look.point_size if r.look.point_size is not None else 2.0
+            self.point_size = max(px * self.rscale, 0.7 * self.rw / nx_drawn, 1.0)
+            self.point_mode = SIZE_DEPTH if r.look.depth_scale else SIZE_FIXED
 
     # ------------------------------------------------------------------ pieces
     def _tile(self, key, make):
         if key not in self._tiles:
             self._tiles[key] = make()
         return self._tiles[key]
+
+    def _camera_tracks(self, keys: list[dict]) -> dict:
+        """The heads follow shots ride: each named path's trail, timed as it is drawn."""
+        from render.look import LookError
+        from studio.scene import PathStyle
+        drawn = dict(zip(self.scene.render.paths, self.trails))      # render.paths name -> (trail, style)
+        tracks = {}
+        for name in sorted({k["path"] for k in keys if k.get("shot") == "follow"}):
+            if name in drawn:
+                trail, style = drawn[name]
+            elif name in self.ls.paths:
+                trail, style = build_trail(self.ls.paths[name], self.ls, self.terrain), PathStyle()
+            else:
+                raise LookError(f"render.camera: a follow shot rides the path {name!r}, and the cache has no "
+                                f"path of that name (it has: {', '.join(self.ls.paths) or 'none'})")
+            if len(trail.points) == 0:
+                raise LookError(f"render.camera: a follow shot rides the path {name!r}, and no part of it "
+                                f"is over the grid")
+            count = len(trail.steps)
+            timing = np.vectorize(lambda t, style=style, count=count: self.trail_progress(style, float(t), count),
+                                  otypes=[np.float64])
+            tracks[name] = cam.Track(trail.points, trail.progress, timing)
+        return tracks
 
     def trail_progress(self, style, t: float, count: int) -> float:
         end = style.end if style.end is not None else self.opts.duration * 0.85
@@ -114,11 +177,16 @@ class Film:
         corners = np.array([[x, y, z] for x in (lo[0], hi[0]) for y in (lo[1], hi[1]) for z in (lo[2], hi[2])])
         dists = np.linalg.norm(corners - eye, axis=1)
         center_d = float(np.linalg.norm((lo + hi) / 2 - eye))
-        g = self.gl
-        g.begin(self.bg_top, self.bg_bottom)
-        g.draw_cloud(mvp, self.point_size, self.home["distance"], self.bg_bottom,
-                     self.look.fog, (max(dists.min(), center_d - radius * 0.6), dists.max()))
-        heads = []
+        fog_range = (max(dists.min(), center_d - radius * 0.6), dists.max())
+        sprites, heads = self._trail_sprites(t)
+        img = box_downsample(self._draw(mvp, fog_range, sprites, corners), self.ss)
+        self._overlays(img, t, heads)
+        return img
+
+    def _trail_sprites(self, t: float) -> tuple[list, list]:
+        """The trails at time t as sprite batches (positions, colours, sizes, scale, soft,
+        additive), and the read-out's heads."""
+        batches, heads = [], []
         for trail, style in self.trails:
             p = self.trail_progress(style, t, len(trail.steps))
             if t < style.start:
@@ -128,25 +196,65 @@ class Film:
             if k == 0:              # nothing of this path over the grid yet: only the read-out
                 continue
             rgba = np.array(hex_rgba(style.color))
-            w = style.width * self.scale
+            w = style.width * self.rscale
             pts = trail.points[:k]
             ramp = 0.35 + 0.65 * (np.arange(k) / max(k - 1, 1)) ** 1.5
             cols = np.tile(rgba, (k, 1))
             cols[:, 3] = ramp * rgba[3]
             halo = cols.copy()
             halo[:, 3] *= 0.16
-            g.draw_sprites(mvp, pts, halo, np.full(k, 3.2), w, soft=1.0, additive=True)
-            g.draw_sprites(mvp, pts, cols, np.full(k, 1.0), w, soft=0.0, additive=False)
+            batches.append((pts, halo, np.full(k, 3.2), w, 1.0, True))
+            batches.append((pts, cols, np.full(k, 1.0), w, 0.0, False))
             pulse = 1.0 + 0.18 * math.sin(2 * math.pi * 0.9 * t)
             head = pos[None, :]
-            g.draw_sprites(mvp, head, np.array([[*rgba[:3], 0.55]]), np.array([7.0 * pulse]), w,
-                           soft=1.0, additive=True)
+            batches.append((head, np.array([[*rgba[:3], 0.55]]), np.array([7.0 * pulse]), w, 1.0, True))
             core = np.clip(rgba[:3] * 0.4 + 0.6, 0, 1)
-            g.draw_sprites(mvp, head, np.array([[*core, 1.0]]), np.array([2.1]), w, soft=0.0, additive=False)
-        img = g.read()
-        g.end()
-        self._overlays(img, t, heads)
-        return img
+            batches.append((head, np.array([[*core, 1.0]]), np.array([2.1]), w, 0.0, False))
+        return batches, heads
+
+    def _cloud_size(self, mvp: np.ndarray) -> float:
+        """The terrain's point size uniform for this view: pixels, or for world units the
+        diameter times the drawn frame's pixels per landscape unit at view depth 1."""
+        if self.point_mode != SIZE_WORLD:
+            return self.point_size
+        f = float(np.linalg.norm(mvp[1, :3]))       # the projection's focal factor (the view is rigid)
+        return self.world_point * f * self.rh / 2
+
+    def _margin(self, mvp: np.ndarray, size: float, sprites, corners: np.ndarray) -> int:
+        """Pixels a tile must reach beyond its inner part: the radius of the largest point that
+        can be drawn in this frame (terrain or sprite), within the GL's point size limit."""
+        if self.point_mode == SIZE_WORLD:
+            w = (np.c_[corners, np.ones(len(corners))] @ mvp.T)[:, 3]     # view depth at the box corners
+            biggest = size * self.gl.max_grow / w.min() if w.min() > 1e-4 else self.gl.max_point
+        else:
+            biggest = size * self.gl.max_grow * (3.0 if self.point_mode == SIZE_DEPTH else 1.0)
+        for _, _, sizes, scale, _, _ in sprites:
+            biggest = max(biggest, float(np.max(sizes)) * scale)
+        return int(math.ceil(min(biggest, self.gl.max_point) / 2)) + 2
+
+    def _draw(self, mvp: np.ndarray, fog_range, sprites, corners: np.ndarray) -> np.ndarray:
+        """The frame without overlays at the drawn size (output size times supersampling), in
+        one piece or stitched from tiles."""
+        W, H = self.rw, self.rh
+        size = self._cloud_size(mvp)
+        tiled = W > self.max_tile or H > self.max_tile
+        margin = self._margin(mvp, size, sprites, corners) if tiled else 0
+        tiles = plan_tiles(W, H, self.max_tile, margin)
+        g = self.gl
+        out = np.empty((H, W, 3), np.uint8) if len(tiles) > 1 else None
+        for tile in tiles:
+            g.begin(self.bg_top, self.bg_bottom, tile, (W, H))
+            g.draw_cloud(mvp, size, self.home["distance"], self.look.fog, fog_range, self.point_mode)
+            for pts, cols, sizes, scale, soft, additive in sprites:
+                g.draw_sprites(mvp, pts, cols, sizes, scale, soft=soft, additive=additive)
+            part = g.read()
+            g.end()
+            if out is None:
+                return part
+            c0, r0, c1, r1 = tile.inner
+            x0, y0 = tile.region[:2]
+            out[r0:r1, c0:c1] = part[r0 - y0:r1 - y0, c0 - x0:c1 - x0]
+        return out
 
     def _overlays(self, img: np.ndarray, t: float, heads) -> None:
         o, sc, r = self.opts, self.scale, self.scene.render
@@ -162,8 +270,14 @@ class Film:
                 x, y = overlay.place(tile, o.width, o.height, "top", margin * 1.3)
                 overlay.composite(img, tile, x, y, op)
         # legend and live read-out once the title has gone: one line per trail, stacked upwards
-        # from the bottom left (built first, so bottom captions can clear the stack)
-        readout, stack = [], 0
+        # from the bottom left.  Bottom captions and lower thirds keep clear of the whole stack
+        # (all trails, shown or not yet), so they do not move when a line appears.
+        line_h = self._tile("readout_line", lambda: overlay.text_tile(
+            [("Step 0 loss", 24, False, white)], sc, align="left", dot=white)).size[1]
+        pad = overlay.tile_pad(sc)
+        step_h = line_h - pad                # lines overlap by their padding: a compact legend
+        reserve = len(self.trails) * step_h + pad if self.trails else 0
+        readout = []
         op_readout = overlay.fade(t, title_end - 0.5, o.duration + 10, 0.8)
         if op_readout > 0 and heads:
             for trail, style, step, loss, surface, over in reversed(heads):
@@ -176,39 +290,56 @@ class Film:
                     text += "   (beyond the grid)"
                 tile = overlay.text_tile([(text, 24, False, (0.92, 0.93, 0.96))], sc, align="left", dot=rgb)
                 readout.append(tile)
-                stack += tile.size[1]
         for i, c in enumerate(r.captions):
             op = overlay.fade(t, c.start, c.end, c.fade)
-            if op > 0:
-                tile = self._tile(("caption", i), lambda c=c: overlay.text_tile([(c.text, c.size, False, white)], sc))
-                m = margin * 1.6
-                if c.position == "bottom":
-                    m = max(margin * 2.4, margin + stack + margin * 0.3)
-                x, y = overlay.place(tile, o.width, o.height, c.position, m)
-                overlay.composite(img, tile, x, y, op)
-        yb = o.height - margin
+            if op <= 0:
+                continue
+            if c.position == "lower_third":
+                # a left-aligned block: the text bold, the subtitle under it, an accent bar in the
+                # first trail's colour; it slides in a little as it fades in
+                accent = hex_rgba(next(iter(r.paths.values())).color)[:3] if r.paths else white
+                lines = [(c.text, c.size, True, white)] + ([(c.subtitle, c.size * 0.62, False, soft)]
+                                                          if c.subtitle else [])
+                tile = self._tile(("caption", i), lambda lines=lines, accent=accent: overlay.text_tile(
+                    lines, sc, spacing=0.2, bar=accent))
+                bottom = max(margin * 1.9, margin + reserve + margin * 0.45)
+                x = int(margin * 0.6 + (1 - op) * 28 * sc)
+                overlay.composite(img, tile, x, int(o.height - bottom - tile.size[1]), op)
+                continue
+            lines = [(c.text, c.size, False, white)] + ([(c.subtitle, c.size * 0.66, False, soft)]
+                                                       if c.subtitle else [])
+            tile = self._tile(("caption", i), lambda lines=lines: overlay.text_tile(lines, sc, spacing=0.25))
+            m = margin * 1.6
+            if c.position == "bottom":
+                m = max(margin * 2.4, margin + reserve + margin * 0.3)
+            x, y = overlay.place(tile, o.width, o.height, c.position, m)
+            overlay.composite(img, tile, x, y, op)
+        yb = o.height - margin - line_h
         for tile in readout:
             x, _ = overlay.place(tile, o.width, o.height, "bottom_left", margin * 0.6)
-            yb -= tile.size[1]
             overlay.composite(img, tile, x, int(yb), op_readout)
+            yb -= step_h
 
     def close(self) -> None:
         self.gl.close()
 
 
 def render_film(scene: Scene, ls: Landscape, out: Path, opts: Options, crf: int, preset: str,
-                progress: bool = True, max_frames: int | None = None) -> dict:
-    """Render the film to ``out`` (MP4); returns timing figures."""
+                progress: bool = True, max_frames: int | None = None, fmt: str = "mp4") -> dict:
+    """Render the film to ``out``: an MP4 (``fmt`` "mp4") or a directory of numbered PNG frames
+    ("png"); either appears at ``out`` only when complete.  Returns timing figures."""
     import time
     from tqdm import tqdm
-    from render.writer import VideoWriter
+    from render.writer import PngSequenceWriter, VideoWriter
     n = max(1, int(round(opts.duration * opts.fps)))
     if max_frames:
         n = min(n, max_frames)
     film = Film(scene, ls, opts)
     t0 = time.perf_counter()
+    writer = (PngSequenceWriter(out, opts.width, opts.height) if fmt == "png" else
+              VideoWriter(out, opts.width, opts.height, opts.fps, crf=crf, preset=preset))
     try:
-        with VideoWriter(out, opts.width, opts.height, opts.fps, crf=crf, preset=preset) as w:
+        with writer as w:
             for i in tqdm(range(n), desc="frames", unit="frame", disable=not progress,
                           mininterval=1.0, dynamic_ncols=True, file=sys.stderr):
                 w.write(film.frame(i / opts.fps))
@@ -219,14 +350,12 @@ def render_film(scene: Scene, ls: Landscape, out: Path, opts: Options, crf: int,
 
 
 def render_still(scene: Scene, ls: Landscape, out: Path, opts: Options, t: float) -> Path:
-    from PIL import Image
+    """One frame at time t as an image at ``out`` (any size: drawn in tiles when larger than the
+    GL draws in one piece), written under a temporary name and renamed into place."""
+    from render.writer import write_image
     film = Film(scene, ls, opts)
     try:
         img = film.frame(t)
     finally:
         film.close()
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(f".{out.stem}.partial{out.suffix}")
-    Image.fromarray(img).save(tmp)
-    tmp.replace(out)
-    return out
+    return write_image(out, img)

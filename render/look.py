@@ -3,8 +3,12 @@
 World units: the terrain spans x in [-1, 1] along the plane's first axis and
 y in [-ny/nx, ny/nx] along the second; its height runs from 0 (lowest loss) to
 ``2 * exaggeration`` (highest shown loss).  Heights come from the loss by the
-scene's mapping (``linear`` or ``log``); the top is the 99.5th percentile so a
-few exploding cells do not flatten the rest.
+scene's mapping (``linear``, ``log`` or ``clip``, which is linear with a lower
+top); the top of the scale is a quantile of the finite loss (``clip_quantile``:
+by default the 99.5th percentile for linear and log, so a few exploding cells do
+not flatten the rest, and the 95th for clip); cells above it are flattened onto
+it.  Colour is by height, by the loss on a log scale, or by an extra grid the
+cache entry holds (``accuracy``).
 """
 from __future__ import annotations
 
@@ -16,12 +20,21 @@ from studio.assets import colormap
 from studio.cache import Landscape, Path2D
 
 
+#: the top of the scale (a quantile of the finite loss) when the scene gives no clip_quantile
+DEFAULT_QUANTILE = {"linear": 0.995, "log": 0.995, "clip": 0.95}
+
+
+class LookError(ValueError):
+    """The scene asks for something this cache entry cannot show; the message says what is missing."""
+
+
 @dataclass
 class HeightMap:
-    mode: str
+    mode: str               # linear, log or clip (clip transforms like linear)
     lo: float
     hi: float
     top: float              # world height of the highest shown value
+    quantile: float = 0.995  # the quantile of the finite loss that ``hi`` is
 
     def level(self, loss: np.ndarray) -> np.ndarray:
         """Loss -> normalized height in [0, 1] (NaN stays NaN)."""
@@ -36,14 +49,42 @@ def _transform(loss: np.ndarray, mode: str) -> np.ndarray:
     return loss
 
 
-def height_map(loss: np.ndarray, mode: str, exaggeration: float) -> HeightMap:
+def height_map(loss: np.ndarray, mode: str, exaggeration: float, quantile: float | None = None) -> HeightMap:
+    """The scale from loss to height: from the lowest finite loss (height 0) to the ``quantile``
+    of the finite loss (height ``2 * exaggeration``), in the mode's transform (log for ``log``,
+    the loss itself for ``linear`` and ``clip``)."""
+    q = DEFAULT_QUANTILE[mode] if quantile is None else float(quantile)
     v = _transform(loss[np.isfinite(loss)].astype(np.float64), mode)
     if v.size == 0:
-        return HeightMap(mode, 0.0, 1.0, 2 * exaggeration)
-    lo, hi = float(v.min()), float(np.quantile(v, 0.995))
+        return HeightMap(mode, 0.0, 1.0, 2 * exaggeration, q)
+    lo, hi = float(v.min()), float(np.quantile(v, q))
     if hi - lo < 1e-12:
         hi = lo + 1.0
-    return HeightMap(mode, lo, hi, 2 * exaggeration)
+    return HeightMap(mode, lo, hi, 2 * exaggeration, q)
+
+
+def color_values(ls: Landscape, level: np.ndarray, color_by: str, quantile: float, stride: int = 1) -> np.ndarray:
+    """The value in [0, 1] (NaN where unknown) that picks each drawn cell's colour.
+
+    ``height``: the normalized height; ``loss``: the loss on a log scale from its minimum to the
+    ``quantile`` (whatever the height mapping); any other name: the cache entry's extra grid of
+    that name (``accuracy``), from its lowest to its highest finite value."""
+    if color_by == "height":
+        return level
+    if color_by == "loss":
+        return height_map(np.asarray(ls.loss), "log", 1.0, quantile).level(np.asarray(ls.loss)[::stride, ::stride])
+    grid = ls.grids.get(color_by)
+    if grid is None:
+        have = ", ".join(sorted(ls.grids)) or "none"
+        raise LookError(f"render.look.color_by: {color_by!r} needs a {color_by} grid in the cache entry "
+                        f"{ls.key}, and it has none (its extra grids: {have}; the compute stage does not "
+                        f"record {color_by} yet); use color_by: height or loss")
+    g = np.asarray(grid, np.float64)
+    fin = g[np.isfinite(g)]
+    lo, hi = (float(fin.min()), float(fin.max())) if fin.size else (0.0, 1.0)
+    if hi - lo < 1e-12:
+        hi = lo + 1.0
+    return np.clip((g[::stride, ::stride] - lo) / (hi - lo), 0.0, 1.0)
 
 
 @dataclass
@@ -53,6 +94,7 @@ class Terrain:
     heights: HeightMap
     half_y: float           # terrain spans y in [-half_y, half_y]
     level: np.ndarray       # (ny, nx) normalized height, NaN where not finite
+    grow: np.ndarray | None = None   # (M,) float32: point size factor for steep cells (1 on the flat)
 
     @property
     def bounds(self) -> tuple[np.ndarray, np.ndarray]:
@@ -65,11 +107,12 @@ class Terrain:
 
 
 def build_terrain(ls: Landscape, mode: str, exaggeration: float, cmap: str, shading: float,
-                  stride: int = 1) -> Terrain:
+                  stride: int = 1, quantile: float | None = None, color_by: str = "height") -> Terrain:
     loss = np.asarray(ls.loss)[::stride, ::stride]
     ny, nx = loss.shape
-    hm = height_map(np.asarray(ls.loss), mode, exaggeration)
+    hm = height_map(np.asarray(ls.loss), mode, exaggeration, quantile)
     level = hm.level(loss)
+    value = color_values(ls, level, color_by, hm.quantile, stride)
     half_y = ny / nx
     x = np.linspace(-1.0, 1.0, nx)
     y = np.linspace(-half_y, half_y, ny)
@@ -84,12 +127,30 @@ def build_terrain(ls: Landscape, mode: str, exaggeration: float, cmap: str, shad
     lambert = np.clip(n @ light, 0.0, 1.0)
     shade = (1.0 - shading) + shading * (0.35 + 0.95 * lambert)
     lut = colormap(cmap)
-    idx = np.clip(np.nan_to_num(level, nan=0.0) * 255.0, 0, 255).astype(np.int32)
+    idx = np.clip(np.rint(np.nan_to_num(value, nan=0.0) * 255.0), 0, 255).astype(np.int32)
     rgb = lut[idx] * shade[..., None]
     ok = np.isfinite(level)
     xx, yy = np.meshgrid(x, y)
     pos = np.stack([xx[ok], yy[ok], z[ok]], axis=1).astype(np.float32)
-    return Terrain(pos, np.clip(rgb[ok], 0, 1).astype(np.float32), hm, half_y, level)
+    grow = steepness(zf, x[1] - x[0] if nx > 1 else 1.0, y[1] - y[0] if ny > 1 else 1.0)[ok]
+    return Terrain(pos, np.clip(rgb[ok], 0, 1).astype(np.float32), hm, half_y, level, grow.astype(np.float32))
+
+
+def steepness(z: np.ndarray, dx: float, dy: float, cap: float = 3.0) -> np.ndarray:
+    """For each cell, how much further its farthest grid neighbour is in 3-D than on the flat
+    (1 on flat ground, up to ``cap``).  Points are drawn this much larger, so walls that face the
+    camera (a steep funnel under log heights) stay closed instead of showing the background
+    through gaps between rows."""
+    g = np.ones_like(z, dtype=np.float64)
+    if z.shape[1] > 1:
+        sx = np.abs(np.diff(z, axis=1)) / dx
+        g[:, 1:] = np.maximum(g[:, 1:], np.hypot(1.0, sx))
+        g[:, :-1] = np.maximum(g[:, :-1], np.hypot(1.0, sx))
+    if z.shape[0] > 1:
+        sy = np.abs(np.diff(z, axis=0)) / dy
+        g[1:] = np.maximum(g[1:], np.hypot(1.0, sy))
+        g[:-1] = np.maximum(g[:-1], np.hypot(1.0, sy))
+    return np.minimum(g, cap)
 
 
 def _bilinear(level: np.ndarray, fx: np.ndarray, fy: np.ndarray) -> np.ndarray:

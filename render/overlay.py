@@ -30,17 +30,29 @@ class Tile:
         return self.rgba.shape[1], self.rgba.shape[0]
 
 
+def tile_pad(scale: float) -> int:
+    """The transparent margin (for the shadow) around the text of a tile, in pixels."""
+    return int(12 * scale) + 4
+
+
 def text_tile(lines: list[tuple[str, float, bool, tuple]], scale: float, align: str = "center",
-              spacing: float = 0.35, dot: tuple | None = None) -> Tile:
+              spacing: float = 0.35, dot: tuple | None = None, bar: tuple | None = None) -> Tile:
     """Render lines of (text, size at 1080p, bold, rgb) into one tile with a soft shadow.
 
-    ``dot``: an optional rgb colour for a round swatch before the first line (legends)."""
+    ``dot``: an optional rgb colour for a round swatch before the first line (legends).
+    ``bar``: an optional rgb colour for a vertical accent bar left of all lines (lower thirds;
+    the lines are then left-aligned after it)."""
     fonts = [_font(max(6, int(round(sz * scale))), b) for _, sz, b, _ in lines]
     boxes = [f.getbbox(t) for (t, *_), f in zip(lines, fonts)]
     heights = [f.getmetrics()[0] + f.getmetrics()[1] for f in fonts]
     widths = [b[2] - b[0] for b in boxes]
-    pad = int(12 * scale) + 4
+    pad = tile_pad(scale)
     dot_w = int(heights[0] * 0.9) if dot else 0
+    bar_w = max(2, int(round(5 * scale))) if bar else 0
+    bar_gap = int(round(16 * scale)) + 2 if bar else 0
+    if bar:
+        align = "left"
+        dot_w = bar_w + bar_gap
     w = max(widths) + dot_w + 2 * pad
     gaps = [int(h * spacing) for h in heights]
     h = sum(heights) + sum(gaps[:-1]) + 2 * pad
@@ -54,7 +66,7 @@ def text_tile(lines: list[tuple[str, float, bool, tuple]], scale: float, align: 
         elif align == "right":
             x = w - pad - tw
         else:
-            x = pad + (dot_w if i == 0 else 0)
+            x = pad + (dot_w if i == 0 or bar else 0)
         if dot and i == 0:
             r = th * 0.22
             cx, cy = pad + r + 1, y + th * 0.55
@@ -63,6 +75,11 @@ def text_tile(lines: list[tuple[str, float, bool, tuple]], scale: float, align: 
         da.text((x, y), text, font=f, fill=255)
         dc.text((x, y), text, font=f, fill=tuple(int(c * 255) for c in rgb))
         y += th + gaps[i]
+    if bar:
+        top = pad + int(heights[0] * 0.12)
+        box = [pad, top, pad + bar_w - 1, max(top + 1, y - gaps[-1] - int(heights[-1] * 0.08))]
+        da.rectangle(box, fill=255)
+        dc.rectangle(box, fill=tuple(int(c * 255) for c in bar))
     a = np.asarray(alpha_img, np.float32) / 255.0
     c = np.asarray(color_img, np.float32) / 255.0
     shadow = np.asarray(alpha_img.filter(ImageFilter.GaussianBlur(radius=max(2.0, 5 * scale))), np.float32) / 255.0

@@ -1,4 +1,4 @@
-"""The one writer that owns the encoder.
+"""The writers: the one that owns the encoder, PNG frame sequences, single images.
 
 ``VideoWriter`` is a context manager around imageio-ffmpeg: frames go to ffmpeg
 (H.264, yuv420p, an MP4 with its index at the front) from a background thread,
@@ -6,11 +6,21 @@ so encoding overlaps with drawing the next frame.  The film is written under a
 temporary name beside the target and renamed into place only when every frame
 is in and ffmpeg has exited cleanly; on any error or interruption the partial
 file is deleted, so a file at the output path is always a finished film.
+
+``PngSequenceWriter`` has the same interface and the same promise for a
+directory of frames (``frame_000000.png``, ...): they are written (from a
+background thread) into a temporary directory beside the target, which is
+renamed to the target only when every frame is in; a directory at the output
+path is always a complete sequence.  An earlier sequence there is replaced (moved
+aside, the new one renamed in, the old one deleted).
+
+``write_image`` writes one PNG the same way (temporary name, rename).
 """
 from __future__ import annotations
 
 import os
 import queue
+import shutil
 import threading
 from pathlib import Path
 
@@ -75,6 +85,110 @@ class VideoWriter:
             self.tmp.unlink(missing_ok=True)
             if exc_type is None:
                 raise RuntimeError(f"encoding {self.path} failed: {self._error or 'no frames'}")
+
+
+class PngSequenceWriter:
+    """Numbered PNG frames into a directory, atomically (see the module's docstring)."""
+
+    def __init__(self, path: str | Path, width: int, height: int, compress_level: int = 3):
+        self.path = Path(path)
+        self.width, self.height = width, height
+        self.compress_level = compress_level
+        self.tmp = self.path.with_name(f".{self.path.name}.partial-{os.getpid()}")
+        self.frames = 0
+        self._q: queue.Queue = queue.Queue(maxsize=3)
+        self._error: BaseException | None = None
+
+    def __enter__(self) -> "PngSequenceWriter":
+        if self.path.exists() and not self.path.is_dir():
+            raise FileExistsError(f"{self.path} exists and is not a directory; a PNG sequence is written into a "
+                                  f"directory")
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        if self.tmp.exists():
+            shutil.rmtree(self.tmp)
+        self.tmp.mkdir()
+        self._thread = threading.Thread(target=self._pump, name="png-writer", daemon=True)
+        self._thread.start()
+        return self
+
+    def _pump(self) -> None:
+        from PIL import Image
+        while True:
+            item = self._q.get()
+            if item is None:
+                return
+            if self._error is not None:
+                continue
+            i, frame = item
+            try:
+                Image.fromarray(frame).save(self.tmp / frame_name(i), compress_level=self.compress_level)
+            except BaseException as e:  # noqa: BLE001 - reported to the caller
+                self._error = e
+
+    def write(self, frame: np.ndarray) -> None:
+        if self._error is not None:
+            raise RuntimeError(f"writing PNG frames failed: {self._error}")
+        if frame.shape != (self.height, self.width, 3) or frame.dtype != np.uint8:
+            raise ValueError(f"frame must be ({self.height}, {self.width}, 3) uint8, got {frame.shape} {frame.dtype}")
+        self._q.put((self.frames, np.ascontiguousarray(frame)))
+        self.frames += 1
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        self._q.put(None)
+        self._thread.join()
+        ok = exc_type is None and self._error is None and self.frames > 0
+        if not ok:
+            shutil.rmtree(self.tmp, ignore_errors=True)
+            if exc_type is None:
+                raise RuntimeError(f"writing {self.path} failed: {self._error or 'no frames'}")
+            return
+        try:
+            replace_dir(self.tmp, self.path)
+        except BaseException:
+            shutil.rmtree(self.tmp, ignore_errors=True)
+            raise
+
+
+def frame_name(i: int) -> str:
+    """The file name of frame i (from 0) of a PNG sequence."""
+    return f"frame_{i:06d}.png"
+
+
+def replace_dir(src: Path, dst: Path) -> None:
+    """Rename the finished directory src to dst; a directory already at dst is moved aside first
+    and deleted after (dst is never a partly written directory)."""
+    old = None
+    if dst.is_dir() and not dst.is_symlink():
+        old = dst.with_name(f".{dst.name}.old-{os.getpid()}")
+        if old.exists():
+            shutil.rmtree(old)
+        os.replace(dst, old)
+    elif dst.exists():
+        raise FileExistsError(f"{dst} exists and is not a directory; a PNG sequence is written into a directory")
+    try:
+        os.replace(src, dst)
+    except BaseException:
+        if old is not None:
+            os.replace(old, dst)
+        raise
+    if old is not None:
+        shutil.rmtree(old, ignore_errors=True)
+
+
+def write_image(path: str | Path, img: np.ndarray) -> Path:
+    """One image (PNG, or what the suffix says) under a temporary name, renamed into place; on any
+    failure the temporary file is removed and nothing is left at the path."""
+    from PIL import Image
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.stem}.partial-{os.getpid()}{path.suffix}")
+    try:
+        Image.fromarray(img).save(tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    return path
 
 
 def probe(path: str | Path) -> dict:

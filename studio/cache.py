@@ -25,6 +25,10 @@ provenance record:
                         <hash> is :func:`descent_key` of the resolved descent (name included),
                         so editing a descent adds a file and never touches the grid.  A path
                         that met a non-finite loss ends at the last finite point.
+    grid_<name>.npy     optional, (ny, nx) float32: further quantities on the same grid (e.g.
+                        ``grid_accuracy.npy``, accuracy in [0, 1]); listed in meta.json's
+                        ``grids``.  Optional files: an entry without them is still valid, and
+                        the render stage says which one it needs when asked to show it.
     meta.json           resolved landscape section, key, format version, seeds,
                         versions, device, parameter count, timings, loss statistics, and
                         ``descents``: {hash: {"spec": resolved descent, "steps_done": n,
@@ -49,6 +53,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -109,6 +114,8 @@ class Landscape:
     #: descents by :func:`descent_key`: written by :func:`write`; :func:`read` fills in the requested
     #: ones (their paths are also in ``paths``, under their names)
     descents: dict[str, Descent] = field(default_factory=dict)
+    #: optional extra grids by name (``accuracy``, ...), each (ny, nx) float32 like ``loss``
+    grids: dict[str, np.ndarray] = field(default_factory=dict)
 
 
 _DESCENT_KEYS = ("name", "optimizer", "lr", "momentum", "start", "steps")
@@ -166,6 +173,9 @@ def _check(name: str, a: np.ndarray, shape: tuple, kinds: str, finite: bool = Fa
         raise CacheError(f"{name}: holds non-finite values")
 
 
+_GRID_NAME = re.compile(r"^[a-z][a-z0-9_]*$")
+
+
 def validate(ls: Landscape) -> None:
     _check("loss", ls.loss, (None, None), "f")
     ny, nx = ls.loss.shape
@@ -177,6 +187,12 @@ def validate(ls: Landscape) -> None:
         raise CacheError("alpha and beta must increase strictly")
     for p in ls.paths.values():
         _validate_path(p)
+    for name, g in ls.grids.items():
+        if not _GRID_NAME.match(name):
+            raise CacheError(f"grid name {name!r}: lower-case letters, digits and _, starting with a letter")
+        _check(f"grid {name}", g, (ny, nx), "f")
+        if g.dtype != np.float32:
+            raise CacheError(f"grid {name}: expected float32, found {g.dtype}")
     if ls.plane is not None:
         _validate_plane(ls.plane)
     for h, d in ls.descents.items():
@@ -276,8 +292,10 @@ def write(root: Path, ls: Landscape) -> Path:
                 np.save(tmp / f"{name}.npy", getattr(ls.plane, name))
         for h, d in ls.descents.items():
             _save_path(tmp / f"descent_{h}.npz", d.path)
+        for name, g in ls.grids.items():
+            np.save(tmp / f"grid_{name}.npy", g)
         meta = dict(ls.meta, key=ls.key, format_version=FORMAT_VERSION, paths=sorted(ls.paths),
-                    descents=_descent_index(ls.descents))
+                    descents=_descent_index(ls.descents), grids=sorted(ls.grids))
         (tmp / "meta.json").write_text(json.dumps(meta, indent=2, sort_keys=True) + "\n")
         for f in tmp.iterdir():
             _fsync(f)
@@ -406,7 +424,8 @@ def read(root: Path, key: str, scene_path: str = "SCENE", descents: Iterable[Any
         paths = {}
         for name in meta.get("paths", []):
             paths[name] = _load_path(d / f"path_{name}.npz", name)
-        ls = Landscape(key, _readonly(loss), _readonly(alpha), _readonly(beta), paths, meta)
+        grids = {name: _readonly(np.load(d / f"grid_{name}.npy")) for name in meta.get("grids", [])}
+        ls = Landscape(key, _readonly(loss), _readonly(alpha), _readonly(beta), paths, meta, grids=grids)
         validate(ls)
     except CacheError as e:
         raise CacheError(f"cache entry {d} is not usable: {e}; delete it and {fix}") from None

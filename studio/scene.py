@@ -19,10 +19,11 @@ import hashlib
 import json
 import re
 from pathlib import Path
-from typing import Any, Literal, Optional, Union
+from typing import Annotated, Any, ClassVar, Literal, Optional, Union
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (BaseModel, ConfigDict, Discriminator, Field, Tag, ValidationError, ValidationInfo,
+                      field_validator, model_validator)
 
 #: Bump when the cache layout or the meaning of a landscape key changes.
 FORMAT_VERSION = 1
@@ -227,29 +228,78 @@ def _check_color(v: str) -> str:
 
 
 class LookSpec(_Strict):
-    height: Literal["linear", "log"] = "log"
+    height: Literal["linear", "log", "clip"] = Field(
+        "log", description="loss to height: linear, log, or clip (linear, with the top of the scale at the "
+                           "clip_quantile of the loss, 0.95 unless given: a flat plateau above it)")
+    clip_quantile: Optional[float] = Field(
+        None, ge=0.5, le=1, description="the quantile of the finite loss that is the top of the height and "
+                                        "colour scale (higher cells are flattened onto it); default 0.995 for "
+                                        "linear and log, 0.95 for clip")
     exaggeration: float = Field(0.6, gt=0, le=10, description="height of the terrain relative to its width")
-    colormap: str = Field("magma", description="a name from assets/colormaps")
-    point_size: float = Field(2.0, gt=0, le=64, description="pixels at 1080p; scaled with the output height")
-    background: str = "#05060a"
+    colormap: str = Field("magma", description="a name from assets/colormaps, or the path of a .csv file "
+                                               "(relative to the scene file or the project)")
+    color_by: Literal["height", "loss", "accuracy"] = Field(
+        "height", description="what the colour shows: the drawn height, the loss on a log scale, or the "
+                              "accuracy (needs an accuracy grid in the cache entry)")
+    point_units: Literal["pixels", "world"] = Field(
+        "pixels", description="pixels: a screen size, scaled with the output height; world: a size in the "
+                              "landscape, so points shrink with distance like the terrain")
+    point_size: Optional[float] = Field(
+        None, gt=0, le=64, description="terrain point size: pixels at 1080p (default 2), or with point_units "
+                                       "world the diameter in landscape units (default: the grid spacing)")
+    depth_scale: bool = Field(True, description="pixel-sized points grow for near points (0.75x to 3x)")
+    background: Union[str, list[str]] = Field(
+        "#05060a", description="one colour (the bottom of a faint vertical gradient), or [top, bottom]")
+    supersample: int = Field(1, ge=1, le=3, description="draw at 1, 2 or 3 times the size and shrink with a "
+                                                        "box filter: cleaner edges, slower")
     shading: float = Field(0.55, ge=0, le=1, description="strength of the slope shading")
     fog: float = Field(0.35, ge=0, le=1, description="how much far points fade into the background")
 
     @field_validator("background")
     @classmethod
     def _bg(cls, v):
+        if isinstance(v, list):
+            if len(v) != 2:
+                raise ValueError(f"a background gradient is two colours [top, bottom], got {len(v)}")
+            for c in v:
+                _check_color(c)
+            return v
         return _check_color(v)
 
     @field_validator("colormap")
     @classmethod
     def _cmap(cls, v):
-        from studio.assets import colormap_names
+        from studio.assets import colormap_names, is_colormap_file
+        if is_colormap_file(v):
+            return v            # the file itself is checked by load_scene (it knows the scene's folder)
         names = colormap_names()
         if v not in names:
             close = difflib.get_close_matches(v, names, n=1)
             hint = f"; did you mean {close[0]!r}?" if close else ""
-            raise ValueError(f"unknown colormap {v!r}; allowed: {', '.join(names)}{hint}")
+            raise ValueError(f"unknown colormap {v!r}; allowed: {', '.join(names)}, or the path of a .csv "
+                             f"file{hint}")
         return v
+
+    # (run only for values the scene gives; the units come first in the class, so they are known here)
+    @field_validator("point_size")
+    @classmethod
+    def _world_size(cls, v, info: ValidationInfo):
+        if v is not None and info.data.get("point_units") == "world" and v > 0.5:
+            raise ValueError("with point_units: world the size is in landscape units (the terrain is 2 units "
+                             "wide): give at most 0.5, e.g. 0.004, or leave it out for the grid spacing")
+        return v
+
+    @field_validator("depth_scale")
+    @classmethod
+    def _world_depth(cls, v, info: ValidationInfo):
+        if not v and info.data.get("point_units") == "world":
+            raise ValueError("depth_scale: false is for point_units: pixels; points with world units always "
+                             "shrink with distance (they have a size in the landscape)")
+        return v
+
+    def background_colors(self) -> tuple[str, str] | tuple[str]:
+        """(top, bottom) of an explicit gradient, or (bottom,) for one colour."""
+        return tuple(self.background) if isinstance(self.background, list) else (self.background,)
 
 
 class PathStyle(_Strict):
@@ -281,11 +331,143 @@ class CameraKey(_Strict):
         "linear", description="easing of the segment that ends at this keyframe (see render/camera.py)")
 
 
+#: the shots a render.camera entry may be (``shot: NAME``), besides a plain keyframe (``t: ...``)
+SHOTS = ("orbit", "dolly", "zoom", "crane", "follow")
+
+
+class _Shot(_Strict):
+    """A camera move over [from, to]: it starts from the values carried from the entries before it,
+    starts and ends at rest, and its end values are carried on (render/camera.py)."""
+    shot: str
+    start: float = Field(ge=0, alias="from", description="second the shot starts")
+    end: float = Field(gt=0, le=3600, alias="to", description="second it ends")
+
+    #: the camera values (channels) the shot moves; the follow shot adds the ones it is given
+    moves: ClassVar[tuple[str, ...]] = ()
+
+    def channels(self) -> tuple[str, ...]:
+        return self.moves
+
+    @model_validator(mode="after")
+    def _order(self):
+        if self.end <= self.start:
+            raise ValueError(f"'to' ({self.end:g}) must be later than 'from' ({self.start:g})")
+        ramp = getattr(self, "ramp", None)
+        if ramp is not None and ramp > (self.end - self.start) / 2:
+            raise ValueError(f"ramp ({ramp:g} s) must be at most half the shot ({self.start:g} to "
+                             f"{self.end:g}: {(self.end - self.start) / 2:g} s)")
+        return self
+
+
+class OrbitShot(_Shot):
+    """Turn the azimuth around the current target by an angle (any amount)."""
+    shot: Literal["orbit"]
+    turns: Optional[float] = Field(None, ge=-100, le=100, description="whole turns; positive: counterclockwise "
+                                                                     "seen from above")
+    degrees: Optional[float] = Field(None, ge=-36000, le=36000, description="the same in degrees")
+    ramp: Optional[float] = Field(None, gt=0, description="seconds up to speed and back to rest "
+                                                          "(default: half the shot)")
+    moves: ClassVar[tuple[str, ...]] = ("azimuth",)
+
+    @model_validator(mode="after")
+    def _angle(self):
+        if (self.turns is None) == (self.degrees is None):
+            raise ValueError("an orbit needs turns (e.g. turns: 0.5) or degrees (e.g. degrees: 180): "
+                             + ("not both" if self.turns is not None else "one of them"))
+        return self
+
+
+class DollyShot(_Shot):
+    """Move the camera to a distance from the target (at an even rate in scale)."""
+    shot: Literal["dolly"]
+    distance: float = Field(gt=0, le=1000, description="distance from the target at the end")
+    ramp: Optional[float] = Field(None, gt=0)
+    moves: ClassVar[tuple[str, ...]] = ("distance",)
+
+
+class ZoomShot(_Shot):
+    """Change the field of view (at an even rate in apparent size)."""
+    shot: Literal["zoom"]
+    fov: float = Field(gt=1, lt=170, description="vertical field of view at the end, degrees")
+    ramp: Optional[float] = Field(None, gt=0)
+    moves: ClassVar[tuple[str, ...]] = ("fov",)
+
+
+class CraneShot(_Shot):
+    """Sweep the elevation."""
+    shot: Literal["crane"]
+    elevation: float = Field(ge=-89, le=89, description="degrees above the horizon at the end")
+    ramp: Optional[float] = Field(None, gt=0)
+    moves: ClassVar[tuple[str, ...]] = ("elevation",)
+
+
+class FollowShot(_Shot):
+    """The target rides the head of a trail (render/camera.py: lag, leash, blend)."""
+    shot: Literal["follow"]
+    path: str = Field(min_length=1, description="'training' or a name under landscape.descents")
+    distance: Optional[float] = Field(None, gt=0, le=1000, description="from the head (default: carried)")
+    azimuth: Optional[float] = Field(None, description="degrees, as a keyframe's (default: carried)")
+    heading: Optional[float] = Field(None, ge=-180, le=180,
+                                     description="azimuth relative to the head's direction of travel: 0 "
+                                                 "right behind it, positive counterclockwise seen from above")
+    elevation: Optional[float] = Field(None, ge=-89, le=89, description="degrees (default: carried)")
+    lag: float = Field(0.4, ge=0, le=10, description="seconds the target trails the head by (smoothing)")
+    blend: float = Field(1.0, gt=0, le=60, description="seconds to blend in at the start and to come to "
+                                                       "rest at the end")
+    moves: ClassVar[tuple[str, ...]] = ("target",)
+
+    def channels(self) -> tuple[str, ...]:
+        out = ["target"]
+        if self.azimuth is not None or self.heading is not None:
+            out.append("azimuth")
+        if self.elevation is not None:
+            out.append("elevation")
+        if self.distance is not None:
+            out.append("distance")
+        return tuple(out)
+
+    @model_validator(mode="after")
+    def _follow(self):
+        if self.azimuth is not None and self.heading is not None:
+            raise ValueError("give azimuth (absolute) or heading (relative to the direction of travel), "
+                             "not both")
+        if self.blend > (self.end - self.start) / 2:
+            raise ValueError(f"blend ({self.blend:g} s) must be at most half the shot ({self.start:g} to "
+                             f"{self.end:g}: {(self.end - self.start) / 2:g} s)")
+        return self
+
+
+_CAMERA_MODELS = {"keyframe": CameraKey, "orbit": OrbitShot, "dolly": DollyShot, "zoom": ZoomShot,
+                  "crane": CraneShot, "follow": FollowShot}
+
+
+def _camera_entry_kind(v: Any) -> str:
+    """Which model validates a render.camera entry: a keyframe, or the shot its ``shot`` names
+    (an unknown name, or from/to without shot, is reported by _format_error)."""
+    if isinstance(v, dict):
+        if "shot" in v:
+            s = v["shot"]
+            return s if isinstance(s, str) and s in SHOTS else "unknown shot"
+        if "t" not in v and ("from" in v or "to" in v):
+            return "shot without a name"
+        return "keyframe"
+    if isinstance(v, BaseModel):
+        return getattr(v, "shot", "keyframe")
+    return "keyframe"
+
+
+CameraEntry = Annotated[Union[tuple(Annotated[m, Tag(k)] for k, m in _CAMERA_MODELS.items())],
+                        Discriminator(_camera_entry_kind)]
+
+
 class Caption(_Strict):
     text: str = Field(min_length=1)
     start: float = Field(ge=0, alias="from")
     end: float = Field(gt=0, alias="to")
-    position: Literal["bottom", "top", "center"] = "bottom"
+    subtitle: Optional[str] = Field(None, min_length=1, description="a second, smaller line under the text")
+    position: Literal["bottom", "top", "center", "lower_third"] = Field(
+        "bottom", description="lower_third: a left-aligned block (text bold, subtitle under it) at the bottom "
+                              "left, above the read-out")
     size: float = Field(36, gt=4, le=400, description="font size in pixels at 1080p")
     fade: float = Field(0.6, ge=0, le=10, description="seconds of fade in and out")
 
@@ -296,19 +478,28 @@ class Caption(_Strict):
         return self
 
 
+#: names render.size (and the render CLI's --size) accept for [width, height]
+SIZE_PRESETS = {"720p": [1280, 720], "1080p": [1920, 1080], "1440p": [2560, 1440], "4k": [3840, 2160]}
+
+
 class RenderSpec(_Strict):
-    size: list[int] = Field([1920, 1080], min_length=2, max_length=2, description="[width, height] in pixels")
+    size: Union[Literal["720p", "1080p", "1440p", "4k"], Annotated[list[int], Field(min_length=2, max_length=2)]] = \
+        Field([1920, 1080], description="[width, height] in pixels, or a preset name: 720p, 1080p, 1440p, 4k "
+                                        "(validated to the [width, height] it stands for)")
     fps: int = Field(30, ge=1, le=240)
     duration: float = Field(14.0, gt=0, le=3600, description="seconds")
     look: LookSpec = LookSpec()
     paths: dict[str, PathStyle] = Field(default_factory=lambda: {"training": PathStyle()})
-    camera: list[CameraKey] = Field(default_factory=list)
+    camera: list[CameraEntry] = Field(
+        default_factory=list, description="keyframes (t: ...) and shots (shot: orbit, dolly, zoom, crane, follow)")
     captions: list[Caption] = Field(default_factory=list)
     title_card: bool = Field(True, description="show the scene title over the first seconds")
 
     @field_validator("size")
     @classmethod
     def _size(cls, v):
+        if isinstance(v, str):
+            return list(SIZE_PRESETS[v])
         for n in v:
             if not 16 <= n <= 8192:
                 raise ValueError(f"each size must be an integer from 16 to 8192, got {n}")
@@ -319,22 +510,33 @@ class RenderSpec(_Strict):
     @field_validator("camera")
     @classmethod
     def _keys(cls, v):
-        ts = [k.t for k in v]
+        ts = [k.t for k in v if isinstance(k, CameraKey)]
         if any(b <= a for a, b in zip(ts, ts[1:])):
             raise ValueError(f"keyframe times must increase strictly, got {ts}")
         return v
 
 
 class OutputSpec(_Strict):
-    path: Optional[str] = Field(None, description="default: out/<scene name>.mp4")
-    crf: int = Field(18, ge=0, le=51, description="x264 quality: lower is better")
-    preset: Literal["ultrafast", "superfast", "veryfast", "faster", "fast", "medium", "slow", "slower"] = "medium"
+    format: Literal["mp4", "png"] = Field(
+        "mp4", description="mp4: an H.264 film; png: a directory of numbered PNG frames")
+    path: Optional[str] = Field(None, description="default: out/<scene name>.mp4, or the directory "
+                                                  "out/<scene name>_frames for png")
+    crf: int = Field(18, ge=0, le=51, description="x264 quality: lower is better (mp4)")
+    preset: Literal["ultrafast", "superfast", "veryfast", "faster", "fast", "medium", "slow", "slower"] = Field(
+        "medium", description="x264 speed against size (mp4)")
 
     @field_validator("path")
     @classmethod
-    def _mp4(cls, v):
-        if v is not None and not v.lower().endswith(".mp4"):
-            raise ValueError(f"output path must end in .mp4, got {v!r}")
+    def _path(cls, v, info: ValidationInfo):
+        if v is None:
+            return v
+        fmt = info.data.get("format", "mp4")
+        if fmt == "mp4" and not v.lower().endswith(".mp4"):
+            raise ValueError("output path must end in .mp4 (or set format: png to write a directory of PNG "
+                             "frames)")
+        if fmt == "png" and v.lower().endswith((".mp4", ".png")):
+            raise ValueError("with format: png the output is a directory of frames; give a directory path "
+                             "such as out/name_frames")
         return v
 
 
@@ -352,7 +554,10 @@ class Scene(_Strict):
         return Path(self.source).stem if self.source else "scene"
 
     def output_path(self, root: Path | None = None) -> Path:
-        p = Path(self.output.path) if self.output.path else Path("out") / f"{self.name}.mp4"
+        """The film (``out/<name>.mp4``) or, with ``output.format: png``, the frames' directory
+        (``out/<name>_frames``), unless ``output.path`` says otherwise."""
+        default = f"{self.name}.mp4" if self.output.format == "mp4" else f"{self.name}_frames"
+        p = Path(self.output.path) if self.output.path else Path("out") / default
         return p if p.is_absolute() or root is None else root / p
 
     def landscape_dict(self) -> dict:
@@ -452,7 +657,28 @@ def load_scene(path: str | Path) -> Scene:
     except ValidationError as e:
         raise SceneError(_format_error(path, node, e)) from None
     _check_references(path, node, scene)
+    _check_camera(path, node, scene)
+    scene = _resolve_files(path, node, scene)
     return scene.model_copy(update={"source": str(path)})
+
+
+def _resolve_files(path: Path, root, scene: "Scene") -> "Scene":
+    """A colormap given as a file: found relative to the scene's folder or the project, parsed and
+    checked now (errors name the scene line and the colormap file's line); the scene keeps its
+    absolute path, so the render stage reads the same file from any working directory."""
+    from studio.assets import ColormapError, is_colormap_file, load_colormap_file, resolve_colormap_file
+    look = scene.render.look
+    if not is_colormap_file(look.colormap):
+        return scene
+    node = _node_at(root, ("render", "look", "colormap"))
+    line = f":{node.start_mark.line + 1}" if node is not None else ""
+    try:
+        found = resolve_colormap_file(look.colormap, path.parent)
+        load_colormap_file(found)
+    except ColormapError as e:
+        raise SceneError(f"{path}{line}: render.look.colormap: bad value {json.dumps(look.colormap)}: {e}") from None
+    look = look.model_copy(update={"colormap": str(found)})
+    return scene.model_copy(update={"render": scene.render.model_copy(update={"look": look})})
 
 
 def _check_references(path: Path, root, scene: "Scene") -> None:
@@ -475,6 +701,48 @@ def _check_references(path: Path, root, scene: "Scene") -> None:
             hint = f"; did you mean {close[0]!r}?" if close else ""
             raise SceneError(f"{path}{line}: render.paths: unknown path {k!r}; allowed: 'training' and the "
                              f"names under landscape.descents ({', '.join(known)}){hint}")
+
+
+def _check_camera(path: Path, root, scene: "Scene") -> None:
+    """Checks across render.camera entries (and sections): a follow shot names a path the landscape
+    makes; shots that move the same value do not overlap in time; no keyframe sets a value strictly
+    inside a shot that moves it."""
+    entries = scene.render.camera
+
+    def line_of(*loc) -> str:
+        node = _node_at(root, ("render", "camera") + loc)
+        return f":{node.start_mark.line + 1}" if node is not None else ""
+
+    def name(i: int, e) -> str:
+        return f"the {e.shot} shot render.camera[{i}] (line {line_of(i)[1:]}, from {e.start:g} to {e.end:g})"
+
+    known = ["training"] + [d.name for d in scene.landscape.descents]
+    for i, e in enumerate(entries):
+        if isinstance(e, FollowShot) and e.path not in known:
+            close = difflib.get_close_matches(e.path, known, n=1)
+            hint = f"; did you mean {close[0]!r}?" if close else ""
+            raise SceneError(f"{path}{line_of(i, 'path')}: render.camera[{i}].path: unknown path {e.path!r}; "
+                             f"allowed: 'training' and the names under landscape.descents "
+                             f"({', '.join(known)}){hint}")
+    shots = [(i, e) for i, e in enumerate(entries) if isinstance(e, _Shot)]
+    for n, (i, a) in enumerate(shots):
+        for j, b in shots[n + 1:]:
+            both = [c for c in a.channels() if c in b.channels()]
+            if both and a.start < b.end and b.start < a.end:
+                raise SceneError(
+                    f"{path}{line_of(j)}: render.camera[{j}]: the {b.shot} shot from {b.start:g} to {b.end:g} "
+                    f"moves the {both[0]}, and so does {name(i, a)}; shots that move the same value may not "
+                    f"overlap in time (one may start where the other ends)")
+    for k, key in enumerate(entries):
+        if not isinstance(key, CameraKey):
+            continue
+        for i, s in shots:
+            for c in s.channels():
+                if getattr(key, c) is not None and s.start < key.t <= s.end:
+                    raise SceneError(
+                        f"{path}{line_of(k, c)}: render.camera[{k}].{c}: the keyframe at t={key.t:g} sets {c} "
+                        f"inside {name(i, s)}, which moves it; leave {c} out of this keyframe, or move the "
+                        f"keyframe out of the shot (at the shot's 'from' it sets where the shot starts)")
 
 
 def _node_at(node, loc: tuple) -> Any:
@@ -510,8 +778,11 @@ def _key_node(node, loc: tuple):
 def _model_at(loc: tuple):
     """The pydantic model class that owns the last key of loc (for listing allowed keys)."""
     model: Any = Scene
-    for part in loc[:-1]:
+    for n, part in enumerate(loc[:-1]):
         if isinstance(part, int) or model is None:
+            continue
+        if _is_camera_tag(loc, n):                 # a render.camera entry: the keyframe or the shot it is
+            model = _CAMERA_MODELS[part]
             continue
         fields = model.model_fields if hasattr(model, "model_fields") else {}
         field = fields.get(part) or next((f for f in fields.values() if f.alias == part), None)
@@ -590,9 +861,37 @@ def _dotted(loc: tuple) -> str:
     return out or "(top level)"
 
 
+def _is_camera_tag(loc: tuple, n: int) -> bool:
+    """Whether loc[n] is the tag pydantic puts after a render.camera entry's index (which kind it is)."""
+    return (isinstance(loc[n], str) and loc[n] in _CAMERA_MODELS and n >= 3 and isinstance(loc[n - 1], int)
+            and tuple(loc[n - 3:n - 1]) == ("render", "camera"))
+
+
 def _clean_loc(loc: tuple) -> tuple:
-    """A pydantic error location without its union-branch tags ('float', 'list[float]', ...)."""
-    return tuple(p for p in loc if not (isinstance(p, str) and ("[" in p or p in ("float", "int"))))
+    """A pydantic error location without its union-branch tags ('float', 'list[float]', ...) and
+    without the kind of a render.camera entry ('keyframe', 'orbit', ...)."""
+    return tuple(p for n, p in enumerate(loc)
+                 if not (isinstance(p, str) and ("[" in p or p in ("float", "int") or _is_camera_tag(loc, n))))
+
+
+def _camera_kind_error(path: Path, root, loc: tuple, value: Any, more: str) -> str:
+    """A render.camera entry that is neither a keyframe nor a known shot."""
+    shots = ", ".join(repr(k) for k in SHOTS[:-1]) + f" or {SHOTS[-1]!r}"
+    if isinstance(value, dict) and "shot" in value:
+        node = _node_at(root, loc + ("shot",))
+        line = f":{node.start_mark.line + 1}" if node is not None else ""
+        shot = value["shot"]
+        try:
+            shown = json.dumps(shot)
+        except (TypeError, ValueError):
+            shown = repr(shot)
+        close = difflib.get_close_matches(shot, SHOTS, n=1) if isinstance(shot, str) else []
+        hint = f"; did you mean {close[0]!r}?" if close else ""
+        return f"{path}{line}: {_dotted(loc + ('shot',))}: bad value {shown}; allowed: one of {shots}{hint}{more}"
+    node = _node_at(root, loc)
+    line = f":{node.start_mark.line + 1}" if node is not None else ""
+    return (f"{path}{line}: {_dotted(loc)}: an entry with 'from' and 'to' is a shot: give it 'shot:' one of "
+            f"{shots} (a keyframe has 't' instead){more}")
 
 
 def _format_error(path: Path, root, exc: ValidationError) -> str:
@@ -600,6 +899,13 @@ def _format_error(path: Path, root, exc: ValidationError) -> str:
     errs = exc.errors(include_url=False)
     err = errs[0]
     loc = _clean_loc(err["loc"])
+    if err["type"] == "missing":
+        # a required key missing next to an unknown one is most often a typo of it: name that
+        typo = [e for e in errs if e["type"] == "extra_forbidden" and _clean_loc(e["loc"])[:-1] == loc[:-1]]
+        if typo:
+            errs = [typo[0]] + [e for e in errs if e is not typo[0]]
+            err = errs[0]
+            loc = _clean_loc(err["loc"])
     # unions produce one error per branch, none of them another problem
     under = [e for e in errs if _clean_loc(e["loc"])[:len(loc)] == loc]
     others = len(errs) - len(under)
@@ -613,11 +919,15 @@ def _format_error(path: Path, root, exc: ValidationError) -> str:
     key = _dotted(loc)
     # the branches at this key together say what is allowed
     branches = [e for e in errs if _clean_loc(e["loc"]) == loc]
+    if err["type"] == "union_tag_invalid" and loc[:2] == ("render", "camera"):
+        return _camera_kind_error(path, root, loc, err.get("input"), more)
     if err["type"] == "extra_forbidden":
         knode = _key_node(root, loc)
         line = f":{knode.start_mark.line + 1}" if knode is not None else ""
-        model = _model_at(loc)
+        model = _model_at(err["loc"])
         allowed = _allowed_keys(model) if model is not None else []
+        if model is CameraKey:                      # an entry is a keyframe unless it names a shot
+            allowed.append("shot")
         close = difflib.get_close_matches(str(loc[-1]), allowed, n=1, cutoff=0.5)
         hint = f"; did you mean {close[0]!r}?" if close else ""
         parent = _dotted(loc[:-1])

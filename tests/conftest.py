@@ -13,23 +13,59 @@ sys.path.insert(0, str(ROOT))
 os.environ.setdefault("EGL_PLATFORM", "surfaceless")
 
 
-def synthetic_landscape(key: str, nx: int = 120, ny: int = 100, nan_block: bool = False):
-    """A bowl with ripples and a descending path, in the cache's format."""
+def _bowl(a, b):
+    return 0.05 + a**2 + 0.5 * b**2 + 0.2 * np.sin(3 * a) ** 2
+
+
+#: extra synthetic paths (as if in-plane descents): name -> plane coordinates along t in [0, 1]
+DESCENT_CURVES = {
+    # a damped zig-zag across the valley, from the upper right
+    "sgd": lambda t: np.stack([0.8 * (1 - t) * np.cos(9 * t), 1.3 * (1 - t) ** 1.5], axis=1),
+    # a smooth arc from the lower left
+    "adam": lambda t: np.stack([-1.7 * (1 - t) ** 1.2, -0.8 * (1 - t) * (1 + 0.8 * t)], axis=1),
+    # a path that leaves the grid and comes back
+    "wild": lambda t: np.stack([0.9 * np.cos(5 * t) * (1 - t), 1.4 * np.sin(5 * t) * (1 - t) + 0.2], axis=1),
+}
+
+
+def synthetic_landscape(key: str, nx: int = 120, ny: int = 100, nan_block: bool = False,
+                        descents: tuple[str, ...] = (), accuracy: bool = False):
+    """A bowl with ripples and a descending path, in the cache's format; ``descents``: names from
+    DESCENT_CURVES added as further paths; ``accuracy``: an accuracy grid as well."""
     from studio.cache import Landscape, Path2D
     alpha = np.linspace(-2.0, 1.0, nx)
     beta = np.linspace(-1.0, 1.5, ny)
     A, B = np.meshgrid(alpha, beta)
-    loss = (0.05 + A**2 + 0.5 * B**2 + 0.2 * np.sin(3 * A) ** 2).astype(np.float32)
+    loss = _bowl(A, B).astype(np.float32)
     if nan_block:
         loss[:5, :5] = np.nan
     t = np.linspace(0, 1, 60)
     xy = np.stack([-1.8 * (1 - t) ** 2, 1.2 * (1 - t) * np.cos(4 * t)], axis=1)
-    surf = 0.05 + xy[:, 0] ** 2 + 0.5 * xy[:, 1] ** 2 + 0.2 * np.sin(3 * xy[:, 0]) ** 2
-    path = Path2D("training", xy, surf * 1.01, surf, np.linspace(1, 0, 60), np.arange(60) * 10)
+    surf = _bowl(xy[:, 0], xy[:, 1])
+    paths = {"training": Path2D("training", xy, surf * 1.01, surf, np.linspace(1, 0, 60), np.arange(60) * 10)}
+    for name in descents:
+        t = np.linspace(0, 1, 80)
+        xy = DESCENT_CURVES[name](t)
+        surf = _bowl(xy[:, 0], xy[:, 1])
+        paths[name] = Path2D(name, xy, surf, surf, np.zeros(len(t)), np.arange(len(t)))
     meta = {"landscape": {"model": {"name": "mlp", "widths": [8], "activation": "tanh"},
                           "data": {"name": "spirals", "classes": 2},
                           "plane": {"method": "pca"}, "grid": {"resolution": [nx, ny]}}}
-    return Landscape(key, loss, alpha, beta, {"training": path}, meta)
+    grids = {}
+    if accuracy:
+        grids["accuracy"] = np.clip(1.0 - 0.45 * np.tanh(loss - 0.05), 0.5, 1.0).astype(np.float32)
+    return Landscape(key, loss, alpha, beta, paths, meta, grids=grids)
+
+
+def pytest_addoption(parser):
+    parser.addoption("--regen-golden", action="store_true", default=False,
+                     help="rewrite tests/golden/*.png from the current renderer instead of comparing with them "
+                          "(also: STUDIO_REGEN_GOLDEN=1); look at the new frames before committing them")
+
+
+@pytest.fixture
+def regen_golden(request) -> bool:
+    return bool(request.config.getoption("--regen-golden") or os.environ.get("STUDIO_REGEN_GOLDEN") == "1")
 
 
 @pytest.fixture
@@ -38,11 +74,14 @@ def scene_with_cache(tmp_path):
     from studio import cache
     from studio.scene import load_scene
 
-    def make(render_yaml: str = "", nx: int = 120, ny: int = 100, nan_block: bool = False):
+    def make(render_yaml: str = "", nx: int = 120, ny: int = 100, nan_block: bool = False,
+             descents: tuple[str, ...] = (), accuracy: bool = False, title: str = "Test film"):
         p = tmp_path / "film.yaml"
-        p.write_text("title: Test film\nlandscape: {grid: {resolution: [%d, %d]}}\n%s" % (nx, ny, render_yaml))
+        ds = "".join(f", {{name: {n}, start: [0.5, 0.5]}}" for n in descents)
+        p.write_text("title: %s\nlandscape: {grid: {resolution: [%d, %d]}, descents: [%s]}\n%s"
+                     % (title, nx, ny, ds[2:], render_yaml))
         scene = load_scene(p)
-        cache.write(tmp_path / "cache", synthetic_landscape(scene.cache_key(), nx, ny, nan_block))
+        cache.write(tmp_path / "cache", synthetic_landscape(scene.cache_key(), nx, ny, nan_block, descents, accuracy))
         return p, tmp_path / "cache"
 
     return make
@@ -54,6 +93,13 @@ _GL = None
 def gl_available() -> tuple[bool, str]:
     global _GL
     if _GL is None:
+        # Triton (which torch loads with torch._dynamo, e.g. for torch.optim) imported after Mesa's
+        # llvmpipe has loaded its LLVM crashes the process (the two LLVMs' symbols clash); loaded
+        # first, both work.  So GL tests followed by compute tests in one run are safe in any order.
+        try:
+            import triton  # noqa: F401
+        except Exception:  # noqa: BLE001 - not installed (or not loadable): nothing to clash with
+            pass
         try:
             from render.gl import renderer_info
             info = renderer_info()

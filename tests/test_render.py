@@ -125,3 +125,252 @@ def test_missing_cache_says_what_to_run(tmp_path):
     assert r.returncode != 0
     assert "python -m compute" in r.stderr and str(p) in r.stderr
     assert not (tmp_path / "cache").exists() and not (ROOT / "out" / "s.mp4").exists()
+
+
+# ----------------------------------------------------------------------------- look and output
+
+def _frame(scene_path, cache_dir, t, w=320, h=180, **opts):
+    from render.film import Film, Options
+    from studio import cache
+    from studio.scene import load_scene
+    scene = load_scene(scene_path)
+    film = Film(scene, cache.read(cache_dir, scene.cache_key()), Options(w, h, 10, 1.2, **opts))
+    try:
+        return film.frame(t)
+    finally:
+        film.close()
+
+
+def _diff(a, b):
+    d = np.abs(a.astype(int) - b.astype(int))
+    return float(d.mean()), float(np.percentile(d, 99)), int(d.max())
+
+
+TILED = RENDER + ("  title_card: false\n  look: {background: ['#182038', '#05060a'], point_size: 5}\n"
+                  "  paths: {training: {color: '#ffcc00', width: 14, end: 0.8}}\n"
+                  "  captions: [{text: 'Tiles', subtitle: 'stitched', position: lower_third, from: 0, to: 2}]\n")
+
+
+def test_tiled_still_matches_the_one_piece_still(gl, scene_with_cache):
+    from render import gl as glmod
+    p, c = scene_with_cache(TILED)
+    whole = _frame(p, c, 1.0, 400, 300)
+    tiles = glmod.plan_tiles(400, 300, 120, 20)
+    assert len(tiles) >= 6
+    tiled = _frame(p, c, 1.0, 400, 300, max_tile=120)
+    assert tiled.shape == whole.shape == (300, 400, 3)
+    mad, p99, _ = _diff(whole, tiled)
+    assert mad < 0.05 and p99 <= 1, (mad, p99)
+    # the thick trail and the large (near, depth-scaled) points cross tile seams unbroken
+    world = TILED.replace("point_size: 5", "point_units: world, point_size: 0.03")
+    p, c = scene_with_cache(world)
+    mad, p99, _ = _diff(_frame(p, c, 1.0, 400, 300), _frame(p, c, 1.0, 400, 300, max_tile=96))
+    assert mad < 0.05 and p99 <= 1, (mad, p99)
+
+
+def test_tiled_still_from_the_cli(gl, scene_with_cache, tmp_path):
+    # STUDIO_MAX_TILE forces tiling; the still is the one-piece frame, overlays included
+    import os
+    from PIL import Image
+    p, c = scene_with_cache(TILED)
+    out = tmp_path / "stills" / "big.png"
+    env = dict(os.environ, STUDIO_MAX_TILE="100")
+    r = subprocess.run([sys.executable, "-m", "render", str(p), "--cache-dir", str(c), "--out", str(out),
+                        "--still", "1.0", "--size", "480x270"], cwd=ROOT, capture_output=True, text=True, env=env)
+    assert r.returncode == 0, r.stderr
+    im = np.asarray(Image.open(out))
+    assert im.shape == (270, 480, 3)
+    mad, p99, _ = _diff(im, _frame(p, c, 1.0, 480, 270))
+    assert mad < 0.05 and p99 <= 1, (mad, p99)
+    assert sorted(f.name for f in out.parent.iterdir()) == ["big.png"]
+    # a tile size that cannot hold the margin is one clear error
+    env["STUDIO_MAX_TILE"] = "12"
+    r = subprocess.run([sys.executable, "-m", "render", str(p), "--cache-dir", str(c), "--out", str(out),
+                        "--still", "1.0", "--size", "480x270"], cwd=ROOT, capture_output=True, text=True, env=env)
+    assert r.returncode == 2 and "at least 32 pixels" in r.stderr and "Traceback" not in r.stderr
+
+
+def test_png_sequence(gl, scene_with_cache, tmp_path):
+    from PIL import Image
+    p, c = scene_with_cache(RENDER + "output: {format: png}\n")
+    out = tmp_path / "o" / "frames"
+    cmd = [sys.executable, "-m", "render", str(p), "--cache-dir", str(c), "--out", str(out), "--quiet"]
+    r = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    files = sorted(out.iterdir())
+    assert [f.name for f in files] == [f"frame_{i:06d}.png" for i in range(12)]
+    for f in files:
+        with Image.open(f) as im:
+            assert im.size == (320, 180) and im.mode == "RGB"
+    # the sequence is the film's frames
+    np.testing.assert_array_equal(np.asarray(Image.open(files[6])), _frame(p, c, 0.6))
+    assert sorted(x.name for x in out.parent.iterdir()) == ["frames"]
+    # a second render replaces the whole directory (no frame left over from the first)
+    r = subprocess.run(cmd + ["--frames", "4"], cwd=ROOT, capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    assert len(list(out.iterdir())) == 4
+    assert sorted(x.name for x in out.parent.iterdir()) == ["frames"]
+
+
+def test_png_sequence_default_path_and_format_flag(gl, scene_with_cache, tmp_path):
+    p, c = scene_with_cache(RENDER + "output: {path: " + str(tmp_path / "films" / "f.mp4") + "}\n")
+    r = subprocess.run([sys.executable, "-m", "render", str(p), "--cache-dir", str(c), "--quiet",
+                        "--format", "png", "--frames", "3"], cwd=ROOT, capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    assert sorted(x.name for x in (tmp_path / "films").iterdir()) == ["f_frames"]
+    assert len(list((tmp_path / "films" / "f_frames").iterdir())) == 3
+
+
+def test_failed_png_sequence_leaves_nothing(gl, scene_with_cache, tmp_path, monkeypatch):
+    from render import film as film_mod
+    from render.film import Options, render_film
+    from studio import cache
+    from studio.scene import load_scene
+    p, c = scene_with_cache(RENDER)
+    scene = load_scene(p)
+    ls = cache.read(c, scene.cache_key())
+    out = tmp_path / "o" / "frames"
+    # an earlier, complete sequence stays as it was
+    render_film(scene, ls, out, Options(320, 180, 10, 1.2), 18, "ultrafast", progress=False, max_frames=2,
+                fmt="png")
+    before = sorted(f.name for f in out.iterdir())
+    calls = {"n": 0}
+    real = film_mod.Film.frame
+
+    def boom(self, t):
+        calls["n"] += 1
+        if calls["n"] == 5:
+            raise KeyboardInterrupt
+        return real(self, t)
+
+    monkeypatch.setattr(film_mod.Film, "frame", boom)
+    with pytest.raises(KeyboardInterrupt):
+        render_film(scene, ls, out, Options(320, 180, 10, 1.2), 18, "ultrafast", progress=False, fmt="png")
+    assert sorted(f.name for f in out.iterdir()) == before
+    assert sorted(x.name for x in out.parent.iterdir()) == ["frames"]
+    new = tmp_path / "o" / "new"
+    with pytest.raises(KeyboardInterrupt):
+        calls["n"] = 0
+        render_film(scene, ls, new, Options(320, 180, 10, 1.2), 18, "ultrafast", progress=False, fmt="png")
+    assert not new.exists() and sorted(x.name for x in out.parent.iterdir()) == ["frames"]
+
+
+def test_failed_still_leaves_nothing(gl, scene_with_cache, tmp_path, monkeypatch):
+    from PIL import Image
+    from render.film import Options, render_still
+    from studio import cache
+    from studio.scene import load_scene
+    p, c = scene_with_cache(RENDER)
+    scene = load_scene(p)
+    ls = cache.read(c, scene.cache_key())
+    out = tmp_path / "s" / "still.png"
+
+    def broken_save(self, fp, *a, **k):          # dies half way through writing the file
+        with open(fp, "wb") as fh:
+            fh.write(b"\x89PNG\r\n\x1a\n partial")
+        raise OSError("disk full")
+
+    monkeypatch.setattr(Image.Image, "save", broken_save)
+    with pytest.raises(OSError, match="disk full"):
+        render_still(scene, ls, out, Options(320, 180, 10, 1.2), 0.5)
+    assert list(out.parent.iterdir()) == []
+
+
+def test_background_gradient_top_to_bottom(gl, scene_with_cache):
+    p, c = scene_with_cache(RENDER + "  title_card: false\n  paths: {}\n"
+                            "  look: {background: ['#c02010', '#1030a0'], fog: 0}\n")
+    img = _frame(p, c, 0.6)
+    top, bottom = img[0, -1].astype(int), img[-1, -1].astype(int)
+    assert np.abs(top - [0xc0, 0x20, 0x10]).max() <= 2, top
+    assert np.abs(bottom - [0x10, 0x30, 0xa0]).max() <= 2, bottom
+    mid = img[90, -1].astype(int)                  # halfway: halfway between
+    assert np.abs(mid - ([0xc0, 0x20, 0x10] + np.array([0x10, 0x30, 0xa0])) / 2).max() <= 4, mid
+    # red falls and blue rises steadily down the right edge (the terrain does not reach it)
+    edge = img[:, -1].astype(int)
+    assert np.all(np.diff(edge[:, 0]) <= 0) and np.all(np.diff(edge[:, 2]) >= 0)
+
+
+def test_one_background_colour_is_the_bottom_of_a_faint_gradient(gl, scene_with_cache):
+    p, c = scene_with_cache(RENDER + "  title_card: false\n  look: {background: '#05060a'}\n")
+    img = _frame(p, c, 0.6)
+    assert np.abs(img[-1, -1].astype(int) - [5, 6, 10]).max() <= 1
+    assert 5 < img[0, -1].astype(int).sum() - 21 < 60          # a little lighter at the top
+
+
+def test_supersample_output_size_and_smoother_edges(gl, scene_with_cache):
+    p, c = scene_with_cache(RENDER + "  title_card: false\n")
+    plain = _frame(p, c, 1.1)
+    p, c = scene_with_cache(RENDER + "  title_card: false\n  look: {supersample: 3}\n")
+    smooth = _frame(p, c, 1.1)
+    assert smooth.shape == plain.shape == (180, 320, 3)
+    # the same picture...
+    assert _diff(plain, smooth)[0] < 8
+    # ...with intermediate colours along the edges: more distinct colours, and softer steps at the
+    # terrain's silhouette (the largest jump between neighbouring pixels is rarer)
+    def colours(im):
+        return len(np.unique(im.reshape(-1, 3), axis=0))
+    assert colours(smooth) > 1.3 * colours(plain)
+    def hard_steps(im):
+        g = im.astype(int).sum(axis=-1)
+        return int((np.abs(np.diff(g, axis=1)) > 250).sum() + (np.abs(np.diff(g, axis=0)) > 250).sum())
+    assert hard_steps(smooth) < 0.75 * hard_steps(plain)
+
+
+def test_point_options(gl, scene_with_cache):
+    base = RENDER + "  title_card: false\n"
+    p, c = scene_with_cache(base)
+    ref = _frame(p, c, 0.6)
+    for look in ("{point_units: world}", "{depth_scale: false}", "{point_size: 24}"):
+        p, c = scene_with_cache(base + f"  look: {look}\n")
+        img = _frame(p, c, 0.6)
+        land = 1 - _background_fraction(img, (5, 6, 10))
+        assert 0.15 < land < 0.8, (look, land)
+        assert _diff(ref, img)[0] > 0.05, look
+    # world units: tiny points leave the background showing through, large ones cover it
+    p, c = scene_with_cache(base + "  look: {point_units: world, point_size: 0.003}\n")
+    sparse = 1 - _background_fraction(_frame(p, c, 0.6), (5, 6, 10))
+    p, c = scene_with_cache(base + "  look: {point_units: world, point_size: 0.03}\n")
+    dense = 1 - _background_fraction(_frame(p, c, 0.6), (5, 6, 10))
+    assert dense > sparse + 0.05, (sparse, dense)
+
+
+def test_lower_third_sits_at_the_bottom_left(gl, scene_with_cache):
+    base = RENDER + "  title_card: false\n  paths: {training: {start: 5}}\n"
+    p, c = scene_with_cache(base)
+    without = _frame(p, c, 0.6, 640, 360)
+    p, c = scene_with_cache(base + "  captions:\n    - {text: 'Adam, lr 0.01', subtitle: 'the real training run', "
+                                   "position: lower_third, from: 0, to: 1.2, fade: 0.1}\n")
+    with_lt = _frame(p, c, 0.6, 640, 360)
+    changed = np.abs(with_lt.astype(int) - without.astype(int)).max(axis=-1) > 40
+    ys, xs = np.nonzero(changed)
+    assert len(ys) > 300
+    assert xs.min() < 60 and xs.max() < 640 * 0.6          # left-aligned, left part of the frame
+    assert ys.min() > 360 * 0.55 and ys.max() < 360 - 20   # in the lower part, above the bottom edge
+
+
+def test_several_trails_each_in_its_colour(gl, scene_with_cache):
+    paths = ("  paths:\n    training: {color: '#ff2020', end: 1.0}\n    sgd: {color: '#20ff20', end: 1.0}\n"
+             "    adam: {color: '#4060ff', end: 1.0}\n")
+    p, c = scene_with_cache(RENDER + "  title_card: false\n" + paths, descents=("sgd", "adam"))
+    img = _frame(p, c, 1.1, 640, 360).astype(int)
+    r, g, b = img[..., 0], img[..., 1], img[..., 2]
+    assert ((r > 200) & (g < 110) & (b < 110)).sum() > 150
+    assert ((g > 200) & (r < 140) & (b < 140)).sum() > 150
+    assert ((b > 200) & (r < 140) & (g < 170)).sum() > 150
+
+
+def test_color_by_accuracy_without_a_grid_is_a_clear_error(gl, scene_with_cache, tmp_path):
+    p, c = scene_with_cache(RENDER + "  look: {color_by: accuracy}\n")
+    out = tmp_path / "o" / "f.mp4"
+    r = subprocess.run([sys.executable, "-m", "render", str(p), "--cache-dir", str(c), "--out", str(out)],
+                       cwd=ROOT, capture_output=True, text=True)
+    assert r.returncode == 2, r.stderr
+    msg = r.stderr.strip()
+    assert msg.startswith(f"error: {p}: render.look.color_by") and "\n" not in msg
+    assert "accuracy grid" in msg and "has none" in msg and "Traceback" not in msg
+    assert not out.parent.exists()
+    # with an accuracy grid in the entry the film colours by it
+    p, c = scene_with_cache(RENDER + "  look: {color_by: accuracy}\n", accuracy=True)
+    acc = _frame(p, c, 0.6)
+    p, c = scene_with_cache(RENDER, accuracy=True)
+    assert _diff(acc, _frame(p, c, 0.6))[0] > 2

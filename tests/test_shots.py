@@ -1,0 +1,472 @@
+"""Camera shots on the keyframe timeline: orbit, dolly, zoom, crane, follow; smoothness where shots
+start and end, a pure state(t), keeping above the terrain, strict validation, and a follow shot
+rendered (GL)."""
+from __future__ import annotations
+
+import math
+import textwrap
+
+import numpy as np
+import pytest
+
+from render import camera as cam
+from studio.scene import SceneError, load_scene
+
+HOME = {"target": [0.0, 0.0, 0.3], "azimuth": 30.0, "elevation": 30.0, "distance": 5.0, "fov": 35.0, "roll": 0.0}
+
+
+def derivative_jump(path: cam.CameraPath, t: float, h: float = 1e-5) -> np.ndarray:
+    """|left derivative - right derivative| of every channel at t."""
+    left = (path.vec(t) - path.vec(t - h)) / h
+    right = (path.vec(t + h) - path.vec(t)) / h
+    return np.abs(left - right)
+
+
+def make_track(start: float = 1.0, end: float = 9.0, n: int = 400, wiggle: float = 0.0) -> cam.Track:
+    """A head moving along a curve over a terrain-like height, growing with a smoothstep from
+    start to end (like a drawn trail); ``wiggle`` adds a fine zig-zag."""
+    s = np.linspace(0.0, 1.0, n)
+    pts = np.c_[-0.8 + 1.4 * s, 0.5 * np.sin(3 * s) + wiggle * np.sign(np.sin(120 * s)), 0.8 * (1 - s) ** 2]
+
+    def timing(t):
+        u = np.clip((np.asarray(t, float) - start) / (end - start), 0.0, 1.0)
+        return u * u * (3 - 2 * u) * (n - 1)
+
+    return cam.Track(pts, np.arange(n, dtype=float), timing)
+
+
+# --------------------------------------------------------------------------- the timeline
+
+MIXED = [
+    {"t": 0.0, "azimuth": -40, "elevation": 45, "distance": 6.0},
+    {"shot": "orbit", "from": 1.0, "to": 5.0, "turns": 0.75},
+    {"t": 3.0, "elevation": 30, "distance": 4.0, "target": [0.2, -0.1, 0.2]},
+    {"shot": "crane", "from": 4.0, "to": 7.0, "elevation": 12},
+    {"shot": "dolly", "from": 5.0, "to": 8.0, "distance": 2.5},
+    {"shot": "zoom", "from": 6.0, "to": 9.0, "fov": 55},
+    {"t": 10.0, "azimuth": 300, "elevation": 35, "distance": 4.5, "ease": "in_out"},
+]
+
+
+def test_keyframes_pass_through_their_values_with_shots_around():
+    path = cam.CameraPath(MIXED, HOME)
+    s0, s3, s10 = path.state(0.0), path.state(3.0), path.state(10.0)
+    assert (s0["azimuth"], s0["elevation"], s0["distance"]) == pytest.approx((-40, 45, 6.0))
+    assert (s3["elevation"], s3["distance"]) == pytest.approx((30, 4.0))
+    assert s3["target"] == pytest.approx([0.2, -0.1, 0.2])
+    # the keyframe after the orbit: 300 degrees, the short way round from where the orbit ended (230)
+    assert s10["azimuth"] % 360 == pytest.approx(300.0)
+    assert s10["azimuth"] == pytest.approx(300.0)
+    assert (s10["elevation"], s10["distance"]) == pytest.approx((35, 4.5))
+
+
+def test_c1_at_every_keyframe_and_every_shot_boundary():
+    path = cam.CameraPath(MIXED, HOME)
+    times = {k["t"] for k in MIXED if "t" in k} | {k[e] for k in MIXED if "shot" in k for e in ("from", "to")}
+    for t in sorted(times - {0.0}):
+        jump = derivative_jump(path, t)
+        assert jump.max() < 1e-2, (t, jump)
+        np.testing.assert_allclose(path.vec(t - 1e-7), path.vec(t + 1e-7), atol=1e-4)
+    # and a shot's ends are at rest on the values it moves
+    for k in MIXED:
+        if "shot" in k:
+            c = {"orbit": 3, "crane": 4, "dolly": 5, "zoom": 6}[k["shot"]]
+            for t in (k["from"], k["to"]):
+                v = (path.vec(t + 1e-5) - path.vec(t - 1e-5)) / 2e-5
+                assert abs(v[c]) < 1e-3, (k, t, v[c])
+
+
+def test_orbit_turns_by_the_requested_angle_any_amount():
+    for spec, angle in (({"turns": 1.25}, 450.0), ({"degrees": -200}, -200.0), ({"turns": 3}, 1080.0)):
+        path = cam.CameraPath([{"t": 0, "azimuth": 10}, {"shot": "orbit", "from": 2, "to": 8, **spec}], HOME)
+        assert path.state(2.0)["azimuth"] == pytest.approx(10.0)
+        assert path.state(8.0)["azimuth"] == pytest.approx(10.0 + angle)
+        assert path.state(12.0)["azimuth"] == pytest.approx(10.0 + angle)      # carried on
+        az = np.array([path.state(t)["azimuth"] for t in np.linspace(2, 8, 601)])
+        assert np.all(np.diff(az) * np.sign(angle) >= -1e-9)                   # one way round, no wrap
+        # nothing else moves
+        assert path.state(5.0)["distance"] == pytest.approx(5.0)
+
+
+def test_orbit_ramp_gives_a_steady_middle():
+    path = cam.CameraPath([{"shot": "orbit", "from": 0, "to": 10, "degrees": 360, "ramp": 2.0}], HOME)
+    speeds = [(path.state(t + 1e-4)["azimuth"] - path.state(t - 1e-4)["azimuth"]) / 2e-4
+              for t in np.linspace(2.5, 7.5, 11)]
+    np.testing.assert_allclose(speeds, 360.0 / 8.0, rtol=1e-6)    # 360 degrees over 10 s less a 2 s ramp
+
+
+def test_dolly_zoom_and_crane_reach_their_values():
+    keys = [{"t": 0, "distance": 8.0, "fov": 60.0, "elevation": 40.0},
+            {"shot": "dolly", "from": 1, "to": 5, "distance": 2.0},
+            {"shot": "zoom", "from": 2, "to": 6, "fov": 20.0},
+            {"shot": "crane", "from": 3, "to": 7, "elevation": -10.0}]
+    path = cam.CameraPath(keys, HOME)
+    for t, (d, f, e) in ((0.5, (8.0, 60.0, 40.0)), (7.0, (2.0, 20.0, -10.0)), (11.0, (2.0, 20.0, -10.0))):
+        s = path.state(t)
+        assert (s["distance"], s["fov"], s["elevation"]) == pytest.approx((d, f, e))
+    # dolly at an even rate in scale: halfway through, the geometric mean
+    assert path.state(3.0)["distance"] == pytest.approx(math.sqrt(8.0 * 2.0))
+    # zoom geometric in tan(fov / 2)
+    half = math.degrees(2 * math.atan(math.sqrt(math.tan(math.radians(30)) * math.tan(math.radians(10)))))
+    assert path.state(4.0)["fov"] == pytest.approx(half)
+    assert path.state(5.0)["elevation"] == pytest.approx(15.0)
+
+
+def test_shots_that_touch_chain_and_overlaps_are_refused():
+    keys = [{"t": 0, "azimuth": 0}, {"shot": "orbit", "from": 1, "to": 3, "degrees": 90},
+            {"shot": "orbit", "from": 3, "to": 5, "degrees": 90}]
+    path = cam.CameraPath(keys, HOME)
+    assert path.state(5)["azimuth"] == pytest.approx(180.0)
+    assert derivative_jump(path, 3.0).max() < 1e-2
+    with pytest.raises(ValueError, match="overlaps"):
+        cam.CameraPath(keys[:2] + [{"shot": "orbit", "from": 2, "to": 5, "degrees": 90}], HOME)
+    with pytest.raises(ValueError, match="inside"):
+        cam.CameraPath(keys[:2] + [{"t": 2, "azimuth": 50}], HOME)
+
+
+def test_state_is_a_pure_function_of_time():
+    track = make_track()
+    keys = MIXED[:3] + [{"shot": "follow", "from": 5.5, "to": 9.5, "path": "p", "distance": 1.0,
+                         "heading": 20, "lag": 0.5, "blend": 1.0}]
+    ts = np.linspace(0, 11, 67)
+    a = cam.CameraPath(keys, HOME, tracks={"p": track})
+    forward = [a.state(t) for t in ts]
+    again = [a.state(t) for t in ts]
+    order = np.random.default_rng(0).permutation(len(ts))
+    b = cam.CameraPath(keys, HOME, tracks={"p": track})
+    shuffled = {int(i): b.state(ts[i]) for i in order}
+    backwards = [cam.CameraPath(keys, HOME, tracks={"p": track}).state(t) for t in ts[::-1]][::-1]
+    for i in range(len(ts)):
+        assert forward[i] == again[i] == shuffled[i] == backwards[i]
+
+
+# --------------------------------------------------------------------------- follow
+
+def follow_path(**spec) -> tuple[cam.CameraPath, cam.Track]:
+    track = make_track(wiggle=spec.pop("wiggle", 0.0))
+    shot = {"shot": "follow", "from": 2.0, "to": 10.0, "path": "p", "distance": 1.2, "elevation": 25,
+            "lag": 0.5, "blend": 1.0}
+    shot.update(spec)
+    keys = [{"t": 0, "azimuth": -40, "elevation": 45, "distance": 6.0}, shot]
+    return cam.CameraPath(keys, HOME, tracks={"p": track}), track
+
+
+@pytest.mark.parametrize("lag", [0.0, 0.5, 2.0])
+def test_follow_stays_within_distance_of_the_head(lag):
+    path, track = follow_path(lag=lag)
+    for t in np.linspace(3.0, 9.0, 241):                    # from + blend to to - blend
+        s = path.state(t)
+        gap = np.linalg.norm(cam.eye_position(s) - track.head(t))
+        assert abs(gap - 1.2) <= cam.LEASH * 1.2 + 1e-9, (t, gap)
+        if lag == 0.0:                                      # locked on: the target is the head
+            np.testing.assert_allclose(s["target"], track.head(t), atol=1e-9)
+    assert path.state(9.0)["elevation"] == pytest.approx(25.0)
+
+
+def test_follow_has_no_jump_where_it_starts_and_ends():
+    path, _ = follow_path(wiggle=0.004)
+    h = 1.0 / 240.0
+    for edge in (2.0, 10.0):
+        ts = edge + h * np.arange(-24, 25)
+        x = np.array([path.vec(t) for t in ts])
+        second = np.abs(x[2:] - 2 * x[1:-1] + x[:-2])
+        # the target (and the distance and elevation the shot sets) accelerate, never jump: a jump
+        # in velocity v would give a second difference of about v * h
+        assert second[:, :3].max() < 40 * h * h, (edge, second[:, :3].max() / h / h)
+        assert derivative_jump(path, edge, 1e-4)[:6].max() < 0.05
+    # before the shot the target is the timeline's; well inside it, near the head
+    assert path.state(1.9)["target"] == pytest.approx(HOME["target"])
+
+
+def test_follow_lag_smooths_a_jittery_path():
+    jitter, _ = follow_path(wiggle=0.01, lag=0.6)
+    locked, _ = follow_path(wiggle=0.01, lag=0.0)
+    h = 1.0 / 30.0
+    ts = np.arange(4.0, 8.0, h)
+
+    def roughness(p):
+        x = np.array([p.state(t)["target"] for t in ts])
+        return np.abs(x[2:] - 2 * x[1:-1] + x[:-2]).max()
+
+    assert roughness(jitter) < 0.2 * roughness(locked)
+
+
+def test_follow_heading_looks_the_way_the_head_goes():
+    n = 200
+    pts = np.c_[np.linspace(-0.8, 0.8, n), np.zeros(n), np.full(n, 0.2)]     # straight along +x
+
+    def timing(t):
+        return np.clip((np.asarray(t, float) - 1.0) / 8.0, 0, 1) * (n - 1)
+
+    track = cam.Track(pts, np.arange(n, dtype=float), timing)
+    for heading, az in ((0.0, -90.0), (30.0, -60.0)):
+        keys = [{"t": 0, "azimuth": -100},
+                {"shot": "follow", "from": 2, "to": 9, "path": "p", "heading": heading, "lag": 0.3}]
+        path = cam.CameraPath(keys, HOME, tracks={"p": track})
+        s = path.state(5.0)
+        assert s["azimuth"] == pytest.approx(az, abs=1e-6)
+        if heading == 0.0:                                  # behind the head: at smaller x
+            assert cam.eye_position(s)[0] < track.head(5.0)[0] - 0.5 * s["distance"]
+
+
+def test_follow_needs_its_track():
+    with pytest.raises(ValueError, match="no path 'q'"):
+        cam.CameraPath([{"shot": "follow", "from": 0, "to": 4, "path": "q"}], HOME, tracks={})
+
+
+# --------------------------------------------------------------------------- the ground
+
+def test_camera_is_kept_above_the_terrain_smoothly():
+    y, x = np.mgrid[-1:1:101j, -1:1:101j]
+    heights = 0.8 * np.exp(-((x + 0.2) ** 2 + y ** 2) / 0.1)          # a hill left of the centre
+    ground = cam.Ground(heights, 1.0)
+    # a low camera sweeping its azimuth around a target right of the hill: it must climb over it
+    keys = [{"t": 0, "target": [0.4, 0.0, 0.1], "azimuth": 0, "elevation": 5, "distance": 0.9},
+            {"t": 10, "azimuth": -180}]
+    path = cam.CameraPath(keys, HOME, ground=ground)
+    ts = np.linspace(0, 10, 1001)
+    states = [path.state(t) for t in ts]
+    eyes = np.array([cam.eye_position(s) for s in states])
+    under = np.array([float(ground(e[0], e[1])) for e in eyes])
+    assert np.all(eyes[:, 2] >= under + cam.CLEARANCE - 1e-3)      # (the line below is sampled)
+    # over the raw terrain too, and lifted only where needed
+    raw = 0.8 * np.exp(-((eyes[:, 0] + 0.2) ** 2 + eyes[:, 1] ** 2) / 0.1)
+    assert np.all(eyes[:, 2] > raw + 0.1)
+    el = np.array([s["elevation"] for s in states])
+    assert el.max() > 20 and 5.0 <= el[0] < 6.5              # low over flat ground: barely lifted
+    assert np.abs(np.diff(el, 2)).max() < 0.5                          # smooth, no kink or jump
+    # high above, nothing changes
+    high = cam.CameraPath([dict(keys[0], elevation=45, distance=3.0)], HOME, ground=ground)
+    assert high.state(0)["elevation"] == pytest.approx(45.0, abs=1e-6)
+
+
+# --------------------------------------------------------------------------- validation
+
+def write(tmp_path, text: str):
+    p = tmp_path / "scene.yaml"
+    p.write_text(textwrap.dedent(text).lstrip("\n"), encoding="utf-8")
+    return p
+
+
+def error(tmp_path, text: str) -> str:
+    p = write(tmp_path, text)
+    with pytest.raises(SceneError) as ei:
+        load_scene(p)
+    msg = str(ei.value)
+    assert msg.startswith(str(p)) and "\n" not in msg
+    return msg[len(str(p)):]
+
+
+BAD = {
+    "unknown_shot": ("""
+        render:
+          camera:
+            - {t: 0, azimuth: 10}
+            - {shot: orbt, from: 1, to: 4, turns: 1}
+        """, 4, ["render.camera[1].shot", '"orbt"', "'orbit', 'dolly', 'zoom', 'crane' or 'follow'",
+                 "did you mean 'orbit'"]),
+    "no_shot_name": ("""
+        render:
+          camera:
+            - {from: 1, to: 4, turns: 1}
+        """, 3, ["render.camera[0]", "give it 'shot:'", "a keyframe has 't'"]),
+    "typo_in_a_shot": ("""
+        render:
+          camera:
+            - {shot: dolly, from: 1, to: 4, distnce: 2}
+        """, 3, ["unknown key 'render.camera[0].distnce'", "shot, from, to, distance, ramp",
+                 "did you mean 'distance'"]),
+    "typo_in_a_keyframe": ("""
+        render:
+          camera:
+            - {t: 0, shto: orbit}
+        """, 3, ["unknown key 'render.camera[0].shto'", "t, target, azimuth", "did you mean 'shot'"]),
+    "from_after_to": ("""
+        render:
+          camera:
+            - {shot: crane, from: 5, to: 2, elevation: 10}
+        """, 3, ["render.camera[0]", "'to' (2) must be later than 'from' (5)"]),
+    "orbit_without_angle": ("""
+        render:
+          camera:
+            - {shot: orbit, from: 1, to: 2}
+        """, 3, ["render.camera[0]", "turns", "degrees"]),
+    "dolly_needs_distance": ("""
+        render:
+          camera:
+            - {shot: dolly, from: 1, to: 2}
+        """, 3, ["render.camera[0].distance", "missing required key"]),
+    "bad_elevation": ("""
+        render:
+          camera:
+            - {shot: crane, from: 1, to: 2,
+               elevation: 95}
+        """, 4, ["render.camera[0].elevation", "bad value 95", "at most 89"]),
+    "negative_lag": ("""
+        render:
+          camera:
+            - {shot: follow, from: 1, to: 5, path: training, lag: -1}
+        """, 3, ["render.camera[0].lag", "bad value -1", "at least 0"]),
+    "blend_too_long": ("""
+        render:
+          camera:
+            - {shot: follow, from: 1, to: 3, path: training, blend: 1.5}
+        """, 3, ["render.camera[0]", "blend (1.5 s) must be at most half the shot"]),
+    "ramp_too_long": ("""
+        render:
+          camera:
+            - {shot: zoom, from: 1, to: 3, fov: 20, ramp: 2}
+        """, 3, ["render.camera[0]", "ramp (2 s) must be at most half the shot"]),
+    "azimuth_and_heading": ("""
+        render:
+          camera:
+            - {shot: follow, from: 1, to: 5, path: training, azimuth: 10, heading: 0}
+        """, 3, ["render.camera[0]", "azimuth", "heading", "not both"]),
+    "unknown_follow_path": ("""
+        landscape:
+          descents:
+            - {name: adam, optimizer: adam, lr: 0.3, start: [0, 0]}
+        render:
+          camera:
+            - {shot: follow, from: 1, to: 5,
+               path: adma}
+        """, 7, ["render.camera[0].path", "unknown path 'adma'", "training, adam", "did you mean 'adam'"]),
+    "overlapping_shots": ("""
+        render:
+          camera:
+            - {shot: orbit, from: 1, to: 6, turns: 1}
+            - {t: 2, fov: 30}
+            - {shot: follow, from: 5, to: 9, path: training, heading: 0}
+        """, 5, ["render.camera[2]", "follow shot from 5 to 9", "moves the azimuth",
+                 "orbit shot render.camera[0] (line 3, from 1 to 6)", "may not overlap"]),
+    "keyframe_inside_a_shot": ("""
+        render:
+          camera:
+            - {shot: crane, from: 1, to: 6, elevation: 10}
+            - {t: 6, azimuth: 20,
+               elevation: 30}
+        """, 5, ["render.camera[1].elevation", "keyframe at t=6 sets elevation",
+                 "crane shot render.camera[0] (line 3, from 1 to 6)"]),
+    "keyframes_out_of_order": ("""
+        render:
+          camera:
+            - {t: 4, azimuth: 10}
+            - {shot: orbit, from: 0, to: 2, turns: 1}
+            - {t: 2, azimuth: 20}
+        """, 3, ["render.camera", "keyframe times must increase strictly", "[4.0, 2.0]"]),
+}
+
+
+@pytest.mark.parametrize("case", sorted(BAD))
+def test_bad_shots_are_reported_clearly(tmp_path, case):
+    text, line, parts = BAD[case]
+    msg = error(tmp_path, text)
+    assert msg.startswith(f":{line}: "), msg
+    for part in parts:
+        assert part in msg, f"{part!r} not in {msg!r}"
+
+
+def test_good_shots_load(tmp_path):
+    p = write(tmp_path, """
+        landscape:
+          descents:
+            - {name: adam, optimizer: adam, lr: 0.3, start: [0, 0]}
+        render:
+          camera:
+            - {t: 0, azimuth: -40, elevation: 40, distance: 5.0}
+            - {shot: orbit, from: 1, to: 9, turns: 0.5}
+            - {shot: crane, from: 1, to: 5, elevation: 20}          # another value: may overlap
+            - {t: 5, fov: 30, elevation: 20}                        # at the crane's end: not its value
+            - {shot: follow, from: 9, to: 15, path: adam, distance: 1.2, azimuth: -150, elevation: 25}
+            - {shot: dolly, from: 15, to: 18, distance: 4.0}        # starts where the follow ends
+            - {shot: zoom, from: 2, to: 3, fov: 50, ramp: 0.25}
+        """)
+    with pytest.raises(SceneError, match="keyframe at t=5 sets elevation"):
+        load_scene(p)
+    p.write_text(p.read_text().replace("{t: 5, fov: 30, elevation: 20}", "{t: 5, fov: 30}"))
+    scene = load_scene(p)
+    kinds = [getattr(e, "shot", "keyframe") for e in scene.render.camera]
+    assert kinds == ["keyframe", "orbit", "crane", "keyframe", "follow", "dolly", "zoom"]
+    follow = scene.render.camera[4]
+    assert (follow.lag, follow.blend, follow.heading) == (0.4, 1.0, None)
+    assert follow.channels() == ("target", "azimuth", "elevation", "distance")
+    dumped = follow.model_dump(by_alias=True)
+    assert dumped["from"] == 9.0 and dumped["to"] == 15.0 and dumped["shot"] == "follow"
+    # the shots compile with the render stage's camera (a track stands in for the trail)
+    tracks = {"adam": make_track()}
+    path = cam.CameraPath([e.model_dump(by_alias=True) for e in scene.render.camera], HOME, tracks=tracks)
+    assert path.state(9.0)["azimuth"] == pytest.approx(-40 + 180)
+    assert path.state(18.0)["distance"] == pytest.approx(4.0)
+
+
+def test_example_scenes_load_and_share_the_default_grid():
+    from tests.conftest import ROOT
+    key = load_scene(ROOT / "scenes" / "default.yaml").cache_key()
+    opt = load_scene(ROOT / "scenes" / "optimizers.yaml")
+    for name in ("orbit", "flyover", "follow"):
+        scene = load_scene(ROOT / "scenes" / f"{name}.yaml")
+        assert scene.cache_key() == key
+        assert any(getattr(e, "shot", None) for e in scene.render.camera)
+    assert load_scene(ROOT / "scenes" / "follow.yaml").landscape == opt.landscape
+
+
+# --------------------------------------------------------------------------- rendered
+
+@pytest.mark.gl
+def test_follow_shot_renders_and_any_frame_renders_alone(gl, scene_with_cache):
+    from render.film import Film, Options
+    from studio import cache
+    text = ("render:\n  size: [320, 180]\n  fps: 10\n  duration: 4\n"
+            "  paths: {training: {color: '#ff0000', width: 8, start: 0.0, end: 3.5}}\n"
+            "  camera:\n"
+            "    - {t: 0, azimuth: 20, elevation: 40}\n"
+            "    - {shot: follow, from: 0.5, to: 4, path: training, distance: 0.9, elevation: 30,\n"
+            "       azimuth: -60, lag: 0.3, blend: 0.8}\n")
+    p, c = scene_with_cache(text)
+    scene = load_scene(p)
+    ls = cache.read(c, scene.cache_key())            # the synthetic entry holds the descents as paths
+    opts = Options(320, 180, 10, 4.0)
+    film = Film(scene, ls, opts)
+    try:
+        frames = {i / 10: film.frame(i / 10) for i in range(0, 40, 3)}
+        follow = film.camera.shots[0]
+        for t in (1.5, 2.4, 3.3):
+            s = film.camera.state(t)
+            head = follow.track.head(t)
+            gap = np.linalg.norm(cam.eye_position(s) - head)
+            assert abs(gap - 0.9) <= cam.LEASH * 0.9 + 1e-9
+            # the head is near the middle of the frame
+            px = cam.project_points(head[None], s, 320, 180, film.terrain.radius)[0]
+            assert abs(px[0] - 160) < 40 and abs(px[1] - 90) < 30, px
+    finally:
+        film.close()
+    img = frames[2.4]
+    reddish = (img[..., 0] > 180) & (img[..., 1] < 110) & (img[..., 2] < 110)
+    assert reddish.sum() > 30                      # the trail under the camera
+    assert img.mean(axis=-1).std() > 10            # terrain, not an empty frame
+    # a frame drawn on its own (as --still does) is the frame of the film
+    alone = Film(scene, ls, opts)
+    try:
+        np.testing.assert_array_equal(alone.frame(2.4), img)
+    finally:
+        alone.close()
+
+
+@pytest.mark.gl
+def test_follow_a_path_that_is_not_drawn(gl, scene_with_cache):
+    from render.film import Film, Options
+    from studio import cache
+    text = ("render:\n  size: [160, 90]\n  fps: 10\n  duration: 3\n  paths: {training: {}}\n"
+            "  camera:\n    - {shot: follow, from: 0, to: 3, path: adam, distance: 1.0, lag: 0}\n")
+    p, c = scene_with_cache(text, descents=("adam",))
+    scene = load_scene(p)
+    ls = cache.read(c, scene.cache_key())            # the synthetic entry holds the descents as paths
+    film = Film(scene, ls, Options(160, 90, 10, 3.0))
+    try:
+        track = film.camera.shots[0].track
+        # timed like a drawn path with the default style: complete at 85% of the film
+        np.testing.assert_allclose(track.head(2.55), track.points[-1], atol=1e-9)
+        np.testing.assert_allclose(film.camera.state(1.2)["target"], track.head(1.2), atol=1e-9)
+        assert film.frame(1.2).shape == (90, 160, 3)
+    finally:
+        film.close()
