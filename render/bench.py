@@ -64,17 +64,22 @@ def _finish():
 
 
 def time_points(film, frames: int) -> tuple[float, float]:
-    """ms per frame: draw (cloud only, to glFinish), read-back."""
+    """ms per frame: draw (background and terrain, to glFinish), read-back."""
     from render import camera as cam
     g, o = film.gl, film.opts
+    lo, hi = film.terrain.bounds
+    corners = np.array([[x, y, z] for x in (lo[0], hi[0]) for y in (lo[1], hi[1]) for z in (lo[2], hi[2])])
     draw, read = [], []
     for i in range(frames):
         s = film.camera.state(i / 30)
         near, far = cam.clip_planes(s, film.terrain.radius)
         mvp = cam.perspective(s["fov"], o.width / o.height, near, far) @ cam.view_matrix(s)
+        eye = cam.eye_position(s)
+        d = np.linalg.norm(corners - eye, axis=1)
         t0 = time.perf_counter()
         g.begin(film.bg_top, film.bg_bottom)
-        g.draw_cloud(mvp, film.point_size, film.home["distance"], film.bg_bottom, 0.35, (2.0, 9.0))
+        g.draw_cloud(mvp, film._cloud_size(mvp), film.home["distance"], film.look.fog, (d.min(), d.max()),
+                     film.point_mode)
         _finish()
         t1 = time.perf_counter()
         g.read()
@@ -90,7 +95,7 @@ class MarkersScene:
 
     def __init__(self, film, width: int, height: int):
         from vispy import scene
-        self.canvas = scene.SceneCanvas(size=(width, height), show=False, bgcolor=tuple(film.bg_bottom))
+        self.canvas = scene.SceneCanvas(size=(width, height), show=False, bgcolor=tuple(film.bg_bottom[:3]))
         view = self.canvas.central_widget.add_view()
         view.camera = scene.TurntableCamera(fov=film.home["fov"], distance=film.home["distance"],
                                             elevation=film.home["elevation"], azimuth=film.home["azimuth"],
