@@ -44,6 +44,8 @@ def context():
     """Create (once) and return the offscreen canvas whose GL context is current."""
     global _CANVAS
     if _CANVAS is not None:
+        # another canvas (e.g. the bench's vispy SceneCanvas) may have made its context current
+        _CANVAS.set_current()
         return _CANVAS
     try:
         import vispy
