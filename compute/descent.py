@@ -47,6 +47,7 @@ from compute import plane as planes
 from compute.data import build_data, eval_subset
 from compute.engine import Plane, loss_fn_on_plane
 from compute.models import build_model
+from compute.setup import build_setup
 
 OPTIMIZERS = ("sgd", "momentum", "nesterov", "adam", "rmsprop")
 
@@ -182,7 +183,6 @@ def _recover_plane(scene, root: Path, key: str, meta: dict, device: torch.device
                    progress: bool) -> PlaneVectors:
     """For an entry written before the plane was stored: redo training and the plane (not the grid),
     check they reproduce the stored training path, and store the plane in the entry."""
-    from compute.pipeline import build_setup       # the pipeline imports this module
     log(f"the cache entry {key} has no plane vectors (written by an older version); retraining to "
         f"recover them (the grid is kept)")
     setup = build_setup(scene, device, progress)
