@@ -62,13 +62,12 @@ def broadcast(group: Group, obj: Any) -> Any:
 
 
 def gather_block(group: Group, block: torch.Tensor, rows: int, valid: int) -> list[tuple[torch.Tensor, int]]:
-    """Gather one (rows, nx) block from each rank on rank 0 -> [(block, valid rows)] in rank order.
+    """Gather one (rows, ...) block from each rank on rank 0 -> [(block, valid rows)] in rank order.
 
     Ranks with less (or nothing) to send pad with NaN; ``valid`` says how many rows are real."""
     if not group.active:
         return [(block, valid)]
-    nx = block.shape[1]
-    pad = torch.full((rows, nx), float("nan"), dtype=torch.float32, device=block.device)
+    pad = torch.full((rows,) + tuple(block.shape[1:]), float("nan"), dtype=torch.float32, device=block.device)
     pad[:valid] = block[:valid]
     meta = torch.tensor([valid], dtype=torch.int64, device=block.device)
     if group.main:

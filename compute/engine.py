@@ -125,7 +125,7 @@ class GridEngine:
 
     def __init__(self, model: nn.Module, plane: Plane, x: torch.Tensor, y: torch.Tensor,
                  chunk: int | None = None, method: str = "auto", compile: bool = False,
-                 precision: str = "fp32", batchnorm: str = "running"):
+                 precision: str = "fp32", batchnorm: str = "running", accuracy: bool = False):
         self.model = model.eval()
         self.plane = plane
         self.x, self.y = x, y
@@ -136,6 +136,7 @@ class GridEngine:
             raise ValueError(f"grid precision {precision!r} is for CUDA GPUs; this run is on {x.device.type} "
                              "(use fp32, the default)")
         self.precision = precision
+        self.accuracy = bool(accuracy)
         has_bn = any(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in model.modules())
         self.batchnorm = batchnorm if has_bn else "running"
         self.stack = _linear_stack(model)
@@ -243,7 +244,7 @@ class GridEngine:
             h = torch.bmm(h, wk).add_(bk[:, None, :])
             if act is not None:
                 h = act(h)
-        return _cross_entropy_batched(h, self.y)
+        return _cross_entropy_batched(h, self.y, self.accuracy)
 
     def _output_layer(self, h: torch.Tensor, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
         k, n, hdim = h.shape
@@ -252,7 +253,7 @@ class GridEngine:
         r = (self.out_w @ h.reshape(k * n, hdim).T).view(3, c, k, n)
         r = r + self.out_b[:, :, None, None]
         logits = torch.addcmul(r[0], a[None, :, None], r[1]).addcmul_(b[None, :, None], r[2])  # (C, K, N)
-        return _cross_entropy_ckn(logits, self.y)
+        return _cross_entropy_ckn(logits, self.y, self.accuracy)
 
     # ------------------------------------------------------------------ conv stack
     def _prepare_conv(self):
@@ -311,7 +312,7 @@ class GridEngine:
                 bias = self._param(f"{name}.bias", a, b)
                 h = torch.baddbmm(bias[:, None, :], h, w.transpose(1, 2))
         assert flat, "a conv stack ends in Flatten and Linear layers"
-        return _cross_entropy_batched(h, self.y)
+        return _cross_entropy_batched(h, self.y, self.accuracy)
 
     # ------------------------------------------------------------------ generic
     def _prepare_vmap(self):
@@ -321,12 +322,15 @@ class GridEngine:
         d1 = [self.plane.d1[k] for k in names]
         d2 = [self.plane.d2[k] for k in names]
         buffers = dict(self.model.named_buffers())
-        model, x, y = self.model, self.x, self.y
+        model, x, y, accuracy = self.model, self.x, self.y, self.accuracy
 
         def one(a, b):
             params = {k: o[i] + a * d1[i] + b * d2[i] for i, k in enumerate(names)}
             out = functional_call(model, (params, buffers), (x,))
-            return F.cross_entropy(out, y)
+            ce = F.cross_entropy(out, y)
+            if accuracy:
+                return torch.stack([ce, (out.argmax(-1) == y).float().mean()])
+            return ce
 
         self._vmapped = vmap(one)
 
@@ -334,6 +338,11 @@ class GridEngine:
     @torch.no_grad()
     def losses(self, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
         """Loss at each (a[k], b[k]); a, b are 1-D tensors on the engine's device."""
+        return self.evaluate(a, b)[:, 0]
+
+    @torch.no_grad()
+    def evaluate(self, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+        """(n, q): loss at each (a[k], b[k]), and with ``accuracy`` the accuracy as a second column."""
         out = []
         for s in range(0, a.numel(), self.chunk):
             aa, bb = a[s:s + self.chunk], b[s:s + self.chunk]
@@ -342,7 +351,7 @@ class GridEngine:
                 aa = torch.cat([aa, aa[-1:].expand(self.chunk - n)])
                 bb = torch.cat([bb, bb[-1:].expand(self.chunk - n)])
             with self._precision():
-                out.append(self._kernel(aa, bb)[:n].float())
+                out.append(self._kernel(aa, bb)[:n].float().reshape(n, -1))
         return torch.cat(out)
 
     def _precision(self):
@@ -370,9 +379,14 @@ class GridEngine:
 
     def block(self, alpha: torch.Tensor, beta: torch.Tensor, j: int, r: int) -> torch.Tensor:
         """Rows j .. j+r-1 of the grid: (rows, nx), row i at beta[i], column k at alpha[k]."""
+        return self.block_all(alpha, beta, j, r)[..., 0]
+
+    def block_all(self, alpha: torch.Tensor, beta: torch.Tensor, j: int, r: int) -> torch.Tensor:
+        """Rows j .. j+r-1 with every quantity: (rows, nx, q), loss first, then accuracy if asked."""
         nx = alpha.numel()
         bs = beta[j:j + r]
-        return self.losses(alpha.repeat(bs.numel()), bs.repeat_interleave(nx)).reshape(bs.numel(), nx)
+        out = self.evaluate(alpha.repeat(bs.numel()), bs.repeat_interleave(nx))
+        return out.reshape(bs.numel(), nx, -1)
 
     def rows(self, alpha: torch.Tensor, beta: torch.Tensor, start: int = 0,
              rows_per_block: int | None = None) -> Iterator[tuple[int, torch.Tensor]]:
@@ -382,21 +396,29 @@ class GridEngine:
             yield j, self.block(alpha, beta, j, r)
 
 
-def _cross_entropy_batched(logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-    """Mean cross-entropy for each of K stacked logit sets (K, N, C) -> (K,)."""
+def _cross_entropy_batched(logits: torch.Tensor, y: torch.Tensor, accuracy: bool = False) -> torch.Tensor:
+    """Mean cross-entropy for each of K stacked logit sets (K, N, C) -> (K,), or with
+    ``accuracy`` (K, 2): cross-entropy and the fraction classified right."""
     lse = torch.logsumexp(logits, dim=-1)
     picked = logits.gather(-1, y.expand(logits.shape[0], -1)[..., None])[..., 0]
-    return (lse - picked).mean(dim=-1)
+    ce = (lse - picked).mean(dim=-1)
+    if accuracy:
+        return torch.stack([ce, (logits.argmax(-1) == y).float().mean(-1)], dim=1)
+    return ce
 
 
-def _cross_entropy_ckn(logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-    """Mean cross-entropy for logits laid out (C, K, N) -> (K,).
+def _cross_entropy_ckn(logits: torch.Tensor, y: torch.Tensor, accuracy: bool = False) -> torch.Tensor:
+    """Mean cross-entropy for logits laid out (C, K, N) -> (K,), or (K, 2) with the accuracy.
 
     The class reduction runs across C slices that are contiguous along N."""
     m = logits.amax(dim=0)
+    correct = (logits.argmax(0) == y) if accuracy else None     # before exp_ works in place below
     lse = (logits - m).exp_().sum(dim=0).log_().add_(m)
     picked = logits.gather(0, y.view(1, 1, -1).expand(1, logits.shape[1], -1))[0]
-    return (lse - picked).mean(dim=-1)
+    ce = (lse - picked).mean(dim=-1)
+    if accuracy:
+        return torch.stack([ce, correct.float().mean(-1)], dim=1)
+    return ce
 
 
 def loss_fn_on_plane(model: nn.Module, plane: Plane, x: torch.Tensor, y: torch.Tensor) -> Callable:

@@ -167,14 +167,17 @@ def _run(scene: Scene, cache_root: Path, device: str | None, progress: bool, for
     # uses rank 0's size for the same reason.  Compiling costs seconds and pays off on large grids.
     gspec = ls["grid"]
     engine = GridEngine(model, plane, ex, ey, chunk=prog.get("chunk"), compile=nx * ny >= 50_000,
-                        precision=gspec["precision"], batchnorm=gspec["batchnorm"])
+                        precision=gspec["precision"], batchnorm=gspec["batchnorm"], accuracy=gspec["accuracy"])
+    q = 2 if gspec["accuracy"] else 1
     engine.chunk = distributed.broadcast(group, engine.chunk)
     done = prog.get("rows_done", 0)
     if group.main:
         if prog:
             grid = np.lib.format.open_memmap(loss_file, mode="r+")
         else:
-            grid = np.lib.format.open_memmap(loss_file, mode="w+", dtype=np.float32, shape=(ny, nx))
+            # (ny, nx) of losses, or (ny, nx, 2) of loss and accuracy when the scene asks for both
+            grid = np.lib.format.open_memmap(loss_file, mode="w+", dtype=np.float32,
+                                             shape=(ny, nx) if q == 1 else (ny, nx, q))
             grid[:] = np.nan
             _atomic_json(prog_file, {"rows_done": 0, "rows": ny, "chunk": engine.chunk})
     at = torch.tensor(alpha, dtype=torch.float32, device=dev)
@@ -189,10 +192,11 @@ def _run(scene: Scene, cache_root: Path, device: str | None, progress: bool, for
     for first in range(0, len(starts), group.world):
         mine = first + group.rank
         if mine < len(starts):
-            block = engine.block(at, bt, starts[mine], r)
+            block = engine.block_all(at, bt, starts[mine], r)
+            block = block[..., 0] if q == 1 else block
             valid = block.shape[0]
         else:
-            block, valid = torch.empty((r, nx), device=dev), 0
+            block, valid = torch.empty((r, nx) if q == 1 else (r, nx, q), device=dev), 0
         gathered = distributed.gather_block(group, block, r, valid)
         if not group.main:
             continue
@@ -215,7 +219,9 @@ def _run(scene: Scene, cache_root: Path, device: str | None, progress: bool, for
     grid_s = time.perf_counter() - t0
     computed = (ny - done) * nx
     grid.flush()
-    loss = grid             # the memory map itself: a 4096 x 4096 grid is never copied in memory
+    # the memory map itself: a 4096 x 4096 grid is never copied in memory
+    loss = grid if q == 1 else grid[..., 0]
+    grids = {} if q == 1 else {"accuracy": np.ascontiguousarray(grid[..., 1])}
 
     # ---- the training trajectory on the plane: true loss and the surface loss under it
     traj = setup["traj"]
@@ -267,7 +273,7 @@ def _run(scene: Scene, cache_root: Path, device: str | None, progress: bool, for
         "format_version": FORMAT_VERSION,
     }
     entry = cache.write(cache_root, Landscape(key, loss, alpha, beta, {"training": training}, meta, plane=pv,
-                                              descents={d.key: d for d in paths_down}))
+                                              descents={d.key: d for d in paths_down}, grids=grids))
     shutil.rmtree(part, ignore_errors=True)
     log(f"wrote {entry}: {nx}x{ny} grid in {grid_s:.1f} s "
         f"({computed / max(grid_s, 1e-9):,.0f} points/s), total {total_s:.1f} s")

@@ -171,6 +171,8 @@ class GridSpec(_Strict):
     batchnorm: Literal["running", "batch"] = Field(
         "running", description="BatchNorm layers: their running statistics (the trained network as deployed), "
                                "or statistics recomputed from the evaluation data at every grid point")
+    accuracy: bool = Field(False, description="also record the classification accuracy at every grid point "
+                                              "(grid_accuracy.npy), for render.look.color_by: accuracy")
 
     @field_validator("resolution")
     @classmethod
