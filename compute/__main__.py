@@ -14,7 +14,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from studio.scene import SceneError, load_scene
+from studio.scene import load_scene_or_report
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -25,10 +25,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--force", action="store_true", help="recompute even if the cache has this landscape")
     ap.add_argument("--quiet", action="store_true", help="no progress bars")
     args = ap.parse_args(argv)
-    try:
-        scene = load_scene(args.scene)
-    except SceneError as e:
-        print(f"error: {e}", file=sys.stderr)
+    scene = load_scene_or_report(args.scene)
+    if scene is None:
         return 2
     from compute.pipeline import run      # torch is imported only once the scene is valid
     run(scene, args.cache_dir, device=args.device, progress=not args.quiet, force=args.force)

@@ -22,7 +22,7 @@ import sys
 from pathlib import Path
 
 from studio import cache
-from studio.scene import SIZE_PRESETS, SceneError, load_scene
+from studio.scene import SIZE_PRESETS, load_scene_or_report
 
 
 #: largest film frame and largest still (a 32768 x 32768 still is 3 GB of pixels)
@@ -60,10 +60,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--still", type=float, default=None, metavar="SECONDS", help="write one PNG at this time")
     ap.add_argument("--quiet", action="store_true")
     args = ap.parse_args(argv)
-    try:
-        scene = load_scene(args.scene)
-    except SceneError as e:
-        print(f"error: {e}", file=sys.stderr)
+    scene = load_scene_or_report(args.scene)
+    if scene is None:
         return 2
     r = scene.render
     w, h = args.size or tuple(r.size)

@@ -683,6 +683,16 @@ def _resolve_files(path: Path, root, scene: "Scene") -> "Scene":
     return scene.model_copy(update={"render": scene.render.model_copy(update={"look": look})})
 
 
+def load_scene_or_report(path: str | Path) -> "Scene | None":
+    """For the command lines: the scene, or None after printing its one-line error to stderr."""
+    import sys
+    try:
+        return load_scene(path)
+    except SceneError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return None
+
+
 def _check_references(path: Path, root, scene: "Scene") -> None:
     """Checks across sections: every trail in render.paths names a path the landscape makes; plane
     checkpoints are steps of the training run."""

@@ -87,6 +87,17 @@ def scene_with_cache(tmp_path):
     return make
 
 
+@pytest.fixture
+def torch_one_thread():
+    """Tiny torch problems: a second thread only adds synchronisation, which costs a lot when the
+    machine is busy (100x slower small ops with 2 threads on 2 loaded cores)."""
+    import torch
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
+
+
 _GL = None
 
 

@@ -26,13 +26,7 @@ from studio.scene import load_scene
 from tests.conftest import ROOT, synthetic_landscape
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    # tiny problems: a second thread only costs on a busy machine
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("torch_one_thread")
 
 
 def small_problem(dtype=torch.float64, activation="tanh", widths=(8, 8), seed=0, scale=0.5):

@@ -12,14 +12,7 @@ from compute.data import spirals
 from compute.engine import GridEngine, Plane, loss_fn_on_plane, reference_loss
 from compute.models import mlp
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    # these problems are tiny: a second thread only adds synchronisation, which costs a lot
-    # when the machine is busy (100x slower small ops with 2 threads on 2 loaded cores)
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("torch_one_thread")
 
 
 MODELS = [  # (activation, hidden widths, classes)

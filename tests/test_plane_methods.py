@@ -17,12 +17,7 @@ from studio import cache
 from studio.scene import SceneError, load_scene
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("torch_one_thread")
 
 
 def weights(seed=0):
