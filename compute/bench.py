@@ -34,7 +34,6 @@ import argparse
 import statistics
 import sys
 import time
-from pathlib import Path
 
 import torch
 import torch.nn.functional as F
@@ -43,7 +42,7 @@ from compute.data import spirals
 from compute.engine import GridEngine, Plane, reference_loss
 from compute.models import convnet, mlp
 from compute.plane import random_plane
-from studio.benchfile import merge_json, update_readme
+from studio.benchfile import publish
 
 
 def _sync(dev: torch.device) -> None:
@@ -252,11 +251,7 @@ def main(argv=None) -> int:
     rows = run(dev, rounds, seconds, args.quick)
     if args.grid:
         rows.append(time_grid(dev, args.grid))
-    t = table(rows)
-    print(t)
-    merge_json(Path(args.json), rows, "compute")
-    if args.readme:
-        update_readme(Path(args.readme), "compute", t)
+    publish(rows, table(rows), "compute", args.json, args.readme)
     return 0
 
 

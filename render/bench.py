@@ -217,12 +217,8 @@ def main(argv=None) -> int:
         ap.error(f"--sizes: unknown {bad}; allowed: {', '.join(SIZES)}")
     frames, rounds = (6, 1) if args.quick else (args.frames, args.rounds)
     rows = run(sizes, frames, rounds, 12 if args.quick else args.film_frames)
-    t = table(rows)
-    print(t)
-    from studio.benchfile import merge_json, update_readme
-    merge_json(Path(args.json), rows, "render")
-    if args.readme:
-        update_readme(Path(args.readme), "render", t)
+    from studio.benchfile import publish
+    publish(rows, table(rows), "render", args.json, args.readme)
     return 0
 
 

@@ -28,3 +28,11 @@ def update_readme(readme: Path, marker: str, text: str) -> None:
     head, rest = s.split(start, 1)
     _, tail = rest.split(end, 1)
     readme.write_text(f"{head}{start}\n{text}\n{end}{tail}")
+
+
+def publish(rows: list[dict], table: str, stage: str, json_path: str, readme: str | None) -> None:
+    """Print a stage's table, merge its rows into the JSON record, and put the table in the README."""
+    print(table)
+    merge_json(Path(json_path), rows, stage)
+    if readme:
+        update_readme(Path(readme), stage, table)
