@@ -284,8 +284,10 @@ class Film:
                 rgb = hex_rgba(style.color)[:3]
                 label = style.label or trail.name
                 # the true loss of the network, and the loss on the drawn plane under the head
-                # (they differ where the path leaves the plane)
-                text = f"{label}   step {int(round(step)):,}   loss {loss:.4f}   on this plane {surface:.4f}"
+                # (they differ where the path leaves the plane; an in-plane descent never does)
+                text = f"{label}   step {int(round(step)):,}   loss {loss:.4f}"
+                if not np.array_equal(trail.loss, trail.surface):
+                    text += f"   on this plane {surface:.4f}"
                 if not over:        # the trail is clipped to the grid: say where the head went
                     text += "   (beyond the grid)"
                 tile = overlay.text_tile([(text, 24, False, (0.92, 0.93, 0.96))], sc, align="left", dot=rgb)
