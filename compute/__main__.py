@@ -28,8 +28,13 @@ def main(argv: list[str] | None = None) -> int:
     scene = load_scene_or_report(args.scene)
     if scene is None:
         return 2
+    from compute.data import DataError
     from compute.pipeline import run      # torch is imported only once the scene is valid
-    run(scene, args.cache_dir, device=args.device, progress=not args.quiet, force=args.force)
+    try:
+        run(scene, args.cache_dir, device=args.device, progress=not args.quiet, force=args.force)
+    except DataError as e:                # a data set not on disk: one line, no traceback
+        print(f"error: {args.scene}: {e}", file=sys.stderr)
+        return 2
     return 0
 
 

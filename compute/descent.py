@@ -128,9 +128,9 @@ def descend(f: Callable[[torch.Tensor], torch.Tensor], spec, device=None, progre
 def evaluation_setup(landscape: dict, device: torch.device) -> tuple[nn.Module, torch.Tensor, torch.Tensor]:
     """Model (architecture only: the plane gives the weights) and the evaluation subset the grid
     is evaluated on, rebuilt from a resolved landscape section."""
-    x, y, n_in, n_cls = build_data(landscape["data"])
+    x, y, shape, n_cls = build_data(landscape["data"])
     ex, ey, _ = eval_subset(x, y, landscape["grid"]["eval_samples"], landscape["grid"]["seed"])
-    model = build_model(landscape["model"], n_in, n_cls).to(device)
+    model = build_model(landscape["model"], shape, n_cls).to(device)
     return model.eval(), ex.to(device), ey.to(device)
 
 

@@ -77,7 +77,8 @@ def _linear_stack(model: nn.Module):
         return None
     layers = []
     mods = list(model.named_children())
-    i = 0
+    # a leading Flatten (an mlp on images): the linear path flattens the data itself
+    i = 1 if mods and isinstance(mods[0][1], nn.Flatten) and len(mods) > 1 else 0
     while i < len(mods):
         name, m = mods[i]
         if not isinstance(m, nn.Linear) or m.bias is None:

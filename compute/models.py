@@ -1,6 +1,8 @@
 """Built-in models.  Each is an ``nn.Module`` whose parameters define the weight space."""
 from __future__ import annotations
 
+import math
+
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
@@ -66,9 +68,21 @@ def convnet(in_channels: int, image_size: int, channels: list[int], classes: int
     return nn.Sequential(*layers)
 
 
-def build_model(spec: dict, in_features: int, classes: int) -> nn.Module:
+def build_model(spec: dict, shape: tuple[int, ...], classes: int) -> nn.Module:
+    """The scene's model for inputs of ``shape`` (one sample: (features,) or (C, H, W)).
+
+    An mlp on images flattens them first: a leading ``nn.Flatten``, which the grid engine's
+    linear path skips (it flattens the data itself)."""
+    shape = tuple(shape)
     if spec["name"] == "mlp":
-        return mlp(in_features, spec["widths"], classes, spec["activation"])
+        net = mlp(math.prod(shape), spec["widths"], classes, spec["activation"])
+        return nn.Sequential(nn.Flatten(), *net) if len(shape) > 1 else net
+    if spec["name"] == "convnet":
+        if len(shape) != 3 or shape[1] != shape[2]:
+            raise ValueError(f"landscape.model: a convnet needs square images (C, H, W); this data's samples "
+                             f"have shape {shape}")
+        return convnet(shape[0], shape[1], spec["channels"], classes, spec["activation"], spec["pool_every"],
+                       spec["batchnorm"])
     raise ValueError(f"landscape.model.name: unknown model {spec['name']!r}")
 
 

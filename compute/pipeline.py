@@ -27,7 +27,7 @@ from studio.scene import FORMAT_VERSION, Scene
 from compute import descent
 from compute import distributed
 from compute import plane as planes
-from compute.data import build_data
+from compute.data import DataError, build_data
 from compute.engine import GridEngine, Plane
 from compute.models import build_model, parameter_count
 from compute.setup import build_setup
@@ -129,6 +129,7 @@ def _run(scene: Scene, cache_root: Path, device: str | None, progress: bool, for
     if group.main:
         if force and part.exists():
             shutil.rmtree(part)
+        fresh = not part.exists()
         part.mkdir(parents=True, exist_ok=True)
         setup_file = part / "setup.pt"
         if setup_file.is_file():
@@ -137,7 +138,13 @@ def _run(scene: Scene, cache_root: Path, device: str | None, progress: bool, for
         else:
             log(f"key {key}: training {ls['model']['name']} on {ls['data']['name']} ({dev})"
                 + (f"; grid on {group.world} processes" if group.active else ""))
-            setup = build_setup(scene, dev, progress)
+            try:
+                setup = build_setup(scene, dev, progress)
+            except DataError:
+                # a data set not on disk: leave no partial entry behind (the message says what to set)
+                if fresh:
+                    shutil.rmtree(part, ignore_errors=True)
+                raise
             tmp = part / "setup.pt.tmp"
             torch.save(setup, tmp)
             os.replace(tmp, setup_file)
@@ -147,7 +154,7 @@ def _run(scene: Scene, cache_root: Path, device: str | None, progress: bool, for
 
     x, y, _, _ = build_data(ls["data"])
     ex, ey = x[setup["eval_indices"]].to(dev), y[setup["eval_indices"]].to(dev)
-    model = build_model(ls["model"], setup["n_in"], setup["n_cls"]).to(dev)
+    model = build_model(ls["model"], setup.get("shape") or (setup["n_in"],), setup["n_cls"]).to(dev)
     split = lambda flat: planes.split(model, flat.to(dev))
     plane = Plane(split(setup["final"]), split(setup["d1"]), split(setup["d2"]))
 
@@ -260,7 +267,11 @@ def _run(scene: Scene, cache_root: Path, device: str | None, progress: bool, for
                    "batchnorm": engine.batchnorm, "precision": precision},
         "plane": {"method": ls["plane"]["method"], "extent": setup["extent"], **setup["plane_info"],
                   "d1_norm": float(setup["d1"].norm()), "d2_norm": float(setup["d2"].norm())},
-        "data": {"train_samples": setup["n_train"], "eval_samples": int(len(ey)),
+        "data": {"name": ls["data"]["name"], "shape": list(setup.get("shape") or (setup["n_in"],)),
+                 "classes": setup["n_cls"], "train_samples": setup["n_train"], "eval_samples": int(len(ey)),
+                 "split": "generated" if ls["data"]["name"] in ("spirals", "shapes") else
+                 "the data set's training split" + (" (a seeded, class-balanced subset)"
+                                                     if "train_samples" in ls["data"] else ""),
                  "eval_split": "subset of the training data (seeded, class-balanced)"},
         "training": {"final_train_loss": float(traj["train_loss"][-1]),
                      "final_eval_loss": float(traj["eval_loss"][-1]),

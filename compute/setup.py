@@ -20,10 +20,10 @@ from compute.train import train
 def build_setup(scene: Scene, device: torch.device, progress: bool) -> dict:
     """Data, model, training and plane: everything before the grid."""
     ls = scene.landscape_dict()
-    x, y, n_in, n_cls = build_data(ls["data"])
+    x, y, shape, n_cls = build_data(ls["data"])
     ex, ey, eidx = eval_subset(x, y, ls["grid"]["eval_samples"], ls["grid"]["seed"])
     torch.manual_seed(ls["train"]["seed"])
-    model = build_model(ls["model"], n_in, n_cls).to(device)
+    model = build_model(ls["model"], shape, n_cls).to(device)
     t0 = time.perf_counter()
     traj = train(model, x.to(device), y.to(device), ex.to(device), ey.to(device), ls["train"], progress)
     train_s = time.perf_counter() - t0
@@ -43,4 +43,4 @@ def build_setup(scene: Scene, device: torch.device, progress: bool) -> dict:
     # own name.  The trained weights are always traj["params"][-1].
     return dict(final=origin, origin=origin, d1=d1, d2=d2, plane_info=info, traj=traj.__dict__, xy=xy,
                 offplane=off, extent=[[a0, a1], [b0, b1]], eval_indices=eidx, train_s=train_s,
-                n_in=n_in, n_cls=n_cls, n_train=len(y))
+                shape=tuple(shape), n_cls=n_cls, n_train=len(y))

@@ -48,6 +48,73 @@ class DataSpec(_Strict):
     seed: int = Field(0, ge=0)
 
 
+class ShapesSpec(_Strict):
+    """Generated images of simple shapes (compute/data.py: shapes); needs no files."""
+    name: Literal["shapes"]
+    samples: int = Field(1024, ge=16, le=200_000, description="images generated")
+    classes: int = Field(4, ge=2, le=4, description="shapes used: disc, square, triangle, cross (the first n)")
+    size: int = Field(16, ge=8, le=64, description="image width and height in pixels")
+    channels: Literal[1, 3] = Field(1, description="1: grayscale, 3: RGB (a random colour per image)")
+    noise: float = Field(0.1, ge=0, le=2, description="standard deviation of the Gaussian pixel noise")
+    seed: int = Field(0, ge=0)
+
+
+class _ImageSetSpec(_Strict):
+    root: str = Field("data", min_length=1, description="directory of the data set (relative to the "
+                                                         "working directory)")
+    train_samples: int = Field(5000, ge=2, le=2_000_000,
+                               description="seeded, class-balanced subset of the training split")
+    normalize: bool = Field(True, description="subtract the data set's per-channel mean, divide by its std")
+    seed: int = Field(0, ge=0, description="seed of the training subset")
+
+
+class _DownloadSpec(_ImageSetSpec):
+    download: bool = Field(False, description="download into root if it is not there")
+
+
+class MnistSpec(_DownloadSpec):
+    name: Literal["mnist"]
+    size: int = Field(28, ge=4, le=256, description="images are resized to size x size")
+
+
+class FashionMnistSpec(_DownloadSpec):
+    name: Literal["fashion_mnist"]
+    size: int = Field(28, ge=4, le=256, description="images are resized to size x size")
+
+
+class Cifar10Spec(_DownloadSpec):
+    name: Literal["cifar10"]
+    size: int = Field(32, ge=4, le=256, description="images are resized to size x size")
+
+
+class ImagenetteSpec(_DownloadSpec):
+    name: Literal["imagenette"]
+    variant: Literal["160px", "320px"] = Field("160px", description="which archive: shorter side 160 or 320")
+    size: int = Field(64, ge=4, le=320, description="images are resized to size x size")
+
+
+class FolderSpec(_ImageSetSpec):
+    name: Literal["folder"]
+    size: int = Field(32, ge=4, le=512, description="images are resized to size x size (RGB)")
+
+
+_DATA_MODELS = {"spirals": DataSpec, "shapes": ShapesSpec, "mnist": MnistSpec,
+                "fashion_mnist": FashionMnistSpec, "cifar10": Cifar10Spec, "imagenette": ImagenetteSpec,
+                "folder": FolderSpec}
+
+
+def _kind(default: str, kinds: dict):
+    """A discriminator on ``name`` that defaults to ``default`` when the key is left out."""
+    def kind(v: Any) -> str:
+        n = v.get("name", default) if isinstance(v, dict) else getattr(v, "name", default)
+        return n if isinstance(n, str) and n in kinds else "unknown"
+    return kind
+
+
+AnyData = Annotated[Union[tuple(Annotated[m, Tag(k)] for k, m in _DATA_MODELS.items())],
+                    Discriminator(_kind("spirals", _DATA_MODELS))]
+
+
 class ModelSpec(_Strict):
     name: Literal["mlp"] = "mlp"
     widths: list[int] = Field([64, 64], min_length=1, max_length=16)
@@ -60,6 +127,33 @@ class ModelSpec(_Strict):
             if not 1 <= w <= 65536:
                 raise ValueError(f"every width must be an integer from 1 to 65536, got {w}")
         return v
+
+
+class ConvNetSpec(_Strict):
+    """compute/models.py: convnet; needs image data."""
+    name: Literal["convnet"]
+    channels: list[int] = Field([16, 32], min_length=1, max_length=8,
+                                description="output channels of each 3x3 convolution")
+    activation: Literal["relu", "tanh", "gelu", "softplus"] = "relu"
+    pool_every: int = Field(1, ge=0, le=8, description="a 2x2 max-pool after every n-th convolution; 0: none")
+    batchnorm: bool = Field(False, description="BatchNorm2d after each convolution")
+
+    @field_validator("channels")
+    @classmethod
+    def _positive(cls, v: list[int]) -> list[int]:
+        for c in v:
+            if not 1 <= c <= 4096:
+                raise ValueError(f"every channel count must be an integer from 1 to 4096, got {c}")
+        return v
+
+
+_MODEL_MODELS = {"mlp": ModelSpec, "convnet": ConvNetSpec}
+
+AnyModel = Annotated[Union[tuple(Annotated[m, Tag(k)] for k, m in _MODEL_MODELS.items())],
+                     Discriminator(_kind("mlp", _MODEL_MODELS))]
+
+#: sections that are one of several models, chosen by their ``name`` key
+_TAGGED = {("landscape", "data"): _DATA_MODELS, ("landscape", "model"): _MODEL_MODELS}
 
 
 class TrainSpec(_Strict):
@@ -201,12 +295,19 @@ class DescentSpec(_Strict):
 
 
 class LandscapeSpec(_Strict):
-    data: DataSpec = DataSpec()
-    model: ModelSpec = ModelSpec()
+    data: AnyData = DataSpec()
+    model: AnyModel = ModelSpec()
     train: TrainSpec = TrainSpec()
     plane: PlaneSpec = PlaneSpec()
     grid: GridSpec = GridSpec()
     descents: list[DescentSpec] = Field(default_factory=list, max_length=16)
+
+    @model_validator(mode="after")
+    def _images_for_convnet(self):
+        if self.model.name == "convnet" and self.data.name == "spirals":
+            raise ValueError("model 'convnet' needs image data (shapes, mnist, fashion_mnist, cifar10, "
+                             "imagenette or folder); spirals are points in the plane: use model 'mlp'")
+        return self
 
     @field_validator("descents")
     @classmethod
@@ -796,6 +897,9 @@ def _model_at(loc: tuple):
         if _is_camera_tag(loc, n):                 # a render.camera entry: the keyframe or the shot it is
             model = _CAMERA_MODELS[part]
             continue
+        if _is_union_tag(loc, n):                  # landscape.data / .model: the kind its name picks
+            model = _TAGGED[tuple(loc[n - 2:n])][part]
+            continue
         fields = model.model_fields if hasattr(model, "model_fields") else {}
         field = fields.get(part) or next((f for f in fields.values() if f.alias == part), None)
         if field is None:
@@ -879,11 +983,17 @@ def _is_camera_tag(loc: tuple, n: int) -> bool:
             and tuple(loc[n - 3:n - 1]) == ("render", "camera"))
 
 
+def _is_union_tag(loc: tuple, n: int) -> bool:
+    """Whether loc[n] is the tag pydantic puts after landscape.data or landscape.model (its kind)."""
+    return n >= 2 and tuple(loc[n - 2:n]) in _TAGGED and loc[n] in _TAGGED[tuple(loc[n - 2:n])]
+
+
 def _clean_loc(loc: tuple) -> tuple:
     """A pydantic error location without its union-branch tags ('float', 'list[float]', ...) and
     without the kind of a render.camera entry ('keyframe', 'orbit', ...)."""
     return tuple(p for n, p in enumerate(loc)
-                 if not (isinstance(p, str) and ("[" in p or p in ("float", "int") or _is_camera_tag(loc, n))))
+                 if not (isinstance(p, str) and ("[" in p or p in ("float", "int") or _is_camera_tag(loc, n)
+                                                 or _is_union_tag(loc, n))))
 
 
 def _camera_kind_error(path: Path, root, loc: tuple, value: Any, more: str) -> str:
@@ -933,6 +1043,18 @@ def _format_error(path: Path, root, exc: ValidationError) -> str:
     branches = [e for e in errs if _clean_loc(e["loc"]) == loc]
     if err["type"] == "union_tag_invalid" and loc[:2] == ("render", "camera"):
         return _camera_kind_error(path, root, loc, err.get("input"), more)
+    if err["type"] == "union_tag_invalid" and loc in _TAGGED:
+        kinds = list(_TAGGED[loc])
+        value = err.get("input")
+        name = value.get("name") if isinstance(value, dict) else None
+        node = _node_at(root, loc + ("name",)) if isinstance(value, dict) and "name" in value else None
+        node = node or _node_at(root, loc)
+        line = f":{node.start_mark.line + 1}" if node is not None else ""
+        close = difflib.get_close_matches(name, kinds, n=1) if isinstance(name, str) else []
+        hint = f"; did you mean {close[0]!r}?" if close else ""
+        shown = json.dumps(name) if isinstance(name, (str, int, float, bool)) or name is None else repr(name)
+        return (f"{path}{line}: {_dotted(loc + ('name',))}: bad value {shown}; allowed: one of "
+                f"{', '.join(repr(k) for k in kinds)}{hint}{more}")
     if err["type"] == "extra_forbidden":
         knode = _key_node(root, loc)
         line = f":{knode.start_mark.line + 1}" if knode is not None else ""
