@@ -50,6 +50,12 @@ def _smoothstep(u: float) -> float:
     return u * u * (3 - 2 * u)
 
 
+_DATA_NAMES = {"shapes": "generated shapes", "mnist": "MNIST", "fashion_mnist": "Fashion-MNIST",
+               "cifar10": "CIFAR-10", "imagenette": "Imagenette", "folder": "an image folder"}
+_PLANE_NAMES = {"pca": "PCA plane of the training path", "hessian": "plane of the top Hessian eigenvectors",
+                "checkpoints": "plane through training checkpoints", "interpolate": "line between checkpoints"}
+
+
 def describe(meta: dict) -> str:
     """One line saying what the landscape is, for the title card."""
     ls = meta.get("landscape", {})
@@ -57,12 +63,16 @@ def describe(meta: dict) -> str:
     parts = []
     if m.get("name") == "mlp":
         parts.append(f"MLP {'-'.join(str(w) for w in m.get('widths', []))} ({m.get('activation')})")
+    elif m.get("name") == "convnet":
+        parts.append(f"ConvNet {'-'.join(str(c) for c in m.get('channels', []))} ({m.get('activation')})")
     if d.get("name") == "spirals":
         parts.append(f"{d.get('classes')} interleaved spirals")
-    if p.get("method") == "pca":
-        parts.append("PCA plane of the training path")
-    elif p.get("method") == "random":
+    elif d.get("name") in _DATA_NAMES:
+        parts.append(_DATA_NAMES[d["name"]])
+    if p.get("method") == "random":
         parts.append(f"random {p.get('normalization')}-normalized plane")
+    elif p.get("method") in _PLANE_NAMES:
+        parts.append(_PLANE_NAMES[p["method"]])
     if g.get("resolution"):
         nx, ny = g["resolution"]
         parts.append(f"{nx * ny:,} loss evaluations")
