@@ -67,8 +67,7 @@ def time_points(film, frames: int) -> tuple[float, float]:
     """ms per frame: draw (background and terrain, to glFinish), read-back."""
     from render import camera as cam
     g, o = film.gl, film.opts
-    lo, hi = film.terrain.bounds
-    corners = np.array([[x, y, z] for x in (lo[0], hi[0]) for y in (lo[1], hi[1]) for z in (lo[2], hi[2])])
+    corners = film.terrain.corners
     draw, read = [], []
     for i in range(frames):
         s = film.camera.state(i / 30)

@@ -184,7 +184,7 @@ class Film:
         mvp = cam.perspective(s["fov"], o.width / o.height, near, far) @ cam.view_matrix(s)
         eye = cam.eye_position(s)
         lo, hi = self.terrain.bounds
-        corners = np.array([[x, y, z] for x in (lo[0], hi[0]) for y in (lo[1], hi[1]) for z in (lo[2], hi[2])])
+        corners = self.terrain.corners
         dists = np.linalg.norm(corners - eye, axis=1)
         center_d = float(np.linalg.norm((lo + hi) / 2 - eye))
         fog_range = (max(dists.min(), center_d - radius * 0.6), dists.max())

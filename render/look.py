@@ -101,6 +101,12 @@ class Terrain:
         return (np.array([-1.0, -self.half_y, 0.0]), np.array([1.0, self.half_y, self.heights.top]))
 
     @property
+    def corners(self) -> np.ndarray:
+        """The eight corners of the terrain's bounding box, (8, 3)."""
+        lo, hi = self.bounds
+        return np.array([[x, y, z] for x in (lo[0], hi[0]) for y in (lo[1], hi[1]) for z in (lo[2], hi[2])])
+
+    @property
     def radius(self) -> float:
         lo, hi = self.bounds
         return float(np.linalg.norm(hi - lo) / 2)

@@ -27,16 +27,62 @@ from pathlib import Path
 import numpy as np
 
 
-class VideoWriter:
-    def __init__(self, path: str | Path, width: int, height: int, fps: int, crf: int = 18,
-                 preset: str = "medium"):
-        self.path = Path(path)
-        self.width, self.height, self.fps = width, height, fps
-        self.crf, self.preset = crf, preset
-        self.tmp = self.path.with_name(f".{self.path.stem}.partial-{os.getpid()}.mp4")
+class _BackgroundWriter:
+    """Frames checked and queued by ``write``, consumed in order by a background thread
+    (``_consume(index, frame)``), so the caller draws the next frame meanwhile.  The first
+    error of the thread is kept and raised by the next ``write``."""
+
+    what = "writing"
+
+    def __init__(self, width: int, height: int):
+        self.width, self.height = width, height
         self.frames = 0
         self._q: queue.Queue = queue.Queue(maxsize=3)
         self._error: BaseException | None = None
+
+    def _start(self, name: str) -> None:
+        self._thread = threading.Thread(target=self._pump, name=name, daemon=True)
+        self._thread.start()
+
+    def _consume(self, index: int, frame: np.ndarray) -> None:
+        raise NotImplementedError
+
+    def _pump(self) -> None:
+        while True:
+            item = self._q.get()
+            if item is None:
+                return
+            if self._error is not None:
+                continue
+            try:
+                self._consume(*item)
+            except BaseException as e:  # noqa: BLE001 - reported to the caller
+                self._error = e
+
+    def write(self, frame: np.ndarray) -> None:
+        if self._error is not None:
+            raise RuntimeError(f"{self.what} failed: {self._error}")
+        if frame.shape != (self.height, self.width, 3) or frame.dtype != np.uint8:
+            raise ValueError(f"frame must be ({self.height}, {self.width}, 3) uint8, got {frame.shape} {frame.dtype}")
+        self._q.put((self.frames, np.ascontiguousarray(frame)))
+        self.frames += 1
+
+    def _stop(self) -> None:
+        """Let the thread finish the queued frames and end."""
+        self._q.put(None)
+        self._thread.join()
+
+
+class VideoWriter(_BackgroundWriter):
+    what = "the encoder"
+
+    def __init__(self, path: str | Path, width: int, height: int, fps: int, crf: int = 18,
+                 preset: str = "medium"):
+        super().__init__(width, height)
+        self.path = Path(path)
+        self.fps = fps
+        self.crf, self.preset = crf, preset
+        self.tmp = self.path.with_name(f".{self.path.stem}.partial-{os.getpid()}.mp4")
 
     def __enter__(self) -> "VideoWriter":
         import imageio_ffmpeg
@@ -47,33 +93,14 @@ class VideoWriter:
             macro_block_size=2, ffmpeg_log_level="error",
             output_params=["-crf", str(self.crf), "-preset", self.preset, "-movflags", "+faststart"])
         self._gen.send(None)
-        self._thread = threading.Thread(target=self._pump, name="encoder", daemon=True)
-        self._thread.start()
+        self._start("encoder")
         return self
 
-    def _pump(self) -> None:
-        while True:
-            frame = self._q.get()
-            if frame is None:
-                return
-            if self._error is not None:
-                continue
-            try:
-                self._gen.send(frame)
-            except BaseException as e:  # noqa: BLE001 - reported to the caller
-                self._error = e
-
-    def write(self, frame: np.ndarray) -> None:
-        if self._error is not None:
-            raise RuntimeError(f"the encoder failed: {self._error}")
-        if frame.shape != (self.height, self.width, 3) or frame.dtype != np.uint8:
-            raise ValueError(f"frame must be ({self.height}, {self.width}, 3) uint8, got {frame.shape} {frame.dtype}")
-        self._q.put(np.ascontiguousarray(frame))
-        self.frames += 1
+    def _consume(self, index: int, frame: np.ndarray) -> None:
+        self._gen.send(frame)
 
     def __exit__(self, exc_type, exc, tb) -> None:
-        self._q.put(None)
-        self._thread.join()
+        self._stop()
         ok = exc_type is None and self._error is None
         try:
             self._gen.close()
@@ -87,17 +114,16 @@ class VideoWriter:
                 raise RuntimeError(f"encoding {self.path} failed: {self._error or 'no frames'}")
 
 
-class PngSequenceWriter:
+class PngSequenceWriter(_BackgroundWriter):
     """Numbered PNG frames into a directory, atomically (see the module's docstring)."""
 
+    what = "writing PNG frames"
+
     def __init__(self, path: str | Path, width: int, height: int, compress_level: int = 3):
+        super().__init__(width, height)
         self.path = Path(path)
-        self.width, self.height = width, height
         self.compress_level = compress_level
         self.tmp = self.path.with_name(f".{self.path.name}.partial-{os.getpid()}")
-        self.frames = 0
-        self._q: queue.Queue = queue.Queue(maxsize=3)
-        self._error: BaseException | None = None
 
     def __enter__(self) -> "PngSequenceWriter":
         if self.path.exists() and not self.path.is_dir():
@@ -107,35 +133,15 @@ class PngSequenceWriter:
         if self.tmp.exists():
             shutil.rmtree(self.tmp)
         self.tmp.mkdir()
-        self._thread = threading.Thread(target=self._pump, name="png-writer", daemon=True)
-        self._thread.start()
+        self._start("png-writer")
         return self
 
-    def _pump(self) -> None:
+    def _consume(self, index: int, frame: np.ndarray) -> None:
         from PIL import Image
-        while True:
-            item = self._q.get()
-            if item is None:
-                return
-            if self._error is not None:
-                continue
-            i, frame = item
-            try:
-                Image.fromarray(frame).save(self.tmp / frame_name(i), compress_level=self.compress_level)
-            except BaseException as e:  # noqa: BLE001 - reported to the caller
-                self._error = e
-
-    def write(self, frame: np.ndarray) -> None:
-        if self._error is not None:
-            raise RuntimeError(f"writing PNG frames failed: {self._error}")
-        if frame.shape != (self.height, self.width, 3) or frame.dtype != np.uint8:
-            raise ValueError(f"frame must be ({self.height}, {self.width}, 3) uint8, got {frame.shape} {frame.dtype}")
-        self._q.put((self.frames, np.ascontiguousarray(frame)))
-        self.frames += 1
+        Image.fromarray(frame).save(self.tmp / frame_name(index), compress_level=self.compress_level)
 
     def __exit__(self, exc_type, exc, tb) -> None:
-        self._q.put(None)
-        self._thread.join()
+        self._stop()
         ok = exc_type is None and self._error is None and self.frames > 0
         if not ok:
             shutil.rmtree(self.tmp, ignore_errors=True)
