@@ -2,22 +2,29 @@
 
 Usage:
     python -m compute SCENE.yaml [--cache-dir cache] [--device cpu|cuda] [--force] [--quiet]
+    python -m compute export SCENE.yaml --format ply|obj|vtp|csv ...   (studio/export.py; --help)
 
 Reads the scene's ``landscape:`` section, and writes ``cache/<key>/`` where
 <key> hashes that section without its descents (see studio/cache.py).  A
 finished entry is reused, and only the scene's descents it lacks are computed
 on its stored plane (seconds); an interrupted run resumes from its last
-written rows.
+written rows.  A scene with ``compare:`` computes each panel's landscape in
+turn (one cache entry each), under torchrun too.
 """
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 
 from studio.scene import load_scene_or_report
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if argv[:1] == ["export"]:            # python -m compute export SCENE ...: reads the cache, no torch
+        from studio.export import main as export_main
+        return export_main(argv[1:])
     ap = argparse.ArgumentParser(prog="python -m compute", description=__doc__.split("\n")[0])
     ap.add_argument("scene", help="scene file (YAML)")
     ap.add_argument("--cache-dir", default="cache", help="cache root (default: cache)")
@@ -30,11 +37,23 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     from compute.data import DataError
     from compute.pipeline import run      # torch is imported only once the scene is valid
+    # a comparison: each panel's landscape in turn, each its own cache entry (a hit is reused); under
+    # torchrun the process group is held across the panels
+    panels = scene.panels() or [("", scene)]
+    from compute import distributed
+    group = distributed.init(args.device) if len(panels) > 1 else None
     try:
-        run(scene, args.cache_dir, device=args.device, progress=not args.quiet, force=args.force)
+        for i, (caption, sc) in enumerate(panels):
+            if len(panels) > 1 and os.environ.get("RANK", "0") == "0":
+                print(f"[compute] panel {i + 1}/{len(panels)}: {caption or sc.cache_key()}", file=sys.stderr,
+                      flush=True)
+            run(sc, args.cache_dir, device=args.device, progress=not args.quiet, force=args.force)
     except DataError as e:                # a data set not on disk: one line, no traceback
         print(f"error: {args.scene}: {e}", file=sys.stderr)
         return 2
+    finally:
+        if group is not None:
+            distributed.finish(group)
     return 0
 
 

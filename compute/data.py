@@ -44,6 +44,9 @@ def build_data(spec: dict) -> tuple[torch.Tensor, torch.Tensor, tuple[int, ...],
     if name in ("mnist", "fashion_mnist", "cifar10", "imagenette", "folder"):
         x, y, classes = image_data(spec)
         return x, y, tuple(x.shape[1:]), classes
+    if name == "custom":
+        x, y, classes = custom_data(spec)
+        return x, y, tuple(x.shape[1:]), classes
     raise ValueError(f"landscape.data.name: unknown data set {name!r}")
 
 
@@ -204,3 +207,62 @@ def _normalize(x: torch.Tensor, spec: dict) -> torch.Tensor:
     mean = torch.tensor(mean).view(1, -1, 1, 1)
     std = torch.tensor(std).view(1, -1, 1, 1)
     return ((x - mean) / std).contiguous()
+
+
+# --------------------------------------------------------------------------- the user's own data
+
+def custom_data(spec: dict, key: str = "landscape.data") -> tuple[torch.Tensor, torch.Tensor, int]:
+    """``entry: "module:function"``, called with ``args`` -> (x, y, classes), checked.
+
+    The function returns (x, y) or (x, y, classes): x (N, ...) numbers, one sample per row ((N, F)
+    points or (N, C, H, W) images), y (N,) integer class indices from 0; without ``classes`` it is
+    y's largest value + 1.  Torch tensors or NumPy arrays; x becomes float32, y int64."""
+    from compute.entry import EntryError, call
+    entry = spec["entry"]
+    out = call(entry, key, dict(spec.get("args") or {}))
+    want = ("should return (x, y) or (x, y, classes): x a float tensor (N, ...) with one sample per row, "
+            "y an integer tensor (N,) of class indices from 0")
+    bad = f"{key}.entry: {entry}"
+    if not isinstance(out, (tuple, list)) or len(out) not in (2, 3):
+        got = f"a {type(out).__name__}" + (f" of {len(out)} items" if isinstance(out, (tuple, list)) else "")
+        raise EntryError(f"{bad} returned {got}; it {want}")
+    x, y = (_as_tensor(v, n, bad, want) for v, n in zip(out[:2], ("x", "y")))
+    if x.dim() < 2 or not (x.is_floating_point() or x.dtype in (torch.uint8, torch.int8, torch.int16,
+                                                                   torch.int32, torch.int64)):
+        raise EntryError(f"{bad} returned x of shape {tuple(x.shape)} and type {x.dtype}; it {want}")
+    if y.dim() != 1 or y.is_floating_point() or y.is_complex() or y.dtype == torch.bool:
+        raise EntryError(f"{bad} returned y of shape {tuple(y.shape)} and type {y.dtype}; it {want}")
+    if len(y) != len(x) or len(y) < 2:
+        raise EntryError(f"{bad} returned {len(x)} samples in x and {len(y)} labels in y; it {want}")
+    y = y.to(torch.int64)
+    if int(y.min()) < 0:
+        raise EntryError(f"{bad} returned a negative class index ({int(y.min())}) in y; it {want}")
+    classes = int(y.max()) + 1
+    if len(out) == 3:
+        c = out[2]
+        if isinstance(c, bool) or not isinstance(c, int) or c < 2:
+            raise EntryError(f"{bad} returned classes = {c!r}; the third item is the number of classes, an "
+                             f"integer of at least 2")
+        if c < classes:
+            raise EntryError(f"{bad} returned classes = {c} but y holds class index {classes - 1}; class "
+                             f"indices run from 0 to classes - 1")
+        classes = c
+    if classes < 2:
+        raise EntryError(f"{bad} returned labels of one class only; a classifier needs at least 2")
+    x = x.to(torch.float32).contiguous()
+    if not torch.isfinite(x).all():
+        raise EntryError(f"{bad} returned x with NaN or infinite values")
+    return x, y, classes
+
+
+def _as_tensor(v, name: str, bad: str, want: str) -> torch.Tensor:
+    if isinstance(v, torch.Tensor):
+        return v.detach().cpu()
+    try:
+        import numpy as np
+        if isinstance(v, np.ndarray):
+            return torch.from_numpy(np.ascontiguousarray(v))
+    except ImportError:          # pragma: no cover - numpy comes with torch here
+        pass
+    from compute.entry import EntryError
+    raise EntryError(f"{bad} returned {name} as a {type(v).__name__}; it {want} (a torch tensor or a NumPy array)")

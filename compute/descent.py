@@ -185,7 +185,7 @@ def _recover_plane(scene, root: Path, key: str, meta: dict, device: torch.device
     check they reproduce the stored training path, and store the plane in the entry."""
     log(f"the cache entry {key} has no plane vectors (written by an older version); retraining to "
         f"recover them (the grid is kept)")
-    setup = build_setup(scene, device, progress)
+    setup = build_setup(scene, device, progress, cache_root=root)
     stored = cache.read(root, key, scene.source or "SCENE").paths["training"].xy
     xy = np.asarray(setup["xy"], np.float64)
     tol = 1e-3 * max(1.0, float(np.abs(stored).max()))
@@ -206,6 +206,19 @@ def add_to_entry(scene, root: Path, key: str, specs: list[dict], device: torch.d
     meta = cache.read(root, key, scene.source or "SCENE").meta
     ls = meta["landscape"]
     model, ex, ey = evaluation_setup(ls, device)
+    # BatchNorm's trained running statistics: the rebuilt model has the defaults, the model store
+    # the trained ones (the plane gives only the parameters)
+    train_key = meta.get("training", {}).get("train_key")
+    if any(True for _ in model.buffers()):
+        if train_key and cache.has_model(root, train_key):
+            stored = cache.read_model(root, train_key).buffers
+            with torch.no_grad():
+                for name, b in model.named_buffers():
+                    if name in stored:
+                        b.copy_(torch.from_numpy(np.array(stored[name])).to(b))
+        else:
+            log(f"warning: the trained model {train_key} is not in {root}/models: BatchNorm uses default "
+                f"statistics for these descents (compute again with --force for exact ones)")
     pv = cache.read_plane(root, key, scene.source or "SCENE")
     if pv is None:
         pv = _recover_plane(scene, root, key, meta, device, progress)

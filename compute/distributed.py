@@ -34,8 +34,16 @@ class Group:
         return self.world > 1
 
 
+#: how many init() calls the process group is held by: a caller that computes several landscapes in
+#: one run (a comparison's panels) holds it around them, so it is set up and torn down once (tearing
+#: it down and setting it up again at once can race between the ranks)
+_HELD = 0
+
+
 def init(device: str | None = None) -> Group:
-    """Join the process group torchrun set up (a group of one when not under torchrun)."""
+    """Join the process group torchrun set up (a group of one when not under torchrun).  Calls
+    nest: only the finish() matching the outermost init() destroys the group."""
+    global _HELD
     world = int(os.environ.get("WORLD_SIZE", "1"))
     if world <= 1:
         return Group()
@@ -49,6 +57,7 @@ def init(device: str | None = None) -> Group:
         dev = torch.device(device or "cpu")
     if not dist.is_initialized():
         dist.init_process_group("nccl" if use_cuda else "gloo")
+    _HELD += 1
     return Group(rank, world, dev)
 
 
@@ -88,6 +97,9 @@ def barrier(group: Group) -> None:
 
 
 def finish(group: Group) -> None:
+    global _HELD
     if group.active and dist.is_initialized():
+        _HELD -= 1
         dist.barrier()
-        dist.destroy_process_group()
+        if _HELD <= 0:
+            dist.destroy_process_group()

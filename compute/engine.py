@@ -12,7 +12,9 @@ Two evaluators compute the same numbers:
   in (a, b):  W(a,b) x = W0 x + a D1 x + b D2 x,  so the three products with
   the data are computed once for the whole grid and each point costs only a
   fused multiply-add there.  Other models go through ``torch.func``
-  (``functional_call`` + ``vmap``).
+  (``functional_call`` + ``vmap``; point by point where vmap cannot batch a
+  model).  BatchNorm uses the running statistics, or with ``batchnorm="batch"``
+  each point's own statistics over the evaluation data, on every path.
 
 Rows are produced in order, chunk by chunk, so the caller can write them out,
 show progress and resume.
@@ -97,7 +99,8 @@ _POOLS = (nn.MaxPool2d, nn.AvgPool2d)
 
 def _conv_stack(model: nn.Module):
     """Layer list for the batched conv path, if the model is a Sequential of Conv2d (+ eval-mode
-    BatchNorm2d) / activation / pooling, then Flatten, then Linear/activation layers."""
+    BatchNorm2d) / activation / pooling, then Flatten, then Linear (+ BatchNorm1d) / activation
+    layers (the ConvNet and the VGGs of compute/models.py)."""
     if not isinstance(model, nn.Sequential):
         return None
     mods = list(model.named_children())
@@ -115,6 +118,9 @@ def _conv_stack(model: nn.Module):
             seen_flatten = True
         elif isinstance(m, nn.Linear):
             if not seen_flatten or m.bias is None:
+                return None
+        elif isinstance(m, nn.BatchNorm1d):
+            if not seen_flatten or not m.track_running_stats:
                 return None
         elif not isinstance(m, (Activation,) + _POOLS):
             return None
@@ -146,9 +152,6 @@ class GridEngine:
             method = "linear" if self.stack is not None else "conv" if self.convs is not None else "vmap"
         if method == "linear" and self.stack is None:
             raise ValueError("the 'linear' method needs a model made of Linear layers and activations")
-        if self.batchnorm == "batch" and method == "vmap":
-            raise ValueError("batchnorm: batch (statistics recomputed per grid point) needs the batched conv "
-                             "path: a Sequential of Conv2d/BatchNorm2d/activation/pooling, Flatten, Linear")
         if method == "conv" and self.convs is None:
             raise ValueError("the 'conv' method needs a Sequential of Conv2d/BatchNorm2d/activation/pooling, "
                              "Flatten, then Linear layers")
@@ -162,7 +165,7 @@ class GridEngine:
             self._kernel = self._losses_conv
         else:
             self._prepare_vmap()
-            self._kernel = self._vmapped
+            self._kernel = self._loop if method == "loop" else self._vmap_first_call
         # torch.compile fuses the elementwise work around the matmuls and convolutions (on this
         # CPU: the ConvNet path about 2.4x faster than eager); it costs seconds up front, so the
         # caller asks for it when the grid is large.  Chunks are padded to one fixed size so it
@@ -190,6 +193,10 @@ class GridEngine:
     def auto_chunk(self) -> int:
         """Grid points per pass: small enough to stay in cache on a CPU, large on a GPU."""
         per_point = 3 * self._activation_bytes()         # the largest activations, with slack
+        if self.method not in ("linear", "conv"):
+            # vmap builds every parameter of every point of the chunk at once (a torchvision
+            # ResNet-18: 45 MB a point)
+            per_point += sum(4 * v.numel() for v in self.plane.origin.values())
         if self.device.type == "cuda":
             free, _ = torch.cuda.mem_get_info(self.device)
             budget = free * 0.5
@@ -203,7 +210,7 @@ class GridEngine:
             widest = max(p.shape[0] for p in self.plane.origin.values())
             return 4 * self.x.shape[0] * max(widest, 1)
         biggest = [self.x[:1].numel()]
-        hooks = [m.register_forward_hook(lambda m, i, o: biggest.append(o.numel()))
+        hooks = [m.register_forward_hook(lambda m, i, o: biggest.append(o.numel() if torch.is_tensor(o) else 0))
                  for m in self.model.modules() if m is not self.model]
         try:
             with torch.no_grad():
@@ -312,6 +319,19 @@ class GridEngine:
                 w = self._param(f"{name}.weight", a, b)     # (K, out, in)
                 bias = self._param(f"{name}.bias", a, b)
                 h = torch.baddbmm(bias[:, None, :], h, w.transpose(1, 2))
+            elif isinstance(m, nn.BatchNorm1d):
+                # (K, N, features): the same per-point affine map as BatchNorm2d, over the samples
+                if self.batchnorm == "batch":
+                    mean, var = h.mean(dim=1), h.var(dim=1, unbiased=False)
+                else:
+                    mean, var = m.running_mean.expand(k, -1), m.running_var.expand(k, -1)
+                scale = torch.rsqrt(var + m.eps)
+                if m.affine:
+                    g = self._param(f"{name}.weight", a, b) * scale
+                    sh_ = self._param(f"{name}.bias", a, b) - mean * g
+                else:
+                    g, sh_ = scale, -mean * scale
+                h = torch.addcmul(sh_[:, None, :], h, g[:, None, :])
         assert flat, "a conv stack ends in Flatten and Linear layers"
         return _cross_entropy_batched(h, self.y, self.accuracy)
 
@@ -322,8 +342,16 @@ class GridEngine:
         o = [self.plane.origin[k] for k in names]
         d1 = [self.plane.d1[k] for k in names]
         d2 = [self.plane.d2[k] for k in names]
-        buffers = dict(self.model.named_buffers())
-        model, x, y, accuracy = self.model, self.x, self.y, self.accuracy
+        model = self.model
+        if self.batchnorm == "batch":
+            # each point normalizes with its own statistics over the evaluation data: BatchNorm
+            # with its running statistics removed (on a copy) always uses the batch's, and under
+            # vmap the batch is one point's pass over x.  Eval mode stays on (dropout off).
+            import copy
+            from torch.func import replace_all_batch_norm_modules_
+            model = replace_all_batch_norm_modules_(copy.deepcopy(self.model)).eval()
+        buffers = dict(model.named_buffers())
+        x, y, accuracy = self.x, self.y, self.accuracy
 
         def one(a, b):
             params = {k: o[i] + a * d1[i] + b * d2[i] for i, k in enumerate(names)}
@@ -333,7 +361,56 @@ class GridEngine:
                 return torch.stack([ce, (out.argmax(-1) == y).float().mean()])
             return ce
 
+        self._one = one
         self._vmapped = vmap(one)
+
+    def _loop(self, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+        """The chunk one point at a time (for a model torch.func.vmap cannot batch)."""
+        return torch.stack([self._one(a[i], b[i]) for i in range(a.numel())])
+
+    def _vmap_first_call(self, a, b):
+        """vmap on first use; a model it cannot batch (e.g. a custom model calling .item() or
+        branching on values) is evaluated point by point instead, with a warning."""
+        try:
+            out = self._vmapped(a, b)
+            self._kernel = self._vmapped
+        except Exception as e:  # noqa: BLE001 - a real error in the model fails the loop below too
+            out = self._loop(a, b)
+            import warnings
+            warnings.warn(f"torch.func.vmap cannot batch this model ({type(e).__name__}: "
+                          f"{str(e).splitlines()[0] if str(e) else ''}); evaluating the grid one point at a time")
+            self.method = "loop"
+            self._kernel = self._loop
+        return out
+
+    # ------------------------------------------------------------------ another plane
+    _PREPARED = ("p0", "p1", "p2", "out_w", "out_b", "rest", "c0", "c1", "c2")
+
+    @torch.no_grad()
+    def set_plane(self, plane: Plane) -> None:
+        """Evaluate on another plane of the same model from now on (a sequence's next grid).
+
+        The values are copied into the tensors the engine already holds (its plane's and the
+        precomputed first-layer products), so a compiled kernel keeps working without compiling
+        again.  The engine's plane tensors are overwritten: give it a plane it owns."""
+        for part in ("origin", "d1", "d2"):
+            mine, new = getattr(self.plane, part), getattr(plane, part)
+            for k, v in mine.items():
+                v.copy_(new[k])
+        if self.method in ("vmap", "loop"):   # its closure reads the plane's tensors themselves
+            return
+        old = {k: getattr(self, k) for k in self._PREPARED if hasattr(self, k)}
+        (self._prepare_linear if self.method == "linear" else self._prepare_conv)()
+        for k, was in old.items():
+            now = getattr(self, k)
+            if isinstance(was, list):      # the linear path's per-layer tuples
+                for wt, nt in zip(was, now):
+                    for w, n in zip(wt, nt):
+                        if isinstance(w, torch.Tensor):
+                            w.copy_(n)
+            else:
+                was.copy_(now)
+            setattr(self, k, was)
 
     # ------------------------------------------------------------------ API
     @torch.no_grad()

@@ -1,11 +1,15 @@
 """Built-in models.  Each is an ``nn.Module`` whose parameters define the weight space."""
 from __future__ import annotations
 
+import difflib
 import math
+import re
 
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
+
+from compute.data import DataError
 
 _ACTIVATIONS = {"relu": F.relu, "tanh": torch.tanh, "gelu": F.gelu, "softplus": F.softplus}
 
@@ -68,22 +72,236 @@ def convnet(in_channels: int, image_size: int, channels: list[int], classes: int
     return nn.Sequential(*layers)
 
 
+# --------------------------------------------------------------------------- ResNet (CIFAR)
+
+class BasicBlock(nn.Module):
+    """Two 3x3 convolutions (+ BatchNorm) with ReLU, and the shortcut added before the last ReLU.
+
+    With a change of shape (stride 2, more channels) the shortcut is a 1x1 convolution with
+    stride + BatchNorm (He et al.'s option B, as in Li et al.'s code), else the identity.
+    ``skip=False`` has no shortcut at all (Li et al.'s "noshort" blocks)."""
+
+    def __init__(self, cin: int, cout: int, stride: int, skip: bool, batchnorm: bool):
+        super().__init__()
+        bias = not batchnorm                 # BatchNorm's shift makes a bias redundant; without it, keep one
+        norm = (lambda c: nn.BatchNorm2d(c)) if batchnorm else (lambda c: nn.Identity())
+        self.conv1 = nn.Conv2d(cin, cout, 3, stride, 1, bias=bias)
+        self.bn1 = norm(cout)
+        self.conv2 = nn.Conv2d(cout, cout, 3, 1, 1, bias=bias)
+        self.bn2 = norm(cout)
+        self.skip = skip
+        if skip and (stride != 1 or cin != cout):
+            self.shortcut = nn.Sequential(nn.Conv2d(cin, cout, 1, stride, bias=bias), norm(cout))
+        else:
+            self.shortcut = nn.Identity()
+
+    def forward(self, x):
+        out = F.relu(self.bn1(self.conv1(x)))
+        out = self.bn2(self.conv2(out))
+        if self.skip:
+            out = out + self.shortcut(x)
+        return F.relu(out)
+
+
+def _he_init(conv: nn.Conv2d, g: torch.Generator) -> None:
+    nn.init.kaiming_normal_(conv.weight, mode="fan_in", nonlinearity="relu", generator=g)
+    if conv.bias is not None:
+        nn.init.zeros_(conv.bias)
+
+
+class ResNet(nn.Module):
+    """The CIFAR ResNet of He et al. 2016 (section 4.2), as Li et al. 2018 use it: a 3x3 stem
+    convolution with ``width`` channels, three stages of n basic blocks (width, 2 width, 4 width
+    channels; stride 2 at the first block of stages 2 and 3), global average pooling, a linear
+    classifier.  depth = 6n + 2."""
+
+    def __init__(self, in_channels: int, classes: int, depth: int = 20, width: int = 16, skip: bool = True,
+                 batchnorm: bool = True):
+        super().__init__()
+        if (depth - 2) % 6 or depth < 8:
+            raise ValueError(f"a CIFAR ResNet has depth 6n + 2 (20, 32, 44, 56, 110), got {depth}")
+        n = (depth - 2) // 6
+        self.depth, self.skip = depth, skip
+        # one draw from the global generator seeds the initialization below: building the layers
+        # draws differently with and without shortcuts, this does not
+        g = torch.Generator().manual_seed(int(torch.randint(0, 2**62, (1,))))
+        self.conv1 = nn.Conv2d(in_channels, width, 3, 1, 1, bias=not batchnorm)
+        self.bn1 = nn.BatchNorm2d(width) if batchnorm else nn.Identity()
+        stages, cin = [], width
+        for k, cout in enumerate((width, 2 * width, 4 * width)):
+            blocks = []
+            for i in range(n):
+                blocks.append(BasicBlock(cin, cout, 2 if (k > 0 and i == 0) else 1, skip, batchnorm))
+                cin = cout
+            stages.append(nn.Sequential(*blocks))
+        self.layer1, self.layer2, self.layer3 = stages
+        self.fc = nn.Linear(4 * width, classes)
+        # He initialization (as in both papers), drawn with the shortcut convolutions last, so that
+        # with the same seed a skip and a noskip net start from the same weights wherever they share them
+        convs = [(k, m) for k, m in self.named_modules() if isinstance(m, nn.Conv2d)]
+        for m in [m for k, m in convs if ".shortcut." not in k]:
+            _he_init(m, g)
+        # the classifier as nn.Linear initializes itself, from g
+        nn.init.kaiming_uniform_(self.fc.weight, a=math.sqrt(5), generator=g)
+        bound = 1 / math.sqrt(self.fc.in_features)
+        nn.init.uniform_(self.fc.bias, -bound, bound, generator=g)
+        for m in [m for k, m in convs if ".shortcut." in k]:
+            _he_init(m, g)
+
+    def forward(self, x):
+        x = F.relu(self.bn1(self.conv1(x)))
+        x = self.layer3(self.layer2(self.layer1(x)))
+        return self.fc(torch.flatten(F.adaptive_avg_pool2d(x, 1), 1))
+
+
+# --------------------------------------------------------------------------- VGG
+
+#: convolution channels in units of ``width`` ("M": a 2x2 max-pool) and hidden linear widths
+VGG_CONFIGS = {
+    # Li et al. 2018's VGG-9 (their code's cfg 'VGG9'): 7 convolutions, one hidden linear layer
+    "vgg9": ([1, 1, "M", 2, 2, "M", 4, 4, 4, "M"], [4]),
+    # Simonyan and Zisserman's configuration A: 8 convolutions, two hidden linear layers (8 width
+    # wide here, not 4096: the images are small), no dropout
+    "vgg11": ([1, "M", 2, "M", 4, 4, "M", 8, 8, "M", 8, 8, "M"], [8, 8]),
+}
+
+
+def vgg(in_channels: int, height: int, width_px: int, classes: int, config: str = "vgg9", width: int = 64,
+        batchnorm: bool = True) -> nn.Sequential:
+    """A VGG for small images: 3x3 convolutions (+ BatchNorm) + ReLU, 2x2 max-pools (left out once
+    the feature map is 1 pixel high or wide, so small images work), flatten, hidden linear layers
+    (+ BatchNorm) + ReLU, a linear classifier.  A plain Sequential, so the grid engine evaluates
+    it on its batched convolution path."""
+    convs, hidden = VGG_CONFIGS[config]
+    layers: list[nn.Module] = []
+    prev, h, w = in_channels, height, width_px
+    for c in convs:
+        if c == "M":
+            if min(h, w) >= 2:
+                layers.append(nn.MaxPool2d(2))
+                h, w = h // 2, w // 2
+            continue
+        layers.append(nn.Conv2d(prev, c * width, 3, padding=1))
+        if batchnorm:
+            layers.append(nn.BatchNorm2d(c * width))
+        layers.append(Activation("relu"))
+        prev = c * width
+    layers.append(nn.Flatten())
+    prev = prev * h * w
+    for u in hidden:
+        layers.append(nn.Linear(prev, u * width))
+        if batchnorm:
+            layers.append(nn.BatchNorm1d(u * width))
+        layers.append(Activation("relu"))
+        prev = u * width
+    layers.append(nn.Linear(prev, classes))
+    return nn.Sequential(*layers)
+
+
+# --------------------------------------------------------------------------- torchvision, the user's own
+
+class ModelError(DataError):
+    """A model the scene names that cannot be built for this data.  A DataError, so the command
+    line prints it as one ``error:`` line and no cache entry is left behind."""
+
+
+def torchvision_classifiers() -> list[str]:
+    """The classification models of torchvision.models (detection, segmentation, video and
+    quantized models live in its sub-modules and are not listed)."""
+    import torchvision.models as tvm
+    return sorted(tvm.list_models(module=tvm))
+
+
+def torchvision_model(arch: str, classes: int) -> nn.Module:
+    """A torchvision classification model, randomly initialized (never downloads weights)."""
+    import torchvision.models as tvm
+    names = torchvision_classifiers()
+    if arch not in names:
+        close = difflib.get_close_matches(arch, names, n=4, cutoff=0.5)
+        hint = f"; did you mean {', '.join(repr(c) for c in close)}?" if close else ""
+        fam = sorted({re.sub(r"[0-9_].*$", "", n) for n in names})
+        raise ModelError(f"landscape.model.arch: bad value {arch!r}: not a classification model of torchvision "
+                         f"{_tv_version()}{hint} (families: {', '.join(fam)}; torchvision.models.list_models() "
+                         f"lists every name)")
+    kw = {"aux_logits": False} if arch in ("googlenet", "inception_v3") else {}   # one output, not a tuple
+    return tvm.get_model(arch, weights=None, num_classes=classes, **kw)
+
+
+def _tv_version() -> str:
+    import torchvision
+    return torchvision.__version__.split("+")[0]
+
+
+def custom_model(spec: dict, shape: tuple[int, ...], classes: int) -> nn.Module:
+    """``entry: "module:function"``, called as function(input_shape=shape, classes=classes, **args)."""
+    from compute.entry import EntryError, call
+    net = call(spec["entry"], "landscape.model", {"input_shape": tuple(shape), "classes": classes,
+                                                  **(spec.get("args") or {})})
+    if not isinstance(net, nn.Module):
+        raise EntryError(f"landscape.model.entry: {spec['entry']} returned a {type(net).__name__}; it should "
+                         f"return a torch.nn.Module (called as {spec['entry'].partition(':')[2]}(input_shape=..., "
+                         f"classes=..., **args))")
+    if not any(p.requires_grad for p in net.parameters()):
+        raise EntryError(f"landscape.model.entry: {spec['entry']} returned a module with no trainable "
+                         f"parameters; the landscape is drawn over its parameters")
+    return net
+
+
+def _check_output(net: nn.Module, shape: tuple[int, ...], classes: int, what: str, fix: str) -> None:
+    """One forward pass on two blank samples: the model takes this data and gives one logit per class.
+    Caught here, the message names the scene key instead of a stack of PyTorch frames."""
+    was = net.training
+    net.eval()
+    try:
+        with torch.no_grad():
+            out = net(torch.zeros(2, *shape))
+    except Exception as e:  # noqa: BLE001 - any failure is this model on this data: one clear line
+        msg = str(e).strip().splitlines()[0] if str(e).strip() else ""
+        raise ModelError(f"{what} fails on samples of shape {tuple(shape)}: {type(e).__name__}: {msg}; "
+                         f"{fix}") from None
+    finally:
+        net.train(was)
+    if not isinstance(out, torch.Tensor) or tuple(out.shape) != (2, classes):
+        got = f"shape {tuple(out.shape)}" if isinstance(out, torch.Tensor) else f"a {type(out).__name__}"
+        raise ModelError(f"{what} gives {got} for 2 samples of shape {tuple(shape)}; it should give logits of "
+                         f"shape (2, {classes}): one per class of the data")
+
+
 def build_model(spec: dict, shape: tuple[int, ...], classes: int) -> nn.Module:
     """The scene's model for inputs of ``shape`` (one sample: (features,) or (C, H, W)).
 
     An mlp on images flattens them first: a leading ``nn.Flatten``, which the grid engine's
     linear path skips (it flattens the data itself)."""
     shape = tuple(shape)
-    if spec["name"] == "mlp":
+    name = spec["name"]
+    if name == "mlp":
         net = mlp(math.prod(shape), spec["widths"], classes, spec["activation"])
         return nn.Sequential(nn.Flatten(), *net) if len(shape) > 1 else net
-    if spec["name"] == "convnet":
-        if len(shape) != 3 or shape[1] != shape[2]:
-            raise ValueError(f"landscape.model: a convnet needs square images (C, H, W); this data's samples "
+    if name in ("convnet", "resnet", "vgg", "torchvision") and len(shape) != 3:
+        raise ModelError(f"landscape.model: a {name} needs images (C, H, W); this data's samples have shape "
+                         f"{shape}")
+    if name == "convnet":
+        if shape[1] != shape[2]:
+            raise ModelError(f"landscape.model: a convnet needs square images (C, H, W); this data's samples "
                              f"have shape {shape}")
         return convnet(shape[0], shape[1], spec["channels"], classes, spec["activation"], spec["pool_every"],
                        spec["batchnorm"])
-    raise ValueError(f"landscape.model.name: unknown model {spec['name']!r}")
+    if name == "resnet":
+        return ResNet(shape[0], classes, spec["depth"], spec["width"], spec["skip"], spec["batchnorm"])
+    if name == "vgg":
+        return vgg(shape[0], shape[1], shape[2], classes, spec["config"], spec["width"], spec["batchnorm"])
+    if name == "torchvision":
+        net = torchvision_model(spec["arch"], classes)
+        _check_output(net, shape, classes, f"landscape.model: torchvision {spec['arch']}",
+                      "torchvision models take RGB images (3 channels), some of a least size (inception_v3: 75 "
+                      "pixels); see landscape.data's size and channels")
+        return net
+    if name == "custom":
+        net = custom_model(spec, shape, classes)
+        _check_output(net, shape, classes, f"landscape.model.entry: the model of {spec['entry']}",
+                      "check the function's input_shape handling against landscape.data")
+        return net
+    raise ValueError(f"landscape.model.name: unknown model {name!r}")
 
 
 def parameter_count(model: nn.Module) -> int:

@@ -22,15 +22,16 @@ import torch
 from tqdm import tqdm
 
 from studio import cache
-from studio.cache import Landscape, Path2D
+from studio.cache import GridSequence, Landscape, Path2D
 from studio.scene import FORMAT_VERSION, Scene
 from compute import descent
 from compute import distributed
 from compute import plane as planes
 from compute.data import DataError, build_data
 from compute.engine import GridEngine, Plane
+from compute.entry import scene_folder
 from compute.models import build_model, parameter_count
-from compute.setup import build_setup
+from compute.setup import build_setup, training_record
 
 
 def log(msg: str) -> None:
@@ -86,6 +87,111 @@ def precision_error(engine: GridEngine, model, plane, ex, ey, alpha, beta, batch
             "max_rel_diff": float(rel.max()) if rel.size else None}
 
 
+def _fill(engine: GridEngine, group: distributed.Group, grid, at: torch.Tensor, bt: torch.Tensor, done: int,
+          q: int, bar, record) -> None:
+    """Rows ``done`` .. of one grid into ``grid`` (a memory map, rank 0; None on other ranks), in
+    row blocks dealt round-robin over the ranks: in each round rank i computes block
+    (round * world + i).  ``record(rows)`` saves the progress record once rows 0 .. rows-1 are on
+    disk; syncing the map costs milliseconds, so that happens about once a second rather than
+    after every block."""
+    ny, nx = bt.numel(), at.numel()
+    r = engine.rows_per_block(nx)
+    starts = list(range(done, ny, r))
+    last_sync = time.monotonic()
+    for first in range(0, len(starts), group.world):
+        mine = first + group.rank
+        if mine < len(starts):
+            block = engine.block_all(at, bt, starts[mine], r)
+            block = block[..., 0] if q == 1 else block
+            valid = block.shape[0]
+        else:
+            block, valid = torch.empty((r, nx) if q == 1 else (r, nx, q), device=at.device), 0
+        gathered = distributed.gather_block(group, block, r, valid)
+        if not group.main:
+            continue
+        for i, (blk, valid) in enumerate(gathered):
+            if valid == 0:
+                continue
+            j = starts[first + i]
+            grid[j:j + valid] = blk[:valid].cpu().numpy()
+            bar.update(valid * nx)
+        end = min(starts[min(first + group.world, len(starts)) - 1] + r, ny)
+        if end == ny or time.monotonic() - last_sync > 1.0:
+            grid.flush()
+            record(end)
+            last_sync = time.monotonic()
+
+
+def _sequence(ls: dict, setup: dict, model, still: GridEngine, ex, ey, group: distributed.Group, part: Path,
+              at: torch.Tensor, bt: torch.Tensor, dev: torch.device, progress: bool) -> dict | None:
+    """The grids of landscape.sequence, into ``part``/sequence_loss.npy (K, ny, nx), resumable grid
+    by grid and row block by row block like the still grid.  Grid k lies on the plane through the
+    k-th chosen snapshot (compute/plane.py: sequence_plane), over the same window of (a, b).
+    -> None without a sequence; else {"sequence": GridSequence (rank 0), "meta": provenance}."""
+    spec = ls.get("sequence")
+    if not spec:
+        return None
+    traj = setup["traj"]
+    params, steps = traj["params"], np.asarray(traj["steps"])
+    idx = planes.sequence_indices(steps, spec)
+    k_all, ny, nx = len(idx), bt.numel(), at.numel()
+    xy = np.asarray(setup["xy"], np.float64)
+    loss_file, prog_file = part / "sequence_loss.npy", part / "sequence_progress.json"
+    prog = {}
+    if group.main and loss_file.is_file() and prog_file.is_file():
+        prog = json.loads(prog_file.read_text())
+    prog = distributed.broadcast(group, prog)
+    mm = None
+    if group.main:
+        if prog:
+            mm = np.lib.format.open_memmap(loss_file, mode="r+")
+        else:
+            mm = np.lib.format.open_memmap(loss_file, mode="w+", dtype=np.float32, shape=(k_all, ny, nx))
+            mm[:] = np.nan
+            _atomic_json(prog_file, {"grids_done": 0, "rows_done": 0, "grids": k_all})
+    d1, d2 = setup["d1"].to(dev), setup["d2"].to(dev)
+
+    def plane_of(k: int, own: bool = False) -> Plane:
+        o, e1, e2 = planes.sequence_plane(ls["plane"], model, params[idx[k]].to(dev), tuple(xy[idx[k]]), d1, d2)
+        cut = lambda flat: planes.split(model, flat.clone() if own else flat)
+        return Plane(cut(o), cut(e1), cut(e2))
+
+    # one engine for every grid (it owns its plane; set_plane copies the next one in), so a
+    # compiled kernel is compiled once; the still grid's points per pass, as on every rank
+    g = ls["grid"]
+    engine = GridEngine(model, plane_of(0, own=True), ex, ey, chunk=still.chunk, compile=still.compiled,
+                        precision=g["precision"], batchnorm=g["batchnorm"])
+    k0, r0 = prog.get("grids_done", 0), prog.get("rows_done", 0)
+    bar = tqdm(total=k_all * ny * nx, initial=(k0 * ny + r0) * nx, desc="sequence", unit="pt", unit_scale=True,
+               disable=not progress, mininterval=1.0, dynamic_ncols=True)
+    t0 = time.perf_counter()
+    for k in range(k0, k_all):
+        engine.set_plane(plane_of(k))
+
+        def record(rows: int, k: int = k) -> None:
+            done = rows == ny
+            _atomic_json(prog_file, {"grids_done": k + done, "rows_done": 0 if done else rows, "grids": k_all})
+
+        _fill(engine, group, mm[k] if group.main else None, at, bt, r0 if k == k0 else 0, 1, bar, record)
+    if not group.main:
+        return None
+    bar.close()
+    seconds = time.perf_counter() - t0
+    mm.flush()
+    stats = [loss_stats(mm[k]) for k in range(k_all)]
+    sequence = GridSequence(mm, steps[idx].astype(np.int64), idx.astype(np.int64), xy[idx])
+    computed = (k_all * ny - (k0 * ny + r0)) * nx
+    log(f"sequence: {k_all} grids of {nx}x{ny} at steps {steps[idx[0]]} .. {steps[idx[-1]]} in {seconds:.1f} s "
+        f"({computed / max(seconds, 1e-9):,.0f} points/s)")
+    return {"sequence": sequence,
+            "meta": {"grids": k_all, "steps": [int(s) for s in steps[idx]], "snapshot_index": idx.tolist(),
+                     "spacing": spec["spacing"] if not spec.get("steps") else "steps",
+                     "directions": "rescaled to each snapshot (random plane)" if ls["plane"]["method"] == "random"
+                     else "those of the plane, carried to each snapshot",
+                     "seconds": seconds, "points_per_s": computed / seconds if seconds > 0 else None,
+                     "loss_stats": stats}}
+
+
 def run(scene: Scene, cache_root: Path = cache.DEFAULT_ROOT, device: str | None = None,
         progress: bool = True, force: bool = False) -> Path:
     """Compute the scene's landscape into the cache (or find it there); returns the entry's directory.
@@ -94,7 +200,9 @@ def run(scene: Scene, cache_root: Path = cache.DEFAULT_ROOT, device: str | None 
     grid's row blocks are shared out (see compute/distributed.py)."""
     group = distributed.init(device)
     try:
-        return _run(scene, Path(cache_root), device, progress, force, group)
+        # custom model / data entries are imported from the scene's folder first (compute/entry.py)
+        with scene_folder(scene.source):
+            return _run(scene, Path(cache_root), device, progress, force, group)
     finally:
         distributed.finish(group)
 
@@ -136,10 +244,12 @@ def _run(scene: Scene, cache_root: Path, device: str | None, progress: bool, for
             setup = torch.load(setup_file, weights_only=False)
             log(f"resuming {part} (training and plane from the interrupted run)")
         else:
-            log(f"key {key}: training {ls['model']['name']} on {ls['data']['name']} ({dev})"
+            log(f"key {key}: {ls['model']['name']} on {ls['data']['name']} ({dev})"
                 + (f"; grid on {group.world} processes" if group.active else ""))
             try:
-                setup = build_setup(scene, dev, progress)
+                # the trained model comes from cache/models/ when a scene with the same data, model
+                # and training made it; --force trains again
+                setup = build_setup(scene, dev, progress, cache_root=cache_root, retrain=force)
             except DataError:
                 # a data set not on disk: leave no partial entry behind (the message says what to set)
                 if fresh:
@@ -155,6 +265,10 @@ def _run(scene: Scene, cache_root: Path, device: str | None, progress: bool, for
     x, y, _, _ = build_data(ls["data"])
     ex, ey = x[setup["eval_indices"]].to(dev), y[setup["eval_indices"]].to(dev)
     model = build_model(ls["model"], setup.get("shape") or (setup["n_in"],), setup["n_cls"]).to(dev)
+    # the trained buffers (BatchNorm's running statistics): the plane gives only the parameters
+    for k, buf in model.named_buffers():
+        if k in setup.get("buffers", {}):
+            buf.copy_(setup["buffers"][k])
     split = lambda flat: planes.split(model, flat.to(dev))
     plane = Plane(split(setup["final"]), split(setup["d1"]), split(setup["d2"]))
 
@@ -189,41 +303,18 @@ def _run(scene: Scene, cache_root: Path, device: str | None, progress: bool, for
             _atomic_json(prog_file, {"rows_done": 0, "rows": ny, "chunk": engine.chunk})
     at = torch.tensor(alpha, dtype=torch.float32, device=dev)
     bt = torch.tensor(beta, dtype=torch.float32, device=dev)
-    r = engine.rows_per_block(nx)
-    starts = list(range(done, ny, r))
     t0 = time.perf_counter()
     bar = tqdm(total=nx * ny, initial=done * nx, desc="grid", unit="pt", unit_scale=True,
                disable=not progress, mininterval=1.0, dynamic_ncols=True)
-    last_sync = time.monotonic()
-    # blocks dealt round-robin: in each round rank i computes block (round * world + i)
-    for first in range(0, len(starts), group.world):
-        mine = first + group.rank
-        if mine < len(starts):
-            block = engine.block_all(at, bt, starts[mine], r)
-            block = block[..., 0] if q == 1 else block
-            valid = block.shape[0]
-        else:
-            block, valid = torch.empty((r, nx) if q == 1 else (r, nx, q), device=dev), 0
-        gathered = distributed.gather_block(group, block, r, valid)
-        if not group.main:
-            continue
-        for i, (blk, valid) in enumerate(gathered):
-            if valid == 0:
-                continue
-            j = starts[first + i]
-            grid[j:j + valid] = blk[:valid].cpu().numpy()
-            bar.update(valid * nx)
-        end = min(starts[min(first + group.world, len(starts)) - 1] + r, ny)
-        # the progress record only ever counts rows already on disk; syncing the map costs
-        # milliseconds, so it is done about once a second rather than after every block
-        if end == ny or time.monotonic() - last_sync > 1.0:
-            grid.flush()
-            _atomic_json(prog_file, {"rows_done": end, "rows": ny, "chunk": engine.chunk})
-            last_sync = time.monotonic()
+    _fill(engine, group, grid if group.main else None, at, bt, done, q, bar,
+          lambda rows: _atomic_json(prog_file, {"rows_done": rows, "rows": ny, "chunk": engine.chunk}))
+    if group.main:
+        bar.close()
+    grid_s = time.perf_counter() - t0
+    # ---- the landscape over training (landscape.sequence): one grid per chosen snapshot
+    seq = _sequence(ls, setup, model, engine, ex, ey, group, part, at, bt, dev, progress)
     if not group.main:
         return cache.entry_dir(cache_root, key)
-    bar.close()
-    grid_s = time.perf_counter() - t0
     computed = (ny - done) * nx
     grid.flush()
     # the memory map itself: a 4096 x 4096 grid is never copied in memory
@@ -273,18 +364,18 @@ def _run(scene: Scene, cache_root: Path, device: str | None, progress: bool, for
                  "the data set's training split" + (" (a seeded, class-balanced subset)"
                                                      if "train_samples" in ls["data"] else ""),
                  "eval_split": "subset of the training data (seeded, class-balanced)"},
-        "training": {"final_train_loss": float(traj["train_loss"][-1]),
-                     "final_eval_loss": float(traj["eval_loss"][-1]),
-                     "final_eval_accuracy": float(traj["eval_accuracy"][-1]),
-                     "max_offplane": float(np.max(setup["offplane"]))},
+        # final values, the run's settings, its train_key (cache/models/) and the per-snapshot log
+        "training": training_record(setup),
         "timings": {"train_s": setup["train_s"], "grid_s": grid_s, "total_s": total_s,
                     "grid_points_per_s": computed / grid_s if grid_s > 0 else None,
                     "resumed_from_row": done},
         "loss_stats": stats,
+        **({"sequence": seq["meta"]} if seq else {}),
         "format_version": FORMAT_VERSION,
     }
     entry = cache.write(cache_root, Landscape(key, loss, alpha, beta, {"training": training}, meta, plane=pv,
-                                              descents={d.key: d for d in paths_down}, grids=grids))
+                                              descents={d.key: d for d in paths_down}, grids=grids,
+                                              sequence=seq["sequence"] if seq else None))
     shutil.rmtree(part, ignore_errors=True)
     log(f"wrote {entry}: {nx}x{ny} grid in {grid_s:.1f} s "
         f"({computed / max(grid_s, 1e-9):,.0f} points/s), total {total_s:.1f} s")

@@ -553,3 +553,57 @@ def extents(spec: dict, xy: np.ndarray | None, marks: np.ndarray | None = None,
     m = spec["margin"]
     return (float(lo[0] - m * width[0]), float(hi[0] + m * width[0])), \
            (float(lo[1] - m * width[1]), float(hi[1] + m * width[1]))
+
+
+# --------------------------------------------------------------------------- landscape over training
+
+def sequence_indices(recorded: np.ndarray, spec: dict) -> np.ndarray:
+    """Snapshot indices of a sequence's grids (``spec``: the resolved landscape.sequence section),
+    increasing and distinct.
+
+    ``count`` targets steps spread over the run (``spacing`` linear, or log: evenly in
+    log(step + last step / 50)) and takes the nearest
+    recorded snapshot of each, moved on to the next snapshot where a neighbour already has it (log
+    targets crowd the first steps), so there are exactly ``count`` grids from the first snapshot to
+    the last (fewer only if fewer snapshots were kept).  Explicit ``steps`` take the nearest
+    snapshot of each, and two on the same snapshot give one grid."""
+    recorded = np.asarray(recorded)
+    n = len(recorded)
+    if spec.get("steps"):
+        idx = [int(np.argmin(np.abs(recorded - s))) for s in spec["steps"]]
+        return np.unique(np.asarray(idx, dtype=np.int64))
+    count = min(spec["count"], n)
+    last = int(recorded[-1])
+    if spec["spacing"] == "linear":
+        targets = np.linspace(0, last, count)
+    else:
+        # evenly spaced in log(step + last / 50): dense early, where the loss falls fastest, without
+        # spending a third of the film on the first dozen steps as log(step + 1) would
+        s0 = max(last / 50, 1.0)
+        targets = np.geomspace(s0, last + s0, count) - s0
+    idx = np.array([int(np.argmin(np.abs(recorded - s))) for s in targets], dtype=np.int64)
+    for k in range(1, count):                     # distinct: push crowded picks forward ...
+        idx[k] = max(idx[k], idx[k - 1] + 1)
+    for k in range(count - 1, -1, -1):            # ... and back where that ran past the end
+        idx[k] = min(idx[k], n - count + k)
+    idx[0], idx[-1] = 0, n - 1
+    return idx
+
+
+def sequence_plane(spec: dict, model: nn.Module, theta: torch.Tensor, at: tuple[float, float],
+                   d1: torch.Tensor, d2: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """The plane of one grid of a sequence: through the snapshot's weights ``theta``, which sits
+    at plane coordinates ``at`` (its projection onto the scene's plane), so the grid covers the
+    same window of (a, b) as the still landscape and its point ``at`` is exactly ``theta``.
+
+    Directions: a random plane's are rescaled to ``theta`` (the same seeded Gaussians, normalized
+    filter by filter to this snapshot's weights, as Li et al.'s normalization asks); every other
+    method's directions are not relative to the weights and stay those of the scene's plane
+    (``d1``, ``d2``).  -> (origin, d1, d2) flat tensors: the grid point (a, b) is
+    origin + a*d1 + b*d2 = theta + (a - at[0])*d1 + (b - at[1])*d2."""
+    if spec["method"] == "random":
+        g1, g2, _ = random_plane(split(model, theta), spec["seed"], spec["normalization"], spec["include_biases"],
+                                 spec["orthogonalize"])
+        d1, d2 = flatten(g1), flatten(g2)
+    d1, d2 = d1.to(theta), d2.to(theta)
+    return theta - at[0] * d1 - at[1] * d2, d1, d2

@@ -1,7 +1,19 @@
-"""Training that records its trajectory: parameter snapshots with their losses."""
+"""Training that records its trajectory: parameter snapshots with a per-snapshot log.
+
+The scene's ``landscape.train`` section (studio/scene.py: TrainSpec, scenes/README.md) as a plain
+dict: optimizer (sgd, momentum, adam, adamw; momentum, nesterov, weight_decay), learning-rate
+schedule (constant, step, cosine; warmup), steps or epochs, batches, snapshots (count and spacing,
+or every k steps) and mixed precision on CUDA.
+
+On the CPU the same spec gives bit-identical weights: every random draw comes from generators
+seeded with ``train.seed``, in the same order as before these options existed, and an option left
+at its default takes exactly the code path it always took.
+"""
 from __future__ import annotations
 
-from dataclasses import dataclass
+import math
+import sys
+from dataclasses import dataclass, field
 
 import numpy as np
 import torch
@@ -9,14 +21,87 @@ import torch.nn as nn
 import torch.nn.functional as F
 from tqdm import tqdm
 
+#: the columns of the per-snapshot training log, in the cache entry's meta.json and the model store
+LOG_COLUMNS = ("step", "epoch", "lr", "train_loss", "train_accuracy", "eval_loss", "eval_accuracy")
+
+#: above this many samples, the log's evaluations run in chunks (smaller sets in one pass, as always)
+_EVAL_CHUNK = 8192
+
 
 @dataclass
 class Trajectory:
     steps: np.ndarray          # (T,) int64, training step of each snapshot (0 = initial weights)
     params: torch.Tensor       # (T, P) float32, flattened parameters at each snapshot
-    train_loss: np.ndarray     # (T,) loss on the training data
+    train_loss: np.ndarray     # (T,) loss on the training data (or train.log_samples of it)
     eval_loss: np.ndarray      # (T,) loss on the evaluation subset (the data of the grid)
     eval_accuracy: np.ndarray  # (T,)
+    train_accuracy: np.ndarray = field(default_factory=lambda: np.zeros(0))  # (T,) same data as train_loss
+    lr: np.ndarray = field(default_factory=lambda: np.zeros(0))     # (T,) learning rate of the step that
+                                                                    # made the snapshot (step 0: the first's)
+    epoch: np.ndarray = field(default_factory=lambda: np.zeros(0))  # (T,) step / steps per epoch
+    info: dict = field(default_factory=dict)   # resolved settings for the provenance record
+
+    def log(self) -> dict[str, list]:
+        """The per-snapshot log as columns of plain numbers (JSON-ready)."""
+        return {"step": [int(s) for s in self.steps], "epoch": [float(v) for v in self.epoch],
+                "lr": [float(v) for v in self.lr], "train_loss": [float(v) for v in self.train_loss],
+                "train_accuracy": [float(v) for v in self.train_accuracy],
+                "eval_loss": [float(v) for v in self.eval_loss],
+                "eval_accuracy": [float(v) for v in self.eval_accuracy]}
+
+
+def log(msg: str) -> None:
+    print(f"[compute] {msg}", file=sys.stderr, flush=True)
+
+
+# --------------------------------------------------------------------------- steps and schedules
+
+def steps_per_epoch(n_train: int, batch_size: int) -> int:
+    """Optimizer steps in one epoch: ceil(n_train / batch_size); 1 for full-batch training."""
+    if batch_size <= 0 or batch_size >= n_train:
+        return 1
+    return -(-n_train // batch_size)
+
+
+def total_steps(spec: dict, n_train: int) -> int:
+    """The run's length in steps: ``epochs`` times the steps of an epoch, or ``steps``."""
+    if spec.get("epochs"):
+        return int(spec["epochs"]) * steps_per_epoch(n_train, spec["batch_size"])
+    return int(spec["steps"])
+
+
+def lr_at(spec: dict, step: int, total: int) -> float:
+    """The learning rate of optimizer step ``step`` (1 .. total).
+
+    warmup w: steps 1 .. w rise linearly, lr * step / w.  After it, with u = step - w - 1:
+      constant  lr
+      step      lr * gamma ** (u // step_size), or lr * gamma ** (milestones below step): the rate
+                drops after each milestone step (milestones count from the start of training)
+      cosine    lr_min + (lr - lr_min) * (1 + cos(pi * u / (total - w))) / 2, as torch's
+                CosineAnnealingLR with T_max = total - w stepped once per optimizer step
+    """
+    lr = float(spec["lr"])
+    w = int(spec.get("warmup") or 0)
+    if step <= w:
+        return lr * step / w
+    kind = spec.get("lr_schedule", "constant")
+    if kind == "constant":
+        return lr
+    u = step - w - 1
+    if kind == "step":
+        if spec.get("milestones"):
+            k = sum(1 for m in spec["milestones"] if m < step)
+        else:
+            k = u // int(spec["step_size"])
+        return lr * float(spec["gamma"]) ** k
+    if kind == "cosine":
+        lo = float(spec.get("lr_min") or 0.0)
+        return lo + (lr - lo) * (1 + math.cos(math.pi * u / (total - w))) / 2
+    raise ValueError(f"unknown lr_schedule {kind!r}")
+
+
+def _scheduled(spec: dict) -> bool:
+    return spec.get("lr_schedule", "constant") != "constant" or bool(spec.get("warmup"))
 
 
 def snapshot_steps(steps: int, count: int, schedule: str = "log") -> np.ndarray:
@@ -34,6 +119,66 @@ def snapshot_steps(steps: int, count: int, schedule: str = "log") -> np.ndarray:
     return s
 
 
+def every_steps(steps: int, every: int) -> np.ndarray:
+    """0, every, 2*every, ... and the last step."""
+    return np.union1d(np.arange(0, steps + 1, every, dtype=np.int64), [steps]).astype(np.int64)
+
+
+def keep_steps(spec: dict, total: int) -> np.ndarray:
+    """The snapshot steps the spec asks for over a run of ``total`` steps."""
+    if spec.get("every"):
+        return every_steps(total, int(spec["every"]))
+    return snapshot_steps(total, spec["snapshots"], spec.get("schedule", "log"))
+
+
+# --------------------------------------------------------------------------- optimizer
+
+def resolved_optimizer(spec: dict) -> dict:
+    """The optimizer's settings with the per-optimizer defaults filled in."""
+    name = spec["optimizer"]
+    wd = spec.get("weight_decay")
+    out = {"name": name, "lr": float(spec["lr"]),
+           # torch's AdamW default; the others decay nothing unless asked
+           "weight_decay": float((0.01 if name == "adamw" else 0.0) if wd is None else wd),
+           "decay": "decoupled" if name == "adamw" else "L2 (added to the gradient)"}
+    if name in ("sgd", "momentum"):
+        m = spec.get("momentum")
+        out["momentum"] = float((0.9 if name == "momentum" else 0.0) if m is None else m)
+        out["nesterov"] = bool(spec.get("nesterov", False))
+    return out
+
+
+def make_optimizer(spec: dict, params) -> torch.optim.Optimizer:
+    o = resolved_optimizer(spec)
+    lr, wd = o["lr"], o["weight_decay"]
+    # only non-default arguments are passed: the defaults' code paths stay as they always were
+    if o["name"] in ("sgd", "momentum"):
+        kw = {}
+        if o["momentum"]:
+            kw["momentum"] = o["momentum"]
+        if o["nesterov"]:
+            kw["nesterov"] = True
+        if wd:
+            kw["weight_decay"] = wd
+        return torch.optim.SGD(params, lr=lr, **kw)
+    if o["name"] == "adamw":
+        return torch.optim.AdamW(params, lr=lr, weight_decay=wd)
+    return torch.optim.Adam(params, lr=lr, **({"weight_decay": wd} if wd else {}))
+
+
+def amp_mode(spec: dict, device: torch.device) -> tuple[torch.dtype | None, str]:
+    """(autocast dtype or None, what the provenance says)."""
+    if not spec.get("amp"):
+        return None, "off"
+    if device.type != "cuda":
+        return None, "ignored: mixed precision needs a CUDA GPU; trained in fp32"
+    if torch.cuda.is_bf16_supported():
+        return torch.bfloat16, "bf16 autocast"
+    return torch.float16, "fp16 autocast with GradScaler"
+
+
+# --------------------------------------------------------------------------- training
+
 def flat_params(model: nn.Module) -> torch.Tensor:
     return torch.cat([p.detach().reshape(-1) for p in model.parameters()])
 
@@ -50,51 +195,113 @@ def set_flat(model: nn.Module, flat: torch.Tensor) -> None:
 @torch.no_grad()
 def evaluate(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> tuple[float, float]:
     model.eval()
-    out = model(x)
-    return F.cross_entropy(out, y).item(), (out.argmax(1) == y).float().mean().item()
+    if len(y) <= _EVAL_CHUNK:
+        out = model(x)
+        return F.cross_entropy(out, y).item(), (out.argmax(1) == y).float().mean().item()
+    # a large training set in chunks, so logging it needs no more memory than a batch does
+    total, right = 0.0, 0
+    for i in range(0, len(y), _EVAL_CHUNK):
+        out = model(x[i:i + _EVAL_CHUNK])
+        total += F.cross_entropy(out, y[i:i + _EVAL_CHUNK], reduction="sum").item()
+        right += int((out.argmax(1) == y[i:i + _EVAL_CHUNK]).sum())
+    return total / len(y), right / len(y)
 
 
 def train(model: nn.Module, x: torch.Tensor, y: torch.Tensor, ex: torch.Tensor, ey: torch.Tensor,
           spec: dict, progress: bool = True) -> Trajectory:
-    """Train ``model`` on (x, y) as ``spec`` (the scene's train: section) says."""
+    """Train ``model`` on (x, y) as ``spec`` (the scene's train: section) says.
+
+    Snapshots (at :func:`keep_steps`) keep the flat parameters and the log: step, epoch, learning
+    rate, loss and accuracy on the training data (all of it, or ``log_samples`` of it: a seeded,
+    class-balanced subset) and on the evaluation subset (ex, ey)."""
     torch.manual_seed(spec["seed"])
-    opt_name, lr = spec["optimizer"], spec["lr"]
-    if opt_name == "sgd":
-        opt = torch.optim.SGD(model.parameters(), lr=lr)
-    elif opt_name == "momentum":
-        opt = torch.optim.SGD(model.parameters(), lr=lr, momentum=0.9)
-    else:
-        opt = torch.optim.Adam(model.parameters(), lr=lr)
-    keep = set(snapshot_steps(spec["steps"], spec["snapshots"], spec.get("schedule", "log")).tolist())
+    n = len(y)
+    total = total_steps(spec, n)
+    spe = steps_per_epoch(n, spec["batch_size"])
+    opt = make_optimizer(spec, model.parameters())
+    keep = set(keep_steps(spec, total).tolist())
     g = torch.Generator(device="cpu").manual_seed(spec["seed"])
-    bs = spec["batch_size"] or len(y)
-    steps, snaps, tl, el, ea = [], [], [], [], []
+    bs = spec["batch_size"] or n
+    shuffled = spec.get("batches", "random") == "shuffled"
+    scheduled = _scheduled(spec)
+    amp_dtype, amp_note = amp_mode(spec, x.device)
+    if spec.get("amp") and amp_dtype is None:
+        log("train.amp: mixed precision needs a CUDA GPU; training on the CPU in fp32 (amp ignored)")
+    scaler = torch.amp.GradScaler(x.device.type) if amp_dtype == torch.float16 else None
+
+    log_n = int(spec.get("log_samples") or 0)
+    if 0 < log_n < n:
+        from compute.data import eval_subset
+        _, _, lidx = eval_subset(x.cpu(), y.cpu(), log_n, spec["seed"])
+        lidx = lidx.to(x.device)
+        tx, ty = x[lidx], y[lidx]
+        log_data = f"a seeded, class-balanced subset of {len(ty)} of the {n} training samples (train.log_samples)"
+    else:
+        tx, ty = x, y
+        log_data = f"all {n} training samples"
+
+    steps, snaps, tl, ta, el, ea, lrs, eps = [], [], [], [], [], [], [], []
 
     def record(step):
         steps.append(step)
         snaps.append(flat_params(model).cpu())
-        tl.append(evaluate(model, x, y)[0])
+        l, a = evaluate(model, tx, ty)
+        tl.append(l)
+        ta.append(a)
         l, a = evaluate(model, ex, ey)
         el.append(l)
         ea.append(a)
+        lrs.append(lr_at(spec, max(step, 1), total))
+        eps.append(step / spe)
 
     record(0)
-    bar = tqdm(range(1, spec["steps"] + 1), desc="train", unit="step", disable=not progress,
+    perm = None
+    bar = tqdm(range(1, total + 1), desc="train", unit="step", disable=not progress,
                mininterval=0.5, dynamic_ncols=True)
     for step in bar:
         model.train()
-        if bs < len(y):
-            idx = torch.randint(len(y), (bs,), generator=g).to(x.device)
+        if bs < n:
+            if shuffled:
+                # each epoch a fresh permutation cut into ceil(n / batch_size) batches
+                j = (step - 1) % spe
+                if j == 0:
+                    perm = torch.randperm(n, generator=g)
+                idx = perm[j * bs:(j + 1) * bs].to(x.device)
+            else:
+                idx = torch.randint(n, (bs,), generator=g).to(x.device)
             xb, yb = x[idx], y[idx]
         else:
             xb, yb = x, y
-        loss = F.cross_entropy(model(xb), yb)
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
+        if scheduled:
+            rate = lr_at(spec, step, total)
+            for group in opt.param_groups:
+                group["lr"] = rate
+        if amp_dtype is None:
+            loss = F.cross_entropy(model(xb), yb)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+        else:
+            with torch.autocast(device_type=x.device.type, dtype=amp_dtype):
+                out = model(xb)
+            loss = F.cross_entropy(out.float(), yb)
+            opt.zero_grad(set_to_none=True)
+            if scaler is not None:
+                scaler.scale(loss).backward()
+                scaler.step(opt)
+                scaler.update()
+            else:
+                loss.backward()
+                opt.step()
         if step in keep:
             record(step)
             bar.set_postfix(loss=f"{tl[-1]:.4f}", acc=f"{ea[-1]:.3f}", refresh=False)
     bar.close()
+    info = {"steps": total, "steps_per_epoch": spe, "epochs": total / spe,
+            "batch_size": bs, "batches": "shuffled each epoch" if shuffled and bs < n else
+            ("random, with replacement" if bs < n else "the whole training set"),
+            "optimizer": resolved_optimizer(spec), "lr_schedule": spec.get("lr_schedule", "constant"),
+            "warmup": int(spec.get("warmup") or 0), "amp": amp_note, "snapshots": len(steps),
+            "log_data": log_data, "eval_data": f"the grid's evaluation subset ({len(ey)} samples)"}
     return Trajectory(np.array(steps, dtype=np.int64), torch.stack(snaps), np.array(tl), np.array(el),
-                      np.array(ea))
+                      np.array(ea), np.array(ta), np.array(lrs), np.array(eps, dtype=np.float64), info)

@@ -13,6 +13,8 @@ says otherwise.  ``--preview`` renders at a third of the size, every second grid
 point, 15 fps and no supersampling, for iterating on a camera path.  ``--still``
 writes one image at any size up to 32768 x 32768, drawn in tiles when it is
 larger than the GL draws in one piece (``STUDIO_MAX_TILE`` lowers that size).
+A scene with ``compare:`` reads each panel's cache entry and renders them as one
+comparison film (render/compare.py).
 """
 from __future__ import annotations
 
@@ -79,9 +81,17 @@ def main(argv: list[str] | None = None) -> int:
     if args.fps is not None and args.fps < 1:
         print("error: --fps must be at least 1", file=sys.stderr)
         return 2
+    panels = []                                     # a comparison: (caption, scene, landscape) per panel
     try:
         # the grid entry, plus the scene's in-plane descents (each must have been computed)
-        ls = cache.read(Path(args.cache_dir), scene.cache_key(), args.scene, descents=scene.landscape.descents)
+        if scene.compare is None:
+            ls = cache.read(Path(args.cache_dir), scene.cache_key(), args.scene, descents=scene.landscape.descents)
+        for i, (caption, ps) in enumerate(scene.panels()):
+            try:
+                panels.append((caption, ps, cache.read(Path(args.cache_dir), ps.cache_key(), args.scene,
+                                                       descents=ps.landscape.descents)))
+            except cache.CacheError as e:
+                raise cache.CacheError(f"compare.panels[{i}]{f' ({caption})' if caption else ''}: {e}") from None
     except cache.CacheError as e:
         print(f"error: {e}", file=sys.stderr)
         return 3
@@ -92,7 +102,11 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.still is not None:
             out = Path(args.out) if args.out else scene.output_path().with_suffix(f".{args.still:g}s.png")
-            render_still(scene, ls, out, opts, args.still)
+            if panels:
+                from render.compare import render_compare_still
+                render_compare_still(scene, panels, out, opts, args.still)
+            else:
+                render_still(scene, ls, out, opts, args.still)
             print(f"[render] wrote {out} ({w}x{h}, t={args.still:g} s)", file=sys.stderr)
             return 0
         out = Path(args.out) if args.out else scene.output_path()
@@ -108,8 +122,13 @@ def main(argv: list[str] | None = None) -> int:
             return 2
         if args.preview and not args.out:
             out = out.with_name(f"{out.stem}.preview.mp4" if fmt == "mp4" else f"{out.name}.preview")
-        stats = render_film(scene, ls, out, opts, scene.output.crf, scene.output.preset,
-                            progress=not args.quiet, max_frames=args.frames, fmt=fmt)
+        if panels:
+            from render.compare import render_compare_film
+            stats = render_compare_film(scene, panels, out, opts, scene.output.crf, scene.output.preset,
+                                        progress=not args.quiet, max_frames=args.frames, fmt=fmt)
+        else:
+            stats = render_film(scene, ls, out, opts, scene.output.crf, scene.output.preset,
+                                progress=not args.quiet, max_frames=args.frames, fmt=fmt)
     except LookError as e:
         print(f"error: {args.scene}: {e}", file=sys.stderr)
         return 2

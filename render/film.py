@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import math
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -20,7 +20,7 @@ from studio.cache import Landscape
 from studio.scene import Scene
 from render import camera as cam
 from render import overlay
-from render.look import Trail, build_terrain, build_trail, hex_rgba
+from render.look import HeightMap, Trail, TerrainSequence, build_terrain, build_trail, hex_rgba
 from render.gl import SIZE_DEPTH, SIZE_FIXED, SIZE_WORLD, plan_tiles
 
 
@@ -33,6 +33,19 @@ class Options:
     stride: int = 1          # draw every stride-th grid point (previews)
     supersample: int | None = None   # None: the scene's render.look.supersample
     max_tile: int | None = None      # largest piece drawn at once (None: the GL's limit, or STUDIO_MAX_TILE)
+
+
+@dataclass
+class PanelOptions:
+    """A Film drawn as one panel of a comparison (render/compare.py): scales, camera home and
+    ground shared with the other panels, so equal losses look equal and the cameras fly in step;
+    ``overlays`` False leaves out the title card and the scene's captions (the comparison draws
+    them once over the whole frame).  None: the Film's own."""
+    heights: HeightMap | None = None
+    color_scale: HeightMap | None = None
+    home: dict | None = None
+    ground: np.ndarray | None = None   # (ny, nx) world heights for the camera's ground guard
+    overlays: bool = True
 
 
 def box_downsample(img: np.ndarray, f: int) -> np.ndarray:
@@ -65,10 +78,25 @@ def describe(meta: dict) -> str:
         parts.append(f"MLP {'-'.join(str(w) for w in m.get('widths', []))} ({m.get('activation')})")
     elif m.get("name") == "convnet":
         parts.append(f"ConvNet {'-'.join(str(c) for c in m.get('channels', []))} ({m.get('activation')})")
+    elif m.get("name") in ("resnet", "vgg"):
+        resnet = m["name"] == "resnet"
+        name = f"ResNet-{m.get('depth')}" if resnet else f"VGG-{str(m.get('config', '')).replace('vgg', '')}"
+        if resnet and m.get("skip") is False:
+            name += " without skip connections"
+        # only what differs from the published networks
+        notes = [f"width {m['width']}"] if m.get("width") not in (None, 16 if resnet else 64) else []
+        notes += ["no BatchNorm"] if m.get("batchnorm") is False else []
+        parts.append(name + (f" ({', '.join(notes)})" if notes else ""))
+    elif m.get("name") == "torchvision":
+        parts.append(f"torchvision {m.get('arch')}")
+    elif m.get("name") == "custom":
+        parts.append(f"custom model {m.get('entry')}")
     if d.get("name") == "spirals":
         parts.append(f"{d.get('classes')} interleaved spirals")
     elif d.get("name") in _DATA_NAMES:
         parts.append(_DATA_NAMES[d["name"]])
+    elif d.get("name") == "custom":
+        parts.append(f"data from {d.get('entry')}")
     if p.get("method") == "random":
         parts.append(f"random {p.get('normalization')}-normalized plane")
     elif p.get("method") in _PLANE_NAMES:
@@ -80,9 +108,10 @@ def describe(meta: dict) -> str:
 
 
 class Film:
-    def __init__(self, scene: Scene, ls: Landscape, opts: Options):
+    def __init__(self, scene: Scene, ls: Landscape, opts: Options, panel: PanelOptions | None = None):
         from render.gl import Renderer, max_tile_size
         self.scene, self.ls, self.opts = scene, ls, opts
+        self.panel = panel or PanelOptions()
         r = scene.render
         self.look = r.look
         self.scale = opts.height / 1080.0           # overlays: sizes at 1080p to output pixels
@@ -92,18 +121,34 @@ class Film:
         self.rscale = self.rh / 1080.0              # points and trails: sizes at 1080p to drawn pixels
         self.terrain = build_terrain(ls, r.look.height, r.look.exaggeration, r.look.colormap,
                                      r.look.shading, stride=opts.stride, quantile=r.look.clip_quantile,
-                                     color_by=r.look.color_by)
+                                     color_by=r.look.color_by, heights=self.panel.heights,
+                                     color_scale=self.panel.color_scale)
+        # a landscape over training: the terrain morphs from grid to grid as the training path's
+        # head moves on (self.morph); the still grid above is only the last grid's twin
+        self.morph = None
+        if ls.sequence is not None:
+            self.morph = TerrainSequence(ls, r.look.height, r.look.exaggeration, r.look.colormap, r.look.shading,
+                                         stride=opts.stride, quantile=r.look.clip_quantile,
+                                         color_by=r.look.color_by)
+            self.terrain = self.morph.grid(len(self.morph) - 1)
         self.trails: list[tuple[Trail, object]] = []
         for name, style in r.paths.items():
             if name not in ls.paths:
                 raise ValueError(f"render.paths.{name}: the cache has no path of that name "
                                  f"(it has: {', '.join(ls.paths) or 'none'})")
-            self.trails.append((build_trail(ls.paths[name], ls, self.terrain), style))
+            trail = build_trail(ls.paths[name], ls, self.terrain)
+            if self.morph is not None:
+                # the head is on the grid of its own snapshot, where the surface is the true loss
+                trail = replace(trail, surface=trail.loss)
+            self.trails.append((trail, style))
+        self._still_trails = list(self.trails)
+        self._morph_at = None
         lo, hi = self.terrain.bounds
         aspect = opts.width / opts.height
         pts = self.terrain.positions
         sample = pts[:: max(1, len(pts) // 4000)]
-        self.home = cam.framing(np.concatenate([sample] + [t.points for t, _ in self.trails]), aspect)
+        self.home = (dict(self.panel.home) if self.panel.home is not None else
+                     cam.framing(np.concatenate([sample] + [t.points for t, _ in self.trails]), aspect))
         keys = [k.model_dump(by_alias=True) for k in r.camera]      # keyframes and shots (from/to)
         if not keys:
             end = dict(self.home, azimuth=self.home["azimuth"] + 75, elevation=24.0,
@@ -111,7 +156,10 @@ class Film:
             keys = [dict(self.home, t=0.0), dict(end, t=opts.duration, ease="in_out")]
         # the camera keeps above the terrain (a smoothed height field), and follow shots ride a
         # trail's head with the trail's own timing (a path not drawn is timed by the defaults)
-        ground = cam.Ground(self.terrain.level * self.terrain.heights.top, self.terrain.half_y)
+        ground = cam.Ground((self.morph.ceiling if self.morph is not None else self.terrain.level)
+                            * self.terrain.heights.top, self.terrain.half_y)
+        if self.panel.ground is not None:
+            ground = cam.Ground(self.panel.ground, self.terrain.half_y)
         self.camera = cam.CameraPath(keys, self.home, tracks=self._camera_tracks(keys), ground=ground)
         colors = r.look.background_colors()
         if len(colors) == 2:                        # an explicit gradient, top to bottom
@@ -176,8 +224,28 @@ class Film:
         # ease in and out, so the head accelerates away and settles at the minimum
         return _smoothstep(u) * (count - 1)
 
+    def morph_position(self, t: float) -> float:
+        """Which grid of a landscape over training is shown at time t (fractional): the one of
+        the snapshot the training path's head is at, timed as render.paths.training (or the
+        default timing when the path is not drawn)."""
+        from studio.scene import PathStyle
+        style = self.scene.render.paths.get("training") or PathStyle()
+        count = len(self.ls.paths["training"].step)
+        return self.morph.position(self.trail_progress(style, t, count))
+
+    def _set_morph(self, t: float) -> None:
+        u = self.morph_position(t)
+        if u == self._morph_at:
+            return
+        terrain = self.morph.at(u)
+        self.gl.set_cloud(terrain.positions, terrain.colors, terrain.grow)
+        self.trails = [(trail.on(terrain), style) for trail, style in self._still_trails]
+        self._morph_at = u
+
     def frame(self, t: float) -> np.ndarray:
         o = self.opts
+        if self.morph is not None:
+            self._set_morph(t)
         s = self.camera.state(t)
         radius = self.terrain.radius
         near, far = cam.clip_planes(s, radius)
@@ -272,7 +340,7 @@ class Film:
         white = (1.0, 1.0, 1.0)
         soft = (0.78, 0.80, 0.86)
         title_end = min(4.5, o.duration * 0.4)
-        if r.title_card and self.scene.title:
+        if r.title_card and self.scene.title and self.panel.overlays:
             op = overlay.fade(t, 0.3, title_end, 0.9)
             if op > 0:
                 tile = self._tile("title", lambda: overlay.text_tile(
@@ -302,7 +370,7 @@ class Film:
                     text += "   (beyond the grid)"
                 tile = overlay.text_tile([(text, 24, False, (0.92, 0.93, 0.96))], sc, align="left", dot=rgb)
                 readout.append(tile)
-        for i, c in enumerate(r.captions):
+        for i, c in enumerate(r.captions if self.panel.overlays else []):
             op = overlay.fade(t, c.start, c.end, c.fade)
             if op <= 0:
                 continue

@@ -12,7 +12,7 @@ cache entry holds (``accuracy``).
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -63,16 +63,19 @@ def height_map(loss: np.ndarray, mode: str, exaggeration: float, quantile: float
     return HeightMap(mode, lo, hi, 2 * exaggeration, q)
 
 
-def color_values(ls: Landscape, level: np.ndarray, color_by: str, quantile: float, stride: int = 1) -> np.ndarray:
+def color_values(ls: Landscape, level: np.ndarray, color_by: str, quantile: float, stride: int = 1,
+                 scale: HeightMap | None = None) -> np.ndarray:
     """The value in [0, 1] (NaN where unknown) that picks each drawn cell's colour.
 
     ``height``: the normalized height; ``loss``: the loss on a log scale from its minimum to the
     ``quantile`` (whatever the height mapping); any other name: the cache entry's extra grid of
-    that name (``accuracy``), from its lowest to its highest finite value."""
+    that name (``accuracy``), from its lowest to its highest finite value.  ``scale`` (for loss
+    and grids) replaces that range with a given one, e.g. one shared by several landscapes."""
     if color_by == "height":
         return level
     if color_by == "loss":
-        return height_map(np.asarray(ls.loss), "log", 1.0, quantile).level(np.asarray(ls.loss)[::stride, ::stride])
+        s = scale if scale is not None else height_map(np.asarray(ls.loss), "log", 1.0, quantile)
+        return s.level(np.asarray(ls.loss)[::stride, ::stride])
     grid = ls.grids.get(color_by)
     if grid is None:
         have = ", ".join(sorted(ls.grids)) or "none"
@@ -80,6 +83,8 @@ def color_values(ls: Landscape, level: np.ndarray, color_by: str, quantile: floa
                         f"{ls.key}, and it has none (its extra grids: {have}; the compute stage does not "
                         f"record {color_by} yet); use color_by: height or loss")
     g = np.asarray(grid, np.float64)
+    if scale is not None:
+        return scale.level(g[::stride, ::stride])
     fin = g[np.isfinite(g)]
     lo, hi = (float(fin.min()), float(fin.max())) if fin.size else (0.0, 1.0)
     if hi - lo < 1e-12:
@@ -113,12 +118,23 @@ class Terrain:
 
 
 def build_terrain(ls: Landscape, mode: str, exaggeration: float, cmap: str, shading: float,
-                  stride: int = 1, quantile: float | None = None, color_by: str = "height") -> Terrain:
+                  stride: int = 1, quantile: float | None = None, color_by: str = "height",
+                  heights: HeightMap | None = None, color_scale: HeightMap | None = None) -> Terrain:
+    """``heights`` and ``color_scale`` replace the scales this landscape's own loss would give
+    (a comparison's panels share them: render/compare.py, shared_scales)."""
     loss = np.asarray(ls.loss)[::stride, ::stride]
-    ny, nx = loss.shape
-    hm = height_map(np.asarray(ls.loss), mode, exaggeration, quantile)
+    hm = heights if heights is not None else height_map(np.asarray(ls.loss), mode, exaggeration, quantile)
     level = hm.level(loss)
-    value = color_values(ls, level, color_by, hm.quantile, stride)
+    value = color_values(ls, level, color_by, hm.quantile, stride, scale=color_scale)
+    return _terrain(level, value, hm, cmap, shading)
+
+
+def _terrain(level: np.ndarray, value: np.ndarray, hm: HeightMap, cmap: str, shading: float,
+             keep_all: bool = False) -> Terrain:
+    """Points, shaded colours and size factors of a normalized height field; ``keep_all`` keeps
+    the cells that are not finite too (drawn at the top of the scale), so two terrains of the
+    same grid have the same points in the same order and can be blended."""
+    ny, nx = level.shape
     half_y = ny / nx
     x = np.linspace(-1.0, 1.0, nx)
     y = np.linspace(-half_y, half_y, ny)
@@ -133,13 +149,86 @@ def build_terrain(ls: Landscape, mode: str, exaggeration: float, cmap: str, shad
     lambert = np.clip(n @ light, 0.0, 1.0)
     shade = (1.0 - shading) + shading * (0.35 + 0.95 * lambert)
     lut = colormap(cmap)
+    if keep_all:
+        value = np.where(np.isfinite(value), value, 1.0)
+        z = np.where(np.isfinite(z), z, hm.top)
     idx = np.clip(np.rint(np.nan_to_num(value, nan=0.0) * 255.0), 0, 255).astype(np.int32)
     rgb = lut[idx] * shade[..., None]
-    ok = np.isfinite(level)
+    ok = np.isfinite(level) if not keep_all else np.ones(level.shape, bool)
     xx, yy = np.meshgrid(x, y)
     pos = np.stack([xx[ok], yy[ok], z[ok]], axis=1).astype(np.float32)
     grow = steepness(zf, x[1] - x[0] if nx > 1 else 1.0, y[1] - y[0] if ny > 1 else 1.0)[ok]
     return Terrain(pos, np.clip(rgb[ok], 0, 1).astype(np.float32), hm, half_y, level, grow.astype(np.float32))
+
+
+class TerrainSequence:
+    """A landscape over training as a terrain that morphs from grid to grid.
+
+    One height scale for the whole sequence (the lowest loss of any grid at height 0, the
+    scale's quantile of all grids together at the top), so a valley that deepens as the network
+    learns is seen deepening.  ``at(u)`` gives the terrain at fractional grid position u: grid
+    floor(u) blended with the next one, heights and colours interpolated linearly.  At most two
+    grids are built at a time (their arrays are mapped from the cache, not loaded whole)."""
+
+    def __init__(self, ls: Landscape, mode: str, exaggeration: float, cmap: str, shading: float,
+                 stride: int = 1, quantile: float | None = None, color_by: str = "height"):
+        if ls.sequence is None:
+            raise LookError(f"cache entry {ls.key} holds no sequence of grids")
+        if color_by not in ("height", "loss"):
+            raise LookError(f"render.look.color_by: {color_by!r} is not recorded for a landscape over training; "
+                            f"use color_by: height or loss")
+        self.seq, self.stride = ls.sequence, stride
+        self.mode, self.cmap, self.shading, self.color_by = mode, cmap, shading, color_by
+        q = DEFAULT_QUANTILE[mode] if quantile is None else float(quantile)
+        k_all, ny, nx = self.seq.loss.shape
+        # the scale from a sample of every grid (about 4 million values in all at most)
+        s = max(1, int(np.sqrt(ny * nx * k_all / 4_000_000)))
+        sample = np.concatenate([np.asarray(self.seq.loss[k, ::s, ::s], np.float32).ravel() for k in range(k_all)])
+        self.heights = height_map(sample, mode, exaggeration, q)
+        self.color_scale = height_map(sample, "log", 1.0, q)
+        # the highest each cell ever gets, for the camera's ground guard
+        ceiling = None
+        for k in range(k_all):
+            lv = self.heights.level(np.asarray(self.seq.loss[k, ::stride, ::stride]))
+            lv = np.where(np.isfinite(lv), lv, 1.0)
+            ceiling = lv if ceiling is None else np.maximum(ceiling, lv)
+        self.ceiling = ceiling
+        self._built: dict[int, Terrain] = {}
+
+    def __len__(self) -> int:
+        return len(self.seq.step)
+
+    def grid(self, k: int) -> Terrain:
+        """Grid k's terrain on the sequence's scale (every cell kept, in the same order)."""
+        if k not in self._built:
+            if len(self._built) >= 2:        # keep the two grids in use: drop the one furthest away
+                del self._built[max(self._built, key=lambda j: abs(j - k))]
+            loss = np.asarray(self.seq.loss[k, ::self.stride, ::self.stride])
+            level = self.heights.level(loss)
+            value = level if self.color_by == "height" else self.color_scale.level(loss)
+            self._built[k] = _terrain(level, value, self.heights, self.cmap, self.shading, keep_all=True)
+        return self._built[k]
+
+    def at(self, u: float) -> Terrain:
+        """The terrain at fractional grid position u in [0, K-1] (clamped)."""
+        u = min(max(float(u), 0.0), len(self) - 1.0)
+        k = min(int(np.floor(u)), len(self) - 2) if len(self) > 1 else 0
+        f = u - k
+        a = self.grid(k)
+        if f <= 0.0 or len(self) == 1:
+            return a
+        b = self.grid(k + 1)
+        if f >= 1.0:
+            return b
+        lerp = lambda p, q: (p + f * (q - p)).astype(np.float32)
+        level = a.level + f * (b.level - a.level)
+        return Terrain(lerp(a.positions, b.positions), lerp(a.colors, b.colors), self.heights, a.half_y, level,
+                       np.maximum(a.grow, b.grow))
+
+    def position(self, snapshot: float) -> float:
+        """Fractional grid position for a fractional snapshot index of the training path: the
+        terrain shown when the path's head is at that snapshot."""
+        return float(np.interp(snapshot, np.asarray(self.seq.index, np.float64), np.arange(len(self), dtype=np.float64)))
 
 
 def steepness(z: np.ndarray, dx: float, dy: float, cap: float = 3.0) -> np.ndarray:
@@ -185,6 +274,16 @@ class Trail:
     surface: np.ndarray     # (T,) loss on the plane under each snapshot
     where: np.ndarray | None = None    # (T, 2) position of each snapshot in grid indices (x, y)
     limits: tuple[float, float] = (np.inf, np.inf)   # the grid's last indices (nx - 1, ny - 1)
+    samples: np.ndarray | None = None  # (S, 2) fractional grid indices (x, y) of the points
+    lift: float = 0.0                  # height of the trail above the surface, in world units
+
+    def on(self, terrain: "Terrain") -> "Trail":
+        """The same trail set on another terrain of the same grid (a landscape over training)."""
+        if self.samples is None or len(self.points) == 0:
+            return self
+        pts = self.points.copy()
+        pts[:, 2] = _bilinear(terrain.level, self.samples[:, 0], self.samples[:, 1]) * terrain.heights.top + self.lift
+        return replace(self, points=pts)
 
     def head(self, p: float) -> tuple[np.ndarray | None, int, float, float, float]:
         """Position, sample count, step, true loss and surface loss at fractional snapshot index p.
@@ -275,10 +374,12 @@ def build_trail(path: Path2D, ls: Landscape, terrain: Terrain, samples: int = 60
     lv = _bilinear(terrain.level, sx, sy) if len(prog) else np.zeros(0)
     wx = sx / (nx - 1) * 2 - 1
     wy = (sy / (ny - 1) * 2 - 1) * terrain.half_y
-    wz = lv * terrain.heights.top + lift * terrain.heights.top + 0.002
+    up = lift * terrain.heights.top + 0.002
+    wz = lv * terrain.heights.top + up
     pts = np.stack([wx, wy, wz], axis=1).astype(np.float32).reshape(-1, 3)
     return Trail(path.name, pts, prog, np.asarray(path.step, np.float64), np.asarray(path.loss, np.float64),
-                 np.asarray(path.surface_loss, np.float64), np.stack([fx, fy], axis=1), (xmax, ymax))
+                 np.asarray(path.surface_loss, np.float64), np.stack([fx, fy], axis=1), (xmax, ymax),
+                 np.stack([sx, sy], axis=1), up)
 
 
 def hex_rgba(color: str) -> tuple[float, float, float, float]:

@@ -30,8 +30,10 @@ provenance record:
                         ``grids``.  Optional files: an entry without them is still valid, and
                         the render stage says which one it needs when asked to show it.
     meta.json           resolved landscape section, key, format version, seeds,
-                        versions, device, parameter count, timings, loss statistics, and
-                        ``descents``: {hash: {"spec": resolved descent, "steps_done": n,
+                        versions, device, parameter count, timings, loss statistics,
+                        ``training`` (the trained model's ``train_key``, the run's settings and
+                        the per-snapshot ``log``: columns LOG_COLUMNS; see :func:`training_log`),
+                        and ``descents``: {hash: {"spec": resolved descent, "steps_done": n,
                         "stopped": null or why it ended early, "seconds": s}}
 
 Descents are computed on top of a finished entry (``add_descents``): each file is
@@ -102,6 +104,19 @@ class Descent:
 
 
 @dataclass(frozen=True)
+class GridSequence:
+    """A landscape over training: grid k is the loss around the training snapshot ``index[k]`` (at
+    step ``step[k]``), on the plane carried along with the weights so that the grid's point
+    ``xy[k]`` (the snapshot's place on the entry's plane) is the snapshot itself.  Same alpha and
+    beta as the entry's still grid.  :func:`read` maps ``loss`` from disk (read-only), so a long
+    sequence is never all in memory."""
+    loss: np.ndarray        # (K, ny, nx) float32, NaN where a cell diverged
+    step: np.ndarray        # (K,) int64 training steps
+    index: np.ndarray       # (K,) int64 index of each grid's snapshot in the training path
+    xy: np.ndarray          # (K, 2) float64 the snapshot's plane coordinates
+
+
+@dataclass(frozen=True)
 class Landscape:
     key: str
     loss: np.ndarray
@@ -116,6 +131,8 @@ class Landscape:
     descents: dict[str, Descent] = field(default_factory=dict)
     #: optional extra grids by name (``accuracy``, ...), each (ny, nx) float32 like ``loss``
     grids: dict[str, np.ndarray] = field(default_factory=dict)
+    #: the landscape over training, when the scene asks for one (landscape.sequence)
+    sequence: Optional[GridSequence] = None
 
 
 _DESCENT_KEYS = ("name", "optimizer", "lr", "momentum", "start", "steps")
@@ -197,6 +214,20 @@ def validate(ls: Landscape) -> None:
         _validate_plane(ls.plane)
     for h, d in ls.descents.items():
         _validate_descent(h, d)
+    if ls.sequence is not None:
+        _validate_sequence(ls.sequence, ny, nx)
+
+
+def _validate_sequence(q: GridSequence, ny: int, nx: int) -> None:
+    k = len(q.step)
+    _check("sequence loss", q.loss, (k, ny, nx), "f")
+    if q.loss.dtype != np.float32:
+        raise CacheError(f"sequence loss: expected float32, found {q.loss.dtype}")
+    _check("sequence step", q.step, (k,), "iu")
+    _check("sequence index", q.index, (k,), "iu")
+    _check("sequence xy", q.xy, (k, 2), "f", finite=True)
+    if k < 1 or np.any(np.diff(q.index) <= 0):
+        raise CacheError("sequence: needs at least one grid, at increasing snapshot indices")
 
 
 def _validate_path(p: Path2D) -> None:
@@ -294,6 +325,9 @@ def write(root: Path, ls: Landscape) -> Path:
             _save_path(tmp / f"descent_{h}.npz", d.path)
         for name, g in ls.grids.items():
             np.save(tmp / f"grid_{name}.npy", g)
+        if ls.sequence is not None:
+            np.save(tmp / "sequence_loss.npy", ls.sequence.loss)
+            np.savez(tmp / "sequence.npz", step=ls.sequence.step, index=ls.sequence.index, xy=ls.sequence.xy)
         meta = dict(ls.meta, key=ls.key, format_version=FORMAT_VERSION, paths=sorted(ls.paths),
                     descents=_descent_index(ls.descents), grids=sorted(ls.grids))
         (tmp / "meta.json").write_text(json.dumps(meta, indent=2, sort_keys=True) + "\n")
@@ -425,7 +459,13 @@ def read(root: Path, key: str, scene_path: str = "SCENE", descents: Iterable[Any
         for name in meta.get("paths", []):
             paths[name] = _load_path(d / f"path_{name}.npz", name)
         grids = {name: _readonly(np.load(d / f"grid_{name}.npy")) for name in meta.get("grids", [])}
-        ls = Landscape(key, _readonly(loss), _readonly(alpha), _readonly(beta), paths, meta, grids=grids)
+        seq = None
+        if meta.get("sequence"):
+            with np.load(d / "sequence.npz") as z:
+                seq = GridSequence(np.load(d / "sequence_loss.npy", mmap_mode="r"), _readonly(z["step"]),
+                                   _readonly(z["index"]), _readonly(z["xy"]))
+        ls = Landscape(key, _readonly(loss), _readonly(alpha), _readonly(beta), paths, meta, grids=grids,
+                       sequence=seq)
         validate(ls)
     except CacheError as e:
         raise CacheError(f"cache entry {d} is not usable: {e}; delete it and {fix}") from None
@@ -452,3 +492,132 @@ def read(root: Path, key: str, scene_path: str = "SCENE", descents: Iterable[Any
         paths[spec["name"]] = ds.path
         ls.descents[h] = ds
     return ls
+
+
+# --------------------------------------------------------------------------- trained models
+#
+# A trained model is stored apart from the grids, under ``<root>/models/<train_key>/``
+# (``studio.scene.Scene.train_key``: the data, model and train sections, the evaluation subset and
+# the format version), so a new plane, grid resolution or descent reuses it without retraining:
+#
+#     params.npy     (T, P) float32  flat parameters at each snapshot (named_parameters order)
+#     buffers.npz    the trained model's buffers by name (BatchNorm running statistics), if any
+#     meta.json      key, format version, resolved landscape parts it was trained from, device,
+#                    timings, the run's settings (``info``) and the per-snapshot ``log``: columns
+#                    LOG_COLUMNS, each of length T
+#
+# Written like a grid entry: built under a temporary name, then renamed into place.
+
+MODELS = "models"
+
+#: the per-snapshot training log's columns (also meta.json["training"]["log"] of a grid entry)
+LOG_COLUMNS = ("step", "epoch", "lr", "train_loss", "train_accuracy", "eval_loss", "eval_accuracy")
+
+_KEY = re.compile(r"^[0-9a-f]{16}$")
+
+
+@dataclass(frozen=True)
+class TrainedModel:
+    key: str
+    params: np.ndarray                       # (T, P) float32
+    log: dict[str, np.ndarray]               # LOG_COLUMNS, each (T,): step int64, the rest float64
+    buffers: dict[str, np.ndarray] = field(default_factory=dict)
+    meta: dict = field(default_factory=dict)
+
+
+def model_dir(root: Path, key: str) -> Path:
+    return Path(root) / MODELS / key
+
+
+def has_model(root: Path, key: str) -> bool:
+    return (model_dir(root, key) / "meta.json").is_file()
+
+
+def check_log(log: dict, length: Optional[int] = None) -> dict[str, np.ndarray]:
+    """A training log's columns as arrays (step int64, the others float64), checked: every column
+    present, all of one length (``length`` if given), steps strictly increasing from 0."""
+    if not isinstance(log, dict):
+        raise CacheError(f"training log: expected a mapping of columns, found {type(log).__name__}")
+    missing = [c for c in LOG_COLUMNS if c not in log]
+    if missing:
+        raise CacheError(f"training log: lacks the column{'s' if len(missing) > 1 else ''} {', '.join(missing)}")
+    out = {c: np.asarray(log[c], dtype=np.int64 if c == "step" else np.float64) for c in LOG_COLUMNS}
+    n = len(out["step"]) if length is None else length
+    for c, a in out.items():
+        if a.shape != (n,):
+            raise CacheError(f"training log: column {c} has shape {a.shape}, expected ({n},)")
+    s = out["step"]
+    if n == 0 or s[0] != 0 or np.any(np.diff(s) <= 0):
+        raise CacheError("training log: steps must start at 0 and increase strictly")
+    return {c: _readonly(a) for c, a in out.items()}
+
+
+def training_log(meta: dict) -> Optional[dict[str, np.ndarray]]:
+    """The per-snapshot training log of a grid entry (``Landscape.meta``), or None for an entry
+    written before entries had one."""
+    log = (meta.get("training") or {}).get("log")
+    return None if log is None else check_log(log)
+
+
+def write_model(root: Path, tm: TrainedModel) -> Path:
+    """Store a trained model atomically; returns its directory."""
+    if not _KEY.match(tm.key):
+        raise CacheError(f"model key {tm.key!r}: expected 16 hex digits")
+    _check("params", tm.params, (None, None), "f")
+    if tm.params.dtype != np.float32:
+        raise CacheError(f"params: expected float32, found {tm.params.dtype}")
+    log = check_log(tm.log, tm.params.shape[0])
+    base = Path(root) / MODELS
+    base.mkdir(parents=True, exist_ok=True)
+    final = base / tm.key
+    tmp = base / f".{tm.key}.tmp-{os.getpid()}"
+    _remove_dead_temps(base)
+    if tmp.exists():
+        shutil.rmtree(tmp)
+    tmp.mkdir()
+    try:
+        np.save(tmp / "params.npy", tm.params)
+        if tm.buffers:
+            np.savez(tmp / "buffers.npz", **tm.buffers)
+        meta = dict(tm.meta, key=tm.key, format_version=FORMAT_VERSION, snapshots=int(tm.params.shape[0]),
+                    parameters=int(tm.params.shape[1]), buffers=sorted(tm.buffers),
+                    log={c: a.tolist() for c, a in log.items()})
+        (tmp / "meta.json").write_text(json.dumps(meta, indent=1, sort_keys=True) + "\n")
+        for f in tmp.iterdir():
+            _fsync(f)
+        if final.exists():
+            shutil.rmtree(final)
+        os.replace(tmp, final)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return final
+
+
+def read_model(root: Path, key: str) -> TrainedModel:
+    """Load and check a stored model; a missing or damaged one is a :class:`CacheError` (the
+    compute stage then trains again and replaces it)."""
+    d = model_dir(root, key)
+    if not (d / "meta.json").is_file():
+        raise CacheError(f"no trained model {d}")
+    try:
+        meta = json.loads((d / "meta.json").read_text())
+        if meta.get("format_version") != FORMAT_VERSION:
+            raise CacheError(f"format version {meta.get('format_version')}, this program reads {FORMAT_VERSION}")
+        if meta.get("key") != key:
+            raise CacheError(f"stored under {key} but records key {meta.get('key')!r}")
+        params = np.load(d / "params.npy")
+        _check("params", params, (None, None), "f")
+        if params.dtype != np.float32:
+            raise CacheError(f"params: expected float32, found {params.dtype}")
+        log = check_log(meta.get("log"), params.shape[0])
+        buffers = {}
+        if meta.get("buffers"):
+            with np.load(d / "buffers.npz") as z:
+                # (reshaped: _readonly makes 0-d arrays, e.g. BatchNorm's num_batches_tracked, 1-d)
+                buffers = {k: _readonly(z[k]).reshape(z[k].shape) for k in meta["buffers"]}
+    except CacheError as e:
+        raise CacheError(f"trained model {d} is not usable: {e}") from None
+    except (OSError, ValueError, KeyError, TypeError, AttributeError) as e:
+        raise CacheError(f"trained model {d} is not readable ({e})") from None
+    return TrainedModel(key, _readonly(params), log, buffers, meta)

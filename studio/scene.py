@@ -6,6 +6,8 @@ A scene is a YAML file with four top-level keys (see scenes/README.md):
     landscape:  everything the compute stage needs; its canonical hash keys the cache
     render:     camera, look, paths and captions for the render stage
     output:     where the film goes and how it is encoded
+    compare:    optional: two to four landscapes in one film, each the landscape section with a
+                panel's changes (Scene.panels())
 
 ``load_scene(path)`` returns a validated :class:`Scene` or raises
 :class:`SceneError` whose message names the file, the line (where YAML gives
@@ -98,9 +100,65 @@ class FolderSpec(_ImageSetSpec):
     size: int = Field(32, ge=4, le=512, description="images are resized to size x size (RGB)")
 
 
+_IDENT = r"[A-Za-z_][A-Za-z0-9_]*"
+_ENTRY = re.compile(rf"^{_IDENT}(?:\.{_IDENT})*:{_IDENT}(?:\.{_IDENT})*$")
+
+
+def _json_plain(v: Any, where: str = "args") -> None:
+    """Raise unless v is made of what JSON holds (the cache key hashes it as JSON): text, numbers,
+    true/false, null, lists and mappings with text keys."""
+    if v is None or isinstance(v, (str, bool, int)):
+        return
+    if isinstance(v, float):
+        if v != v or v in (float("inf"), float("-inf")):
+            raise ValueError(f"{where} must be finite numbers, got {v}")
+        return
+    if isinstance(v, list):
+        for i, x in enumerate(v):
+            _json_plain(x, f"{where}[{i}]")
+        return
+    if isinstance(v, dict):
+        for k, x in v.items():
+            if not isinstance(k, str):
+                raise ValueError(f"{where}: keys must be text, got {k!r}")
+            _json_plain(x, f"{where}.{k}")
+        return
+    raise ValueError(f"{where} may hold text, numbers, true/false, null, lists and mappings; got "
+                     f"{type(v).__name__} {v!r}")
+
+
+class _EntrySpec(_Strict):
+    """The user's own function, ``entry: "module:function"`` (compute/entry.py).  Its code is not
+    part of the scene, so the cache key covers entry, args and version only."""
+    entry: str = Field(description="'module:function': a module importable from the scene's folder, the "
+                                   "working directory or the installed packages, and a function in it")
+    args: dict[str, Any] = Field(default_factory=dict, description="keyword arguments for the function")
+    version: int = Field(0, ge=0, description="change it to recompute after editing the function's code")
+
+    @field_validator("entry")
+    @classmethod
+    def _entry(cls, v: str) -> str:
+        if not _ENTRY.match(v):
+            raise ValueError("an entry is 'module:function', e.g. 'tiny_models:ring_net' for the function "
+                             "ring_net in tiny_models.py next to the scene (dotted names like "
+                             "'package.module:function' work too)")
+        return v
+
+    @field_validator("args")
+    @classmethod
+    def _args(cls, v: dict) -> dict:
+        _json_plain(v)
+        return v
+
+
+class CustomDataSpec(_EntrySpec):
+    """compute/data.py: custom_data; the function returns (x, y) or (x, y, classes)."""
+    name: Literal["custom"]
+
+
 _DATA_MODELS = {"spirals": DataSpec, "shapes": ShapesSpec, "mnist": MnistSpec,
                 "fashion_mnist": FashionMnistSpec, "cifar10": Cifar10Spec, "imagenette": ImagenetteSpec,
-                "folder": FolderSpec}
+                "folder": FolderSpec, "custom": CustomDataSpec}
 
 
 def _kind(default: str, kinds: dict):
@@ -147,7 +205,59 @@ class ConvNetSpec(_Strict):
         return v
 
 
-_MODEL_MODELS = {"mlp": ModelSpec, "convnet": ConvNetSpec}
+class ResNetSpec(_Strict):
+    """compute/models.py: resnet, the CIFAR ResNet of He et al. 2016 (as in Li et al. 2018); needs
+    image data."""
+    name: Literal["resnet"]
+    depth: Literal[20, 32, 44, 56, 110] = Field(20, description="6n + 2 layers: n basic blocks per stage")
+    skip: bool = Field(True, description="false: the same network without its shortcut connections "
+                                         "(Li et al.'s ResNet-noshort)")
+    width: int = Field(16, ge=1, le=512, description="channels of the first stage (then 2x and 4x); 16 as "
+                                                     "published, smaller for quick CPU runs")
+    batchnorm: bool = Field(True, description="BatchNorm2d after each convolution; false: convolutions with "
+                                              "biases instead")
+
+
+class VGGSpec(_Strict):
+    """compute/models.py: vgg, a VGG for small images; needs image data."""
+    name: Literal["vgg"]
+    config: Literal["vgg9", "vgg11"] = Field("vgg9", description="vgg9: Li et al. 2018's VGG-9 (7 conv, 2 linear); "
+                                                                 "vgg11: Simonyan and Zisserman's A (8 conv, 3 linear)")
+    width: int = Field(64, ge=1, le=512, description="channels of the first convolution (the later stages 2x, 4x, "
+                                                     "8x); 64 as published, smaller for quick CPU runs")
+    batchnorm: bool = Field(True, description="BatchNorm after each convolution and hidden linear layer")
+
+
+class TorchvisionSpec(_Strict):
+    """compute/models.py: a classification model of torchvision.models by name, randomly initialized;
+    the name is checked against torchvision when the compute stage builds it (studio has no torch)."""
+    name: Literal["torchvision"]
+    arch: str = Field(description="a name from torchvision.models.list_models(), e.g. resnet18")
+
+    @field_validator("arch")
+    @classmethod
+    def _arch(cls, v: str) -> str:
+        if not re.fullmatch(r"[a-z][a-z0-9_]{0,63}", v):
+            raise ValueError("a torchvision model name is lower case letters, digits and '_', e.g. resnet18 "
+                             "(torchvision.models.list_models() lists them)")
+        return v
+
+
+class CustomModelSpec(_EntrySpec):
+    """compute/models.py: custom_model; called as function(input_shape=..., classes=..., **args)."""
+    name: Literal["custom"]
+
+    @field_validator("args")
+    @classmethod
+    def _not_ours(cls, v: dict) -> dict:
+        taken = [k for k in ("input_shape", "classes") if k in v]
+        if taken:
+            raise ValueError(f"{taken[0]} is passed by the compute stage (from the data); remove it from args")
+        return v
+
+
+_MODEL_MODELS = {"mlp": ModelSpec, "convnet": ConvNetSpec, "resnet": ResNetSpec, "vgg": VGGSpec,
+                 "torchvision": TorchvisionSpec, "custom": CustomModelSpec}
 
 AnyModel = Annotated[Union[tuple(Annotated[m, Tag(k)] for k, m in _MODEL_MODELS.items())],
                      Discriminator(_kind("mlp", _MODEL_MODELS))]
@@ -157,13 +267,144 @@ _TAGGED = {("landscape", "data"): _DATA_MODELS, ("landscape", "model"): _MODEL_M
 
 
 class TrainSpec(_Strict):
-    optimizer: Literal["sgd", "momentum", "adam"] = "adam"
+    """Training (compute/train.py).  Every new key's default reproduces the original behaviour, so
+    the cache keys of existing scenes stay as they were."""
+    optimizer: Literal["sgd", "momentum", "adam", "adamw"] = Field(
+        "adam", description="sgd, momentum (SGD with momentum 0.9 unless momentum says otherwise), adam, adamw "
+                            "(Adam with decoupled weight decay)")
     lr: float = Field(0.01, gt=0, le=10)
+    momentum: Optional[float] = Field(None, ge=0, lt=1, description="sgd and momentum: the momentum factor "
+                                                                    "(default 0 for sgd, 0.9 for momentum)")
+    nesterov: bool = Field(False, description="sgd and momentum: Nesterov momentum")
+    weight_decay: Optional[float] = Field(
+        None, ge=0, le=1, description="sgd, momentum, adam: L2 added to the gradient (default 0); adamw: "
+                                      "decoupled (default 0.01, torch's)")
+    lr_schedule: Literal["constant", "step", "cosine"] = Field("constant", description="learning-rate schedule")
+    warmup: int = Field(0, ge=0, le=10_000_000, description="steps of linear warmup from lr/warmup to lr")
+    step_size: Optional[int] = Field(None, ge=1, le=10_000_000,
+                                     description="step: multiply the rate by gamma every step_size steps")
+    milestones: Optional[list[int]] = Field(None, min_length=1, max_length=100,
+                                            description="step: the training steps after which the rate is "
+                                                        "multiplied by gamma")
+    gamma: float = Field(0.1, gt=0, le=1, description="step: the factor at each drop")
+    lr_min: float = Field(0.0, ge=0, description="cosine: the rate at the end of training")
     steps: int = Field(2000, ge=1, le=10_000_000)
+    epochs: Optional[int] = Field(None, ge=1, le=10_000_000,
+                                  description="instead of steps: passes over the training data, each "
+                                              "ceil(samples / batch_size) steps")
     batch_size: int = Field(0, ge=0, description="0 means the full data set each step")
+    batches: Literal["random", "shuffled"] = Field(
+        "random", description="random: each batch drawn at random (with replacement); shuffled: each epoch a "
+                              "fresh permutation of the training data cut into batches")
     snapshots: int = Field(200, ge=3, le=100_000, description="parameter snapshots kept along training")
     schedule: Literal["log", "linear"] = Field("log", description="spacing of the snapshots over the steps")
+    every: Optional[int] = Field(None, ge=1, le=10_000_000,
+                                 description="instead of snapshots: a snapshot every this many steps (and the last)")
     seed: int = Field(0, ge=0)
+    log_samples: int = Field(0, ge=0, le=10_000_000,
+                             description="training samples the log's train loss and accuracy are measured on "
+                                         "at each snapshot: 0 all of them, else a seeded, class-balanced subset")
+    amp: bool = Field(False, description="mixed precision (bf16, or fp16 with a gradient scaler) on a CUDA GPU; "
+                                         "ignored on the CPU, with a note in the log")
+
+    @field_validator("momentum", "nesterov")
+    @classmethod
+    def _sgd_only(cls, v, info: ValidationInfo):
+        opt = info.data.get("optimizer")
+        if opt in ("adam", "adamw") and (v is not None and v is not False):
+            raise ValueError(f"{info.field_name} is for the optimizers sgd and momentum, not {opt!r}")
+        return v
+
+    @field_validator("step_size", "milestones", "gamma")
+    @classmethod
+    def _step_only(cls, v, info: ValidationInfo):
+        sched = info.data.get("lr_schedule")
+        if sched is not None and sched != "step":
+            raise ValueError(f"{info.field_name} is for lr_schedule: step, not {sched!r}")
+        if info.field_name == "milestones" and v is not None:
+            if any(m < 1 for m in v) or any(b <= a for a, b in zip(v, v[1:])):
+                raise ValueError("milestones must be training steps of at least 1, strictly increasing")
+            w = info.data.get("warmup") or 0
+            if v[0] <= w:
+                raise ValueError(f"milestones come after the warmup ({w} steps): the first must be above {w}")
+        return v
+
+    @field_validator("lr_min")
+    @classmethod
+    def _cosine_only(cls, v, info: ValidationInfo):
+        sched = info.data.get("lr_schedule")
+        if sched is not None and sched != "cosine":
+            raise ValueError(f"lr_min is for lr_schedule: cosine, not {sched!r}")
+        lr = info.data.get("lr")
+        if lr is not None and v >= lr:
+            raise ValueError(f"lr_min must be less than lr ({lr:g}): cosine goes from lr down to lr_min")
+        return v
+
+    @model_validator(mode="after")
+    def _combinations(self):
+        given = self.model_fields_set
+        if "epochs" in given and "steps" in given:
+            raise ValueError(f"give steps ({self.steps}) or epochs ({self.epochs}), not both")
+        if self.lr_schedule == "step" and (self.step_size is None) == (self.milestones is None):
+            raise ValueError("lr_schedule: step needs step_size (e.g. step_size: 500) or milestones (e.g. "
+                             "milestones: [1000, 1500]): " + ("not both" if self.step_size else "one of them"))
+        if "every" in given and ("snapshots" in given or "schedule" in given):
+            other = "snapshots" if "snapshots" in given else "schedule"
+            raise ValueError(f"give every (a snapshot every {self.every} steps) or {other}, not both")
+        momentum = self.momentum if self.momentum is not None else (0.9 if self.optimizer == "momentum" else 0)
+        if self.nesterov and not momentum:
+            raise ValueError("nesterov needs momentum: use optimizer: momentum, or give momentum (e.g. 0.9)")
+        return self
+
+    def total_steps(self, n_train: int) -> int:
+        """The run's length in steps for ``n_train`` training samples (compute/train.py: total_steps)."""
+        if self.epochs is None:
+            return self.steps
+        bs = self.batch_size
+        return self.epochs * (1 if bs == 0 or bs >= n_train else -(-n_train // bs))
+
+
+#: most snapshots a run may keep (each is a copy of all the weights)
+MAX_SNAPSHOTS = 100_000
+#: longest training run in steps
+MAX_STEPS = 10_000_000
+
+
+def train_steps(landscape: "LandscapeSpec") -> int:
+    """The training run's length in steps.  With epochs it needs the training set's size: exact for
+    generated data (samples); for data sets on disk train_samples, which is exact unless the data
+    set is smaller (the compute stage checks again with the real size).  None with epochs on custom
+    data: its size is known only once the compute stage has called the data function."""
+    d = landscape.data
+    n = getattr(d, "samples", None) or getattr(d, "train_samples", None)
+    if n is None and landscape.train.epochs is not None:
+        return None
+    return landscape.train.total_steps(n or 1)
+
+
+def train_run_problem(train: dict, total: int) -> Optional[tuple[str, str]]:
+    """A problem of the train section that shows only with the run's length ``total``, as
+    (key, message), or None.  Used at load time and by the compute stage with the real data size."""
+    epochs = train.get("epochs")
+    length = f"{epochs} epochs of {total // epochs} steps, {total} steps" if epochs else f"{total} steps"
+    if total > MAX_STEPS:
+        return "epochs", f"training would run {length}; at most {MAX_STEPS:,} steps"
+    w = train.get("warmup") or 0
+    if w >= total:
+        return "warmup", f"the warmup must be shorter than training ({length})"
+    late = [m for m in train.get("milestones") or [] if m >= total]
+    if late:
+        return "milestones", f"milestone {late[0]} is not before the end of training ({length})"
+    k = train.get("every")
+    if k:
+        count = total // k + 1 + (1 if total % k else 0)
+        if k >= total:
+            return "every", f"training runs {length}, so every: {k} keeps only the first and last; give at " \
+                            f"most {total - 1} (at least 3 snapshots)"
+        if count > MAX_SNAPSHOTS:
+            return "every", f"training runs {length}, so every: {k} keeps {count:,} snapshots; at most " \
+                            f"{MAX_SNAPSHOTS:,} (every at least {-(-total // (MAX_SNAPSHOTS - 1))})"
+    return None
 
 
 class HessianSpec(_Strict):
@@ -294,6 +535,27 @@ class DescentSpec(_Strict):
         return v
 
 
+class SequenceSpec(_Strict):
+    """A landscape over training: one grid around each of several training snapshots, the plane
+    carried along with the weights (compute/pipeline.py: _sequence)."""
+    count: int = Field(24, ge=2, le=400, description="grids, at training snapshots spread over the run")
+    spacing: Literal["log", "linear"] = Field(
+        "log", description="how the snapshots are spread over the training steps: log makes the fast early "
+                           "phase dense, linear spaces them evenly")
+    steps: Optional[list[int]] = Field(
+        None, min_length=2, max_length=400,
+        description="explicit training steps (the nearest recorded snapshot of each), instead of count")
+
+    @field_validator("steps")
+    @classmethod
+    def _increasing(cls, v):
+        if v is None:
+            return v
+        if any(s < 0 for s in v) or any(b <= a for a, b in zip(v, v[1:])):
+            raise ValueError(f"steps must be increasing training steps of at least 0, got {v}")
+        return v
+
+
 class LandscapeSpec(_Strict):
     data: AnyData = DataSpec()
     model: AnyModel = ModelSpec()
@@ -301,12 +563,31 @@ class LandscapeSpec(_Strict):
     plane: PlaneSpec = PlaneSpec()
     grid: GridSpec = GridSpec()
     descents: list[DescentSpec] = Field(default_factory=list, max_length=16)
+    sequence: Optional[SequenceSpec] = Field(
+        None, description="a grid around each of several training snapshots: the terrain changing as the "
+                          "network learns")
+
+    @model_validator(mode="after")
+    def _sequence_without_descents(self):
+        if self.sequence is not None and self.descents:
+            raise ValueError("in-plane descents run on one fixed landscape, and a sequence changes the landscape "
+                             "as training goes on; remove landscape.descents or landscape.sequence (a separate "
+                             "scene can race optimizers on the final landscape)")
+        return self
 
     @model_validator(mode="after")
     def _images_for_convnet(self):
-        if self.model.name == "convnet" and self.data.name == "spirals":
-            raise ValueError("model 'convnet' needs image data (shapes, mnist, fashion_mnist, cifar10, "
-                             "imagenette or folder); spirals are points in the plane: use model 'mlp'")
+        m, d = self.model.name, self.data.name
+        if m in ("convnet", "resnet", "vgg", "torchvision") and d == "spirals":
+            raise ValueError(f"model {m!r} needs image data (shapes, mnist, fashion_mnist, cifar10, "
+                             "imagenette, folder, or custom data that returns images); spirals are points in "
+                             "the plane: use model 'mlp'")
+        # torchvision's classification models all start with a convolution over 3 channels
+        gray = d in ("mnist", "fashion_mnist") or (d == "shapes" and self.data.channels == 1)
+        if m == "torchvision" and gray:
+            raise ValueError(f"torchvision models take RGB images (3 channels) and {d!r} here is grayscale; "
+                             "use shapes with channels: 3, cifar10, imagenette or folder, or model 'resnet' / "
+                             "'vgg' (they take any number of channels)")
         return self
 
     @field_validator("descents")
@@ -643,11 +924,38 @@ class OutputSpec(_Strict):
         return v
 
 
+# --------------------------------------------------------------------------- compare
+
+class PanelSpec(_Strict):
+    """One landscape of a comparison film: the scene's own landscape with this panel's changes."""
+    caption: Optional[str] = Field(None, min_length=1, max_length=200,
+                                   description="shown in the panel (split) or over its part of the film "
+                                               "(sequence)")
+    landscape: dict[str, Any] = Field(
+        default_factory=dict, description="keys laid over the scene's landscape: section (mappings merge key "
+                                          "by key, anything else, lists included, replaces); validated as a "
+                                          "whole landscape")
+
+
+class CompareSpec(_Strict):
+    """Two to four landscapes in one film (render/compare.py)."""
+    layout: Literal["split", "sequence"] = Field(
+        "split", description="split: side by side (2) or a 2x2 grid (3, 4), the cameras in step; sequence: one "
+                             "after another, each with the whole camera flight, crossfading")
+    shared_scale: bool = Field(True, description="one height and colour scale for all panels, so equal losses "
+                                                 "look equal; false: each panel its own")
+    transition: float = Field(1.0, ge=0, le=10, description="sequence: seconds of crossfade between panels")
+    panels: list[PanelSpec] = Field(min_length=2, max_length=4)
+
+
 class Scene(_Strict):
     title: str = ""
     landscape: LandscapeSpec = LandscapeSpec()
     render: RenderSpec = RenderSpec()
     output: OutputSpec = OutputSpec()
+    compare: Optional[CompareSpec] = Field(
+        None, description="a comparison film: two to four landscapes, each the landscape section with a "
+                          "panel's changes")
 
     # set by load_scene, not part of the file
     source: str = Field("", exclude=True)
@@ -675,6 +983,57 @@ class Scene(_Strict):
         leaving it away gives the same key, and a new key with a default added to the schema
         keeps every existing entry valid.  A change of what a value means bumps FORMAT_VERSION."""
         return landscape_key(grid_section(self.landscape.model_dump(mode="json", exclude_defaults=True)))
+
+    def train_key(self) -> str:
+        """Key of the trained model (``cache/models/KEY``, studio/cache.py): the data, model and train
+        sections and the evaluation subset the training log is measured on (grid.eval_samples,
+        grid.seed), hashed as cache_key() hashes (defaults left out), so scenes that differ only
+        in the plane, the grid's resolution or the descents share one training run."""
+        ls = self.landscape.model_dump(mode="json", exclude_defaults=True)
+        part = {k: ls[k] for k in ("data", "model", "train") if k in ls}
+        grid = ls.get("grid", {})
+        part["eval"] = {k: grid[k] for k in ("eval_samples", "seed") if k in grid}
+        canon = json.dumps({"format": FORMAT_VERSION, "trained_model": part}, sort_keys=True, separators=(",", ":"))
+        return hashlib.sha256(canon.encode()).hexdigest()[:16]
+
+    def panels(self) -> list[tuple[str, "Scene"]]:
+        """The comparison's panels as (caption, scene): each a copy of this scene with the panel's
+        merged landscape (so its cache_key() is the panel's grid entry) and no compare section.
+        Empty for a scene without ``compare:``."""
+        if self.compare is None:
+            return []
+        out = []
+        for p in self.compare.panels:
+            spec = LandscapeSpec.model_validate(panel_landscape(self.landscape, p.landscape))
+            out.append((p.caption or "", self.model_copy(update={"landscape": spec, "compare": None})))
+        return out
+
+
+def deep_merge(base: dict, over: dict) -> dict:
+    """``over`` laid on ``base``: mappings merge key by key, recursively; anything else (a list,
+    a number, text) replaces.  Neither argument is changed."""
+    import copy
+    out = copy.deepcopy(base)
+    for k, v in over.items():
+        if isinstance(v, dict) and isinstance(out.get(k), dict):
+            out[k] = deep_merge(out[k], v)
+        else:
+            out[k] = copy.deepcopy(v)
+    return out
+
+
+def panel_landscape(base: LandscapeSpec, over: dict) -> dict:
+    """A compare panel's landscape section as plain data: the keys the scene gave its landscape
+    with the panel's laid over them (deep_merge).  A panel that names another kind of data set or
+    model (``data.name``, ``model.name``) replaces that section instead: the keys of one kind do
+    not fit another."""
+    given = base.model_dump(exclude_unset=True, by_alias=True)
+    over = dict(over)
+    for (_, section), _kinds in _TAGGED.items():
+        mine = over.get(section)
+        if isinstance(mine, dict) and "name" in mine and mine["name"] != getattr(base, section).name:
+            given.pop(section, None)
+    return deep_merge(given, over)
 
 
 def grid_section(landscape: dict) -> dict:
@@ -759,8 +1118,11 @@ def load_scene(path: str | Path) -> Scene:
         scene = Scene.model_validate(raw)
     except ValidationError as e:
         raise SceneError(_format_error(path, node, e)) from None
-    _check_references(path, node, scene)
-    _check_camera(path, node, scene)
+    if scene.compare is None:
+        _check_references(path, node, scene)
+        _check_camera(path, node, scene)
+    else:                                   # the same checks, on each panel's merged landscape
+        _check_panels(path, node, scene)
     scene = _resolve_files(path, node, scene)
     return scene.model_copy(update={"source": str(path)})
 
@@ -794,17 +1156,37 @@ def load_scene_or_report(path: str | Path) -> "Scene | None":
         return None
 
 
+def _check_train(path: Path, root, scene: "Scene") -> None:
+    """The train section's checks that need the run's length (with epochs, the data's size)."""
+    total = train_steps(scene.landscape)
+    problem = train_run_problem(scene.landscape.train.model_dump(), total) if total is not None else None
+    if problem is not None:
+        key, msg = problem
+        node = _node_at(root, ("landscape", "train", key))
+        line = f":{node.start_mark.line + 1}" if node is not None else ""
+        value = getattr(scene.landscape.train, key)
+        raise SceneError(f"{path}{line}: landscape.train.{key}: bad value {json.dumps(value)}: {msg}")
+
+
 def _check_references(path: Path, root, scene: "Scene") -> None:
     """Checks across sections: every trail in render.paths names a path the landscape makes; plane
     checkpoints are steps of the training run."""
-    last = scene.landscape.train.steps
+    _check_train(path, root, scene)
+    last = train_steps(scene.landscape)
     steps = scene.landscape.plane.checkpoints or []
-    late = [s for s in steps if s > last]
+    late = [s for s in steps if s > last] if last is not None else []
     if late:
         node = _node_at(root, ("landscape", "plane", "checkpoints", steps.index(late[0])))
         line = f":{node.start_mark.line + 1}" if node is not None else ""
         raise SceneError(f"{path}{line}: landscape.plane.checkpoints: bad value {late[0]}: training runs "
-                         f"{last} steps (landscape.train.steps), so a checkpoint must be a step from 0 to {last}")
+                         f"{last} steps (landscape.train.{'epochs' if scene.landscape.train.epochs else 'steps'}), so a checkpoint must be a step from 0 to {last}")
+    seq = scene.landscape.sequence
+    late = [s for s in (seq.steps or []) if s > last] if seq is not None and last is not None else []
+    if late:
+        node = _node_at(root, ("landscape", "sequence", "steps", seq.steps.index(late[0])))
+        line = f":{node.start_mark.line + 1}" if node is not None else ""
+        raise SceneError(f"{path}{line}: landscape.sequence.steps: bad value {late[0]}: training runs "
+                         f"{last} steps (landscape.train.steps), so a step must be from 0 to {last}")
     known = ["training"] + [d.name for d in scene.landscape.descents]
     for k in scene.render.paths:
         if k not in known:
@@ -856,6 +1238,74 @@ def _check_camera(path: Path, root, scene: "Scene") -> None:
                         f"{path}{line_of(k, c)}: render.camera[{k}].{c}: the keyframe at t={key.t:g} sets {c} "
                         f"inside {name(i, s)}, which moves it; leave {c} out of this keyframe, or move the "
                         f"keyframe out of the shot (at the shot's 'from' it sets where the shot starts)")
+
+
+def _check_panels(path: Path, root, scene: "Scene") -> None:
+    """A comparison's panels: each merged landscape validates as a whole landscape section, every
+    path render.paths draws and every follow shot rides exists in each panel, and the checks across
+    sections hold for each.  Errors name compare.panels[i] and the line of the panel's value."""
+    cmp = scene.compare
+    n = len(cmp.panels)
+
+    def line(node) -> str:
+        return f":{node.start_mark.line + 1}" if node is not None and node.start_mark is not None else ""
+
+    def child(node, key):
+        if isinstance(node, yaml.MappingNode):
+            for k, v in node.value:
+                if k.value == key:
+                    return v
+        return None
+
+    slot = scene.render.duration / n
+    if cmp.layout == "sequence" and cmp.transition > slot:
+        raise SceneError(f"{path}{line(_node_at(root, ('compare', 'transition')))}: compare.transition: bad value "
+                         f"{cmp.transition:g}: each of the {n} panels has {slot:g} s of the "
+                         f"{scene.render.duration:g} s film (render.duration shared out), and the crossfade must "
+                         f"fit in that; shorten it or lengthen render.duration")
+    first = None
+    for i, p in enumerate(cmp.panels):
+        pnode = _node_at(root, ("compare", "panels", i))
+        lnode = child(pnode, "landscape") or pnode
+        # the panel's landscape node stands in for the scene's, so lines point into the panel
+        fake = yaml.MappingNode("tag:yaml.org,2002:map",
+                                [(yaml.ScalarNode("tag:yaml.org,2002:str", "landscape"), lnode)],
+                                start_mark=lnode.start_mark)
+        try:
+            spec = Scene.model_validate({"landscape": panel_landscape(scene.landscape, p.landscape)}).landscape
+        except ValidationError as e:
+            raise SceneError(_in_panel(path, _format_error(path, fake, e), i)) from None
+        if getattr(spec, "sequence", None) is not None:
+            raise SceneError(f"{path}{line(lnode)}: compare.panels[{i}].landscape.sequence: a comparison shows one "
+                             f"landscape per panel; a landscape over training (sequence) cannot be a panel")
+        ps = scene.model_copy(update={"landscape": spec, "compare": None})
+        known = ["training"] + [d.name for d in spec.descents]
+        where = line(child(lnode, "descents") or lnode)
+        for k in scene.render.paths:
+            if k not in known:
+                raise SceneError(f"{path}{where}: compare.panels[{i}]: render.paths draws {k!r}, and this panel's "
+                                 f"landscape makes no path of that name (it makes: {', '.join(known)}); give it a "
+                                 f"descent named {k!r} (under landscape.descents, or the panel's own) or remove "
+                                 f"{k!r} from render.paths")
+        for j, e in enumerate(scene.render.camera):
+            if isinstance(e, FollowShot) and e.path not in known:
+                raise SceneError(f"{path}{where}: compare.panels[{i}]: render.camera[{j}] follows {e.path!r}, and "
+                                 f"this panel's landscape makes no path of that name (it makes: "
+                                 f"{', '.join(known)})")
+        try:
+            _check_references(path, fake, ps)
+        except SceneError as e:
+            raise SceneError(_in_panel(path, str(e), i)) from None
+        first = first or ps
+    _check_camera(path, root, first)
+
+
+def _in_panel(path: Path, msg: str, i: int) -> str:
+    """A message about a landscape section, reworded for compare.panels[i]'s merged landscape:
+    each dotted key ``landscape...`` becomes ``compare.panels[i].landscape...``."""
+    m = re.match(re.escape(str(path)) + r"(?::\d+)?: ", msg)
+    head, rest = (m.group(0), msg[m.end():]) if m else ("", msg)
+    return head + re.sub(r"(?<![\w.\[])landscape(?=[.\[:'])", f"compare.panels[{i}].landscape", rest)
 
 
 def _node_at(node, loc: tuple) -> Any:

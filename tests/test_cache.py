@@ -200,7 +200,9 @@ def test_pipeline_entry(tiny):
     scene = load_scene(scene_path)
     key = scene.cache_key()
     assert entry == root / key
-    assert sorted(p.name for p in root.iterdir()) == [key]          # no partial or temporary left
+    # no partial or temporary left; the trained model is stored beside the entry (cache/models/)
+    assert sorted(p.name for p in root.iterdir()) == sorted([key, "models"])
+    assert [p.name for p in (root / "models").iterdir()] == [scene.train_key()]
     ls = cache.read(root, key)
 
     assert ls.loss.shape == (20, 24) and ls.loss.dtype == np.float32
@@ -265,7 +267,7 @@ def test_second_run_is_a_cache_hit(tiny, tmp_path):
     r = compute_cli(edited, root)
     assert r.returncode == 0 and "cache hit" in r.stderr, r.stderr
     assert {f.name: f.stat().st_mtime_ns for f in entry.iterdir()} == before
-    assert sorted(p.name for p in root.iterdir()) == [entry.name]
+    assert sorted(p.name for p in root.iterdir()) == sorted([entry.name, "models"])
 
 
 def key_of(tmp_path: Path, text: str) -> str:

@@ -53,4 +53,5 @@ def test_two_processes_make_the_same_entry(tmp_path):
         np.testing.assert_array_equal(a.paths[name].xy, b.paths[name].xy)
         np.testing.assert_array_equal(a.paths[name].loss, b.paths[name].loss)
     # only rank 0 wrote: one finished entry, no partial or temporary directories left
-    assert sorted(p.name for p in two.iterdir()) == [key]
+    assert sorted(p.name for p in two.iterdir()) == sorted([key, "models"])
+    assert [p.name for p in (two / "models").iterdir()] == [sc.train_key()]

@@ -39,7 +39,7 @@ def _run(tmp_path, res: int) -> tuple[int, dict, np.ndarray]:
                         "--device", "cpu"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=900)
     assert r.returncode == 0, r.stderr
     rss = int(r.stdout.split("MAXRSS")[1].split()[0])
-    entry = next(p for p in cache.iterdir() if not p.name.startswith("."))
+    entry = next(p for p in cache.iterdir() if not p.name.startswith(".") and p.name != "models")
     meta = json.loads((entry / "meta.json").read_text())
     return rss, meta, np.load(entry / "loss.npy", mmap_mode="r")
 

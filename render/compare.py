@@ -1,0 +1,338 @@
+"""Comparison films: two to four landscapes in one film (the scene's ``compare:`` section).
+
+Each panel is an ordinary :class:`render.film.Film` of the panel's scene (the
+scene with the panel's landscape, ``Scene.panels()``) and its own cache entry,
+drawn as a panel (``PanelOptions``): without the title card and the scene's
+captions, which are drawn here once over the whole frame.
+
+- ``split``: the panels side by side (two) or in a 2x2 grid (three or four;
+  three leave the bottom row's one panel centred), each drawn at its cell's size,
+  separated by a thin divider, each with its caption at its top left.  All
+  panels fly the same camera path at the same time from the same home (the
+  framing of all terrains together, for the cell's shape) over the same ground,
+  so what differs between panels is the landscape, not the view.
+- ``sequence``: one panel after another at full size, the film's duration
+  shared out in equal slots; each panel's camera time runs over its whole slot
+  (every panel gets the whole flight, faster), and ``transition`` seconds of
+  crossfade join the slots.
+
+With ``shared_scale`` (the default) one height scale (and colour scale for
+``color_by: loss`` or a grid) comes from all panels' losses together, by the
+same rule as a single film's (``look.height_map`` on the union), so equal
+losses get equal heights and colours in every panel.
+"""
+from __future__ import annotations
+
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+from studio.cache import Landscape
+from studio.scene import Scene
+from render import camera as cam
+from render import overlay
+from render.film import Film, Options, PanelOptions, describe
+from render.look import HeightMap, height_map, hex_rgba
+
+#: the divider between split panels (a little lighter than the default background, so it reads as
+#: a line between two pictures rather than a hole), and its width at 1080p
+GAP_RGB = (30, 33, 44)
+GAP_PX = 4
+
+
+def shared_scales(lss: list[Landscape], look) -> tuple[HeightMap, HeightMap | None]:
+    """One height scale for all landscapes (the lowest finite loss of any of them at height 0, the
+    look's quantile of all their finite losses together at the top) and, for ``color_by`` loss or
+    a grid, one colour scale likewise (None for height, or when a panel lacks the grid: its Film
+    then says what is missing)."""
+    union = np.concatenate([np.asarray(ls.loss, np.float32).ravel() for ls in lss])
+    hm = height_map(union, look.height, look.exaggeration, look.clip_quantile)
+    if look.color_by == "height":
+        return hm, None
+    if look.color_by == "loss":
+        return hm, height_map(union, "log", 1.0, hm.quantile)
+    grids = [ls.grids.get(look.color_by) for ls in lss]
+    if any(g is None for g in grids):
+        return hm, None
+    fin = np.concatenate([np.asarray(g, np.float64)[np.isfinite(g)] for g in grids])
+    lo, hi = (float(fin.min()), float(fin.max())) if fin.size else (0.0, 1.0)
+    return hm, HeightMap("linear", lo, hi if hi - lo >= 1e-12 else lo + 1.0, 1.0)
+
+
+def split_cells(n: int, width: int, height: int, gap: int) -> list[tuple[int, int, int, int]]:
+    """The panels' rectangles (x, y, w, h) in a width x height frame: two side by side, three or
+    four in a 2x2 grid (three: the last centred in the bottom row), ``gap`` pixels between."""
+    w0 = (width - gap) // 2
+    w1 = width - w0 - gap
+    if n == 2:
+        return [(0, 0, w0, height), (w0 + gap, 0, w1, height)]
+    h0 = (height - gap) // 2
+    h1 = height - h0 - gap
+    top = [(0, 0, w0, h0), (w0 + gap, 0, w1, h0)]
+    if n == 3:
+        return top + [((width - w0) // 2, h0 + gap, w0, h1)]
+    return top + [(0, h0 + gap, w0, h1), (w0 + gap, h0 + gap, w1, h1)]
+
+
+def _smoothstep(u: float) -> float:
+    u = min(max(u, 0.0), 1.0)
+    return u * u * (3 - 2 * u)
+
+
+def _common_description(metas: list[dict]) -> str:
+    """The title card's second line: the parts of the landscapes' descriptions they all share."""
+    parts = [describe(m).split("  ·  ") for m in metas]
+    common = [p for p in parts[0] if p and all(p in q for q in parts[1:])]
+    return "  ·  ".join(common)
+
+
+class CompareFilm:
+    """The comparison's frame at time t, composed from one Film per panel."""
+
+    def __init__(self, scene: Scene, panels: list[tuple[str, Scene, Landscape]], opts: Options):
+        cmp = scene.compare
+        self.scene, self.opts = scene, opts
+        self.layout = cmp.layout
+        self.captions = [c for c, _, _ in panels]
+        self.metas = [ls.meta for _, _, ls in panels]
+        look = scene.render.look
+        lss = [ls for _, _, ls in panels]
+        n = len(panels)
+        self.sc = opts.height / 1080.0
+        if cmp.shared_scale:
+            hm, cs = shared_scales(lss, look)
+            self.heights, color = [hm] * n, [cs] * n
+        else:
+            self.heights = [height_map(np.asarray(ls.loss), look.height, look.exaggeration, look.clip_quantile)
+                            for ls in lss]
+            color = [None] * n
+        if self.layout == "split":
+            self.gap = max(2, int(round(GAP_PX * self.sc)))
+            self.cells = split_cells(n, opts.width, opts.height, self.gap)
+        else:
+            self.gap = 0
+            self.cells = [(0, 0, opts.width, opts.height)] * n
+        # one home and one ground for all cameras: the framing of every terrain together, and the
+        # highest of the terrains under the camera (each panel's own if their grids' shapes differ)
+        cw, ch = self.cells[0][2], self.cells[0][3]
+        sample = np.concatenate([_terrain_sample(ls, h) for ls, h in zip(lss, self.heights)])
+        home = cam.framing(sample, cw / ch)
+        ground = _common_ground(lss, self.heights, opts.stride)
+        self.slot = opts.duration / n
+        self.half = min(cmp.transition, self.slot) / 2
+        self.films: list[Film] = []
+        try:
+            for (caption, ps, ls), (x, y, w, h), hm, cs in zip(panels, self.cells, self.heights, color):
+                po = PanelOptions(heights=hm, color_scale=cs, home=home, ground=ground, overlays=False)
+                self.films.append(Film(ps, ls, Options(w, h, opts.fps, opts.duration, opts.stride,
+                                                       opts.supersample, opts.max_tile), po))
+        except BaseException:
+            self.close()
+            raise
+        bg = self.films[0].bg_bottom
+        self.bg = np.clip(np.rint(np.asarray(bg) * 255), 0, 255).astype(np.uint8)
+        self._tiles: dict = {}
+        self.title_end = min(4.5, opts.duration * 0.4)
+
+    # ------------------------------------------------------------------ frames
+    def frame(self, t: float) -> np.ndarray:
+        o = self.opts
+        if self.layout == "split":
+            img = np.empty((o.height, o.width, 3), np.uint8)
+            img[:] = self.bg
+            self._dividers(img)
+            for film, (x, y, w, h) in zip(self.films, self.cells):
+                img[y:y + h, x:x + w] = film.frame(t)
+        else:
+            img = self._sequence_frame(t)
+        self._overlays(img, t)
+        return img
+
+    def _dividers(self, img: np.ndarray) -> None:
+        """The gap lines between the cells (the frame is background elsewhere)."""
+        cells, g = self.cells, self.gap
+        x0, y0, w0, h0 = cells[0]
+        img[0:h0, w0:w0 + g] = GAP_RGB                  # between the two top (or only) panels
+        if len(cells) > 2:
+            img[h0:h0 + g, :] = GAP_RGB                 # under the top row
+            for x, y, w, h in cells[2:]:                # either side of each bottom panel
+                if x > 0:
+                    img[y:y + h, x - g:x] = GAP_RGB
+                if x + w < img.shape[1]:
+                    img[y:y + h, x + w:x + w + g] = GAP_RGB
+
+    def local_time(self, k: int, t: float) -> float:
+        """Panel k's film time at global time t (sequence): its slot stretched over the whole
+        film, held at the ends."""
+        return float(np.clip((t - k * self.slot) / self.slot * self.opts.duration, 0.0, self.opts.duration))
+
+    def blend_at(self, t: float) -> tuple[int, int, float]:
+        """(panel, next panel, weight of the next) at time t (sequence)."""
+        n = len(self.films)
+        k = min(int(t // self.slot), n - 1) if t >= 0 else 0
+        for b in (k, k + 1):                            # the boundaries at the start and end of slot k
+            if 0 < b < n and self.half > 0 and abs(t - b * self.slot) < self.half:
+                u = (t - (b * self.slot - self.half)) / (2 * self.half)
+                return b - 1, b, _smoothstep(u)
+        return k, k, 0.0
+
+    def _sequence_frame(self, t: float) -> np.ndarray:
+        a, b, u = self.blend_at(t)
+        img = self.films[a].frame(self.local_time(a, t))
+        if u <= 0 or a == b:
+            return img
+        nxt = self.films[b].frame(self.local_time(b, t))
+        return np.clip(np.rint(img.astype(np.float32) * (1 - u) + nxt.astype(np.float32) * u), 0,
+                       255).astype(np.uint8)
+
+    # ------------------------------------------------------------------ overlays
+    def _tile(self, key, make):
+        if key not in self._tiles:
+            self._tiles[key] = make()
+        return self._tiles[key]
+
+    def _overlays(self, img: np.ndarray, t: float) -> None:
+        o, sc, r = self.opts, self.sc, self.scene.render
+        margin = 56 * sc
+        white, soft = (1.0, 1.0, 1.0), (0.78, 0.80, 0.86)
+        titled = bool(r.title_card and self.scene.title)
+        if titled:
+            op = overlay.fade(t, 0.3, self.title_end, 0.9)
+            if op > 0:
+                sub = _common_description(self.metas)
+                tile = self._tile("title", lambda: overlay.text_tile(
+                    [(self.scene.title, 68, True, white)] + ([(sub, 26, False, soft)] if sub else []), sc))
+                x, y = overlay.place(tile, o.width, o.height, "top", margin * 1.3)
+                overlay.composite(img, tile, x, y, op)
+        # panel captions come in as the title goes, so the two never overlap
+        first = self.title_end - 0.5 if titled else 0.0
+        for k, text in enumerate(self.captions):
+            if not text:
+                continue
+            if self.layout == "split":
+                op = overlay.fade(t, first, o.duration + 10, 0.8)
+                x, y, w, h = self.cells[k]
+            else:
+                # one caption at a time: the old one fades out over the first half of the
+                # crossfade, the new one in over the second half
+                start = max(first, k * self.slot)
+                end = (k + 1) * self.slot if k < len(self.films) - 1 else o.duration + 10
+                op = overlay.fade(t, start, end, max(0.3, self.half))
+                x, y, w, h = 0, 0, o.width, o.height
+            if op <= 0:
+                continue
+            tile = self._tile(("panel", k), lambda text=text: overlay.text_tile(
+                [(text, 34, True, white)], sc, align="left", bar=hex_rgba(_accent(self.scene))[:3]))
+            pad = overlay.tile_pad(sc)
+            # drawn into the panel's own part of the frame: its shadow stops at the divider
+            overlay.composite(img[y:y + h, x:x + w], tile, int(margin * 0.45 - pad), int(margin * 0.45 - pad), op)
+        self._scene_captions(img, t, margin)
+
+    def _scene_captions(self, img: np.ndarray, t: float, margin: float) -> None:
+        """The scene's render.captions, once over the whole frame (as a single film places them,
+        bottom ones kept clear of the panels' read-outs)."""
+        o, sc, r = self.opts, self.sc, self.scene.render
+        white, soft = (1.0, 1.0, 1.0), (0.78, 0.80, 0.86)
+        f = self.films[0]
+        line_h = self._tile("readout_line", lambda: overlay.text_tile(
+            [("Step 0 loss", 24, False, white)], f.scale, align="left", dot=white)).size[1]
+        pad = overlay.tile_pad(f.scale)
+        trails = max(len(film.trails) for film in self.films)
+        reserve = trails * (line_h - pad) + pad if trails else 0
+        for i, c in enumerate(r.captions):
+            op = overlay.fade(t, c.start, c.end, c.fade)
+            if op <= 0:
+                continue
+            if c.position == "lower_third":
+                accent = hex_rgba(_accent(self.scene))[:3]
+                lines = [(c.text, c.size, True, white)] + ([(c.subtitle, c.size * 0.62, False, soft)]
+                                                          if c.subtitle else [])
+                tile = self._tile(("caption", i), lambda lines=lines, accent=accent: overlay.text_tile(
+                    lines, sc, spacing=0.2, bar=accent))
+                bottom = max(margin * 1.9, margin + reserve + margin * 0.45)
+                x = int(margin * 0.6 + (1 - op) * 28 * sc)
+                overlay.composite(img, tile, x, int(o.height - bottom - tile.size[1]), op)
+                continue
+            lines = [(c.text, c.size, False, white)] + ([(c.subtitle, c.size * 0.66, False, soft)]
+                                                       if c.subtitle else [])
+            tile = self._tile(("caption", i), lambda lines=lines: overlay.text_tile(lines, sc, spacing=0.25))
+            m = margin * 1.6
+            if c.position == "bottom":
+                m = max(margin * 2.4, margin + reserve + margin * 0.3)
+            x, y = overlay.place(tile, o.width, o.height, c.position, m)
+            overlay.composite(img, tile, x, y, op)
+
+    def close(self) -> None:
+        for f in self.films:
+            f.close()
+
+
+def _accent(scene: Scene) -> str:
+    """The colour of a panel caption's bar: the first drawn path's colour."""
+    paths = list(scene.render.paths.values())
+    return paths[0].color if paths else "#ffffff"
+
+
+def _terrain_sample(ls: Landscape, hm: HeightMap, points: int = 4000) -> np.ndarray:
+    """About ``points`` of the terrain's positions (as look.build_terrain places them), for framing."""
+    loss = np.asarray(ls.loss)
+    ny, nx = loss.shape
+    s = max(1, int(np.sqrt(ny * nx / points)))
+    half_y = ny / nx
+    x = np.linspace(-1.0, 1.0, nx)[::s]
+    y = np.linspace(-half_y, half_y, ny)[::s]
+    z = hm.level(loss[::s, ::s]) * hm.top
+    xx, yy = np.meshgrid(x, y)
+    ok = np.isfinite(z)
+    return np.stack([xx[ok], yy[ok], z[ok]], axis=1)
+
+
+def _common_ground(lss: list[Landscape], heights: list[HeightMap], stride: int) -> np.ndarray | None:
+    """The highest of the panels' terrains at each cell (world heights), for one camera ground
+    guard; None when the grids differ in shape (each panel then keeps its own)."""
+    shapes = {np.asarray(ls.loss)[::stride, ::stride].shape for ls in lss}
+    if len(shapes) != 1:
+        return None
+    out = None
+    for ls, hm in zip(lss, heights):
+        z = hm.level(np.asarray(ls.loss)[::stride, ::stride]) * hm.top     # NaN: no terrain there
+        out = z if out is None else np.fmax(out, z)
+    return out
+
+
+def render_compare_film(scene: Scene, panels: list[tuple[str, Scene, Landscape]], out: Path, opts: Options,
+                        crf: int, preset: str, progress: bool = True, max_frames: int | None = None,
+                        fmt: str = "mp4") -> dict:
+    """The comparison film to ``out`` (an MP4, or a directory of PNG frames), as render_film."""
+    from tqdm import tqdm
+    from render.writer import PngSequenceWriter, VideoWriter
+    n = max(1, int(round(opts.duration * opts.fps)))
+    if max_frames:
+        n = min(n, max_frames)
+    film = CompareFilm(scene, panels, opts)
+    t0 = time.perf_counter()
+    writer = (PngSequenceWriter(out, opts.width, opts.height) if fmt == "png" else
+              VideoWriter(out, opts.width, opts.height, opts.fps, crf=crf, preset=preset))
+    try:
+        with writer as w:
+            for i in tqdm(range(n), desc="frames", unit="frame", disable=not progress,
+                          mininterval=1.0, dynamic_ncols=True, file=sys.stderr):
+                w.write(film.frame(i / opts.fps))
+    finally:
+        film.close()
+    dt = time.perf_counter() - t0
+    return {"frames": n, "seconds": dt, "fps": n / dt if dt > 0 else None}
+
+
+def render_compare_still(scene: Scene, panels: list[tuple[str, Scene, Landscape]], out: Path, opts: Options,
+                         t: float) -> Path:
+    """One composed frame at time t as an image at ``out``."""
+    from render.writer import write_image
+    film = CompareFilm(scene, panels, opts)
+    try:
+        img = film.frame(t)
+    finally:
+        film.close()
+    return write_image(out, img)

@@ -1,0 +1,493 @@
+"""Comparison films (the scene's compare: section): merging panels, their errors and cache keys,
+shared scales, split-screen and sequence frames, the command lines."""
+from __future__ import annotations
+
+import dataclasses
+import subprocess
+import sys
+import textwrap
+
+import numpy as np
+import pytest
+
+from studio.scene import SceneError, deep_merge, load_scene
+from tests.conftest import ROOT, synthetic_landscape
+
+
+def write(tmp_path, text, name="cmp.yaml"):
+    p = tmp_path / name
+    p.write_text(textwrap.dedent(text).lstrip("\n"), encoding="utf-8")
+    return p
+
+
+def error_of(path) -> str:
+    with pytest.raises(SceneError) as ei:
+        load_scene(path)
+    return str(ei.value)
+
+
+# ----------------------------------------------------------------------------- the schema
+
+def test_deep_merge_merges_mappings_and_replaces_the_rest():
+    base = {"model": {"widths": [64, 64], "activation": "relu"}, "train": {"steps": 100, "lr": 0.1},
+            "descents": [{"name": "a", "start": [0, 0]}]}
+    over = {"model": {"widths": [8]}, "train": {"batch_size": 32}, "descents": [{"name": "b", "start": [1, 1]}],
+            "grid": {"resolution": [10, 10]}}
+    out = deep_merge(base, over)
+    assert out == {"model": {"widths": [8], "activation": "relu"},              # a list replaces
+                   "train": {"steps": 100, "lr": 0.1, "batch_size": 32},        # mappings merge
+                   "descents": [{"name": "b", "start": [1, 1]}],                # lists replace whole
+                   "grid": {"resolution": [10, 10]}}                            # new keys come in
+    assert base["model"]["widths"] == [64, 64] and "batch_size" not in base["train"]     # inputs untouched
+    out["grid"]["resolution"].append(3)
+    assert over["grid"]["resolution"] == [10, 10]                               # no shared lists
+    assert deep_merge({"a": {"b": 1}}, {"a": 5}) == {"a": 5}                    # a scalar replaces a mapping
+
+
+def test_panels_are_the_scene_with_merged_landscapes(tmp_path):
+    p = write(tmp_path, """
+        title: Batch sizes
+        landscape:
+          model: {widths: [16, 16], activation: relu}
+          train: {steps: 300, lr: 0.05}
+          grid: {resolution: [20, 20]}
+        render: {duration: 6}
+        compare:
+          panels:
+            - caption: small
+              landscape: {train: {batch_size: 32}}
+            - caption: large
+              landscape: {train: {batch_size: 0}, model: {skip: false}}
+        """)
+    msg = error_of(p)
+    # a key the model does not have: named under the panel, at the panel's line
+    assert msg.startswith(f"{p}:12: unknown key 'compare.panels[1].landscape.model.skip'"), msg
+    assert "allowed keys under compare.panels[1].landscape.model: name, widths, activation" in msg
+    p.write_text(p.read_text().replace(", model: {skip: false}", ""))
+    scene = load_scene(p)
+    (c0, s0), (c1, s1) = scene.panels()
+    assert (c0, c1) == ("small", "large")
+    assert s0.landscape.train.batch_size == 32 and s1.landscape.train.batch_size == 0
+    for s in (s0, s1):                               # everything else is the scene's
+        assert s.landscape.model.widths == [16, 16] and s.landscape.model.activation == "relu"
+        assert s.landscape.train.steps == 300 and s.landscape.train.lr == 0.05
+        assert s.compare is None and s.panels() == [] and s.title == "Batch sizes" and s.render == scene.render
+    # batch_size 0 is the default: the second panel is the scene's own landscape, the first is not
+    assert s1.cache_key() == scene.cache_key() != s0.cache_key()
+
+
+def test_a_panel_may_change_the_kind_of_model_or_data(tmp_path):
+    # the spirals keys do not fit shapes: naming another kind replaces the section instead of merging
+    p = write(tmp_path, """
+        landscape:
+          data: {samples: 512, turns: 2.0}
+          model: {widths: [8]}
+        compare:
+          panels:
+            - {landscape: {}}
+            - {landscape: {data: {name: shapes, size: 8}, model: {name: convnet, channels: [4]}}}
+        """)
+    (_, a), (_, b) = load_scene(p).panels()
+    assert a.landscape.data.name == "spirals" and a.landscape.data.turns == 2.0
+    assert b.landscape.data.name == "shapes" and b.landscape.data.size == 8 and b.landscape.data.samples == 1024
+    assert b.landscape.model.name == "convnet" and b.landscape.model.channels == [4]
+
+
+CASES = {
+    # a bad value inside the panel: its dotted key under the panel and its own line
+    "bad_value": ("""
+        landscape: {model: {widths: [8]}}
+        compare:
+          panels:
+            - caption: a
+              landscape:
+                model: {widths: [8, 8]}
+            - caption: b
+              landscape:
+                model:
+                  widths: [0]
+        """, 10, ["compare.panels[1].landscape.model.widths: bad value [0]", "from 1 to 65536"]),
+    "unknown_key": ("""
+        compare:
+          panels:
+            - {landscape: {trian: {steps: 10}}}
+            - {}
+        """, 3, ["unknown key 'compare.panels[0].landscape.trian'", "did you mean 'train'"]),
+    "wrong_kind": ("""
+        compare:
+          panels:
+            - {}
+            - landscape:
+                model: {name: convnt}
+        """, 5, ["compare.panels[1].landscape.model.name: bad value \"convnt\"", "did you mean 'convnet'"]),
+    # a check across the merged landscape's sections
+    "checkpoint_late": ("""
+        landscape: {train: {steps: 100}}
+        compare:
+          panels:
+            - {}
+            - landscape:
+                plane: {method: interpolate, checkpoints: [0, 500]}
+        """, 6, ["compare.panels[1].landscape.plane.checkpoints: bad value 500",
+                 "compare.panels[1].landscape.train.steps"]),
+    # a drawn path a panel does not make
+    "missing_descent": ("""
+        landscape:
+          descents: [{name: sgd, start: [0.5, 0.5]}]
+        render:
+          paths: {training: {}, sgd: {}}
+        compare:
+          panels:
+            - {}
+            - landscape:
+                descents: [{name: adam, optimizer: adam, start: [0.5, 0.5]}]
+        """, 9, ["compare.panels[1]: render.paths draws 'sgd'", "it makes: training, adam"]),
+    "too_few_panels": ("""
+        compare:
+          panels:
+            - {}
+        """, 3, ["compare.panels: bad value", "at least 2 items"]),
+    "too_many_panels": ("""
+        compare:
+          panels: [{}, {}, {}, {}, {}]
+        """, 2, ["compare.panels", "at most 4 items"]),
+    "layout": ("""
+        compare:
+          layout: grid
+          panels: [{}, {}]
+        """, 2, ["compare.layout: bad value \"grid\"", "'split'", "'sequence'"]),
+    "transition_too_long": ("""
+        render: {duration: 6}
+        compare:
+          layout: sequence
+          transition: 4
+          panels: [{}, {}]
+        """, 4, ["compare.transition: bad value 4", "3 s of the 6 s film"]),
+    "unknown_panel_key": ("""
+        compare:
+          panels:
+            - {}
+            - {captoin: relu}
+        """, 4, ["unknown key 'compare.panels[1].captoin'", "allowed keys under compare.panels[1]: caption, "
+                 "landscape", "did you mean 'caption'"]),
+    "landscape_not_a_mapping": ("""
+        compare:
+          panels:
+            - {landscape: [1, 2]}
+            - {}
+        """, 3, ["compare.panels[0].landscape: bad value [1, 2]", "a mapping of keys"]),
+}
+
+
+@pytest.mark.parametrize("case", sorted(CASES))
+def test_panel_errors_name_the_panel_key_and_line(tmp_path, case):
+    text, line, parts = CASES[case]
+    p = write(tmp_path, text)
+    msg = error_of(p)
+    assert "\n" not in msg
+    assert msg.startswith(f"{p}:{line}: "), msg
+    for part in parts:
+        assert part in msg, (part, msg)
+
+
+def test_a_landscape_over_training_cannot_be_a_panel(tmp_path):
+    from studio.scene import LandscapeSpec
+    if "sequence" not in LandscapeSpec.model_fields:
+        pytest.skip("no landscape.sequence in this schema")
+    p = write(tmp_path, """
+        compare:
+          panels:
+            - {}
+            - landscape:
+                sequence: {count: 4}
+        """)
+    msg = error_of(p)
+    assert msg.startswith(f"{p}:5: compare.panels[1].landscape.sequence: "), msg
+
+
+def test_panel_error_from_the_command_line_writes_nothing(tmp_path):
+    from tests.test_scene_errors import cli_error
+    p = write(tmp_path, CASES["bad_value"][0])
+    msg = cli_error(tmp_path, p)
+    assert msg.startswith(f"{p}:10: compare.panels[1].landscape.model.widths"), msg
+
+
+def test_cache_keys_follow_the_panels_landscapes(tmp_path):
+    default = load_scene(ROOT / "scenes" / "default.yaml")
+    assert default.compare is None and default.panels() == []
+    assert default.cache_key() == "6584cc1068dcc40e"          # a scene without compare: unchanged
+    text = (ROOT / "scenes" / "default.yaml").read_text()
+    p = write(tmp_path, text + textwrap.dedent("""
+        compare:
+          panels:
+            - {landscape: {grid: {resolution: [1000, 1000]}}}
+            - {landscape: {model: {widths: [64, 64]}}}
+            - {landscape: {model: {widths: [64, 32]}}}
+            - {landscape: {descents: [{name: sgd, start: [0.2, 0.2]}]}}
+        """))
+    scene = load_scene(p)
+    assert scene.cache_key() == "6584cc1068dcc40e"            # compare never enters the key
+    keys = [s.cache_key() for _, s in scene.panels()]
+    # the same landscape (a value the scene already has; descents are keyed apart): the same entry
+    assert keys[0] == keys[1] == keys[3] == "6584cc1068dcc40e"
+    assert keys[2] != keys[0]
+
+
+# ----------------------------------------------------------------------------- rendering
+
+def _ring(loss_like):
+    """A landscape unlike the bowl: a high plateau with a narrow, deep well off centre."""
+    ny, nx = loss_like.shape
+    a, b = np.meshgrid(np.linspace(-2.0, 1.0, nx), np.linspace(-1.0, 1.5, ny))
+    return (4.0 - 3.95 * np.exp(-((a + 0.6) ** 2 + (b - 0.3) ** 2) / 0.08)).astype(np.float32)
+
+
+def _compare_scene(tmp_path, compare_yaml, render_yaml="", panels=2, nx=120, ny=100):
+    """A compare scene whose panels differ by grid.seed (so each has its own cache entry), with
+    synthetic entries: the rippled bowl, then a plateau with a well, alternately."""
+    from studio import cache
+    seeds = "".join(f"\n    - {{caption: 'Panel {k + 1}', landscape: {{grid: {{seed: {k + 1}}}}}}}"
+                    for k in range(panels))
+    p = tmp_path / "cmp.yaml"
+    p.write_text(f"title: Two landscapes\nlandscape: {{grid: {{resolution: [{nx}, {ny}]}}}}\n"
+                 f"render:\n  size: [320, 180]\n  fps: 10\n  duration: 2.0\n{render_yaml}"
+                 f"compare:\n{compare_yaml}  panels:{seeds}\n")
+    scene = load_scene(p)
+    for k, (_, ps) in enumerate(scene.panels()):
+        ls = synthetic_landscape(ps.cache_key(), nx, ny)
+        if k % 2:
+            ls = dataclasses.replace(ls, loss=_ring(ls.loss))
+        cache.write(tmp_path / "cache", ls)
+    return p, tmp_path / "cache"
+
+
+def _compare_film(p, c, w=320, h=180):
+    from render.compare import CompareFilm
+    from render.film import Options
+    from studio import cache
+    scene = load_scene(p)
+    panels = [(cap, ps, cache.read(c, ps.cache_key())) for cap, ps in scene.panels()]
+    return scene, panels, CompareFilm(scene, panels, Options(w, h, 10, 2.0))
+
+
+def _background(img, bg=(5, 6, 10), tol=24):
+    return np.abs(img.astype(int) - np.array(bg)).max(axis=-1) <= tol
+
+
+@pytest.mark.gl
+def test_shared_scale_is_one_height_map_from_all_losses(gl, tmp_path):
+    from render.look import height_map
+    p, c = _compare_scene(tmp_path, "  shared_scale: true\n")
+    scene, panels, film = _compare_film(p, c)
+    try:
+        maps = [f.terrain.heights for f in film.films]
+    finally:
+        film.close()
+    # the plain rule on both grids' losses together: log, lowest value to the 99.5th percentile
+    both = np.log(np.concatenate([np.asarray(ls.loss, np.float64).ravel() for _, _, ls in panels]))
+    assert maps[0].lo == maps[1].lo == pytest.approx(both.min(), rel=1e-12)
+    assert maps[0].hi == maps[1].hi == pytest.approx(np.quantile(both, 0.995), rel=1e-12)
+    own = [height_map(np.asarray(ls.loss), "log", 0.6) for _, _, ls in panels]
+    assert own[0].hi != pytest.approx(own[1].hi)              # so sharing changes something
+    # equal losses, equal heights: the same loss value lands at the same level in both terrains
+    assert maps[0].level(np.array([0.5])) == maps[1].level(np.array([0.5]))
+
+    (tmp_path / "own").mkdir()
+    p2, c2 = _compare_scene(tmp_path / "own", "  shared_scale: false\n")
+    scene, panels, film = _compare_film(p2, c2)
+    try:
+        for f, (_, _, ls) in zip(film.films, panels):
+            ref = height_map(np.asarray(ls.loss), "log", 0.6)
+            assert (f.terrain.heights.lo, f.terrain.heights.hi) == (ref.lo, ref.hi)
+    finally:
+        film.close()
+
+
+def test_shared_colour_scale_for_color_by_loss():
+    from render.compare import shared_scales
+    from studio.scene import LookSpec
+    a, b = synthetic_landscape("a" * 16), synthetic_landscape("b" * 16)
+    b = dataclasses.replace(b, loss=_ring(b.loss))
+    hm, cs = shared_scales([a, b], LookSpec(height="linear", color_by="loss"))
+    both = np.concatenate([np.asarray(a.loss, np.float64).ravel(), np.asarray(b.loss, np.float64).ravel()])
+    assert (hm.mode, hm.lo, hm.hi) == ("linear", both.min(), pytest.approx(np.quantile(both, 0.995)))
+    assert (cs.mode, cs.lo) == ("log", pytest.approx(np.log(both.min())))
+    assert cs.hi == pytest.approx(np.quantile(np.log(both), 0.995))
+    _, none = shared_scales([a, b], LookSpec())
+    assert none is None                                       # colour by height follows the heights
+
+
+def test_split_cells():
+    from render.compare import split_cells
+    assert split_cells(2, 1920, 1080, 4) == [(0, 0, 958, 1080), (962, 0, 958, 1080)]
+    four = split_cells(4, 1920, 1080, 4)
+    assert four == [(0, 0, 958, 538), (962, 0, 958, 538), (0, 542, 958, 538), (962, 542, 958, 538)]
+    three = split_cells(3, 1920, 1080, 4)
+    assert three[:2] == four[:2] and three[2] == (481, 542, 958, 538)     # the last one centred
+
+
+@pytest.mark.gl
+def test_split_frame_shows_both_landscapes_with_a_divider(gl, tmp_path):
+    from render.compare import GAP_RGB
+    p, c = _compare_scene(tmp_path, "  layout: split\n", render_yaml="  title_card: false\n")
+    scene, panels, film = _compare_film(p, c)
+    try:
+        img = film.frame(1.5)
+        cells, parts = film.cells, [f.frame(1.5) for f in film.films]
+        cams = [f.camera.state(1.3) for f in film.films]
+    finally:
+        film.close()
+    assert img.shape == (180, 320, 3)
+    (x0, _, w0, _), (x1, _, w1, _) = cells
+    left, right = img[:, x0:x0 + w0], img[:, x1:x1 + w1]
+    for half in (left, right):
+        assert 0.1 < 1 - _background(half).mean() < 0.9            # a landscape in each, not cut off
+    assert left.shape == right.shape
+    assert np.abs(left.astype(int) - right.astype(int)).mean() > 8   # and they are different ones
+    # the divider: every pixel between the cells is the gap colour
+    gap = img[:, x0 + w0:x1]
+    assert gap.shape[1] == film.gap >= 2 and (gap == np.array(GAP_RGB, np.uint8)).all()
+    # each cell is its panel's film at the cell's size, with only the caption drawn over its top
+    for (x, y, w, h), part in zip(cells, parts):
+        assert part.shape == (h, w, 3)
+        np.testing.assert_array_equal(img[60:, x:x + w], part[60:])
+        assert (img[:40, x:x + w] != part[:40]).any()                # the caption
+    # the cameras fly in step
+    for k in ("target", "azimuth", "elevation", "distance", "fov"):
+        assert np.allclose(cams[0][k], cams[1][k]), k
+
+
+@pytest.mark.gl
+def test_three_panels_centre_the_last(gl, tmp_path):
+    from render.compare import GAP_RGB
+    p, c = _compare_scene(tmp_path, "", render_yaml="  title_card: false\n", panels=3, nx=60, ny=50)
+    scene, panels, film = _compare_film(p, c, 320, 180)
+    try:
+        img = film.frame(1.5)
+        cells = film.cells
+    finally:
+        film.close()
+    x, y, w, h = cells[2]
+    assert x > 0 and x + w < 320 and y > 0
+    # beside the bottom panel: background, bounded by dividers
+    assert _background(img[y:, :x - film.gap], tol=30).all()
+    assert (img[y:, x - film.gap:x] == np.array(GAP_RGB, np.uint8)).all()
+    assert 1 - _background(img[y:y + h, x:x + w]).mean() > 0.1
+
+
+@pytest.mark.gl
+def test_sequence_shows_one_panel_then_the_next_with_a_crossfade(gl, tmp_path):
+    p, c = _compare_scene(tmp_path, "  layout: sequence\n  transition: 0.6\n",
+                          render_yaml="  title_card: false\n")
+    scene, panels, film = _compare_film(p, c)
+    try:
+        assert film.slot == 1.0
+        # each panel's slot runs its film over the whole duration
+        assert film.local_time(0, 0.0) == 0.0 and film.local_time(0, 0.5) == 1.0
+        assert film.local_time(1, 1.0) == 0.0 and film.local_time(1, 2.0) == 2.0
+        assert film.blend_at(0.5) == (0, 0, 0.0) and film.blend_at(1.5) == (1, 1, 0.0)
+        a, b, u = film.blend_at(1.0)
+        assert (a, b) == (0, 1) and u == pytest.approx(0.5)
+        first, second, mid = film.frame(0.5), film.frame(1.5), film.frame(1.0)
+        own0 = film.films[0].frame(film.local_time(0, 0.5))
+        own1 = film.films[1].frame(film.local_time(1, 1.5))
+        end0, start1 = film.films[0].frame(2.0), film.films[1].frame(0.0)
+    finally:
+        film.close()
+    below = slice(60, None)                     # under the slot's caption
+
+    def mad(x, y):
+        return np.abs(x[below].astype(int) - y[below].astype(int)).mean()
+
+    assert mad(first, own0) == 0 and mad(second, own1) == 0
+    assert mad(first, second) > 8 and mad(own0, own1) > 8
+    blend = (end0.astype(float) + start1.astype(float)) / 2
+    assert np.abs(mid[below].astype(float) - blend[below]).max() <= 1
+    assert mad(mid, end0) > 3 and mad(mid, start1) > 3
+
+
+@pytest.mark.gl
+def test_split_film_and_still_from_the_command_line(gl, tmp_path):
+    from PIL import Image
+    from render.writer import probe
+    p, c = _compare_scene(tmp_path, "  layout: split\n",
+                          render_yaml="  captions: [{text: 'Same camera', from: 0.2, to: 1.8}]\n")
+    out = tmp_path / "out" / "cmp.mp4"
+    r = subprocess.run([sys.executable, "-m", "render", str(p), "--cache-dir", str(c), "--out", str(out),
+                        "--quiet"], cwd=ROOT, capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    assert probe(out) == {"codec": "h264", "pix_fmt": "yuv420p", "width": 320, "height": 180, "frames": 20}
+    still = tmp_path / "still.png"
+    r = subprocess.run([sys.executable, "-m", "render", str(p), "--cache-dir", str(c), "--out", str(still),
+                        "--still", "1.0", "--size", "400x300"], cwd=ROOT, capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    im = np.asarray(Image.open(still))
+    assert im.shape == (300, 400, 3)
+    # a missing panel entry: the single film's message, naming the panel
+    (c / load_scene(p).panels()[1][1].cache_key() / "meta.json").unlink()
+    r = subprocess.run([sys.executable, "-m", "render", str(p), "--cache-dir", str(c), "--out",
+                        str(tmp_path / "x.mp4")], cwd=ROOT, capture_output=True, text=True)
+    assert r.returncode == 3
+    assert "compare.panels[1] (Panel 2)" in r.stderr and "python -m compute" in r.stderr
+    assert not (tmp_path / "x.mp4").exists()
+
+
+# ----------------------------------------------------------------------------- compute
+
+def test_compute_runs_each_panel_and_reuses_the_cache(tmp_path, capsys, torch_one_thread):
+    from compute.__main__ import main
+    from studio import cache
+    p = write(tmp_path, """
+        landscape:
+          data: {samples: 64}
+          model: {widths: [4]}
+          train: {steps: 10, snapshots: 5}
+          grid: {resolution: [6, 5], eval_samples: 32}
+        compare:
+          panels:
+            - caption: tanh
+              landscape: {model: {activation: tanh}}
+            - caption: relu
+              landscape: {model: {activation: relu}}
+        """)
+    args = [str(p), "--cache-dir", str(tmp_path / "cache"), "--quiet", "--device", "cpu"]
+    assert main(args) == 0
+    err = capsys.readouterr().err
+    assert "panel 1/2: tanh" in err and "panel 2/2: relu" in err
+    keys = [s.cache_key() for _, s in load_scene(p).panels()]
+    assert keys[0] != keys[1]
+    assert [cache.read(tmp_path / "cache", k).meta["landscape"]["model"]["activation"] for k in keys] == \
+        ["tanh", "relu"]
+    assert main(args) == 0
+    assert capsys.readouterr().err.count("cache hit") == 2
+
+
+@pytest.mark.slow
+def test_compute_panels_under_torchrun(tmp_path, capsys, torch_one_thread):
+    # one process group held across the panels; each entry equals a one-process run's
+    import os
+    from compute.__main__ import main
+    from studio import cache
+    p = write(tmp_path, """
+        landscape:
+          data: {samples: 128}
+          model: {widths: [8]}
+          train: {steps: 20, snapshots: 5}
+          grid: {resolution: [24, 19], eval_samples: 64}
+        compare:
+          panels:
+            - {caption: tanh, landscape: {model: {activation: tanh}}}
+            - {caption: relu, landscape: {model: {activation: relu}}}
+        """)
+    env = dict(os.environ, OMP_NUM_THREADS="1", PYTHONPATH=str(ROOT))
+    for k in ("RANK", "WORLD_SIZE", "LOCAL_RANK", "MASTER_ADDR", "MASTER_PORT"):
+        env.pop(k, None)
+    r = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
+                        "-m", "compute", str(p), "--cache-dir", str(tmp_path / "two"), "--quiet", "--device", "cpu"],
+                       cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr[-3000:]
+    assert r.stderr.count("grid on 2 processes") == 2 and "panel 2/2: relu" in r.stderr
+    assert main([str(p), "--cache-dir", str(tmp_path / "one"), "--quiet", "--device", "cpu"]) == 0
+    for _, s in load_scene(p).panels():
+        a, b = cache.read(tmp_path / "one", s.cache_key()), cache.read(tmp_path / "two", s.cache_key())
+        assert np.array_equal(a.loss, b.loss) and np.array_equal(a.paths["training"].xy, b.paths["training"].xy)
