@@ -2,11 +2,15 @@
 #   make video [SCENE=scenes/default.yaml]   compute (cached) and render out/<scene>.mp4
 #   make preview [SCENE=...]                 a small, fast film for checking a camera path
 #   make test                                the test suite
+#   SET="key=value ..."                      scene values overridden for this run, e.g.
+#                                            make preview SCENE=scenes/x.yaml SET="landscape.grid.resolution=[150,150]"
 # Each target sets itself up: a virtual environment in .venv with the pinned packages,
 # and Mesa's EGL libraries for offscreen OpenGL (installed when run as root).
 
 PYTHON ?= python3
 SCENE  ?= scenes/default.yaml
+SET    ?=
+SETS   := $(foreach s,$(SET),--set $(s))
 VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed-$(shell cksum < pyproject.toml | cut -d' ' -f1)
@@ -15,18 +19,18 @@ export PYTHONUNBUFFERED := 1
 .PHONY: video preview compute render test bench gpu-check gl setup clean clean-cache
 
 video: setup gl
-	$(PY) -m compute $(SCENE)
-	$(PY) -m render $(SCENE)
+	$(PY) -m compute $(SCENE) $(SETS)
+	$(PY) -m render $(SCENE) $(SETS)
 
 preview: setup gl
-	$(PY) -m compute $(SCENE)
-	$(PY) -m render $(SCENE) --preview
+	$(PY) -m compute $(SCENE) $(SETS)
+	$(PY) -m render $(SCENE) --preview $(SETS)
 
 compute: setup
-	$(PY) -m compute $(SCENE)
+	$(PY) -m compute $(SCENE) $(SETS)
 
 render: setup gl
-	$(PY) -m render $(SCENE)
+	$(PY) -m render $(SCENE) $(SETS)
 
 test: setup gl
 	$(PY) -m pytest -q

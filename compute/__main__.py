@@ -27,12 +27,15 @@ def main(argv: list[str] | None = None) -> int:
         return export_main(argv[1:])
     ap = argparse.ArgumentParser(prog="python -m compute", description=__doc__.split("\n")[0])
     ap.add_argument("scene", help="scene file (YAML)")
+    ap.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                    help="override a scene value, e.g. --set landscape.grid.resolution=[150,150] (repeatable; "
+                         "enters the cache key like the file's values)")
     ap.add_argument("--cache-dir", default="cache", help="cache root (default: cache)")
     ap.add_argument("--device", default=None, help="torch device (default: cuda if present, else cpu)")
     ap.add_argument("--force", action="store_true", help="recompute even if the cache has this landscape")
     ap.add_argument("--quiet", action="store_true", help="no progress bars")
     args = ap.parse_args(argv)
-    scene = load_scene_or_report(args.scene)
+    scene = load_scene_or_report(args.scene, args.set)
     if scene is None:
         return 2
     from compute.data import DataError

@@ -48,6 +48,9 @@ def _size(text: str) -> tuple[int, int]:
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m render", description=__doc__.split("\n")[0])
     ap.add_argument("scene")
+    ap.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                    help="override a scene value, e.g. --set landscape.grid.resolution=[150,150] (repeatable; "
+                         "enters the cache key like the file's values)")
     ap.add_argument("--cache-dir", default="cache")
     ap.add_argument("--out", default=None,
                     help="output file (.mp4), directory (--format png) or image (.png with --still)")
@@ -62,7 +65,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--still", type=float, default=None, metavar="SECONDS", help="write one PNG at this time")
     ap.add_argument("--quiet", action="store_true")
     args = ap.parse_args(argv)
-    scene = load_scene_or_report(args.scene)
+    scene = load_scene_or_report(args.scene, args.set)
     if scene is None:
         return 2
     r = scene.render

@@ -861,6 +861,9 @@ def main(argv: list[str] | None = None) -> int:
         prog="python -m compute export",
         description="Export a scene's cached landscape (grid and paths) to PLY, OBJ, VTP or CSV; computes nothing.")
     ap.add_argument("scene", help="scene file (YAML); its landscape must be in the cache")
+    ap.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                    help="override a scene value, e.g. --set landscape.grid.resolution=[150,150] (repeatable; "
+                         "enters the cache key like the file's values)")
     ap.add_argument("--format", choices=FORMATS, default=None,
                     help="ply (Blender, MeshLab), obj, vtp (ParaView) or csv; default: from --out's suffix")
     ap.add_argument("--out", default=None, metavar="PATH", help="output file (default: out/<scene name>.<format>)")
@@ -911,7 +914,7 @@ def main(argv: list[str] | None = None) -> int:
     from studio import cache
     from studio.assets import ColormapError, colormap
     from studio.scene import load_scene_or_report
-    scene = load_scene_or_report(args.scene)
+    scene = load_scene_or_report(args.scene, args.set)
     if scene is None:
         return 2
     panels = scene.panels() if hasattr(scene, "panels") else []

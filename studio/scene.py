@@ -1086,7 +1086,47 @@ def _duplicate_key(node, loc: tuple = (), _seen: set | None = None):
     return None
 
 
-def load_scene(path: str | Path) -> Scene:
+def parse_overrides(items: "list[str] | tuple[str, ...]") -> list[tuple[tuple[str, ...], Any]]:
+    """``KEY=VALUE`` strings from the command line (``--set landscape.grid.resolution=[150,150]``)
+    -> (dotted key as a tuple, value read as YAML)."""
+    out = []
+    for item in items:
+        key, eq, text = item.partition("=")
+        parts = tuple(key.strip().split("."))
+        if not eq or not all(re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", p) for p in parts):
+            raise SceneError(f"--set {item}: give KEY=VALUE with a dotted key, e.g. "
+                             f"--set landscape.grid.resolution=[150,150] or --set render.duration=8")
+        try:
+            value = yaml.load(text, Loader=_Loader) if text.strip() else None
+        except yaml.YAMLError as e:
+            raise SceneError(f"--set {item}: the value is not valid YAML ({getattr(e, 'problem', None) or e})") from None
+        out.append((parts, value))
+    return out
+
+
+def _apply_overrides(path: Path, raw: dict, overrides) -> dict:
+    import copy
+    raw = copy.deepcopy(raw)
+    for parts, value in overrides:
+        d = raw
+        for i, p in enumerate(parts[:-1]):
+            nxt = d.get(p)
+            if nxt is None:
+                nxt = d[p] = {}
+            if not isinstance(nxt, dict):
+                raise SceneError(f"{path} (--set {'.'.join(parts)}): {'.'.join(parts[:i + 1])} is "
+                                 f"{type(nxt).__name__}, not a mapping of keys; set it whole instead")
+            d = nxt
+        d[parts[-1]] = value
+    return raw
+
+
+def load_scene(path: str | Path, overrides: "list[str] | tuple[str, ...]" = ()) -> Scene:
+    """The validated scene of file ``path``; ``overrides``: ``KEY=VALUE`` strings (the command
+    lines' ``--set``) laid over the file's values before validation, so a scene can be run at
+    other settings (a smaller grid on a CPU) without editing it; they enter the cache key like
+    any value of the file."""
+    ov = parse_overrides(overrides)
     path = Path(path)
     if not path.is_file():
         raise SceneError(f"{path}: scene file not found (give the path of a .yaml file, e.g. scenes/default.yaml)")
@@ -1114,10 +1154,18 @@ def load_scene(path: str | Path) -> Scene:
     if not isinstance(raw, dict):
         raise SceneError(f"{path}:1: the scene must be a mapping of keys (title, landscape, render, output), "
                          f"got {type(raw).__name__}")
+    if ov:
+        raw = _apply_overrides(path, raw, ov)
     try:
         scene = Scene.model_validate(raw)
     except ValidationError as e:
-        raise SceneError(_format_error(path, node, e)) from None
+        msg = _format_error(path, node, e)
+        loc = tuple(str(x) for x in e.errors()[0]["loc"])
+        for parts, _ in ov:                 # the bad value came from the command line, not the file
+            if loc[:len(parts)] == parts or parts[:len(loc)] == loc:
+                msg = re.sub(rf"^{re.escape(str(path))}(:\d+)*:", f"{path} (--set {'.'.join(parts)}):", msg)
+                break
+        raise SceneError(msg) from None
     if scene.compare is None:
         _check_references(path, node, scene)
         _check_camera(path, node, scene)
@@ -1146,11 +1194,11 @@ def _resolve_files(path: Path, root, scene: "Scene") -> "Scene":
     return scene.model_copy(update={"render": scene.render.model_copy(update={"look": look})})
 
 
-def load_scene_or_report(path: str | Path) -> "Scene | None":
+def load_scene_or_report(path: str | Path, overrides: "list[str] | tuple[str, ...]" = ()) -> "Scene | None":
     """For the command lines: the scene, or None after printing its one-line error to stderr."""
     import sys
     try:
-        return load_scene(path)
+        return load_scene(path, overrides)
     except SceneError as e:
         print(f"error: {e}", file=sys.stderr)
         return None

@@ -330,3 +330,40 @@ def test_nan_and_inf_are_rejected(tmp_path, text, key):
         load_scene(p)
     msg = str(e.value)
     assert key in msg and str(p) in msg and "finite" in msg
+
+
+# --------------------------------------------------------------------------- --set overrides
+
+def test_overrides_change_values_and_the_cache_key():
+    from studio.scene import load_scene
+    base = load_scene(ROOT / "scenes" / "default.yaml")
+    small = load_scene(ROOT / "scenes" / "default.yaml", ["landscape.grid.resolution=[150,150]",
+                                                          "render.duration=8", "landscape.plane.span=3"])
+    assert small.landscape.grid.resolution == [150, 150] and small.render.duration == 8
+    assert small.landscape.plane.span == 3
+    assert small.cache_key() != base.cache_key()
+    same = load_scene(ROOT / "scenes" / "default.yaml", ["landscape.grid.resolution=[1000,1000]"])
+    assert same.cache_key() == base.cache_key()          # the file's own value: the same entry
+
+
+@pytest.mark.parametrize("item, message", [
+    ("landscape.grid.resolution=[0,5]", r"default.yaml \(--set landscape.grid.resolution\): "
+                                        r"landscape.grid.resolution: bad value \[0, 5\]"),
+    ("landscape.grid.resolutio=5", r"\(--set landscape.grid.resolutio\): unknown key .*did you mean 'resolution'"),
+    ("nokey", r"--set nokey: give KEY=VALUE"),
+    ("landscape.grid.resolution=[1,", r"--set landscape.grid.resolution=\[1,: the value is not valid YAML"),
+    ("title.x=1", r"\(--set title.x\): title is str, not a mapping"),
+])
+def test_bad_overrides_name_the_option(item, message):
+    from studio.scene import SceneError, load_scene
+    with pytest.raises(SceneError, match=message):
+        load_scene(ROOT / "scenes" / "default.yaml", [item])
+
+
+def test_override_on_the_command_line_writes_nothing(tmp_path):
+    import subprocess, sys
+    r = subprocess.run([sys.executable, "-m", "compute", str(ROOT / "scenes" / "default.yaml"), "--cache-dir",
+                        str(tmp_path / "c"), "--set", "landscape.train.lr=-1"], capture_output=True, text=True,
+                       cwd=ROOT, timeout=120)
+    assert r.returncode == 2 and "(--set landscape.train.lr)" in r.stderr and "-1" in r.stderr
+    assert not (tmp_path / "c").exists()
