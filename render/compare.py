@@ -33,7 +33,7 @@ from studio.cache import Landscape
 from studio.scene import Scene
 from render import camera as cam
 from render import overlay
-from render.film import Film, Options, PanelOptions, describe
+from render.film import Film, Options, PanelOptions, describe, draw_captions
 from render.look import HeightMap, height_map, hex_rgba
 
 #: the divider between split panels (a little lighter than the default background, so it reads as
@@ -234,35 +234,14 @@ class CompareFilm:
         """The scene's render.captions, once over the whole frame (as a single film places them,
         bottom ones kept clear of the panels' read-outs)."""
         o, sc, r = self.opts, self.sc, self.scene.render
-        white, soft = (1.0, 1.0, 1.0), (0.78, 0.80, 0.86)
+        white = (1.0, 1.0, 1.0)
         f = self.films[0]
         line_h = self._tile("readout_line", lambda: overlay.text_tile(
             [("Step 0 loss", 24, False, white)], f.scale, align="left", dot=white)).size[1]
         pad = overlay.tile_pad(f.scale)
         trails = max(len(film.trails) for film in self.films)
         reserve = trails * (line_h - pad) + pad if trails else 0
-        for i, c in enumerate(r.captions):
-            op = overlay.fade(t, c.start, c.end, c.fade)
-            if op <= 0:
-                continue
-            if c.position == "lower_third":
-                accent = hex_rgba(_accent(self.scene))[:3]
-                lines = [(c.text, c.size, True, white)] + ([(c.subtitle, c.size * 0.62, False, soft)]
-                                                          if c.subtitle else [])
-                tile = self._tile(("caption", i), lambda lines=lines, accent=accent: overlay.text_tile(
-                    lines, sc, spacing=0.2, bar=accent))
-                bottom = max(margin * 1.9, margin + reserve + margin * 0.45)
-                x = int(margin * 0.6 + (1 - op) * 28 * sc)
-                overlay.composite(img, tile, x, int(o.height - bottom - tile.size[1]), op)
-                continue
-            lines = [(c.text, c.size, False, white)] + ([(c.subtitle, c.size * 0.66, False, soft)]
-                                                       if c.subtitle else [])
-            tile = self._tile(("caption", i), lambda lines=lines: overlay.text_tile(lines, sc, spacing=0.25))
-            m = margin * 1.6
-            if c.position == "bottom":
-                m = max(margin * 2.4, margin + reserve + margin * 0.3)
-            x, y = overlay.place(tile, o.width, o.height, c.position, m)
-            overlay.composite(img, tile, x, y, op)
+        draw_captions(img, r, t, o.width, o.height, sc, margin, reserve, self._tile)
 
     def close(self) -> None:
         for f in self.films:

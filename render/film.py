@@ -103,7 +103,11 @@ def describe(meta: dict) -> str:
         parts.append(_PLANE_NAMES[p["method"]])
     if g.get("resolution"):
         nx, ny = g["resolution"]
-        parts.append(f"{nx * ny:,} loss evaluations")
+        seq = meta.get("sequence") or {}
+        if seq.get("grids"):          # a landscape over training: its grids and the still one
+            parts.append(f"{seq['grids']} moments of training, {nx * ny * (seq['grids'] + 1):,} loss evaluations")
+        else:
+            parts.append(f"{nx * ny:,} loss evaluations")
     return "  ·  ".join(parts)
 
 
@@ -370,30 +374,8 @@ class Film:
                     text += "   (beyond the grid)"
                 tile = overlay.text_tile([(text, 24, False, (0.92, 0.93, 0.96))], sc, align="left", dot=rgb)
                 readout.append(tile)
-        for i, c in enumerate(r.captions if self.panel.overlays else []):
-            op = overlay.fade(t, c.start, c.end, c.fade)
-            if op <= 0:
-                continue
-            if c.position == "lower_third":
-                # a left-aligned block: the text bold, the subtitle under it, an accent bar in the
-                # first trail's colour; it slides in a little as it fades in
-                accent = hex_rgba(next(iter(r.paths.values())).color)[:3] if r.paths else white
-                lines = [(c.text, c.size, True, white)] + ([(c.subtitle, c.size * 0.62, False, soft)]
-                                                          if c.subtitle else [])
-                tile = self._tile(("caption", i), lambda lines=lines, accent=accent: overlay.text_tile(
-                    lines, sc, spacing=0.2, bar=accent))
-                bottom = max(margin * 1.9, margin + reserve + margin * 0.45)
-                x = int(margin * 0.6 + (1 - op) * 28 * sc)
-                overlay.composite(img, tile, x, int(o.height - bottom - tile.size[1]), op)
-                continue
-            lines = [(c.text, c.size, False, white)] + ([(c.subtitle, c.size * 0.66, False, soft)]
-                                                       if c.subtitle else [])
-            tile = self._tile(("caption", i), lambda lines=lines: overlay.text_tile(lines, sc, spacing=0.25))
-            m = margin * 1.6
-            if c.position == "bottom":
-                m = max(margin * 2.4, margin + reserve + margin * 0.3)
-            x, y = overlay.place(tile, o.width, o.height, c.position, m)
-            overlay.composite(img, tile, x, y, op)
+        if self.panel.overlays:
+            draw_captions(img, r, t, o.width, o.height, sc, margin, reserve, self._tile)
         yb = o.height - margin - line_h
         for tile in readout:
             x, _ = overlay.place(tile, o.width, o.height, "bottom_left", margin * 0.6)
@@ -402,6 +384,39 @@ class Film:
 
     def close(self) -> None:
         self.gl.close()
+
+
+def draw_captions(img: np.ndarray, r, t: float, width: int, height: int, sc: float, margin: float,
+                  reserve: float, tile_cache) -> None:
+    """The scene's ``render.captions`` visible at time t, composited on ``img``; bottom captions and
+    lower thirds keep ``reserve`` pixels clear above the bottom margin (the read-out's lines).
+    ``tile_cache(key, make)`` keeps each caption's text tile between frames."""
+    white = (1.0, 1.0, 1.0)
+    soft = (0.78, 0.80, 0.86)
+    for i, c in enumerate(r.captions):
+        op = overlay.fade(t, c.start, c.end, c.fade)
+        if op <= 0:
+            continue
+        if c.position == "lower_third":
+            # a left-aligned block: the text bold, the subtitle under it, an accent bar in the
+            # first trail's colour; it slides in a little as it fades in
+            accent = hex_rgba(next(iter(r.paths.values())).color)[:3] if r.paths else white
+            lines = [(c.text, c.size, True, white)] + ([(c.subtitle, c.size * 0.62, False, soft)]
+                                                      if c.subtitle else [])
+            tile = tile_cache(("caption", i), lambda lines=lines, accent=accent: overlay.text_tile(
+                lines, sc, spacing=0.2, bar=accent))
+            bottom = max(margin * 1.9, margin + reserve + margin * 0.45)
+            x = int(margin * 0.6 + (1 - op) * 28 * sc)
+            overlay.composite(img, tile, x, int(height - bottom - tile.size[1]), op)
+            continue
+        lines = [(c.text, c.size, False, white)] + ([(c.subtitle, c.size * 0.66, False, soft)]
+                                                   if c.subtitle else [])
+        tile = tile_cache(("caption", i), lambda lines=lines: overlay.text_tile(lines, sc, spacing=0.25))
+        m = margin * 1.6
+        if c.position == "bottom":
+            m = max(margin * 2.4, margin + reserve + margin * 0.3)
+        x, y = overlay.place(tile, width, height, c.position, m)
+        overlay.composite(img, tile, x, y, op)
 
 
 def render_film(scene: Scene, ls: Landscape, out: Path, opts: Options, crf: int, preset: str,

@@ -331,15 +331,21 @@ def write(root: Path, ls: Landscape) -> Path:
         meta = dict(ls.meta, key=ls.key, format_version=FORMAT_VERSION, paths=sorted(ls.paths),
                     descents=_descent_index(ls.descents), grids=sorted(ls.grids))
         (tmp / "meta.json").write_text(json.dumps(meta, indent=2, sort_keys=True) + "\n")
-        for f in tmp.iterdir():
-            _fsync(f)
-        if final.exists():
-            shutil.rmtree(final)
-        os.replace(tmp, final)
+        _commit(tmp, final)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     return final
+
+
+def _commit(tmp: Path, final: Path) -> None:
+    """A fully written temporary directory becomes ``final``: its files synced to disk, an older
+    ``final`` removed, then one rename."""
+    for f in tmp.iterdir():
+        _fsync(f)
+    if final.exists():
+        shutil.rmtree(final)
+    os.replace(tmp, final)
 
 
 def _atomic(path: Path, save) -> None:
@@ -583,11 +589,7 @@ def write_model(root: Path, tm: TrainedModel) -> Path:
                     parameters=int(tm.params.shape[1]), buffers=sorted(tm.buffers),
                     log={c: a.tolist() for c, a in log.items()})
         (tmp / "meta.json").write_text(json.dumps(meta, indent=1, sort_keys=True) + "\n")
-        for f in tmp.iterdir():
-            _fsync(f)
-        if final.exists():
-            shutil.rmtree(final)
-        os.replace(tmp, final)
+        _commit(tmp, final)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise

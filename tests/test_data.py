@@ -3,7 +3,6 @@ write in each format, the generated shapes, the one-line message for a data set 
 mlp on images in the grid engine, and a tiny shapes + convnet compute."""
 from __future__ import annotations
 
-import json
 import pickle
 import struct
 import subprocess

@@ -329,3 +329,13 @@ def test_sequence_indices_are_count_distinct_snapshots_first_to_last(spacing):
     np.testing.assert_array_equal(few, np.arange(6))             # fewer snapshots than asked: all of them
     explicit = sequence_indices(rec, {"count": 24, "spacing": "log", "steps": [0, 100, 101, 1500]})
     assert rec[explicit][0] == 0 and rec[explicit][-1] == 1500 and len(explicit) <= 4
+
+
+def test_title_card_counts_the_grids_of_a_sequence():
+    from render.film import describe
+    meta = {"landscape": {"model": {"name": "mlp", "widths": [64, 64], "activation": "relu"},
+                          "data": {"name": "spirals", "classes": 2}, "plane": {"method": "pca"},
+                          "grid": {"resolution": [500, 500]}}, "sequence": {"grids": 40}}
+    assert describe(meta).endswith("40 moments of training, 10,250,000 loss evaluations")
+    del meta["sequence"]
+    assert describe(meta).endswith("250,000 loss evaluations")

@@ -20,7 +20,7 @@ torch = pytest.importorskip("torch")
 import torch.nn as nn  # noqa: E402
 import torch.nn.functional as F  # noqa: E402
 
-from compute.train import (evaluate, every_steps, keep_steps, lr_at, snapshot_steps,  # noqa: E402
+from compute.train import (evaluate, keep_steps, lr_at, snapshot_steps,  # noqa: E402
                            steps_per_epoch, total_steps, train)
 
 pytestmark = pytest.mark.usefixtures("torch_one_thread")

@@ -1,0 +1,176 @@
+"""Time a scene's whole compute stage at full size on a GPU: ``make gpu-check-imagenette``.
+
+Usage:
+    python -m compute.gpucheck [SCENE] [--device cuda|cpu] [--set KEY=VALUE ...]
+                               [--cache-dir out/gpu-check-cache] [--json PATH] [--quiet]
+
+Runs ``python -m compute``'s stage (compute.pipeline.run) on SCENE (default
+scenes/imagenette_convnet.yaml) as the scene says, 1000 x 1000 grid included,
+into a cache of its own with ``--force``, so an old entry or trained model is
+never reused and the times are those of a fresh run, and prints the training
+time, the grid time, the grid's points per second (and the model-equivalent
+FLOP rate) and the total.
+
+Imagenette is not shipped.  When the scene's data set is Imagenette and it is
+not at the scene's ``data.root``, the run says so and times the same model,
+training and grid on *stand-in* images: seeded random tensors of the same
+shape, class count and number (``stand_in`` below, through the scene's
+``custom`` data entry).  Every cost of the stage depends on the shapes, not the
+pixels (the images are decoded and resized once, before the timed parts), so
+the times stand for the real run; the losses do not, and the output says
+clearly that it is a stand-in.
+
+Without a CUDA device it prints one line and exits with status 1, unless
+``--device cpu`` is given (which runs the same path on the CPU: with ``--set``
+overrides for a tiny grid, that is how the tests exercise it).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+DEFAULT_SCENE = "scenes/imagenette_convnet.yaml"
+DEFAULT_CACHE = "out/gpu-check-cache"
+#: images in Imagenette's training split (both the 160 px and the 320 px archive)
+IMAGENETTE_TRAIN = 9469
+IMAGENETTE_CLASSES = 10
+
+
+def stand_in(samples: int, classes: int, size: int, channels: int = 3, seed: int = 0):
+    """Seeded standard-normal images (samples, channels, size, size) -- about what normalized
+    photographs look like to the network's arithmetic -- and class labels taking turns (balanced).
+    A ``custom`` data entry (compute/data.py: custom_data): returns (x, y, classes)."""
+    import torch
+    g = torch.Generator().manual_seed(seed)
+    x = torch.randn(samples, channels, size, size, generator=g)
+    y = torch.arange(samples) % classes
+    return x, y, classes
+
+
+def imagenette_folder(data: dict) -> Path:
+    """Where torchvision looks for the scene's Imagenette training split."""
+    return Path(data["root"]).expanduser() / f"imagenette2-{data['variant'].replace('px', '')}" / "train"
+
+
+def stand_in_override(data: dict) -> str:
+    """The ``--set`` value that replaces an Imagenette data section by stand-in images of the same
+    shape, class count and size of the training set."""
+    n = min(data["train_samples"], IMAGENETTE_TRAIN)
+    spec = {"name": "custom", "entry": "compute.gpucheck:stand_in",
+            "args": {"samples": n, "classes": IMAGENETTE_CLASSES, "size": data["size"], "channels": 3,
+                     "seed": data["seed"]}}
+    return "landscape.data=" + json.dumps(spec)          # JSON is YAML: parse_overrides reads it
+
+
+def forward_flops(model, shape: tuple[int, ...]) -> float:
+    """Forward FLOPs of ``model`` for one sample of ``shape`` (torch's FlopCounterMode; a
+    multiply-add counts 2)."""
+    import torch
+    from torch.utils.flop_counter import FlopCounterMode
+    p = next(model.parameters())
+    x = torch.zeros(2, *shape, device=p.device, dtype=p.dtype)
+    was = model.training
+    model.eval()
+    try:
+        with FlopCounterMode(display=False) as fc, torch.no_grad():
+            model(x)
+    finally:
+        model.train(was)
+    return fc.get_total_flops() / 2
+
+
+def _seconds(s: float) -> str:
+    return f"{s:.1f} s" if s < 120 else f"{s:.0f} s ({s / 60:.1f} min)"
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m compute.gpucheck", description=__doc__.split("\n")[0])
+    ap.add_argument("scene", nargs="?", default=DEFAULT_SCENE, help=f"scene file (default: {DEFAULT_SCENE})")
+    ap.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                    help="override a scene value, as for python -m compute (e.g. a smaller grid for a try)")
+    ap.add_argument("--device", default="cuda", help="torch device (default: cuda; cpu runs the same check on "
+                                                     "the CPU)")
+    ap.add_argument("--cache-dir", default=DEFAULT_CACHE, help=f"cache of this check (default: {DEFAULT_CACHE}); "
+                                                               "its entry is recomputed every time")
+    ap.add_argument("--json", default=None, metavar="PATH", help="also write the figures to this JSON file")
+    ap.add_argument("--quiet", action="store_true", help="no progress bars")
+    args = ap.parse_args(argv)
+
+    import torch
+    if args.device.startswith("cuda") and not torch.cuda.is_available():
+        print("gpu-check: no CUDA device here (python -m compute.gpucheck --device cpu runs the "
+              "same check on the CPU)", file=sys.stderr)
+        return 1
+
+    from studio.scene import SceneError, load_scene
+    try:
+        scene = load_scene(args.scene, args.set)
+    except SceneError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    if scene.compare is not None:
+        print(f"error: {args.scene}: a comparison scene; give a scene with one landscape", file=sys.stderr)
+        return 2
+    data = scene.landscape_dict()["data"]
+    stand = data["name"] == "imagenette" and not imagenette_folder(data).is_dir()
+    if stand:
+        where = imagenette_folder(data)
+        scene = load_scene(args.scene, [*args.set, stand_in_override(data)])
+        n = scene.landscape.data.args["samples"]
+        print(f"gpu-check: Imagenette is not in {where}: timing the same model, training and grid on "
+              f"STAND-IN random images ({n} of 3 x {data['size']} x {data['size']}, {IMAGENETTE_CLASSES} "
+              f"classes). The times stand for the real run; the losses do not.", flush=True)
+
+    from compute.data import DataError
+    from compute.models import build_model
+    from compute.pipeline import run
+    dev = torch.device(args.device)
+    t0 = time.perf_counter()
+    try:
+        entry = run(scene, Path(args.cache_dir), device=args.device, progress=not args.quiet, force=True)
+    except DataError as e:
+        print(f"error: {args.scene}: {e}", file=sys.stderr)
+        return 2
+    wall = time.perf_counter() - t0
+    meta = json.loads((Path(entry) / "meta.json").read_text())
+    t, ls = meta["timings"], meta["landscape"]
+    nx, ny = ls["grid"]["resolution"]
+    shape = tuple(meta["data"]["shape"])
+    torch.manual_seed(0)
+    flops = forward_flops(build_model(ls["model"], shape, meta["data"]["classes"]).to(dev), shape)
+    pps = t["grid_points_per_s"] or 0.0
+    n_eval = meta["data"]["eval_samples"]
+    rate = pps * n_eval * flops
+    train = meta["training"]
+    figures = {
+        "scene": args.scene, "device": meta["device"], "stand_in": stand,
+        "data": "stand-in random images" if stand else data["name"], "shape": list(shape),
+        "train_samples": meta["data"]["train_samples"], "train_steps": train.get("steps"),
+        "batch_size": train.get("batch_size"), "train_s": t["train_s"],
+        "grid": [nx, ny], "eval_samples": n_eval, "grid_s": t["grid_s"], "grid_points_per_s": pps,
+        "forward_flops_per_image": flops, "grid_flops_per_s": rate, "total_s": t["total_s"],
+        "wall_s": wall, "engine": meta["engine"], "entry": str(entry),
+    }
+    label = "STAND-IN images" if stand else f"{data['name']} from {data.get('root')}"
+    print(f"\ngpu-check: {args.scene} on {meta['device']} ({label})")
+    print(f"  training  {train.get('steps')} steps of {train.get('batch_size')} on {meta['data']['train_samples']} "
+          f"images: {_seconds(t['train_s'])}")
+    print(f"  grid      {nx} x {ny} = {nx * ny:,} points on {n_eval} images: {_seconds(t['grid_s'])}, "
+          f"{pps:,.0f} points/s ({meta['engine']['method']} path"
+          f"{', compiled' if meta['engine']['compiled'] else ''}, {meta['engine']['chunk']} points a pass; "
+          f"{flops / 1e6:.1f} MFLOP an image: {rate / 1e12:.2f} TFLOP/s model-equivalent)")
+    print(f"  total     {_seconds(t['total_s'])} (data, training, plane, grid, writing the entry)")
+    if stand:
+        print("  (STAND-IN data: put Imagenette under the scene's data.root for the real run)")
+    if args.json:
+        p = Path(args.json)
+        p.parent.mkdir(parents=True, exist_ok=True)
+        p.write_text(json.dumps(figures, indent=1))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
