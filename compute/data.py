@@ -6,7 +6,7 @@ from pathlib import Path
 
 import torch
 
-from studio.scene import SceneError
+from compute.errors import DataError  # noqa: F401  (raised here; importers take it from here too)
 
 
 def spirals(samples: int, classes: int = 2, turns: float = 1.75, noise: float = 0.2,
@@ -69,12 +69,6 @@ def eval_subset(x: torch.Tensor, y: torch.Tensor, n: int, seed: int) -> tuple[to
 
 
 # --------------------------------------------------------------------------- image data
-
-class DataError(SceneError):
-    """A data set the scene names that cannot be loaded (missing files, failed download).
-
-    A :class:`~studio.scene.SceneError`: the command lines print its message as ``error: ...``."""
-
 
 _SHAPES = ("disc", "square", "triangle", "cross")
 

@@ -20,7 +20,7 @@ import traceback
 from pathlib import Path
 from typing import Any, Callable
 
-from compute.data import DataError
+from compute.errors import DataError
 
 #: folders searched before the working directory (the current scene's, while scene_folder is active)
 _FOLDERS: list[str] = []
