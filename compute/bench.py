@@ -44,6 +44,13 @@ from compute.models import convnet, mlp
 from compute.plane import random_plane
 from studio.benchfile import publish
 
+# Flush denormals to zero (much slower arithmetic near a minimum, where activations and
+# probabilities underflow) before any parallel torch operation: the flag lives in each thread's
+# floating-point control register, and OpenMP's worker threads copy it from the main thread only
+# when they are created, which happens at the first parallel operation.  Set later, it reaches the
+# main thread alone and half the work (on 2 cores) keeps running on denormals.
+torch.set_flush_denormal(True)
+
 
 def _sync(dev: torch.device) -> None:
     if dev.type == "cuda":

@@ -33,6 +33,13 @@ from compute.entry import scene_folder
 from compute.models import build_model, parameter_count
 from compute.setup import build_setup, training_record
 
+# Flush denormals to zero (much slower arithmetic near a minimum, where activations and
+# probabilities underflow) before any parallel torch operation: the flag lives in each thread's
+# floating-point control register, and OpenMP's worker threads copy it from the main thread only
+# when they are created, which happens at the first parallel operation.  Set later, it reaches the
+# main thread alone and half the work (on 2 cores) keeps running on denormals.
+torch.set_flush_denormal(True)
+
 
 def log(msg: str) -> None:
     print(f"[compute] {msg}", file=sys.stderr, flush=True)

@@ -231,3 +231,17 @@ def test_compiled_kernel_matches_eager():
     eager = GridEngine(m, pl, x, y, chunk=4).losses(a, b)
     compiled = GridEngine(m, pl, x, y, chunk=4, compile=True).losses(a, b)     # 11 = 4 + 4 + 3: padded
     torch.testing.assert_close(compiled, eager, rtol=1e-5, atol=1e-6)
+
+
+def test_denormals_are_flushed_on_every_thread():
+    """The compute stage flushes denormals before torch starts its thread pool, so the worker
+    threads flush them too (set later, the flag reaches the main thread only)."""
+    import subprocess
+    import sys
+    from tests.conftest import ROOT
+    code = ("import compute.pipeline, torch; torch.set_num_threads(2); "
+            "y = torch.full((4_000_000,), 1e-40); print(int((y * 1.5).count_nonzero()))")
+    r = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120,
+                       env={**__import__("os").environ, "OMP_NUM_THREADS": "2"})
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.strip() == "0"
