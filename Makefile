@@ -16,7 +16,7 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed-$(shell cksum < pyproject.toml | cut -d' ' -f1)
 export PYTHONUNBUFFERED := 1
 
-.PHONY: video preview compute render test bench gpu-check gl setup clean clean-cache
+.PHONY: video preview compute render test bench gpu-check gpu-check-imagenette gl setup clean clean-cache
 
 video: setup gl
 	$(PY) -m compute $(SCENE) $(SETS)
@@ -48,6 +48,12 @@ gpu-check: setup
 	$(PY) -c "import torch, sys; sys.exit(0 if torch.cuda.is_available() else 'gpu-check: no CUDA device here')"
 	-$(PY) -m pip install -q --no-deps loss-landscapes
 	$(PY) -m compute.bench --device cuda --rounds 3 --seconds 1 --grid 1000 --json out/bench-gpu.json
+
+# On a machine with a CUDA GPU: scenes/imagenette_convnet.yaml's compute stage at full size (1000 x 1000),
+# recomputed into out/gpu-check-cache, with the training time, grid time, points/s and total (stand-in
+# images of the same shape, said so, where Imagenette is not in data/).  README: "Imagenette".
+gpu-check-imagenette: setup
+	$(PY) -m compute.gpucheck scenes/imagenette_convnet.yaml --json out/gpu-check-imagenette.json $(SETS)
 
 setup: $(STAMP)
 

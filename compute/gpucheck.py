@@ -122,7 +122,8 @@ def main(argv: list[str] | None = None) -> int:
         n = scene.landscape.data.args["samples"]
         print(f"gpu-check: Imagenette is not in {where}: timing the same model, training and grid on "
               f"STAND-IN random images ({n} of 3 x {data['size']} x {data['size']}, {IMAGENETTE_CLASSES} "
-              f"classes). The times stand for the real run; the losses do not.", flush=True)
+              f"classes). The training and grid times stand for the real run (reading the photographs is not "
+              f"timed); the losses do not.", flush=True)
 
     from compute.data import DataError
     from compute.models import build_model
@@ -154,13 +155,14 @@ def main(argv: list[str] | None = None) -> int:
         "forward_flops_per_image": flops, "grid_flops_per_s": rate, "total_s": t["total_s"],
         "wall_s": wall, "engine": meta["engine"], "entry": str(entry),
     }
+    chunk = meta["engine"]["chunk"]
     label = "STAND-IN images" if stand else f"{data['name']} from {data.get('root')}"
     print(f"\ngpu-check: {args.scene} on {meta['device']} ({label})")
     print(f"  training  {train.get('steps')} steps of {train.get('batch_size')} on {meta['data']['train_samples']} "
           f"images: {_seconds(t['train_s'])}")
     print(f"  grid      {nx} x {ny} = {nx * ny:,} points on {n_eval} images: {_seconds(t['grid_s'])}, "
           f"{pps:,.0f} points/s ({meta['engine']['method']} path"
-          f"{', compiled' if meta['engine']['compiled'] else ''}, {meta['engine']['chunk']} points a pass; "
+          f"{', compiled' if meta['engine']['compiled'] else ''}, {chunk} point{'s' if chunk != 1 else ''} a pass; "
           f"{flops / 1e6:.1f} MFLOP an image: {rate / 1e12:.2f} TFLOP/s model-equivalent)")
     print(f"  total     {_seconds(t['total_s'])} (data, training, plane, grid, writing the entry)")
     if stand:

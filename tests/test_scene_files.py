@@ -106,7 +106,8 @@ def test_resnet_comparison_computes_both_panels_on_cifar_files(tmp_path, cifar_f
     from compute.pipeline import run
     scene = load_scene(ROOT / "scenes" / "resnet_skip_vs_noskip.yaml",
                        [f"landscape.data.root={cifar_files}", "landscape.data.train_samples=30",
-                        "landscape.model.width=2", "landscape.train.epochs=2", "landscape.train.snapshots=3",
+                        "landscape.model.width=2", "landscape.train.epochs=2", "landscape.train.warmup=1",
+                        "landscape.train.snapshots=3",
                         "landscape.grid.resolution=[6,6]", "landscape.grid.eval_samples=10"])
     panels = scene.panels()
     grids, metas = [], []
@@ -157,14 +158,19 @@ def test_stand_in_images_are_seeded_and_balanced():
     assert abs(float(x.mean())) < 0.1 and abs(float(x.std()) - 1) < 0.1
 
 
+def _sets(items: list[str]) -> list[str]:
+    return [a for item in items for a in ("--set", item)]
+
+
 def test_gpucheck_times_a_stand_in_when_imagenette_is_missing(tmp_path, capsys, torch_one_thread):
     from compute import gpucheck
     out = tmp_path / "check.json"
-    rc = gpucheck.main(["--device", "cpu", "--quiet", "--cache-dir", str(tmp_path / "c"), "--json", str(out),
-                        "--set", f"landscape.data.root={tmp_path / 'nowhere'}", "--set", "landscape.data.size=16",
-                        "--set", "landscape.data.train_samples=20", "--set", "landscape.train.epochs=1",
-                        "--set", "landscape.train.snapshots=3", "--set", "landscape.train.log_samples=0",
-                        "--set", "landscape.grid.resolution=[6,5]", "--set", "landscape.grid.eval_samples=10"])
+    argv = ["--device", "cpu", "--quiet", "--cache-dir", str(tmp_path / "c"), "--json", str(out),
+            *_sets([f"landscape.data.root={tmp_path / 'nowhere'}", "landscape.data.size=16",
+                    "landscape.data.train_samples=20", "landscape.train.epochs=1", "landscape.train.snapshots=3",
+                    "landscape.train.log_samples=0", "landscape.grid.resolution=[6,5]",
+                    "landscape.grid.eval_samples=10"])]
+    rc = gpucheck.main(argv)
     text = capsys.readouterr().out
     assert rc == 0
     assert "Imagenette is not in" in text and "STAND-IN" in text and "points/s" in text
@@ -180,19 +186,14 @@ def test_gpucheck_times_a_stand_in_when_imagenette_is_missing(tmp_path, capsys, 
     assert meta["landscape"]["data"]["entry"] == "compute.gpucheck:stand_in"
     assert meta["landscape"]["model"]["name"] == "convnet"
     # a second run recomputes (force): a fresh timing, not the cached entry's
-    rc = gpucheck.main(["--device", "cpu", "--quiet", "--cache-dir", str(tmp_path / "c"), "--json", str(out),
-                        "--set", f"landscape.data.root={tmp_path / 'nowhere'}", "--set", "landscape.data.size=16",
-                        "--set", "landscape.data.train_samples=20", "--set", "landscape.train.epochs=1",
-                        "--set", "landscape.train.snapshots=3", "--set", "landscape.train.log_samples=0",
-                        "--set", "landscape.grid.resolution=[6,5]", "--set", "landscape.grid.eval_samples=10"])
-    assert rc == 0 and json.loads(out.read_text())["total_s"] != f["total_s"]
+    assert gpucheck.main(argv) == 0 and json.loads(out.read_text())["total_s"] != f["total_s"]
 
 
 def test_gpucheck_uses_imagenette_when_it_is_there(tmp_path, capsys, torch_one_thread):
     from compute import gpucheck
     write_imagenette(tmp_path / "data")
     rc = gpucheck.main(["--device", "cpu", "--quiet", "--cache-dir", str(tmp_path / "c"), "--json",
-                        str(tmp_path / "f.json"), *sum((["--set", o] for o in _imagenette_overrides(tmp_path / "data")), [])])
+                        str(tmp_path / "f.json"), *_sets(_imagenette_overrides(tmp_path / "data"))])
     text = capsys.readouterr().out
     assert rc == 0 and "STAND-IN" not in text
     f = json.loads((tmp_path / "f.json").read_text())
