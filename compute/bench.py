@@ -131,7 +131,9 @@ def bench_case(name, model, x, y, dev, rounds: int, seconds: float, peer: bool):
         return i, time.perf_counter() - t0
 
     def run_engine(e: GridEngine, budget: float) -> tuple[int, float]:
-        blk = max(e.chunk, 8)
+        # several chunks a call, as the compute stage evaluates a block of grid rows (a call of a
+        # single small chunk would time the call's own overhead as much as the kernels)
+        blk = max(e.chunk * 8, 256)
         t0 = time.perf_counter()
         i = 0
         while time.perf_counter() - t0 < budget or i == 0:
