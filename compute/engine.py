@@ -279,6 +279,16 @@ class GridEngine:
         shape = (-1,) + (1,) * o.dim()
         return torch.addcmul(o, a.view(shape), d1).addcmul_(b.view(shape), d2)
 
+    def _bn_affine(self, name: str, m: nn.Module, mean: torch.Tensor, var: torch.Tensor, a: torch.Tensor,
+                   b: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """A BatchNorm layer as a per-point affine map x * g + s, (K, C) each, from the statistics
+        it normalizes with and, if affine, its weight and bias at the chunk's points."""
+        scale = torch.rsqrt(var + m.eps)
+        if not m.affine:
+            return scale, -mean * scale
+        g = self._param(f"{name}.weight", a, b) * scale
+        return g, self._param(f"{name}.bias", a, b) - mean * g
+
     def _losses_conv(self, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
         k = a.numel()
         n, c, hgt, wid = self.c0.shape
@@ -300,13 +310,7 @@ class GridEngine:
                     var = h.var(dim=(0, 2, 3), unbiased=False).view(k, -1)
                 else:
                     mean, var = m.running_mean.expand(k, -1), m.running_var.expand(k, -1)
-                scale = torch.rsqrt(var + m.eps)
-                if m.affine:
-                    g = self._param(f"{name}.weight", a, b) * scale
-                    sh_ = self._param(f"{name}.bias", a, b) - mean * g
-                else:
-                    g = scale
-                    sh_ = -mean * scale
+                g, sh_ = self._bn_affine(name, m, mean, var, a, b)
                 h = torch.addcmul(sh_.reshape(1, -1, 1, 1), h, g.reshape(1, -1, 1, 1))
             elif isinstance(m, Activation):
                 h = m.inplace(h) if h.is_contiguous() else m.fn(h)
@@ -325,12 +329,7 @@ class GridEngine:
                     mean, var = h.mean(dim=1), h.var(dim=1, unbiased=False)
                 else:
                     mean, var = m.running_mean.expand(k, -1), m.running_var.expand(k, -1)
-                scale = torch.rsqrt(var + m.eps)
-                if m.affine:
-                    g = self._param(f"{name}.weight", a, b) * scale
-                    sh_ = self._param(f"{name}.bias", a, b) - mean * g
-                else:
-                    g, sh_ = scale, -mean * scale
+                g, sh_ = self._bn_affine(name, m, mean, var, a, b)
                 h = torch.addcmul(sh_[:, None, :], h, g[:, None, :])
         assert flat, "a conv stack ends in Flatten and Linear layers"
         return _cross_entropy_batched(h, self.y, self.accuracy)

@@ -23,8 +23,6 @@ losses get equal heights and colours in every panel.
 """
 from __future__ import annotations
 
-import sys
-import time
 from pathlib import Path
 
 import numpy as np
@@ -33,7 +31,7 @@ from studio.cache import Landscape
 from studio.scene import Scene
 from render import camera as cam
 from render import overlay
-from render.film import Film, Options, PanelOptions, describe, draw_captions
+from render.film import Film, Options, PanelOptions, describe, draw_captions, write_film, write_still
 from render.look import HeightMap, height_map, hex_rgba
 
 #: the divider between split panels (a little lighter than the default background, so it reads as
@@ -285,33 +283,10 @@ def render_compare_film(scene: Scene, panels: list[tuple[str, Scene, Landscape]]
                         crf: int, preset: str, progress: bool = True, max_frames: int | None = None,
                         fmt: str = "mp4") -> dict:
     """The comparison film to ``out`` (an MP4, or a directory of PNG frames), as render_film."""
-    from tqdm import tqdm
-    from render.writer import PngSequenceWriter, VideoWriter
-    n = max(1, int(round(opts.duration * opts.fps)))
-    if max_frames:
-        n = min(n, max_frames)
-    film = CompareFilm(scene, panels, opts)
-    t0 = time.perf_counter()
-    writer = (PngSequenceWriter(out, opts.width, opts.height) if fmt == "png" else
-              VideoWriter(out, opts.width, opts.height, opts.fps, crf=crf, preset=preset))
-    try:
-        with writer as w:
-            for i in tqdm(range(n), desc="frames", unit="frame", disable=not progress,
-                          mininterval=1.0, dynamic_ncols=True, file=sys.stderr):
-                w.write(film.frame(i / opts.fps))
-    finally:
-        film.close()
-    dt = time.perf_counter() - t0
-    return {"frames": n, "seconds": dt, "fps": n / dt if dt > 0 else None}
+    return write_film(CompareFilm(scene, panels, opts), out, opts, crf, preset, progress, max_frames, fmt)
 
 
 def render_compare_still(scene: Scene, panels: list[tuple[str, Scene, Landscape]], out: Path, opts: Options,
                          t: float) -> Path:
     """One composed frame at time t as an image at ``out``."""
-    from render.writer import write_image
-    film = CompareFilm(scene, panels, opts)
-    try:
-        img = film.frame(t)
-    finally:
-        film.close()
-    return write_image(out, img)
+    return write_still(CompareFilm(scene, panels, opts), out, t)

@@ -423,17 +423,23 @@ def render_film(scene: Scene, ls: Landscape, out: Path, opts: Options, crf: int,
                 progress: bool = True, max_frames: int | None = None, fmt: str = "mp4") -> dict:
     """Render the film to ``out``: an MP4 (``fmt`` "mp4") or a directory of numbered PNG frames
     ("png"); either appears at ``out`` only when complete.  Returns timing figures."""
+    return write_film(Film(scene, ls, opts), out, opts, crf, preset, progress, max_frames, fmt)
+
+
+def write_film(film, out: Path, opts: Options, crf: int, preset: str, progress: bool = True,
+               max_frames: int | None = None, fmt: str = "mp4") -> dict:
+    """Every frame of ``film`` (anything with ``frame(t)`` and ``close()``: a Film, a comparison)
+    to ``out`` through the MP4 or PNG-sequence writer; the film is closed at the end."""
     import time
     from tqdm import tqdm
     from render.writer import PngSequenceWriter, VideoWriter
     n = max(1, int(round(opts.duration * opts.fps)))
     if max_frames:
         n = min(n, max_frames)
-    film = Film(scene, ls, opts)
-    t0 = time.perf_counter()
-    writer = (PngSequenceWriter(out, opts.width, opts.height) if fmt == "png" else
-              VideoWriter(out, opts.width, opts.height, opts.fps, crf=crf, preset=preset))
     try:
+        t0 = time.perf_counter()
+        writer = (PngSequenceWriter(out, opts.width, opts.height) if fmt == "png" else
+                  VideoWriter(out, opts.width, opts.height, opts.fps, crf=crf, preset=preset))
         with writer as w:
             for i in tqdm(range(n), desc="frames", unit="frame", disable=not progress,
                           mininterval=1.0, dynamic_ncols=True, file=sys.stderr):
@@ -447,8 +453,12 @@ def render_film(scene: Scene, ls: Landscape, out: Path, opts: Options, crf: int,
 def render_still(scene: Scene, ls: Landscape, out: Path, opts: Options, t: float) -> Path:
     """One frame at time t as an image at ``out`` (any size: drawn in tiles when larger than the
     GL draws in one piece), written under a temporary name and renamed into place."""
+    return write_still(Film(scene, ls, opts), out, t)
+
+
+def write_still(film, out: Path, t: float) -> Path:
+    """Frame t of ``film`` as an image at ``out`` (atomically); the film is closed."""
     from render.writer import write_image
-    film = Film(scene, ls, opts)
     try:
         img = film.frame(t)
     finally:
