@@ -53,6 +53,7 @@ This module uses NumPy only; both stages import it.
 from __future__ import annotations
 
 import hashlib
+import contextlib
 import json
 import os
 import re
@@ -304,15 +305,7 @@ def _fsync(path: Path) -> None:
 def write(root: Path, ls: Landscape) -> Path:
     """Write a finished entry atomically; returns its directory."""
     validate(ls)
-    root = Path(root)
-    root.mkdir(parents=True, exist_ok=True)
-    final = entry_dir(root, ls.key)
-    tmp = root / f".{ls.key}.tmp-{os.getpid()}"
-    _remove_dead_temps(root)
-    if tmp.exists():
-        shutil.rmtree(tmp)
-    tmp.mkdir()
-    try:
+    with _atomic_dir(Path(root), ls.key) as tmp:
         np.save(tmp / "loss.npy", ls.loss)
         np.save(tmp / "alpha.npy", ls.alpha)
         np.save(tmp / "beta.npy", ls.beta)
@@ -331,21 +324,31 @@ def write(root: Path, ls: Landscape) -> Path:
         meta = dict(ls.meta, key=ls.key, format_version=FORMAT_VERSION, paths=sorted(ls.paths),
                     descents=_descent_index(ls.descents), grids=sorted(ls.grids))
         (tmp / "meta.json").write_text(json.dumps(meta, indent=2, sort_keys=True) + "\n")
-        _commit(tmp, final)
+    return entry_dir(root, ls.key)
+
+
+@contextlib.contextmanager
+def _atomic_dir(base: Path, name: str):
+    """Yields an empty temporary directory next to ``base/name``; when the block ends normally its
+    files are synced to disk, an older ``base/name`` is removed and the directory renamed into
+    place; when it raises, the temporary directory is removed and nothing else changes."""
+    base.mkdir(parents=True, exist_ok=True)
+    final = base / name
+    tmp = base / f".{name}.tmp-{os.getpid()}"
+    _remove_dead_temps(base)
+    if tmp.exists():
+        shutil.rmtree(tmp)
+    tmp.mkdir()
+    try:
+        yield tmp
+        for f in tmp.iterdir():
+            _fsync(f)
+        if final.exists():
+            shutil.rmtree(final)
+        os.replace(tmp, final)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
-    return final
-
-
-def _commit(tmp: Path, final: Path) -> None:
-    """A fully written temporary directory becomes ``final``: its files synced to disk, an older
-    ``final`` removed, then one rename."""
-    for f in tmp.iterdir():
-        _fsync(f)
-    if final.exists():
-        shutil.rmtree(final)
-    os.replace(tmp, final)
 
 
 def _atomic(path: Path, save) -> None:
@@ -574,14 +577,7 @@ def write_model(root: Path, tm: TrainedModel) -> Path:
         raise CacheError(f"params: expected float32, found {tm.params.dtype}")
     log = check_log(tm.log, tm.params.shape[0])
     base = Path(root) / MODELS
-    base.mkdir(parents=True, exist_ok=True)
-    final = base / tm.key
-    tmp = base / f".{tm.key}.tmp-{os.getpid()}"
-    _remove_dead_temps(base)
-    if tmp.exists():
-        shutil.rmtree(tmp)
-    tmp.mkdir()
-    try:
+    with _atomic_dir(base, tm.key) as tmp:
         np.save(tmp / "params.npy", tm.params)
         if tm.buffers:
             np.savez(tmp / "buffers.npz", **tm.buffers)
@@ -589,11 +585,7 @@ def write_model(root: Path, tm: TrainedModel) -> Path:
                     parameters=int(tm.params.shape[1]), buffers=sorted(tm.buffers),
                     log={c: a.tolist() for c, a in log.items()})
         (tmp / "meta.json").write_text(json.dumps(meta, indent=1, sort_keys=True) + "\n")
-        _commit(tmp, final)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-    return final
+    return base / tm.key
 
 
 def read_model(root: Path, key: str) -> TrainedModel:
