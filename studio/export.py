@@ -24,7 +24,7 @@ surface loss is not finite.  The CSV keeps every grid vertex (the loss written a
 so it stays a full grid.
 
 A landscape over training (``landscape.sequence``): ``--sequence`` writes every grid as its own
-numbered file ``<out stem>_000.<format>``, ``_001``, ... (Blender's mesh-sequence importers and
+numbered file ``<out stem>_grid000.<format>``, ``_grid001``, ... (Blender's mesh-sequence importers and
 ParaView's file series read numbered files as an animation), all coloured on one scale from all
 grids together, plus the paths file (for OBJ too), ``<out stem>_sequence.csv`` (grid, step and
 where the training path's head stands on each grid) and, for VTP, a ParaView collection
@@ -726,24 +726,25 @@ def write_pvd(fh, files: list[Path], steps: np.ndarray) -> None:
 
 
 def frame_files(out: Path, count: int) -> list[Path]:
-    """``<stem>_000.<ext>``, ``<stem>_001.<ext>``, ...: zero-padded to the width of the largest
-    number (at least FRAME_DIGITS), so the names sort in order."""
+    """``<stem>_grid000.<ext>``, ``<stem>_grid001.<ext>``, ...: zero-padded to the width of the
+    largest number (at least FRAME_DIGITS), so the names sort in order; "grid" keeps them apart
+    from ``<stem>_paths`` for importers that take every file sharing a typed prefix."""
     w = max(FRAME_DIGITS, len(str(count - 1)))
-    return [out.with_name(f"{out.stem}_{k:0{w}d}{out.suffix}") for k in range(count)]
+    return [out.with_name(f"{out.stem}_grid{k:0{w}d}{out.suffix}") for k in range(count)]
 
 
 def _stale_frames(out: Path, count: int) -> list[Path]:
     """Numbered files of an earlier, longer sequence export to the same name (numbers from
     ``count`` on): left in place they would join the new sequence in Blender and ParaView."""
     w = max(FRAME_DIGITS, len(str(count - 1)))
-    pattern = f"{glob.escape(out.stem)}_{'[0-9]' * w}{glob.escape(out.suffix)}"
+    pattern = f"{glob.escape(out.stem)}_grid{'[0-9]' * w}{glob.escape(out.suffix)}"
     return sorted(p for p in out.parent.glob(pattern) if int(p.stem[-w:]) >= count)
 
 
 def export_sequence(ls: Landscape, out: str | Path, fmt: str, *, stride: int = 1, mesh: bool = True,
                     height_mode: str = "linear", z_scale: float = 1.0, lut: Optional[np.ndarray] = None,
                     info: Optional[dict] = None, scale: Optional[SequenceScale] = None) -> list[Path]:
-    """Every grid of the entry's sequence as its own file, ``<stem>_000.<ext>`` ... (see
+    """Every grid of the entry's sequence as its own file, ``<stem>_grid000.<ext>`` ... (see
     :func:`frame_files`), coloured on one scale for all grids (:func:`sequence_scale`), then
     the paths as :func:`export` writes them (``<stem>_paths.<ext>``, for OBJ too), the index
     ``<stem>_sequence.csv`` and, for VTP, the ParaView collection ``<stem>.pvd``.  One grid is
@@ -882,7 +883,7 @@ def main(argv: list[str] | None = None) -> int:
     over = ap.add_mutually_exclusive_group()
     over.add_argument("--sequence", action="store_true",
                       help="for a landscape over training (landscape.sequence): every grid as its own numbered "
-                           "file <out>_000.<format>, ..., on one colour scale, with <out>_sequence.csv "
+                           "file <out>_grid000.<format>, ..., on one colour scale, with <out>_sequence.csv "
                            "(and <out>.pvd for vtp)")
     over.add_argument("--grid", type=int, default=None, metavar="K",
                       help="for a landscape over training: just grid K (0 is the first, -1 the last)")

@@ -762,7 +762,7 @@ def test_sequence_ply_frames_paths_and_index(seq_entry, tmp_path):
     lut = colormap("viridis")
     out = tmp_path / "o" / "land.ply"
     files = export.export_sequence(ls, out, "ply", lut=lut, info={"scene": "film.yaml"})
-    frames = [tmp_path / "o" / f"land_{k:03d}.ply" for k in range(SEQ_K)]
+    frames = [tmp_path / "o" / f"land_grid{k:03d}.ply" for k in range(SEQ_K)]
     assert files == frames + [tmp_path / "o" / "land_paths.ply", tmp_path / "o" / "land_sequence.csv"]
     assert sorted(p.name for p in (tmp_path / "o").iterdir()) == sorted(f.name for f in files)   # nothing else
     colours = shared_colours(ls, lut)
@@ -808,10 +808,10 @@ def test_sequence_vtp_and_pvd(seq_entry, tmp_path):
     _, _, ls = seq_entry
     out = tmp_path / "land.vtp"
     files = export.export_sequence(ls, out, "vtp")
-    assert [f.name for f in files] == [f"land_{k:03d}.vtp" for k in range(SEQ_K)] + [
+    assert [f.name for f in files] == [f"land_grid{k:03d}.vtp" for k in range(SEQ_K)] + [
         "land_paths.vtp", "land_sequence.csv", "land.pvd"]
     for k in (0, 1, 3):
-        d = read_vtp(tmp_path / f"land_{k:03d}.vtp")
+        d = read_vtp(tmp_path / f"land_grid{k:03d}.vtp")
         number, faces = check_vertices(d["points"], d["point_data"]["loss"], grid_k(ls, k))
         assert d["Polys"] == faces and list(d["point_data"]) == ["loss"]
     root = ET.parse(tmp_path / "land.pvd").getroot()
@@ -819,7 +819,7 @@ def test_sequence_vtp_and_pvd(seq_entry, tmp_path):
     sets = root.findall("Collection/DataSet")
     assert len(sets) == SEQ_K
     assert [int(s.get("timestep")) for s in sets] == ls.sequence.step.tolist()
-    assert [s.get("file") for s in sets] == [f"land_{k:03d}.vtp" for k in range(SEQ_K)]   # beside the .pvd
+    assert [s.get("file") for s in sets] == [f"land_grid{k:03d}.vtp" for k in range(SEQ_K)]   # beside the .pvd
     assert all(s.get("part") == "0" for s in sets)
     p = read_vtp(tmp_path / "land_paths.vtp")
     check_paths(p["points"], p["point_data"]["path"], p["point_data"]["step"], p["point_data"]["loss"],
@@ -829,10 +829,10 @@ def test_sequence_vtp_and_pvd(seq_entry, tmp_path):
 def test_sequence_obj_and_csv(seq_entry, tmp_path):
     _, _, ls = seq_entry
     files = export.export_sequence(ls, tmp_path / "land.obj", "obj", z_scale=2.0)
-    assert [f.name for f in files] == [f"land_{k:03d}.obj" for k in range(SEQ_K)] + [
+    assert [f.name for f in files] == [f"land_grid{k:03d}.obj" for k in range(SEQ_K)] + [
         "land_paths.obj", "land_sequence.csv"]
     for k in (1, 2):
-        obj = read_obj(tmp_path / f"land_{k:03d}.obj")
+        obj = read_obj(tmp_path / f"land_grid{k:03d}.obj")
         assert list(obj["objects"]) == ["terrain"]                  # the paths are in their own file
         t = obj["objects"]["terrain"]
         _, faces = check_vertices(obj["v"][t["v"], :3], None, grid_k(ls, k), z_scale=2.0, rtol=1e-6)
@@ -843,10 +843,10 @@ def test_sequence_obj_and_csv(seq_entry, tmp_path):
     check_paths(paths["v"][:, :3], None, None, None, lines, ls, z_scale=2.0, rtol=1e-6)
 
     files = export.export_sequence(ls, tmp_path / "grid.csv", "csv")
-    assert [f.name for f in files] == [f"grid_{k:03d}.csv" for k in range(SEQ_K)] + [
+    assert [f.name for f in files] == [f"grid_grid{k:03d}.csv" for k in range(SEQ_K)] + [
         "grid_paths.csv", "grid_sequence.csv"]
     for k in (0, 1):
-        rows = read_csv(tmp_path / f"grid_{k:03d}.csv")
+        rows = read_csv(tmp_path / f"grid_grid{k:03d}.csv")
         assert list(rows[0]) == ["alpha", "beta", "loss"] and len(rows) == NX * NY
         got = np.array([np.float32(float(r["loss"])) for r in rows]).reshape(NY, NX)
         np.testing.assert_array_equal(got, ls.sequence.loss[k])          # NaN where grid k has NaN
@@ -897,7 +897,7 @@ def test_sequence_reads_one_grid_at_a_time(seq_entry, tmp_path, fmt):
     export.export_sequence(lazy, tmp_path / f"a.{fmt}", fmt)
     export.export_sequence(ls, tmp_path / f"b.{fmt}", fmt)
     for k in range(SEQ_K):                                # the same bytes as from the mapped file
-        assert (tmp_path / f"a_{k:03d}.{fmt}").read_bytes() == (tmp_path / f"b_{k:03d}.{fmt}").read_bytes()
+        assert (tmp_path / f"a_grid{k:03d}.{fmt}").read_bytes() == (tmp_path / f"b_grid{k:03d}.{fmt}").read_bytes()
 
 
 def test_one_grid_of_the_sequence(seq_entry, tmp_path):
@@ -929,9 +929,9 @@ def test_sequence_cli(seq_entry, tmp_path, capsys, monkeypatch):
     assert export.main(base + ["--format", "vtp", "--sequence", "--z-scale", "3"]) == 0
     err = capsys.readouterr().err
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == sorted(
-        [f"film_{k:03d}.vtp" for k in range(SEQ_K)] + ["film_paths.vtp", "film_sequence.csv", "film.pvd"])
+        [f"film_grid{k:03d}.vtp" for k in range(SEQ_K)] + ["film_paths.vtp", "film_sequence.csv", "film.pvd"])
     assert "4 grids" in err and "z over all grids" in err
-    d = read_vtp(tmp_path / "out" / "film_002.vtp")
+    d = read_vtp(tmp_path / "out" / "film_grid002.vtp")
     check_vertices(d["points"], d["point_data"]["loss"], grid_k(ls, 2), z_scale=3.0)
     assert export.main(base + ["--format", "ply", "--grid", "-1"]) == 0
     el, comments = read_ply(tmp_path / "out" / "film_grid3.ply")
@@ -990,7 +990,7 @@ def test_sequence_appears_only_when_complete(seq_entry, tmp_path, monkeypatch, f
     folder.mkdir()
     # an earlier export of a longer sequence (6 grids) to the same name
     for k in range(6):
-        (folder / f"land_{k:03d}.vtp").write_bytes(b"old %d" % k)
+        (folder / f"land_grid{k:03d}.vtp").write_bytes(b"old %d" % k)
     (folder / "land.pvd").write_bytes(b"old pvd")
     (folder / "keep.txt").write_bytes(b"not ours")
     before = _listing(folder)
@@ -1018,13 +1018,13 @@ def test_sequence_appears_only_when_complete(seq_entry, tmp_path, monkeypatch, f
     if fail_in == "writing":
         assert len(calls) == 3
     else:                                                      # the frames had been moved in already
-        assert {folder / f"land_{k:03d}.vtp" for k in range(SEQ_K)} <= set(map(Path, moves))
+        assert {folder / f"land_grid{k:03d}.vtp" for k in range(SEQ_K)} <= set(map(Path, moves))
     assert _listing(folder) == before                          # the earlier export whole, no temporaries
     assert not [p for p in folder.iterdir() if p.name.startswith(".")]
     # and when it succeeds: the new set, the earlier grids 4 and 5 gone, other files untouched
     export.export_sequence(ls, folder / "land.vtp", "vtp")
     names = sorted(p.name for p in folder.iterdir())
-    assert names == sorted([f"land_{k:03d}.vtp" for k in range(SEQ_K)] + ["land_paths.vtp", "land_sequence.csv",
+    assert names == sorted([f"land_grid{k:03d}.vtp" for k in range(SEQ_K)] + ["land_paths.vtp", "land_sequence.csv",
                                                                           "land.pvd", "keep.txt"])
     assert (folder / "keep.txt").read_bytes() == b"not ours"
     assert len(ET.parse(folder / "land.pvd").getroot().findall("Collection/DataSet")) == SEQ_K
