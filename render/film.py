@@ -215,6 +215,14 @@ class Film:
             if len(trail.points) == 0:
                 raise LookError(f"render.camera: a follow shot rides the path {name!r}, and no part of it "
                                 f"is over the grid")
+            if self.morph is not None and trail.samples is not None:
+                # over a landscape that changes, each point of the track is the head's place at its
+                # own moment: on the terrain of that moment, not on the last one
+                pts = trail.points.copy()
+                u = self.morph.position(trail.progress)
+                pts[:, 2] = self.morph.levels_along(trail.samples[:, 0], trail.samples[:, 1], u) \
+                    * self.terrain.heights.top + trail.lift
+                trail = replace(trail, points=pts)
             count = len(trail.steps)
             timing = np.vectorize(lambda t, style=style, count=count: self.trail_progress(style, float(t), count),
                                   otypes=[np.float64])

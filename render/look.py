@@ -225,10 +225,27 @@ class TerrainSequence:
         return Terrain(lerp(a.positions, b.positions), lerp(a.colors, b.colors), self.heights, a.half_y, level,
                        np.maximum(a.grow, b.grow))
 
-    def position(self, snapshot: float) -> float:
-        """Fractional grid position for a fractional snapshot index of the training path: the
-        terrain shown when the path's head is at that snapshot."""
-        return float(np.interp(snapshot, np.asarray(self.seq.index, np.float64), np.arange(len(self), dtype=np.float64)))
+    def position(self, snapshot):
+        """Fractional grid position for a fractional snapshot index of the training path (a number
+        or an array of them): the terrain shown when the path's head is at that snapshot."""
+        u = np.interp(snapshot, np.asarray(self.seq.index, np.float64), np.arange(len(self), dtype=np.float64))
+        return float(u) if np.ndim(u) == 0 else u
+
+    def levels_along(self, fx: np.ndarray, fy: np.ndarray, u: np.ndarray) -> np.ndarray:
+        """The normalized height of the terrain at(u[i]) at fractional grid indices (fx[i], fy[i]):
+        where a moving head stands at each of its moments (a follow shot's track), reading two
+        grids at a time."""
+        u = np.clip(np.asarray(u, np.float64), 0.0, len(self) - 1.0)
+        k0 = np.minimum(np.floor(u).astype(int), max(len(self) - 2, 0))
+        f = u - k0
+        level = lambda k: self.heights.level(np.asarray(self.seq.loss[k, ::self.stride, ::self.stride]))
+        out = np.empty(len(u))
+        for k in np.unique(k0):
+            m = k0 == k
+            a = _bilinear(level(k), fx[m], fy[m])
+            b = _bilinear(level(k + 1), fx[m], fy[m]) if len(self) > 1 else a
+            out[m] = (1 - f[m]) * a + f[m] * b
+        return out
 
 
 def steepness(z: np.ndarray, dx: float, dy: float, cap: float = 3.0) -> np.ndarray:

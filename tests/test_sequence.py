@@ -339,3 +339,31 @@ def test_title_card_counts_the_grids_of_a_sequence():
     assert describe(meta).endswith("40 moments of training, 10,250,000 loss evaluations")
     del meta["sequence"]
     assert describe(meta).endswith("250,000 loss evaluations")
+
+
+def test_follow_track_over_a_morphing_landscape_rides_the_current_terrain(gl, tmp_path):
+    """A follow shot's track: at the moment the head passes a point, the point is on the terrain
+    shown at that moment (not on the last grid)."""
+    from render.film import Film, Options
+    from render.look import _bilinear
+    ls = _synthetic_sequence()
+    p = tmp_path / "f.yaml"
+    p.write_text("title: ''\nrender:\n  size: [192, 108]\n  duration: 3\n"
+                 "  paths: {training: {start: 0.2, end: 2.6}}\n"
+                 "  camera:\n    - {t: 0, azimuth: -30, elevation: 40, distance: 4}\n"
+                 "    - {shot: follow, path: training, from: 0.5, to: 2.8}\n")
+    film = Film(load_scene(p), ls, Options(192, 108, 10, 3.0))
+    try:
+        track = film._camera_tracks([{"shot": "follow", "path": "training"}])["training"]
+        trail, _ = film.trails[0]
+        for t in (0.6, 1.2, 1.9, 2.5):
+            film.frame(t)                                      # the terrain and trails of time t
+            terrain = film.morph.at(film.morph_position(t))
+            head_p = film.trail_progress(film.scene.render.paths["training"], t, len(trail.steps))
+            current, _ = film.trails[0]
+            k = int(np.searchsorted(current.progress, head_p + 1e-9, side="right")) - 1
+            z_now = _bilinear(terrain.level, current.samples[k:k + 1, 0], current.samples[k:k + 1, 1])[0]
+            np.testing.assert_allclose(track.points[k, 2], z_now * terrain.heights.top + current.lift, atol=2e-3)
+            assert current.points[k, 2] == pytest.approx(z_now * terrain.heights.top + current.lift, abs=1e-5)
+    finally:
+        film.close()
