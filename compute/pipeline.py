@@ -94,6 +94,26 @@ def precision_error(engine: GridEngine, model, plane, ex, ey, alpha, beta, batch
             "max_rel_diff": float(rel.max()) if rel.size else None}
 
 
+def _progress(group: distributed.Group, loss_file: Path, prog_file: Path) -> dict:
+    """The progress record of an interrupted run (rank 0 reads it), on every rank; empty when the
+    rows start afresh."""
+    prog = {}
+    if group.main and loss_file.is_file() and prog_file.is_file():
+        prog = json.loads(prog_file.read_text())
+    return distributed.broadcast(group, prog)
+
+
+def _rows_file(loss_file: Path, prog_file: Path, resumed: bool, shape: tuple, first: dict) -> np.memmap:
+    """The memory map rows are written to: the interrupted run's, or a new one of NaN with its
+    first progress record ``first``."""
+    if resumed:
+        return np.lib.format.open_memmap(loss_file, mode="r+")
+    mm = np.lib.format.open_memmap(loss_file, mode="w+", dtype=np.float32, shape=shape)
+    mm[:] = np.nan
+    _atomic_json(prog_file, first)
+    return mm
+
+
 def _fill(engine: GridEngine, group: distributed.Group, grid, at: torch.Tensor, bt: torch.Tensor, done: int,
           q: int, bar, record) -> None:
     """Rows ``done`` .. of one grid into ``grid`` (a memory map, rank 0; None on other ranks), in
@@ -144,18 +164,9 @@ def _sequence(ls: dict, setup: dict, model, still: GridEngine, ex, ey, group: di
     k_all, ny, nx = len(idx), bt.numel(), at.numel()
     xy = np.asarray(setup["xy"], np.float64)
     loss_file, prog_file = part / "sequence_loss.npy", part / "sequence_progress.json"
-    prog = {}
-    if group.main and loss_file.is_file() and prog_file.is_file():
-        prog = json.loads(prog_file.read_text())
-    prog = distributed.broadcast(group, prog)
-    mm = None
-    if group.main:
-        if prog:
-            mm = np.lib.format.open_memmap(loss_file, mode="r+")
-        else:
-            mm = np.lib.format.open_memmap(loss_file, mode="w+", dtype=np.float32, shape=(k_all, ny, nx))
-            mm[:] = np.nan
-            _atomic_json(prog_file, {"grids_done": 0, "rows_done": 0, "grids": k_all})
+    prog = _progress(group, loss_file, prog_file)
+    mm = _rows_file(loss_file, prog_file, bool(prog), (k_all, ny, nx),
+                    {"grids_done": 0, "rows_done": 0, "grids": k_all}) if group.main else None
     d1, d2 = setup["d1"].to(dev), setup["d2"].to(dev)
 
     def plane_of(k: int, own: bool = False) -> Plane:
@@ -286,10 +297,7 @@ def _run(scene: Scene, cache_root: Path, device: str | None, progress: bool, for
 
     # ---- the grid, row blocks written to a memory map with a progress record (rank 0)
     loss_file, prog_file = part / "loss.npy", part / "progress.json"
-    prog = {}
-    if group.main and loss_file.is_file() and prog_file.is_file():
-        prog = json.loads(prog_file.read_text())
-    prog = distributed.broadcast(group, prog)
+    prog = _progress(group, loss_file, prog_file)
     # a resumed run uses the interrupted run's points per pass (on a GPU the automatic size
     # depends on free memory), so its row blocks and their numbers are the same; every rank
     # uses rank 0's size for the same reason.  Compiling costs seconds and pays off on large grids.
@@ -300,14 +308,9 @@ def _run(scene: Scene, cache_root: Path, device: str | None, progress: bool, for
     engine.chunk = distributed.broadcast(group, engine.chunk)
     done = prog.get("rows_done", 0)
     if group.main:
-        if prog:
-            grid = np.lib.format.open_memmap(loss_file, mode="r+")
-        else:
-            # (ny, nx) of losses, or (ny, nx, 2) of loss and accuracy when the scene asks for both
-            grid = np.lib.format.open_memmap(loss_file, mode="w+", dtype=np.float32,
-                                             shape=(ny, nx) if q == 1 else (ny, nx, q))
-            grid[:] = np.nan
-            _atomic_json(prog_file, {"rows_done": 0, "rows": ny, "chunk": engine.chunk})
+        # (ny, nx) of losses, or (ny, nx, 2) of loss and accuracy when the scene asks for both
+        grid = _rows_file(loss_file, prog_file, bool(prog), (ny, nx) if q == 1 else (ny, nx, q),
+                          {"rows_done": 0, "rows": ny, "chunk": engine.chunk})
     at = torch.tensor(alpha, dtype=torch.float32, device=dev)
     bt = torch.tensor(beta, dtype=torch.float32, device=dev)
     t0 = time.perf_counter()

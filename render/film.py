@@ -123,18 +123,19 @@ class Film:
         self.ss = opts.supersample if opts.supersample is not None else r.look.supersample
         self.rw, self.rh = opts.width * self.ss, opts.height * self.ss
         self.rscale = self.rh / 1080.0              # points and trails: sizes at 1080p to drawn pixels
-        self.terrain = build_terrain(ls, r.look.height, r.look.exaggeration, r.look.colormap,
-                                     r.look.shading, stride=opts.stride, quantile=r.look.clip_quantile,
-                                     color_by=r.look.color_by, heights=self.panel.heights,
-                                     color_scale=self.panel.color_scale)
         # a landscape over training: the terrain morphs from grid to grid as the training path's
-        # head moves on (self.morph); the still grid above is only the last grid's twin
+        # head moves on (self.morph), and the last grid stands in for the still one
         self.morph = None
         if ls.sequence is not None:
             self.morph = TerrainSequence(ls, r.look.height, r.look.exaggeration, r.look.colormap, r.look.shading,
                                          stride=opts.stride, quantile=r.look.clip_quantile,
                                          color_by=r.look.color_by)
             self.terrain = self.morph.grid(len(self.morph) - 1)
+        else:
+            self.terrain = build_terrain(ls, r.look.height, r.look.exaggeration, r.look.colormap,
+                                         r.look.shading, stride=opts.stride, quantile=r.look.clip_quantile,
+                                         color_by=r.look.color_by, heights=self.panel.heights,
+                                         color_scale=self.panel.color_scale)
         self.trails: list[tuple[Trail, object]] = []
         for name, style in r.paths.items():
             if name not in ls.paths:

@@ -189,7 +189,7 @@ class TerrainSequence:
         # the highest each cell ever gets, for the camera's ground guard
         ceiling = None
         for k in range(k_all):
-            lv = self.heights.level(np.asarray(self.seq.loss[k, ::stride, ::stride]))
+            lv = self.heights.level(self._loss(k))
             lv = np.where(np.isfinite(lv), lv, 1.0)
             ceiling = lv if ceiling is None else np.maximum(ceiling, lv)
         self.ceiling = ceiling
@@ -198,12 +198,16 @@ class TerrainSequence:
     def __len__(self) -> int:
         return len(self.seq.step)
 
+    def _loss(self, k: int) -> np.ndarray:
+        """Grid k's loss at the drawn cells (read from the mapped stack)."""
+        return np.asarray(self.seq.loss[k, ::self.stride, ::self.stride])
+
     def grid(self, k: int) -> Terrain:
         """Grid k's terrain on the sequence's scale (every cell kept, in the same order)."""
         if k not in self._built:
             if len(self._built) >= 2:        # keep the two grids in use: drop the one furthest away
                 del self._built[max(self._built, key=lambda j: abs(j - k))]
-            loss = np.asarray(self.seq.loss[k, ::self.stride, ::self.stride])
+            loss = self._loss(k)
             level = self.heights.level(loss)
             value = level if self.color_by == "height" else self.color_scale.level(loss)
             self._built[k] = _terrain(level, value, self.heights, self.cmap, self.shading, keep_all=True)
@@ -238,7 +242,7 @@ class TerrainSequence:
         u = np.clip(np.asarray(u, np.float64), 0.0, len(self) - 1.0)
         k0 = np.minimum(np.floor(u).astype(int), max(len(self) - 2, 0))
         f = u - k0
-        level = lambda k: self.heights.level(np.asarray(self.seq.loss[k, ::self.stride, ::self.stride]))
+        level = lambda k: self.heights.level(self._loss(k))
         out = np.empty(len(u))
         for k in np.unique(k0):
             m = k0 == k

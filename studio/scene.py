@@ -1221,20 +1221,16 @@ def _check_references(path: Path, root, scene: "Scene") -> None:
     checkpoints are steps of the training run."""
     _check_train(path, root, scene)
     last = train_steps(scene.landscape)
-    steps = scene.landscape.plane.checkpoints or []
-    late = [s for s in steps if s > last] if last is not None else []
-    if late:
-        node = _node_at(root, ("landscape", "plane", "checkpoints", steps.index(late[0])))
-        line = f":{node.start_mark.line + 1}" if node is not None else ""
-        raise SceneError(f"{path}{line}: landscape.plane.checkpoints: bad value {late[0]}: training runs "
-                         f"{last} steps (landscape.train.{'epochs' if scene.landscape.train.epochs else 'steps'}), so a checkpoint must be a step from 0 to {last}")
     seq = scene.landscape.sequence
-    late = [s for s in (seq.steps or []) if s > last] if seq is not None and last is not None else []
-    if late:
-        node = _node_at(root, ("landscape", "sequence", "steps", seq.steps.index(late[0])))
-        line = f":{node.start_mark.line + 1}" if node is not None else ""
-        raise SceneError(f"{path}{line}: landscape.sequence.steps: bad value {late[0]}: training runs "
-                         f"{last} steps (landscape.train.steps), so a step must be from 0 to {last}")
+    given = "epochs" if scene.landscape.train.epochs else "steps"
+    for loc, steps, must in ((("plane", "checkpoints"), scene.landscape.plane.checkpoints, "a checkpoint must be a step"),
+                             (("sequence", "steps"), seq.steps if seq is not None else None, "a step must be")):
+        late = [s for s in (steps or []) if s > last] if last is not None else []
+        if late:
+            node = _node_at(root, ("landscape",) + loc + (steps.index(late[0]),))
+            line = f":{node.start_mark.line + 1}" if node is not None else ""
+            raise SceneError(f"{path}{line}: landscape.{'.'.join(loc)}: bad value {late[0]}: training runs "
+                             f"{last} steps (landscape.train.{given}), so {must} from 0 to {last}")
     known = ["training"] + [d.name for d in scene.landscape.descents]
     for k in scene.render.paths:
         if k not in known:
