@@ -78,7 +78,7 @@ def time_points(film, frames: int) -> tuple[float, float]:
         t0 = time.perf_counter()
         g.begin(film.bg_top, film.bg_bottom)
         g.draw_cloud(mvp, film._cloud_size(mvp), film.home["distance"], film.look.fog, (d.min(), d.max()),
-                     film.point_mode)
+                     film.point_mode, film._cloud_floor(mvp))
         _finish()
         t1 = time.perf_counter()
         g.read()

@@ -179,10 +179,12 @@ class Film:
         self.gl.set_cloud(self.terrain.positions, self.terrain.colors, self.terrain.grow)
         self._tiles: dict = {}
         nx_drawn = self.terrain.level.shape[1]
+        spacing = 2.0 / max(nx_drawn - 1, 1)        # between grid neighbours, in landscape units
+        # SIZE_DEPTH's smallest near point: a little more than the spacing, as a world diameter
+        self.floor_point = 1.15 * spacing
         if r.look.point_units == "world":
             # a diameter in landscape units; by default a little more than the grid spacing, so
             # neighbours overlap and the surface reads as one at any distance
-            spacing = 2.0 / max(nx_drawn - 1, 1)
             self.world_point = r.look.point_size if r.look.point_size is not None else 1.25 * spacing
             self.point_mode = SIZE_WORLD
         else:
@@ -303,22 +305,30 @@ class Film:
             batches.append((head, np.array([[*core, 1.0]]), np.array([2.1]), w, 0.0, False))
         return batches, heads
 
+    def _per_unit(self, mvp: np.ndarray) -> float:
+        """The drawn frame's pixels per landscape unit at view depth 1."""
+        f = float(np.linalg.norm(mvp[1, :3]))       # the projection's focal factor (the view is rigid)
+        return f * self.rh / 2
+
     def _cloud_size(self, mvp: np.ndarray) -> float:
         """The terrain's point size uniform for this view: pixels, or for world units the
         diameter times the drawn frame's pixels per landscape unit at view depth 1."""
         if self.point_mode != SIZE_WORLD:
             return self.point_size
-        f = float(np.linalg.norm(mvp[1, :3]))       # the projection's focal factor (the view is rigid)
-        return self.world_point * f * self.rh / 2
+        return self.world_point * self._per_unit(mvp)
+
+    def _cloud_floor(self, mvp: np.ndarray) -> float:
+        """SIZE_DEPTH's smallest point, in pixels at view depth 1 (0 in the other modes)."""
+        return self.floor_point * self._per_unit(mvp) if self.point_mode == SIZE_DEPTH else 0.0
 
     def _margin(self, mvp: np.ndarray, size: float, sprites, corners: np.ndarray) -> int:
         """Pixels a tile must reach beyond its inner part: the radius of the largest point that
         can be drawn in this frame (terrain or sprite), within the GL's point size limit."""
-        if self.point_mode == SIZE_WORLD:
-            w = (np.c_[corners, np.ones(len(corners))] @ mvp.T)[:, 3]     # view depth at the box corners
-            biggest = size * self.gl.max_grow / w.min() if w.min() > 1e-4 else self.gl.max_point
-        else:
-            biggest = size * self.gl.max_grow * (3.0 if self.point_mode == SIZE_DEPTH else 1.0)
+        w = (np.c_[corners, np.ones(len(corners))] @ mvp.T)[:, 3].min()     # nearest view depth of the box
+        world = size if self.point_mode == SIZE_WORLD else self._cloud_floor(mvp)   # pixels at depth 1
+        biggest = world * self.gl.max_grow / w if w > 1e-4 else self.gl.max_point
+        if self.point_mode != SIZE_WORLD:
+            biggest = max(biggest, size * self.gl.max_grow * (3.0 if self.point_mode == SIZE_DEPTH else 1.0))
         for _, _, sizes, scale, _, _ in sprites:
             biggest = max(biggest, float(np.max(sizes)) * scale)
         return int(math.ceil(min(biggest, self.gl.max_point) / 2)) + 2
@@ -335,7 +345,8 @@ class Film:
         out = np.empty((H, W, 3), np.uint8) if len(tiles) > 1 else None
         for tile in tiles:
             g.begin(self.bg_top, self.bg_bottom, tile, (W, H))
-            g.draw_cloud(mvp, size, self.home["distance"], self.look.fog, fog_range, self.point_mode)
+            g.draw_cloud(mvp, size, self.home["distance"], self.look.fog, fog_range, self.point_mode,
+                         self._cloud_floor(mvp))
             for pts, cols, sizes, scale, soft, additive in sprites:
                 g.draw_sprites(mvp, pts, cols, sizes, scale, soft=soft, additive=additive)
             part = g.read()
@@ -399,9 +410,14 @@ def draw_captions(img: np.ndarray, r, t: float, width: int, height: int, sc: flo
                   reserve: float, tile_cache) -> None:
     """The scene's ``render.captions`` visible at time t, composited on ``img``; bottom captions and
     lower thirds keep ``reserve`` pixels clear above the bottom margin (the read-out's lines).
-    ``tile_cache(key, make)`` keeps each caption's text tile between frames."""
+    Captions that share an edge at the same time stack instead of overlapping (those listed
+    first nearest the edge), each taking room in proportion to its opacity, so the others slide
+    smoothly as one fades in or out.  ``tile_cache(key, make)`` keeps each caption's text tile
+    between frames."""
     white = (1.0, 1.0, 1.0)
     soft = (0.78, 0.80, 0.86)
+    gap = 14 * sc
+    used = {"bottom": 0.0, "top": 0.0}          # pixels taken from each edge by earlier captions
     for i, c in enumerate(r.captions):
         op = overlay.fade(t, c.start, c.end, c.fade)
         if op <= 0:
@@ -414,7 +430,8 @@ def draw_captions(img: np.ndarray, r, t: float, width: int, height: int, sc: flo
                                                       if c.subtitle else [])
             tile = tile_cache(("caption", i), lambda lines=lines, accent=accent: overlay.text_tile(
                 lines, sc, spacing=0.2, bar=accent))
-            bottom = max(margin * 1.9, margin + reserve + margin * 0.45)
+            bottom = max(margin * 1.9, margin + reserve + margin * 0.45, used["bottom"])
+            used["bottom"] = bottom + (tile.size[1] + gap) * op
             x = int(margin * 0.6 + (1 - op) * 28 * sc)
             overlay.composite(img, tile, x, int(height - bottom - tile.size[1]), op)
             continue
@@ -423,9 +440,13 @@ def draw_captions(img: np.ndarray, r, t: float, width: int, height: int, sc: flo
         tile = tile_cache(("caption", i), lambda lines=lines: overlay.text_tile(lines, sc, spacing=0.25))
         m = margin * 1.6
         if c.position == "bottom":
-            m = max(margin * 2.4, margin + reserve + margin * 0.3)
+            m = max(margin * 2.4, margin + reserve + margin * 0.3, used["bottom"])
+            used["bottom"] = m + (tile.size[1] + gap) * op
+        elif c.position == "top":
+            m = max(m, used["top"])
+            used["top"] = m + (tile.size[1] + gap) * op
         x, y = overlay.place(tile, width, height, c.position, m)
-        overlay.composite(img, tile, x, y, op)
+        overlay.composite(img, tile, x, int(y), op)
 
 
 def render_film(scene: Scene, ls: Landscape, out: Path, opts: Options, crf: int, preset: str,

@@ -160,6 +160,7 @@ uniform mat4 u_tile;         // the whole frame's clip space -> this tile's
 uniform float u_size;        // pixels; for SIZE_WORLD, pixels at depth 1
 uniform float u_mode;        // 0: fixed pixels, 1: pixels grown for near points, 2: world size
 uniform float u_ref_depth;
+uniform float u_floor;       // SIZE_DEPTH: pixels at depth 1 of the grid's spacing (0: none)
 uniform float u_max_size;
 uniform vec3 u_bg_top;
 uniform vec3 u_bg_bottom;
@@ -181,7 +182,9 @@ void main() {
     if (u_mode > 1.5) {
         s = s / max(depth, 1e-4);
     } else if (u_mode > 0.5) {
-        s = s * clamp(u_ref_depth / max(depth, 1e-4), 0.75, 3.0);
+        // grown for near points, and never smaller than the gap to the grid neighbours there,
+        // so a close-up reads as a surface, not as rows of dots with the sky between them
+        s = max(s * clamp(u_ref_depth / max(depth, 1e-4), 0.75, 3.0), u_floor * a_grow / max(depth, 1e-4));
     }
     gl_PointSize = min(s, u_max_size);
 }
@@ -297,11 +300,12 @@ class Renderer:
         self.background = (tuple(float(c) for c in background_top), tuple(float(c) for c in background_bottom))
 
     def draw_cloud(self, mvp: np.ndarray, size: float, ref_depth: float, fog: float, fog_range,
-                   mode: float = SIZE_DEPTH) -> None:
+                   mode: float = SIZE_DEPTH, floor: float = 0.0) -> None:
         """The terrain: ``size`` in pixels (``mode`` SIZE_FIXED or SIZE_DEPTH: grown up to 3x for
-        points nearer than ``ref_depth``) or, for SIZE_WORLD, pixels at view depth 1 (a world
-        diameter times the pixels per unit at depth 1).  Fog fades the points between the two
-        depths of ``fog_range`` into the background behind them."""
+        points nearer than ``ref_depth``, and for SIZE_DEPTH at least ``floor`` pixels at view
+        depth 1, the grid's spacing, so near points close up) or, for SIZE_WORLD, pixels at view
+        depth 1 (a world diameter times the pixels per unit at depth 1).  Fog fades the points
+        between the two depths of ``fog_range`` into the background behind them."""
         if not self.cloud_count:
             return
         g = self.gloo
@@ -314,6 +318,7 @@ class Renderer:
         p["u_mode"] = float(mode)
         p["u_max_size"] = self.max_point
         p["u_ref_depth"] = float(ref_depth)
+        p["u_floor"] = float(floor) if mode == SIZE_DEPTH else 0.0
         p["u_bg_top"], p["u_bg_bottom"] = self.background
         p["u_fog"] = float(fog)
         p["u_fog_range"] = tuple(float(v) for v in fog_range)
