@@ -348,6 +348,32 @@ def test_lower_third_sits_at_the_bottom_left(gl, scene_with_cache):
     assert ys.min() > 360 * 0.55 and ys.max() < 360 - 20   # in the lower part, above the bottom edge
 
 
+def _caption_rows(p_c_without, scene_with_cache, base, captions):
+    """Rows of a 640x360 frame at t=0.6 that the captions change."""
+    p, c = scene_with_cache(base + "  captions:\n" + "".join(f"    - {x}\n" for x in captions))
+    img = _frame(p, c, 0.6, 640, 360)
+    changed = np.abs(img.astype(int) - p_c_without.astype(int)).max(axis=-1) > 40
+    return set(np.nonzero(changed.any(axis=1))[0].tolist())
+
+
+def test_captions_at_one_edge_at_once_stack_instead_of_overlapping(gl, scene_with_cache):
+    base = RENDER + "  title_card: false\n  paths: {training: {start: 5}}\n"
+    p, c = scene_with_cache(base)
+    without = _frame(p, c, 0.6, 640, 360)
+    lower = "{text: 'Adam, lr 0.01', subtitle: 'the real run', position: lower_third, from: 0, to: 1.2, fade: 0.1}"
+    bottom = "{text: 'A caption at the bottom', position: bottom, from: 0, to: 1.2, fade: 0.1}"
+    top1 = "{text: 'First at the top', position: top, from: 0, to: 1.2, fade: 0.1}"
+    top2 = "{text: 'Second at the top', position: top, from: 0, to: 1.2, fade: 0.1}"
+    for pair in ((lower, bottom), (bottom, lower), (top1, top2)):
+        a = _caption_rows(without, scene_with_cache, base, pair[:1])
+        b = _caption_rows(without, scene_with_cache, base, pair[1:])
+        both = _caption_rows(without, scene_with_cache, base, pair)
+        assert len(a) > 10 and len(b) > 10
+        # alone they would share rows; together the second moves off the first
+        assert a & b, pair
+        assert len(both) >= len(a) + len(b) - 2, (pair, len(a), len(b), len(both))
+
+
 def test_several_trails_each_in_its_colour(gl, scene_with_cache):
     paths = ("  paths:\n    training: {color: '#ff2020', end: 1.0}\n    sgd: {color: '#20ff20', end: 1.0}\n"
              "    adam: {color: '#4060ff', end: 1.0}\n")
@@ -374,3 +400,19 @@ def test_color_by_accuracy_without_a_grid_is_a_clear_error(gl, scene_with_cache,
     acc = _frame(p, c, 0.6)
     p, c = scene_with_cache(RENDER, accuracy=True)
     assert _diff(acc, _frame(p, c, 0.6))[0] > 2
+
+
+def test_close_up_reads_as_a_surface_not_rows_of_dots(gl, scene_with_cache, monkeypatch):
+    # a camera 0.3 units from a 120x100 grid: neighbours lie ~15 pixels apart there, far more
+    # than a 2-pixel point grown 3x.  Depth-scaled points are never smaller than the grid's spacing.
+    from render.film import Film
+    close = RENDER + ("  title_card: false\n  look: {colormap: viridis, fog: 0}\n"
+                      "  camera: [{t: 0, target: [0.3, 0.0, 0.05], distance: 0.3, elevation: 40, azimuth: 20,"
+                      " fov: 40}]\n")
+    p, c = scene_with_cache(close)
+    lower = _frame(p, c, 0.5)[:150]                 # all but the read-out line: only terrain
+    gaps = _background_fraction(lower, (5, 6, 10), tol=20)
+    monkeypatch.setattr(Film, "_cloud_floor", lambda self, mvp: 0.0)
+    dotted = _background_fraction(_frame(p, c, 0.5)[:150], (5, 6, 10), tol=20)
+    assert dotted > 0.2, dotted                     # without the floor: the sky between the rows
+    assert gaps < 0.01, gaps
