@@ -32,7 +32,7 @@ from studio.scene import Scene
 from render import camera as cam
 from render import overlay
 from render.film import Film, Options, PanelOptions, describe, draw_captions, write_film, write_still
-from render.look import HeightMap, height_map, hex_rgba
+from render.look import HeightMap, height_map, hex_rgba, highest_level, loss_sample
 
 #: the divider between split panels (a little lighter than the default background, so it reads as
 #: a line between two pictures rather than a hole), and its width at 1080p
@@ -45,7 +45,7 @@ def shared_scales(lss: list[Landscape], look) -> tuple[HeightMap, HeightMap | No
     look's quantile of all their finite losses together at the top) and, for ``color_by`` loss or
     a grid, one colour scale likewise (None for height, or when a panel lacks the grid: its Film
     then says what is missing)."""
-    union = np.concatenate([np.asarray(ls.loss, np.float32).ravel() for ls in lss])
+    union = np.concatenate([np.asarray(loss_sample(ls), np.float32).ravel() for ls in lss])
     hm = height_map(union, look.height, look.exaggeration, look.clip_quantile)
     if look.color_by == "height":
         return hm, None
@@ -103,7 +103,7 @@ class CompareFilm:
             hm, cs = shared_scales(lss, look)
             self.heights, color = [hm] * n, [cs] * n
         else:
-            self.heights = [height_map(np.asarray(ls.loss), look.height, look.exaggeration, look.clip_quantile)
+            self.heights = [height_map(loss_sample(ls), look.height, look.exaggeration, look.clip_quantile)
                             for ls in lss]
             color = [None] * n
         if self.layout == "split":
@@ -267,14 +267,15 @@ def _terrain_sample(ls: Landscape, hm: HeightMap, points: int = 4000) -> np.ndar
 
 
 def _common_ground(lss: list[Landscape], heights: list[HeightMap], stride: int) -> np.ndarray | None:
-    """The highest of the panels' terrains at each cell (world heights), for one camera ground
-    guard; None when the grids differ in shape (each panel then keeps its own)."""
+    """The highest of the panels' terrains at each cell (world heights; a landscape over training
+    its highest moment), for one camera ground guard; None when the grids differ in shape (each
+    panel then keeps its own)."""
     shapes = {np.asarray(ls.loss)[::stride, ::stride].shape for ls in lss}
     if len(shapes) != 1:
         return None
     out = None
     for ls, hm in zip(lss, heights):
-        z = hm.level(np.asarray(ls.loss)[::stride, ::stride]) * hm.top     # NaN: no terrain there
+        z = highest_level(ls, hm, stride) * hm.top     # NaN: no terrain there
         out = z if out is None else np.fmax(out, z)
     return out
 

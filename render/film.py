@@ -129,7 +129,8 @@ class Film:
         if ls.sequence is not None:
             self.morph = TerrainSequence(ls, r.look.height, r.look.exaggeration, r.look.colormap, r.look.shading,
                                          stride=opts.stride, quantile=r.look.clip_quantile,
-                                         color_by=r.look.color_by)
+                                         color_by=r.look.color_by, heights=self.panel.heights,
+                                         color_scale=self.panel.color_scale)
             self.terrain = self.morph.grid(len(self.morph) - 1)
         else:
             self.terrain = build_terrain(ls, r.look.height, r.look.exaggeration, r.look.colormap,

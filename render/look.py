@@ -161,6 +161,31 @@ def _terrain(level: np.ndarray, value: np.ndarray, hm: HeightMap, cmap: str, sha
     return Terrain(pos, np.clip(rgb[ok], 0, 1).astype(np.float32), hm, half_y, level, grow.astype(np.float32))
 
 
+def loss_sample(ls: Landscape, limit: int = 4_000_000) -> np.ndarray:
+    """The losses a landscape shows, for its scales: its grid, or for a landscape over training a
+    sample of every grid together (about ``limit`` values at most; the arrays are mapped from the
+    cache, so only the sample is read)."""
+    if ls.sequence is None:
+        return np.asarray(ls.loss)
+    k_all, ny, nx = ls.sequence.loss.shape
+    s = max(1, int(np.sqrt(ny * nx * k_all / limit)))
+    return np.concatenate([np.asarray(ls.sequence.loss[k, ::s, ::s], np.float32).ravel() for k in range(k_all)])
+
+
+def highest_level(ls: Landscape, hm: HeightMap, stride: int = 1) -> np.ndarray:
+    """The normalized height of each drawn cell on scale ``hm``: the grid's (NaN where it has no
+    terrain), or for a landscape over training the highest any of its grids reaches there (cells
+    that are not finite count as the top, where a morphing terrain draws them)."""
+    if ls.sequence is None:
+        return hm.level(np.asarray(ls.loss)[::stride, ::stride])
+    out = None
+    for k in range(len(ls.sequence.step)):
+        lv = hm.level(np.asarray(ls.sequence.loss[k, ::stride, ::stride]))
+        lv = np.where(np.isfinite(lv), lv, 1.0)
+        out = lv if out is None else np.maximum(out, lv)
+    return out
+
+
 class TerrainSequence:
     """A landscape over training as a terrain that morphs from grid to grid.
 
@@ -171,7 +196,10 @@ class TerrainSequence:
     grids are built at a time (their arrays are mapped from the cache, not loaded whole)."""
 
     def __init__(self, ls: Landscape, mode: str, exaggeration: float, cmap: str, shading: float,
-                 stride: int = 1, quantile: float | None = None, color_by: str = "height"):
+                 stride: int = 1, quantile: float | None = None, color_by: str = "height",
+                 heights: HeightMap | None = None, color_scale: HeightMap | None = None):
+        """``heights`` and ``color_scale`` replace the sequence's own scales (a comparison's
+        panels share them: render/compare.py, shared_scales)."""
         if ls.sequence is None:
             raise LookError(f"cache entry {ls.key} holds no sequence of grids")
         if color_by not in ("height", "loss"):
@@ -180,19 +208,13 @@ class TerrainSequence:
         self.seq, self.stride = ls.sequence, stride
         self.mode, self.cmap, self.shading, self.color_by = mode, cmap, shading, color_by
         q = DEFAULT_QUANTILE[mode] if quantile is None else float(quantile)
-        k_all, ny, nx = self.seq.loss.shape
-        # the scale from a sample of every grid (about 4 million values in all at most)
-        s = max(1, int(np.sqrt(ny * nx * k_all / 4_000_000)))
-        sample = np.concatenate([np.asarray(self.seq.loss[k, ::s, ::s], np.float32).ravel() for k in range(k_all)])
-        self.heights = height_map(sample, mode, exaggeration, q)
-        self.color_scale = height_map(sample, "log", 1.0, q)
+        if heights is None or color_scale is None:
+            sample = loss_sample(ls)
+            heights = heights or height_map(sample, mode, exaggeration, q)
+            color_scale = color_scale or height_map(sample, "log", 1.0, q)
+        self.heights, self.color_scale = heights, color_scale
         # the highest each cell ever gets, for the camera's ground guard
-        ceiling = None
-        for k in range(k_all):
-            lv = self.heights.level(self._loss(k))
-            lv = np.where(np.isfinite(lv), lv, 1.0)
-            ceiling = lv if ceiling is None else np.maximum(ceiling, lv)
-        self.ceiling = ceiling
+        self.ceiling = highest_level(ls, self.heights, stride)
         self._built: dict[int, Terrain] = {}
 
     def __len__(self) -> int:

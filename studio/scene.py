@@ -1319,9 +1319,6 @@ def _check_panels(path: Path, root, scene: "Scene") -> None:
             spec = Scene.model_validate({"landscape": panel_landscape(scene.landscape, p.landscape)}).landscape
         except ValidationError as e:
             raise SceneError(_in_panel(path, _format_error(path, fake, e), i)) from None
-        if getattr(spec, "sequence", None) is not None:
-            raise SceneError(f"{path}{line(lnode)}: compare.panels[{i}].landscape.sequence: a comparison shows one "
-                             f"landscape per panel; a landscape over training (sequence) cannot be a panel")
         ps = scene.model_copy(update={"landscape": spec, "compare": None})
         known = ["training"] + [d.name for d in spec.descents]
         where = line(child(lnode, "descents") or lnode)
