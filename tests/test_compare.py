@@ -190,7 +190,7 @@ def test_panel_errors_name_the_panel_key_and_line(tmp_path, case):
         assert part in msg, (part, msg)
 
 
-def test_a_landscape_over_training_cannot_be_a_panel(tmp_path):
+def test_a_landscape_over_training_can_be_a_panel(tmp_path):
     from studio.scene import LandscapeSpec
     if "sequence" not in LandscapeSpec.model_fields:
         pytest.skip("no landscape.sequence in this schema")
@@ -201,8 +201,21 @@ def test_a_landscape_over_training_cannot_be_a_panel(tmp_path):
             - landscape:
                 sequence: {count: 4}
         """)
+    (_, a), (_, b) = load_scene(p).panels()
+    assert a.landscape.sequence is None and b.landscape.sequence.count == 4
+    assert a.cache_key() != b.cache_key()
+    # a sequence panel is checked like a scene's own landscape: no descents on a moving landscape
+    p = write(tmp_path, """
+        compare:
+          panels:
+            - {}
+            - landscape:
+                sequence: {count: 4}
+                descents: [{name: sgd, start: [0.1, 0.1]}]
+        """)
     msg = error_of(p)
-    assert msg.startswith(f"{p}:5: compare.panels[1].landscape.sequence: "), msg
+    assert msg.startswith(f"{p}:5: compare.panels[1].landscape: "), msg
+    assert "remove compare.panels[1].landscape.descents or compare.panels[1].landscape.sequence" in msg, msg
 
 
 def test_panel_error_from_the_command_line_writes_nothing(tmp_path):
@@ -404,6 +417,56 @@ def test_sequence_shows_one_panel_then_the_next_with_a_crossfade(gl, tmp_path):
     blend = (end0.astype(float) + start1.astype(float)) / 2
     assert np.abs(mid[below].astype(float) - blend[below]).max() <= 1
     assert mad(mid, end0) > 3 and mad(mid, start1) > 3
+
+
+@pytest.mark.gl
+def test_a_landscape_over_training_beside_a_still_one(gl, tmp_path):
+    """A split comparison whose second panel morphs over training: one height scale from the still
+    grid and every grid of the sequence, one camera ground from the highest moment of each."""
+    from render.compare import CompareFilm, _common_ground
+    from render.film import Options
+    from tests.test_sequence import _synthetic_sequence
+    p = write(tmp_path, """
+        title: ''
+        landscape: {grid: {resolution: [60, 50]}}
+        render:
+          size: [320, 180]
+          fps: 10
+          duration: 3
+          paths: {training: {start: 0.2, end: 2.6}}
+        compare:
+          panels:
+            - {caption: still}
+            - {caption: learning, landscape: {sequence: {count: 4}}}
+        """)
+    scene = load_scene(p)
+    (_, still), (_, moving) = scene.panels()
+    seq = _synthetic_sequence(k_all=4, nx=60, ny=50)
+    a = dataclasses.replace(synthetic_landscape(still.cache_key(), 60, 50), meta={"landscape": {}})
+    b = dataclasses.replace(seq, key=moving.cache_key())
+    panels = [(cap, ps, ls) for (cap, ps), ls in zip(scene.panels(), (a, b))]
+    film = CompareFilm(scene, panels, Options(320, 180, 10, 3.0))
+    try:
+        f0, f1 = film.films
+        assert f0.morph is None and f1.morph is not None
+        # one scale: the lowest loss of the still grid and of every grid of the sequence at 0
+        every = np.log(np.concatenate([np.asarray(a.loss, np.float64).ravel(),
+                                       np.asarray(seq.sequence.loss, np.float64).ravel()]))
+        assert f1.morph.heights is f0.terrain.heights
+        assert f0.terrain.heights.lo == pytest.approx(every.min(), rel=1e-12)
+        assert f0.terrain.heights.hi == pytest.approx(np.quantile(every, 0.995), rel=1e-9)
+        # the ground: at each cell the highest of the still terrain and every moment of the other
+        hm = f0.terrain.heights
+        levels = np.stack([hm.level(np.asarray(a.loss))] + [hm.level(g) for g in seq.sequence.loss])
+        np.testing.assert_allclose(_common_ground([panels[0][2], panels[1][2]], [hm, hm], 1),
+                                   levels.max(axis=0) * hm.top, rtol=1e-6)
+        early, late = film.frame(0.3), film.frame(2.9)
+        x, y, w, h = film.cells[1]
+        # the learning panel changes as the network learns, the still one only by its trail
+        moved = np.abs(early[:, x:].astype(int) - late[:, x:].astype(int)).mean()
+        assert moved > 2, moved
+    finally:
+        film.close()
 
 
 @pytest.mark.gl
