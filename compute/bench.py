@@ -23,7 +23,13 @@ rounds keep the ratios honest):
                     data (its own filter-normalized random plane), if installed
 
 Also printed: the model-equivalent FLOP rate (forward FLOPs of one point times
-points/s) as a fraction of this device's measured float32 matmul peak.
+points/s) as a fraction of this device's measured matmul peak in the same
+arithmetic: float32 for float32 work (on a GPU with TensorFloat-32 off, as the
+engine's fp32 runs), TensorFloat-32 and bfloat16 for the GPU's tf32 and bf16
+rows; both sides count a multiply-add as 2 FLOPs.  On a GPU every timing waits
+for the device before reading the clock, and each method's one-off costs
+(torch.compile, kernel selection) are spent in a warm-up call before the
+rounds.
 Rows go to ``--json`` (one record per row: stage, model, method, device,
 points_per_s, baseline, ratio, ...), merged with rows of other stages already
 there, and, with ``--readme``, the table between the bench markers of the README.
@@ -39,7 +45,7 @@ import torch
 import torch.nn.functional as F
 
 from compute.data import spirals
-from compute.engine import GridEngine, Plane, reference_loss
+from compute.engine import GridEngine, Plane, precision_context, reference_loss
 from compute.models import convnet, mlp
 from compute.plane import random_plane
 from studio.benchfile import publish
@@ -57,19 +63,30 @@ def _sync(dev: torch.device) -> None:
         torch.cuda.synchronize(dev)
 
 
-def matmul_peak(dev: torch.device, n: int = 2048, reps: int = 5) -> float:
-    """Measured float32 matmul rate of this device, FLOP/s (median of reps)."""
-    a = torch.randn(n, n, device=dev)
-    b = torch.randn(n, n, device=dev)
-    a @ b
-    rates = []
-    for _ in range(reps):
-        _sync(dev)
-        t = time.perf_counter()
-        for _ in range(3):
-            a @ b
-        _sync(dev)
-        rates.append(3 * 2 * n**3 / (time.perf_counter() - t))
+#: the arithmetic of each GPU precision's matmul peak (CPU rows are float32 only)
+PRECISIONS = ("fp32", "tf32", "bf16")
+
+
+def matmul_peak(dev: torch.device, precision: str = "fp32", reps: int = 5) -> float:
+    """Measured matmul rate of this device in the arithmetic of ``precision`` (fp32: true float32,
+    on a GPU with TensorFloat-32 off; tf32; bf16: bfloat16 operands), FLOP/s counted 2 n^3 a
+    product, median of reps.  A GPU gets a larger product and more of them a rep, so the few
+    milliseconds timed are not mostly launch and synchronization."""
+    cuda = dev.type == "cuda"
+    n, inner = (4096, 10) if cuda else (2048, 3)
+    dtype = torch.bfloat16 if precision == "bf16" else torch.float32
+    a = torch.randn(n, n, device=dev).to(dtype)
+    b = torch.randn(n, n, device=dev).to(dtype)
+    with precision_context(dev, "tf32" if precision == "tf32" else "fp32"):
+        a @ b                                       # warm-up: library and kernel selection
+        rates = []
+        for _ in range(reps):
+            _sync(dev)
+            t = time.perf_counter()
+            for _ in range(inner):
+                a @ b
+            _sync(dev)
+            rates.append(inner * 2 * n**3 / (time.perf_counter() - t))
     return statistics.median(rates)
 
 
@@ -102,6 +119,23 @@ def _peer_available() -> bool:
         return False
 
 
+def time_engine(e: GridEngine, pts: tuple[torch.Tensor, torch.Tensor], blk: int, budget: float,
+                dev: torch.device) -> tuple[int, float]:
+    """Calls of ``blk`` points (at most the pool ``pts``, on ``dev``) for ``budget`` seconds, at
+    least one -> (points evaluated, seconds until the device finished them)."""
+    pool = pts[0].numel()
+    blk = min(blk, pool)
+    _sync(dev)
+    t0 = time.perf_counter()
+    i = done = 0
+    while time.perf_counter() - t0 < budget or i == 0:
+        s = (i * blk) % (pool - blk + 1)
+        done += e.losses(pts[0][s:s + blk], pts[1][s:s + blk]).numel()
+        i += 1
+    _sync(dev)                           # the calls above only queue work on a GPU
+    return done, time.perf_counter() - t0
+
+
 def bench_case(name, model, x, y, dev, rounds: int, seconds: float, peer: bool):
     torch.manual_seed(0)
     model = model.to(dev).eval()
@@ -118,52 +152,63 @@ def bench_case(name, model, x, y, dev, rounds: int, seconds: float, peer: bool):
         engines["vmap"] = GridEngine(model, plane, x, y, method="vmap")
     except Exception as e:  # noqa: BLE001
         print(f"  vmap unavailable: {e}", file=sys.stderr)
+    # a call evaluates several chunks, as the compute stage evaluates a block of grid rows (a call
+    # of a single small chunk would time the call's own overhead as much as the kernels); the pool
+    # of points holds at least two calls' worth (a GPU's chunk reaches 4096 points, a call 32768)
+    blocks = {k: max(e.chunk * 8, 256) for k, e in engines.items()}
+    pool = max(20000, 2 * max(blocks.values()))
     gen = torch.Generator().manual_seed(1)
-    pts = (torch.rand(20000, generator=gen) * 2 - 1, torch.rand(20000, generator=gen) * 2 - 1)
+    pts = (torch.rand(pool, generator=gen) * 2 - 1, torch.rand(pool, generator=gen) * 2 - 1)
+    on_dev = (pts[0].to(dev), pts[1].to(dev))          # copied once, not in the timed calls
+    loop_pts = list(zip(pts[0][:20000].tolist(), pts[1][:20000].tolist()))
 
     def run_loop(budget: float) -> tuple[int, float]:
+        # reference_loss syncs each point (.item()): a time budget bounds the points a round takes
+        _sync(dev)
         t0 = time.perf_counter()
         i = 0
         while time.perf_counter() - t0 < budget or i == 0:
-            reference_loss(model, plane, float(pts[0][i % 20000]), float(pts[1][i % 20000]), x, y)
+            reference_loss(model, plane, *loop_pts[i % len(loop_pts)], x, y)
             i += 1
         _sync(dev)
         return i, time.perf_counter() - t0
-
-    def run_engine(e: GridEngine, budget: float) -> tuple[int, float]:
-        # several chunks a call, as the compute stage evaluates a block of grid rows (a call of a
-        # single small chunk would time the call's own overhead as much as the kernels)
-        blk = max(e.chunk * 8, 256)
-        t0 = time.perf_counter()
-        i = 0
-        while time.perf_counter() - t0 < budget or i == 0:
-            s = (i * blk) % (20000 - blk)
-            e.losses(pts[0][s:s + blk].to(dev), pts[1][s:s + blk].to(dev))
-            i += 1
-        _sync(dev)
-        return i * blk, time.perf_counter() - t0
 
     def run_peer(budget: float) -> tuple[int, float]:
         import loss_landscapes
         import loss_landscapes.metrics
         metric = loss_landscapes.metrics.Loss(F.cross_entropy, x, y)
         steps = 6
+        _sync(dev)
         t0 = time.perf_counter()
         done = 0
-        while time.perf_counter() - t0 < budget or done == 0:
-            loss_landscapes.random_plane(model, metric, distance=1.0, steps=steps, normalization="filter",
-                                         deepcopy_model=True)
-            done += steps * steps
+        # it draws its directions with torch.rand and no device: the device context puts them on
+        # the model's (else a GPU run fails adding CPU directions to CUDA weights); float32 as the
+        # loop and the engine's fp32 rows
+        with torch.device(dev), precision_context(dev, "fp32"):
+            while time.perf_counter() - t0 < budget or done == 0:
+                loss_landscapes.random_plane(model, metric, distance=1.0, steps=steps, normalization="filter",
+                                             deepcopy_model=True)
+                done += steps * steps
         _sync(dev)
         return done, time.perf_counter() - t0
 
     methods = {"loop": run_loop}
     for k, e in engines.items():
-        methods[k] = lambda b, e=e: run_engine(e, b)
+        methods[k] = lambda budget, k=k, e=e: time_engine(e, on_dev, blocks[k], budget, dev)
     if peer:
         methods["loss-landscapes"] = run_peer
-    for f in methods.values():          # warm up every method once (allocator, kernels)
-        f(0.0)
+    for k, f in list(methods.items()):     # warm up every method once (compiling, allocator, kernels)
+        t = time.perf_counter()
+        try:
+            f(0.0)
+        except Exception as e:  # noqa: BLE001 - an optional peer's failure must not end the bench
+            if k != "loss-landscapes":
+                raise
+            print(f"  loss-landscapes failed on {dev} ({type(e).__name__}: {e}); left out", file=sys.stderr)
+            del methods[k]
+            continue
+        if time.perf_counter() - t > 2.0:
+            print(f"    warm-up of {k}: {time.perf_counter() - t:.1f} s", file=sys.stderr, flush=True)
     rates: dict[str, list[float]] = {k: [] for k in methods}
     for _ in range(rounds):
         for k, f in methods.items():
@@ -171,7 +216,7 @@ def bench_case(name, model, x, y, dev, rounds: int, seconds: float, peer: bool):
             rates[k].append(n / dt)
     flops = forward_flops(model, x)
     errors = {}
-    a, b = pts[0][:256].to(dev), pts[1][:256].to(dev)
+    a, b = on_dev[0][:256], on_dev[1][:256]
     exact = engines["engine"].losses(a, b)
     for k, e in engines.items():
         if e.precision != "fp32":
@@ -180,31 +225,40 @@ def bench_case(name, model, x, y, dev, rounds: int, seconds: float, peer: bool):
     out = {}
     for k, r in rates.items():
         out[k] = {"points_per_s": statistics.median(r), "spread": [min(r), max(r)],
+                  "precision": engines[k].precision if k in engines else "fp32",
                   "method_detail": (engines[k].method + f", chunk {engines[k].chunk}"
                                     + (", compiled" if engines[k].compiled else "")
                                     + errors.get(k, "")) if k in engines else k}
     return out, flops
 
 
+def device_name(dev: torch.device) -> str:
+    return str(dev) if dev.type != "cuda" else f"cuda ({torch.cuda.get_device_name(dev)})"
+
+
 def run(dev: torch.device, rounds: int, seconds: float, quick: bool) -> list[dict]:
     torch.set_flush_denormal(True)
+    t_start = time.perf_counter()
     peer = _peer_available()
-    peak = matmul_peak(dev)
-    device_name = str(dev) if dev.type != "cuda" else f"cuda ({torch.cuda.get_device_name(dev)})"
-    print(f"device {device_name}: measured fp32 matmul peak {peak / 1e9:,.1f} GFLOP/s; "
-          f"loss-landscapes {'installed' if peer else 'not installed'}", file=sys.stderr)
+    peaks = {p: matmul_peak(dev, p) for p in (PRECISIONS if dev.type == "cuda" else ("fp32",))}
+    print(f"device {device_name(dev)}: measured matmul peak "
+          + ", ".join(f"{p} {v / 1e9:,.1f} GFLOP/s" for p, v in peaks.items())
+          + f"; loss-landscapes {'installed' if peer else 'not installed'}", file=sys.stderr)
     rows = []
     for name, model, x, y in cases(dev, quick):
         print(f"  {name} ...", file=sys.stderr, flush=True)
         res, flops = bench_case(name, model, x, y, dev, rounds, seconds, peer)
         base = res["loop"]["points_per_s"]
         for method, r in res.items():
-            pps = r["points_per_s"]
+            pps, peak = r["points_per_s"], peaks[r["precision"]]
             rows.append({"stage": "compute", "model": name, "method": method, "detail": r["method_detail"],
-                         "device": device_name, "points_per_s": pps, "spread": r["spread"],
-                         "baseline": "loop", "ratio": pps / base,
+                         "device": device_name(dev), "precision": r["precision"], "points_per_s": pps,
+                         "spread": r["spread"], "baseline": "loop", "ratio": pps / base,
                          "flop_rate": pps * flops, "peak_flop_rate": peak, "peak_fraction": pps * flops / peak,
                          "forward_flops_per_point": flops})
+            # each result as it comes, so a run stopped early still tells something
+            print(f"    {method}: {pps:,.0f} points/s, {pps / base:.2f}x loop", file=sys.stderr)
+        print(f"  ({time.perf_counter() - t_start:.0f} s so far)", file=sys.stderr, flush=True)
     return rows
 
 
@@ -218,15 +272,26 @@ def time_grid(dev: torch.device, n: int) -> dict:
     d1, d2, _ = random_plane(origin, seed=0, how="filter")
     engine = GridEngine(model, Plane(origin, d1, d2), x, y, compile=True)
     axis = torch.linspace(-1, 1, n, device=dev)
+    # compiling (and the first pass's kernel selection) before the clock, timed apart: one row,
+    # padded to a whole chunk, the shape every pass of the grid has
     _sync(dev)
+    t = time.perf_counter()
+    engine.block(axis, axis, 0, 1)
+    _sync(dev)
+    warm = time.perf_counter() - t
     t = time.perf_counter()
     rows = 0
     for _, block in engine.rows(axis, axis):
         rows += block.shape[0]
     _sync(dev)
     dt = time.perf_counter() - t
+    assert rows == n
+    print(f"  grid {n}x{n}: {dt:.1f} s ({n * n / dt:,.0f} points/s) after {warm:.1f} s of compiling and "
+          f"warm-up", file=sys.stderr, flush=True)
     return {"stage": "compute", "model": "convnet 3x16x16 [16,32,32], 128 samples", "method": f"grid {n}x{n}",
-            "detail": f"{engine.method}, chunk {engine.chunk}", "device": str(dev), "seconds": dt,
+            "detail": f"{engine.method}, chunk {engine.chunk}{', compiled' if engine.compiled else ''}, "
+                      f"+{warm:.1f} s compiling",
+            "device": device_name(dev), "precision": engine.precision, "seconds": dt, "compile_s": warm,
             "points_per_s": n * n / dt, "baseline": None, "ratio": None}
 
 
@@ -257,10 +322,12 @@ def main(argv=None) -> int:
     args = ap.parse_args(argv)
     dev = torch.device(args.device or ("cuda" if torch.cuda.is_available() else "cpu"))
     rounds, seconds = (2, 0.2) if args.quick else (args.rounds, args.seconds)
+    t = time.perf_counter()
     rows = run(dev, rounds, seconds, args.quick)
     if args.grid:
         rows.append(time_grid(dev, args.grid))
     publish(rows, table(rows), "compute", args.json, args.readme)
+    print(f"compute bench: {time.perf_counter() - t:.0f} s in all", file=sys.stderr)
     return 0
 
 

@@ -45,7 +45,7 @@ from studio import cache
 from studio.cache import CacheError, Descent, Path2D, PlaneVectors, canonical_descent, describe_descent
 from compute import plane as planes
 from compute.data import build_data, eval_subset
-from compute.engine import Plane, loss_fn_on_plane
+from compute.engine import Plane, loss_fn_on_plane, precision_context
 from compute.models import build_model
 from compute.setup import build_setup
 
@@ -165,7 +165,9 @@ def compute_descents(specs: Iterable, model: nn.Module, plane: Plane, x: torch.T
             (a0, a1), (b0, b1) = extent
             log(f"warning: descent {spec['name']!r} starts at {spec['start']}, outside the grid "
                 f"(a in [{a0:.4g}, {a1:.4g}], b in [{b0:.4g}, {b1:.4g}]); its trail is drawn only over the grid")
-        d = descend(f, spec, device=x.device, progress=progress)
+        # exact float32 on a GPU too, as the fp32 grid it runs on (cuDNN's default is TensorFloat-32)
+        with precision_context(x.device, "fp32"):
+            d = descend(f, spec, device=x.device, progress=progress)
         p = d.path
         note = f"; stopped early: {d.info['stopped']}" if d.info["stopped"] else ""
         log(f"descent {describe_descent(spec)}: loss {p.loss[0]:.4g} -> {p.loss[-1]:.4g} in "

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
 
 import torch
@@ -39,6 +40,12 @@ class Group:
 #: it down and setting it up again at once can race between the ranks)
 _HELD = 0
 
+#: how long a rank waits at a collective.  The other ranks wait for rank 0's training (and at the
+#: end for its descents and cache writing) inside one: torch's default, 10 minutes under NCCL (30
+#: under gloo), would end a run whose training takes longer.  A rank that dies does not leave the
+#: others hanging: torchrun stops the whole group.
+TIMEOUT = timedelta(hours=24)
+
 
 def init(device: str | None = None) -> Group:
     """Join the process group torchrun set up (a group of one when not under torchrun).  Calls
@@ -51,12 +58,17 @@ def init(device: str | None = None) -> Group:
     local = int(os.environ.get("LOCAL_RANK", "0"))
     use_cuda = (device is None or device.startswith("cuda")) and torch.cuda.is_available()
     if use_cuda:
+        # this rank's GPU, current before any collective (else every rank's NCCL work lands on GPU 0)
         dev = torch.device("cuda", local % torch.cuda.device_count())
         torch.cuda.set_device(dev)
     else:
         dev = torch.device(device or "cpu")
     if not dist.is_initialized():
-        dist.init_process_group("nccl" if use_cuda else "gloo")
+        if use_cuda:
+            # device_id binds the group to this GPU (barriers and object collectives use it)
+            dist.init_process_group("nccl", timeout=TIMEOUT, device_id=dev)
+        else:
+            dist.init_process_group("gloo", timeout=TIMEOUT)
     _HELD += 1
     return Group(rank, world, dev)
 
@@ -93,6 +105,14 @@ def gather_block(group: Group, block: torch.Tensor, rows: int, valid: int) -> li
 
 def barrier(group: Group) -> None:
     if group.active:
+        _barrier(group)
+
+
+def _barrier(group: Group) -> None:
+    # NCCL's barrier is an all-reduce on a GPU: name this rank's (gloo takes no device ids)
+    if dist.get_backend() == "nccl":
+        dist.barrier(device_ids=[group.device.index])
+    else:
         dist.barrier()
 
 
@@ -100,6 +120,6 @@ def finish(group: Group) -> None:
     global _HELD
     if group.active and dist.is_initialized():
         _HELD -= 1
-        dist.barrier()
+        _barrier(group)
         if _HELD <= 0:
             dist.destroy_process_group()

@@ -21,7 +21,10 @@ show progress and resume.
 """
 from __future__ import annotations
 
+import contextlib
 import math
+import time
+import warnings
 from dataclasses import dataclass
 from typing import Callable, Iterator
 
@@ -66,11 +69,39 @@ def reference_loss(model: nn.Module, plane: Plane, a: float, b: float,
                 m.train()
                 m.momentum = 0.0             # running = 1 * running + 0 * batch: unchanged
     try:
-        return F.cross_entropy(model(x), y).item()
+        # exact float32 on a GPU too (cuDNN's default runs convolutions in TensorFloat-32, about
+        # three decimal digits)
+        with precision_context(x.device, "fp32"):
+            return F.cross_entropy(model(x), y).item()
     finally:
         for m, mom in saved:
             m.momentum = mom
             m.eval()
+
+
+@contextlib.contextmanager
+def _tf32(on: bool):
+    """TensorFloat-32 for CUDA matmuls and cuDNN convolutions on or off, restored afterwards.
+
+    Only the legacy flags are used (never torch.backends.*.fp32_precision): torch raises an error
+    when a process mixes the two interfaces, and setting a legacy flag keeps both in step."""
+    old = torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32
+    torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = on
+    try:
+        yield
+    finally:
+        torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32 = old
+
+
+def precision_context(device: torch.device | str, precision: str = "fp32"):
+    """The arithmetic of a grid precision on ``device``.  fp32: true float32 (on CUDA TensorFloat-32
+    is switched off, for cuDNN too, whose default allows it); tf32: CUDA matmuls and convolutions in
+    TensorFloat-32; bf16: autocast to bfloat16.  On the CPU nothing changes (fp32 only)."""
+    if torch.device(device).type != "cuda":
+        return contextlib.nullcontext()
+    if precision == "bf16":
+        return torch.autocast("cuda", dtype=torch.bfloat16)
+    return _tf32(precision == "tf32")
 
 
 def _linear_stack(model: nn.Module):
@@ -158,10 +189,10 @@ class GridEngine:
         self.method = method
         self.chunk = chunk or self.auto_chunk()
         if method == "linear":
-            self._prepare_linear()
+            self._prepare(self._prepare_linear)
             self._kernel = self._losses_linear
         elif method == "conv":
-            self._prepare_conv()
+            self._prepare(self._prepare_conv)
             self._kernel = self._losses_conv
         else:
             self._prepare_vmap()
@@ -171,18 +202,31 @@ class GridEngine:
         # caller asks for it when the grid is large.  Chunks are padded to one fixed size so it
         # compiles once.
         self.compiled = bool(compile) and method in ("linear", "conv")
+        #: seconds of the first compiled pass: compiling, and one pass (None until then)
+        self.compile_s: float | None = None
         if self.compiled:
             self._eager = self._kernel
             self._kernel = self._first_compiled_call
             self._compiled_fn = torch.compile(self._eager, dynamic=False)
 
+    def _prepare(self, prepare) -> None:
+        """The first layer's products with the data, once, in exact float32 whatever the grid's
+        precision (a one-off cost; on CUDA cuDNN's default would make them TensorFloat-32)."""
+        with precision_context(self.device, "fp32"):
+            prepare()
+
     def _first_compiled_call(self, a, b):
         """Compile on first use; where compiling fails (no compiler), carry on eagerly."""
+        t = time.perf_counter()
         try:
             out = self._compiled_fn(a, b)
             self._kernel = self._compiled_fn
+            if self.device.type == "cuda":
+                torch.cuda.synchronize(self.device)
+            self.compile_s = time.perf_counter() - t
+        except torch.OutOfMemoryError:
+            raise                # not a compiler failure: evaluate() retries with smaller chunks
         except Exception as e:  # noqa: BLE001 - any compiler failure: the eager path is exact too
-            import warnings
             warnings.warn(f"torch.compile failed ({type(e).__name__}: {e}); evaluating eagerly")
             self.compiled = False
             self._kernel = self._eager
@@ -198,7 +242,14 @@ class GridEngine:
             # ResNet-18: 45 MB a point)
             per_point += sum(4 * v.numel() for v in self.plane.origin.values())
         if self.device.type == "cuda":
+            if self.method in ("linear", "conv"):
+                # each layer's weights are built for every point of the chunk (a VGG layer: 9 MB a
+                # point), the largest one at a time
+                per_point += 4 * max(v.numel() for v in self.plane.origin.values())
             free, _ = torch.cuda.mem_get_info(self.device)
+            # memory torch's caching allocator holds but does not use (training's batches) is free
+            # to this process, though the driver does not count it
+            free += torch.cuda.memory_reserved(self.device) - torch.cuda.memory_allocated(self.device)
             budget = free * 0.5
             return int(max(1, min(4096, budget // per_point)))
         budget = 12 * 2**20                              # measured best near 16 points of a 64-wide MLP
@@ -373,9 +424,10 @@ class GridEngine:
         try:
             out = self._vmapped(a, b)
             self._kernel = self._vmapped
+        except torch.OutOfMemoryError:
+            raise                # evaluate() retries with smaller chunks, still batched
         except Exception as e:  # noqa: BLE001 - a real error in the model fails the loop below too
             out = self._loop(a, b)
-            import warnings
             warnings.warn(f"torch.func.vmap cannot batch this model ({type(e).__name__}: "
                           f"{str(e).splitlines()[0] if str(e) else ''}); evaluating the grid one point at a time")
             self.method = "loop"
@@ -399,7 +451,7 @@ class GridEngine:
         if self.method in ("vmap", "loop"):   # its closure reads the plane's tensors themselves
             return
         old = {k: getattr(self, k) for k in self._PREPARED if hasattr(self, k)}
-        (self._prepare_linear if self.method == "linear" else self._prepare_conv)()
+        self._prepare(self._prepare_linear if self.method == "linear" else self._prepare_conv)
         for k, was in old.items():
             now = getattr(self, k)
             if isinstance(was, list):      # the linear path's per-layer tuples
@@ -419,7 +471,24 @@ class GridEngine:
 
     @torch.no_grad()
     def evaluate(self, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
-        """(n, q): loss at each (a[k], b[k]), and with ``accuracy`` the accuracy as a second column."""
+        """(n, q): loss at each (a[k], b[k]), and with ``accuracy`` the accuracy as a second column.
+
+        Where a chunk does not fit in the GPU's memory (the automatic size is an estimate), the
+        chunk size is halved, with a warning, and the call evaluated again; ``self.chunk`` keeps
+        the size that worked (the compute stage records it for a resumed run)."""
+        while True:
+            try:
+                return self._evaluate(a, b)
+            except torch.OutOfMemoryError:
+                if self.chunk <= 1:
+                    raise
+            # here, outside the handler, the failed pass's tensors (its traceback's) are freed
+            if self.device.type == "cuda":
+                torch.cuda.empty_cache()
+            warnings.warn(f"out of memory at {self.chunk} grid points a pass; trying {self.chunk // 2}")
+            self.chunk //= 2
+
+    def _evaluate(self, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
         out = []
         for s in range(0, a.numel(), self.chunk):
             aa, bb = a[s:s + self.chunk], b[s:s + self.chunk]
@@ -432,23 +501,8 @@ class GridEngine:
         return torch.cat(out)
 
     def _precision(self):
-        """fp32: true float32 (on CUDA, TensorFloat-32 is switched off, also for cuDNN, whose
-        default allows it); tf32: CUDA matmuls and convolutions in TensorFloat-32; bf16: autocast."""
-        import contextlib
-        if self.device.type != "cuda":
-            return contextlib.nullcontext()
-        if self.precision == "bf16":
-            return torch.autocast("cuda", dtype=torch.bfloat16)
-
-        @contextlib.contextmanager
-        def tf32(on: bool):
-            old = torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32
-            torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = on
-            try:
-                yield
-            finally:
-                torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32 = old
-        return tf32(self.precision == "tf32")
+        """The engine's precision (``precision_context``) around each pass."""
+        return precision_context(self.device, self.precision)
 
     def rows_per_block(self, nx: int) -> int:
         """Rows in one block: about eight passes' worth of points."""
@@ -476,6 +530,8 @@ class GridEngine:
 def _cross_entropy_batched(logits: torch.Tensor, y: torch.Tensor, accuracy: bool = False) -> torch.Tensor:
     """Mean cross-entropy for each of K stacked logit sets (K, N, C) -> (K,), or with
     ``accuracy`` (K, 2): cross-entropy and the fraction classified right."""
+    # in float32 whatever the layers ran in (bf16 logits would round the loss to 2-3 digits)
+    logits = logits.float()
     lse = torch.logsumexp(logits, dim=-1)
     picked = logits.gather(-1, y.expand(logits.shape[0], -1)[..., None])[..., 0]
     ce = (lse - picked).mean(dim=-1)
@@ -488,6 +544,7 @@ def _cross_entropy_ckn(logits: torch.Tensor, y: torch.Tensor, accuracy: bool = F
     """Mean cross-entropy for logits laid out (C, K, N) -> (K,), or (K, 2) with the accuracy.
 
     The class reduction runs across C slices that are contiguous along N."""
+    logits = logits.float()
     m = logits.amax(dim=0)
     correct = (logits.argmax(0) == y) if accuracy else None     # before exp_ works in place below
     lse = (logits - m).exp_().sum(dim=0).log_().add_(m)

@@ -160,8 +160,11 @@ def main(argv: list[str] | None = None) -> int:
     print(f"\ngpu-check: {args.scene} on {meta['device']} ({label})")
     print(f"  training  {train.get('steps')} steps of {train.get('batch_size')} on {meta['data']['train_samples']} "
           f"images: {_seconds(t['train_s'])}")
-    print(f"  grid      {nx} x {ny} = {nx * ny:,} points on {n_eval} images: {_seconds(t['grid_s'])}, "
-          f"{pps:,.0f} points/s ({meta['engine']['method']} path"
+    comp = meta["engine"].get("compile_s")
+    figures["compile_s"] = comp
+    print(f"  grid      {nx} x {ny} = {nx * ny:,} points on {n_eval} images: {_seconds(t['grid_s'])}"
+          + (f" ({comp:.1f} s of it compiling and the first pass)" if comp is not None else "")
+          + f", {pps:,.0f} points/s ({meta['engine']['method']} path"
           f"{', compiled' if meta['engine']['compiled'] else ''}, {chunk} point{'s' if chunk != 1 else ''} a pass; "
           f"{flops / 1e6:.1f} MFLOP an image: {rate / 1e12:.2f} TFLOP/s model-equivalent)")
     print(f"  total     {_seconds(t['total_s'])} (data, training, plane, grid, writing the entry)")

@@ -365,6 +365,8 @@ def _run(scene: Scene, cache_root: Path, device: str | None, progress: bool, for
         "platform": platform.platform(),
         "parameters": parameter_count(model),
         "engine": {"method": engine.method, "chunk": engine.chunk, "compiled": engine.compiled,
+                   # part of grid_s: compiling the kernels and the first pass (None: not compiled here)
+                   "compile_s": engine.compile_s,
                    "batchnorm": engine.batchnorm, "precision": precision},
         "plane": {"method": ls["plane"]["method"], "extent": setup["extent"], **setup["plane_info"],
                   "d1_norm": float(setup["d1"].norm()), "d2_norm": float(setup["d2"].norm())},

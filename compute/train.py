@@ -172,7 +172,10 @@ def amp_mode(spec: dict, device: torch.device) -> tuple[torch.dtype | None, str]
         return None, "off"
     if device.type != "cuda":
         return None, "ignored: mixed precision needs a CUDA GPU; trained in fp32"
-    if torch.cuda.is_bf16_supported():
+    # bf16 where the GPU computes it (Ampere, compute capability 8, and later; AMD GPUs): torch's
+    # is_bf16_supported() also says yes where bf16 is only emulated (a V100 or T4: slower than fp32),
+    # and it asks about the current device, not necessarily this one
+    if torch.version.hip or torch.cuda.get_device_capability(device)[0] >= 8:
         return torch.bfloat16, "bf16 autocast"
     return torch.float16, "fp16 autocast with GradScaler"
 
