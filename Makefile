@@ -14,6 +14,9 @@ SETS   := $(foreach s,$(SET),--set $(s))
 VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed-$(shell cksum < pyproject.toml | cut -d' ' -f1)
+# the GPU checks' set-up step: `make gpu-check PY=python3 SETUP=` runs them with a machine's own
+# PyTorch and no virtual environment (tools/gpu-session.sh, on an offline GPU machine)
+SETUP  ?= setup
 export PYTHONUNBUFFERED := 1
 
 .PHONY: video preview compute render test bench gpu-check gpu-check-imagenette gl setup clean clean-cache
@@ -45,7 +48,7 @@ bench: setup gl
 # On a machine with a CUDA GPU (under 5 minutes): the bench table on the GPU and the time of a
 # 1000 x 1000 grid of the bench ConvNet.  Most of it is torch.compile (ten kernels compiled, outside the
 # timings) and the rounds (3 cases x 7 methods x 3 rounds of at least 0.5 s); it prints its progress.
-gpu-check: setup
+gpu-check: $(SETUP)
 	$(PY) -c "import torch, sys; sys.exit(0 if torch.cuda.is_available() else 'gpu-check: no CUDA device here')"
 	-$(PY) -c "import loss_landscapes" 2>/dev/null || $(PY) -m pip install -q --no-deps --retries 1 --timeout 10 loss-landscapes
 	$(PY) -m compute.bench --device cuda --rounds 3 --seconds 0.5 --grid 1000 --json out/bench-gpu.json
@@ -53,7 +56,7 @@ gpu-check: setup
 # On a machine with a CUDA GPU: scenes/imagenette_convnet.yaml's compute stage at full size (1000 x 1000),
 # recomputed into out/gpu-check-cache, with the training time, grid time, points/s and total (stand-in
 # images of the same shape, said so, where Imagenette is not in data/).  README: "Imagenette".
-gpu-check-imagenette: setup
+gpu-check-imagenette: $(SETUP)
 	$(PY) -m compute.gpucheck scenes/imagenette_convnet.yaml --json out/gpu-check-imagenette.json $(SETS)
 
 setup: $(STAMP)
