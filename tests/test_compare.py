@@ -194,25 +194,13 @@ def test_a_landscape_over_training_can_be_a_panel(tmp_path):
     from studio.scene import LandscapeSpec
     if "sequence" not in LandscapeSpec.model_fields:
         pytest.skip("no landscape.sequence in this schema")
-    p = write(tmp_path, """
-        compare:
-          panels:
-            - {}
-            - landscape:
-                sequence: {count: 4}
-        """)
+    panels = "compare:\n  panels:\n    - {}\n    - landscape:\n        sequence: {count: 4}\n"
+    p = write(tmp_path, panels)
     (_, a), (_, b) = load_scene(p).panels()
     assert a.landscape.sequence is None and b.landscape.sequence.count == 4
     assert a.cache_key() != b.cache_key()
     # a sequence panel is checked like a scene's own landscape: no descents on a moving landscape
-    p = write(tmp_path, """
-        compare:
-          panels:
-            - {}
-            - landscape:
-                sequence: {count: 4}
-                descents: [{name: sgd, start: [0.1, 0.1]}]
-        """)
+    p = write(tmp_path, panels + "        descents: [{name: sgd, start: [0.1, 0.1]}]\n")
     msg = error_of(p)
     assert msg.startswith(f"{p}:5: compare.panels[1].landscape: "), msg
     assert "remove compare.panels[1].landscape.descents or compare.panels[1].landscape.sequence" in msg, msg
