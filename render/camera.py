@@ -369,14 +369,17 @@ class _Follow(_Shot):
         """The smoothed head, on a leash: within LEASH x distance of the head itself.
 
         A lag of L seconds leaves the target about speed x L behind the head, so where the head
-        moves fast the lag shortens (the speed is read from the smoothed motion, which carries no
-        jitter) to keep that within 70% of the leash; a smooth saturation of the remaining offset
-        makes the leash exact whatever the path does."""
+        moves fast the lag shortens to keep that within 70% of the leash; a smooth saturation of
+        the remaining offset makes the leash exact whatever the path does.  The speed is read from
+        the smoothed motion (no jitter) over a window reaching a lag ahead as well as behind: the
+        whole path is known, so the lag shortens before the head speeds up, and the target does
+        not first fall behind and then snap onto the leash."""
         head = self.track.head(tc)
         leash = LEASH * float(path.group("distance", tc)[0])
         if self.lag <= 0 or leash <= 0:
             return head
-        behind = float(np.linalg.norm(self.smoothed_head(tc) - self.smoothed_head(tc - self.lag)))
+        s = self.smoothed_head(tc + self.lag * np.arange(-1.0, 3.0))      # at tc - L, tc, tc + L, tc + 2L
+        behind = float(np.sqrt(np.mean(np.sum(np.diff(s, axis=0) ** 2, axis=1))))
         lag = self.lag / math.sqrt(1.0 + (behind / (0.7 * leash)) ** 2)
         off = self.smoothed_head(tc, lag) - head
         n = float(np.linalg.norm(off))

@@ -191,6 +191,36 @@ def test_follow_lag_smooths_a_jittery_path():
     assert roughness(jitter) < 0.2 * roughness(locked)
 
 
+def test_follow_does_not_snap_when_the_head_speeds_up():
+    # a head that creeps for 4 s, then goes about twelve times faster within half a second (as a
+    # descent leaving a plateau): the target speeds up no harder than the head itself, and never
+    # outruns it (a lag read only from the past let the target fall behind, then snap onto the leash)
+    n = 600
+    pts = np.c_[np.linspace(-0.9, 0.9, n), 0.3 * np.sin(np.linspace(0, 3, n)), np.full(n, 0.2)]
+
+    def timing(t):
+        t = np.asarray(t, float)
+        slow = 0.02 * np.clip(t - 1.0, 0, None)
+        fast = 0.24 * 0.12 * np.logaddexp(0, (t - 5.0) / 0.12)
+        return np.clip(slow + fast, 0, 1) * (n - 1)
+
+    track = cam.Track(pts, np.arange(n, dtype=float), timing)
+    shot = {"shot": "follow", "from": 2.0, "to": 9.0, "path": "p", "distance": 1.2, "elevation": 25,
+            "lag": 0.5, "blend": 1.0}
+    path = cam.CameraPath([{"t": 0, "azimuth": -40, "elevation": 45, "distance": 6.0}, shot], HOME,
+                          tracks={"p": track})
+    ts = np.arange(3.5, 8.0, 1 / 30)
+
+    def speeds(x):
+        v = np.linalg.norm(np.diff(x, axis=0), axis=1)
+        return v.max(), np.abs(np.diff(v)).max()
+
+    target_v, target_dv = speeds(np.array([path.state(t)["target"] for t in ts]))
+    head_v, head_dv = speeds(np.array([track.head(t) for t in ts]))
+    assert target_dv <= 1.2 * head_dv, (target_dv, head_dv)
+    assert target_v <= 1.05 * head_v, (target_v, head_v)
+
+
 def test_follow_heading_looks_the_way_the_head_goes():
     n = 200
     pts = np.c_[np.linspace(-0.8, 0.8, n), np.zeros(n), np.full(n, 0.2)]     # straight along +x
