@@ -17,7 +17,7 @@ import argparse
 import os
 import sys
 
-from studio.scene import load_scene_or_report
+from studio.scene import load_scene_or_report, locate_error
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -45,14 +45,16 @@ def main(argv: list[str] | None = None) -> int:
     panels = scene.panels() or [("", scene)]
     from compute import distributed
     group = distributed.init(args.device) if len(panels) > 1 else None
+    i = None
     try:
         for i, (caption, sc) in enumerate(panels):
             if len(panels) > 1 and os.environ.get("RANK", "0") == "0":
                 print(f"[compute] panel {i + 1}/{len(panels)}: {caption or sc.cache_key()}", file=sys.stderr,
                       flush=True)
             run(sc, args.cache_dir, device=args.device, progress=not args.quiet, force=args.force)
-    except DataError as e:                # a data set not on disk: one line, no traceback
-        print(f"error: {args.scene}: {e}", file=sys.stderr)
+    except DataError as e:                # a data set not on disk, a model that cannot be built: one line
+        print(f"error: {locate_error(args.scene, str(e), args.set, i if len(panels) > 1 else None)}",
+              file=sys.stderr)
         return 2
     finally:
         if group is not None:

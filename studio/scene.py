@@ -1204,6 +1204,35 @@ def load_scene_or_report(path: str | Path, overrides: "list[str] | tuple[str, ..
         return None
 
 
+def locate_error(path: str | Path, message: str, overrides: "list[str] | tuple[str, ...]" = (),
+                 panel: int | None = None) -> str:
+    """A later stage's error about a scene key (``"landscape.model.arch: bad value ..."``, raised
+    where only building the model or reading the data can tell) with the file and line of that
+    key, as a load-time error has them: ``FILE:LINE: key: ...``, ``FILE (--set key): ...`` when the
+    value came from the command line, and for comparison panel ``panel`` the panel's own key where
+    the panel sets it (``compare.panels[i].landscape...``)."""
+    m = re.match(r"(landscape(?:\.[A-Za-z_]\w*)*): ", message)
+    if m is None:
+        return f"{path}: " + (f"compare.panels[{panel}]: " if panel is not None else "") + message
+    loc = tuple(m.group(1).split("."))
+    for parts, _ in parse_overrides(overrides):
+        if loc[:len(parts)] == parts or parts[:len(loc)] == loc:
+            return f"{path} (--set {'.'.join(parts)}): {message}"
+    try:
+        root = yaml.compose(Path(path).read_text(encoding="utf-8"), Loader=_Loader)
+    except (OSError, UnicodeDecodeError, yaml.YAMLError):
+        return f"{path}: {message}"
+    if panel is not None:
+        inside = ("compare", "panels", panel) + loc
+        node = _node_at(root, inside)
+        if node is not _node_at(root, inside[:-1]) or len(loc) == 1:       # the panel sets this key itself
+            line = f":{node.start_mark.line + 1}" if node is not None and node.start_mark is not None else ""
+            return f"{path}{line}: compare.panels[{panel}].{message}"
+    node = _node_at(root, loc)
+    line = f":{node.start_mark.line + 1}" if node is not None and node.start_mark is not None else ""
+    return f"{path}{line}: " + (f"compare.panels[{panel}]: " if panel is not None else "") + message
+
+
 def _check_train(path: Path, root, scene: "Scene") -> None:
     """The train section's checks that need the run's length (with epochs, the data's size)."""
     total = train_steps(scene.landscape)

@@ -418,7 +418,7 @@ def test_a_missing_user_module_stops_the_cli_with_one_line(tmp_path):
                        cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert r.returncode == 2 and "Traceback" not in r.stderr, r.stderr
     err = r.stderr.strip().splitlines()[-1]
-    assert err.startswith(f"error: {p}: landscape.model.entry: bad value 'no_such_module_here:net': no module")
+    assert err.startswith(f"error: {p}:3: landscape.model.entry: bad value 'no_such_module_here:net': no module")
     assert str(tmp_path) in err                         # where it looked: the scene's folder
     assert not (tmp_path / "c").exists() or not any((tmp_path / "c").iterdir())
 

@@ -367,3 +367,38 @@ def test_override_on_the_command_line_writes_nothing(tmp_path):
                        cwd=ROOT, timeout=120)
     assert r.returncode == 2 and "(--set landscape.train.lr)" in r.stderr and "-1" in r.stderr
     assert not (tmp_path / "c").exists()
+
+
+def test_later_errors_get_the_line_of_their_key(tmp_path):
+    """Errors only building the model or reading the data can find (an unknown torchvision name, a
+    user entry that fails) name the key; the command line adds the file and the key's line."""
+    from studio.scene import locate_error
+    p = tmp_path / "s.yaml"
+    p.write_text("title: t\nlandscape:\n  data: {name: shapes, channels: 3}\n  model:\n    name: torchvision\n"
+                 "    arch: resnet19\ncompare:\n  panels:\n    - {}\n    - landscape:\n        model: {arch: vgg99}\n")
+    msg = "landscape.model.arch: bad value 'resnet19': not a classification model"
+    assert locate_error(p, msg) == f"{p}:6: {msg}"
+    # a key the file does not give: the line of the nearest section that is there
+    assert locate_error(p, "landscape.data.root: no such folder").startswith(f"{p}:3: landscape.data.root: ")
+    # a value from the command line
+    assert locate_error(p, msg, ["landscape.model.arch=resnet19"]) == f"{p} (--set landscape.model.arch): {msg}"
+    assert locate_error(p, msg, ["landscape.model={name: mlp}"]).startswith(f"{p} (--set landscape.model): ")
+    assert locate_error(p, msg, ["render.fps=12"]) == f"{p}:6: {msg}"
+    # a comparison panel that sets the key itself, and one that has it from the scene's landscape
+    assert locate_error(p, msg, panel=1) == f"{p}:11: compare.panels[1].{msg}"
+    assert locate_error(p, msg, panel=0) == f"{p}:6: compare.panels[0]: {msg}"
+    # no key to find: the file alone
+    assert locate_error(p, "something else went wrong") == f"{p}: something else went wrong"
+
+
+def test_a_later_error_from_the_command_line_has_its_line(tmp_path):
+    p = tmp_path / "s.yaml"
+    p.write_text("landscape:\n  data: {name: shapes, size: 32, samples: 64, channels: 3}\n"
+                 "  model: {name: torchvision, arch: resnet19}\n  train: {steps: 2}\n  grid: {resolution: [4, 4]}\n")
+    r = subprocess.run([sys.executable, "-m", "compute", str(p), "--cache-dir", str(tmp_path / "cache"), "--quiet"],
+                       cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert r.returncode == 2 and "Traceback" not in r.stderr, r.stderr
+    last = r.stderr.strip().splitlines()[-1]
+    assert last.startswith(f"error: {p}:3: landscape.model.arch: bad value 'resnet19'"), last
+    assert not (tmp_path / "cache").exists() or not any(
+        d.name != "models" for d in (tmp_path / "cache").iterdir()), "no half-made entry"
