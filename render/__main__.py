@@ -3,13 +3,13 @@
 Usage:
     python -m render SCENE.yaml [--cache-dir cache] [--out PATH]
                      [--size WxH | --size 720p|1080p|1440p|4k] [--fps N] [--duration S]
-                     [--frames N] [--format mp4|png] [--preview] [--still SECONDS --out PATH.png]
+                     [--frames N] [--format mp4|mov|webm|gif|png] [--preview] [--still SECONDS --out PATH.png]
 
 Reads the scene's ``render:`` and ``output:`` sections and the cache entry of
 its ``landscape:`` section (run ``python -m compute SCENE`` first; ``make
-video`` chains both).  Writes ``out/<scene name>.mp4`` (or, with ``output.format:
-png``, the directory ``out/<scene name>_frames``) unless the scene or ``--out``
-says otherwise.  ``--preview`` renders at a third of the size, every second grid
+video`` chains both).  Writes ``out/<scene name>.mp4`` (``.mov``, ``.webm`` or
+``.gif`` with that ``output.format``; with ``png``, the directory
+``out/<scene name>_frames``) unless the scene or ``--out`` says otherwise.  ``--preview`` renders at a third of the size, every second grid
 point, 15 fps and no supersampling, for iterating on a camera path.  ``--still``
 writes one image at any size up to 32768 x 32768, drawn in tiles when it is
 larger than the GL draws in one piece (``STUDIO_MAX_TILE`` lowers that size).
@@ -24,7 +24,7 @@ import sys
 from pathlib import Path
 
 from studio import cache
-from studio.scene import SIZE_PRESETS, load_scene_or_report
+from studio.scene import FILM_FORMATS, SIZE_PRESETS, frames_path, load_scene_or_report
 
 
 #: largest film frame and largest still (a 32768 x 32768 still is 3 GB of pixels)
@@ -53,11 +53,13 @@ def main(argv: list[str] | None = None) -> int:
                          "enters the cache key like the file's values)")
     ap.add_argument("--cache-dir", default="cache")
     ap.add_argument("--out", default=None,
-                    help="output file (.mp4), directory (--format png) or image (.png with --still)")
+                    help="output file (.mp4, or the --format's suffix), directory (--format png) or image "
+                         "(.png with --still)")
     ap.add_argument("--size", type=_size, default=None,
                     help=f"WxH or a preset ({', '.join(SIZE_PRESETS)}); overrides render.size")
-    ap.add_argument("--format", choices=["mp4", "png"], default=None,
-                    help="mp4 film or a directory of PNG frames; overrides output.format")
+    ap.add_argument("--format", choices=[*FILM_FORMATS, "png"], default=None,
+                    help="mp4 (H.264), mov (ProRes 422 HQ), webm (VP9), gif, or png (a directory of frames); "
+                         "overrides output.format")
     ap.add_argument("--fps", type=int, default=None)
     ap.add_argument("--duration", type=float, default=None)
     ap.add_argument("--frames", type=int, default=None, help="render only the first N frames")
@@ -114,17 +116,16 @@ def main(argv: list[str] | None = None) -> int:
             return 0
         out = Path(args.out) if args.out else scene.output_path()
         if not args.out and fmt != scene.output.format:      # --format changed it: the scene's path, adapted
-            out = (out.with_name(f"{out.stem}_frames") if fmt == "png" else
-                   out.with_name(f"{out.name.removesuffix('_frames')}.mp4"))
-        if fmt == "mp4" and out.suffix.lower() != ".mp4":
-            print(f"error: --out: a film's path ends in .mp4 (or use --format png for a directory of frames), "
-                  f"got {out}", file=sys.stderr)
+            out = frames_path(out, fmt)
+        if fmt in FILM_FORMATS and out.suffix.lower() != FILM_FORMATS[fmt]:
+            print(f"error: --out: a {fmt} film's path ends in {FILM_FORMATS[fmt]} (--format picks mp4, mov, webm, "
+                  f"gif, or png for a directory of frames), got {out}", file=sys.stderr)
             return 2
-        if fmt == "png" and out.suffix.lower() in (".mp4", ".png"):
+        if fmt == "png" and out.suffix.lower() in (*FILM_FORMATS.values(), ".png"):
             print(f"error: --out: PNG frames go into a directory; give a directory path, got {out}", file=sys.stderr)
             return 2
         if args.preview and not args.out:
-            out = out.with_name(f"{out.stem}.preview.mp4" if fmt == "mp4" else f"{out.name}.preview")
+            out = out.with_name(f"{out.stem}.preview{out.suffix}" if fmt in FILM_FORMATS else f"{out.name}.preview")
         if panels:
             from render.compare import render_compare_film
             stats = render_compare_film(scene, panels, out, opts, scene.output.crf, scene.output.preset,

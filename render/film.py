@@ -452,8 +452,9 @@ def draw_captions(img: np.ndarray, r, t: float, width: int, height: int, sc: flo
 
 def render_film(scene: Scene, ls: Landscape, out: Path, opts: Options, crf: int, preset: str,
                 progress: bool = True, max_frames: int | None = None, fmt: str = "mp4") -> dict:
-    """Render the film to ``out``: an MP4 (``fmt`` "mp4") or a directory of numbered PNG frames
-    ("png"); either appears at ``out`` only when complete.  Returns timing figures."""
+    """Render the film to ``out``: a film of format ``fmt`` (mp4, mov, webm, gif:
+    writer.encoder_settings) or a directory of numbered PNG frames ("png"); either appears at
+    ``out`` only when complete.  Returns timing figures."""
     return write_film(Film(scene, ls, opts), out, opts, crf, preset, progress, max_frames, fmt)
 
 
@@ -470,7 +471,7 @@ def write_film(film, out: Path, opts: Options, crf: int, preset: str, progress: 
     try:
         t0 = time.perf_counter()
         writer = (PngSequenceWriter(out, opts.width, opts.height) if fmt == "png" else
-                  VideoWriter(out, opts.width, opts.height, opts.fps, crf=crf, preset=preset))
+                  VideoWriter(out, opts.width, opts.height, opts.fps, crf=crf, preset=preset, fmt=fmt))
         with writer as w:
             for i in tqdm(range(n), desc="frames", unit="frame", disable=not progress,
                           mininterval=1.0, dynamic_ncols=True, file=sys.stderr):

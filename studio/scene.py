@@ -900,12 +900,25 @@ class RenderSpec(_Strict):
         return v
 
 
+#: the film formats and their files' suffixes (``png`` is a directory of frames instead)
+FILM_FORMATS = {"mp4": ".mp4", "mov": ".mov", "webm": ".webm", "gif": ".gif"}
+
+
+def frames_path(film: Path, fmt: str) -> Path:
+    """``film`` (a path of the scene's own format) for format ``fmt``: the same name with that
+    format's suffix, or for ``png`` the directory ``<name>_frames``."""
+    base = film.name.removesuffix("_frames") if film.suffix == "" else film.stem
+    return film.with_name(f"{base}_frames" if fmt == "png" else base + FILM_FORMATS[fmt])
+
+
 class OutputSpec(_Strict):
-    format: Literal["mp4", "png"] = Field(
-        "mp4", description="mp4: an H.264 film; png: a directory of numbered PNG frames")
-    path: Optional[str] = Field(None, description="default: out/<scene name>.mp4, or the directory "
+    format: Literal["mp4", "mov", "webm", "gif", "png"] = Field(
+        "mp4", description="mp4: H.264, plays everywhere; mov: Apple ProRes 422 HQ (10-bit 4:2:2), for editing; "
+                           "webm: VP9, for web pages; gif: an animated GIF for slides; png: a directory of "
+                           "numbered PNG frames")
+    path: Optional[str] = Field(None, description="default: out/<scene name>.<format>, or the directory "
                                                   "out/<scene name>_frames for png")
-    crf: int = Field(18, ge=0, le=51, description="x264 quality: lower is better (mp4)")
+    crf: int = Field(18, ge=0, le=51, description="quality, lower is better: x264's (mp4) and VP9's (webm)")
     preset: Literal["ultrafast", "superfast", "veryfast", "faster", "fast", "medium", "slow", "slower"] = Field(
         "medium", description="x264 speed against size (mp4)")
 
@@ -915,10 +928,11 @@ class OutputSpec(_Strict):
         if v is None:
             return v
         fmt = info.data.get("format", "mp4")
-        if fmt == "mp4" and not v.lower().endswith(".mp4"):
-            raise ValueError("output path must end in .mp4 (or set format: png to write a directory of PNG "
-                             "frames)")
-        if fmt == "png" and v.lower().endswith((".mp4", ".png")):
+        suffix = Path(v).suffix.lower()
+        if fmt in FILM_FORMATS and suffix != FILM_FORMATS[fmt]:
+            raise ValueError(f"with format: {fmt} the output path must end in {FILM_FORMATS[fmt]} (or set format to "
+                             f"{', '.join(f for f in FILM_FORMATS if f != fmt)} or png, a directory of PNG frames)")
+        if fmt == "png" and suffix in (*FILM_FORMATS.values(), ".png"):
             raise ValueError("with format: png the output is a directory of frames; give a directory path "
                              "such as out/name_frames")
         return v
@@ -965,9 +979,9 @@ class Scene(_Strict):
         return Path(self.source).stem if self.source else "scene"
 
     def output_path(self, root: Path | None = None) -> Path:
-        """The film (``out/<name>.mp4``) or, with ``output.format: png``, the frames' directory
-        (``out/<name>_frames``), unless ``output.path`` says otherwise."""
-        default = f"{self.name}.mp4" if self.output.format == "mp4" else f"{self.name}_frames"
+        """The film (``out/<name>.mp4``, or the suffix of ``output.format``) or, with ``output.format:
+        png``, the frames' directory (``out/<name>_frames``), unless ``output.path`` says otherwise."""
+        default = frames_path(Path(f"{self.name}.mp4"), self.output.format)
         p = Path(self.output.path) if self.output.path else Path("out") / default
         return p if p.is_absolute() or root is None else root / p
 
