@@ -80,6 +80,55 @@ def test_short_film_has_size_frames_and_codec(gl, scene_with_cache, tmp_path):
     assert [f.name for f in out.parent.iterdir()] == ["film.mp4"]
 
 
+@pytest.mark.parametrize("fmt, codec, pix_fmt", [("mov", "prores", "yuv422p10le"), ("webm", "vp9", "yuv420p"),
+                                                 ("gif", "gif", None)])
+def test_other_film_formats(gl, scene_with_cache, tmp_path, fmt, codec, pix_fmt):
+    """ProRes for editing, VP9 for the web, GIF for slides: from output.format or --format, each at
+    the scene's path with its own suffix, each frame the film's (decoded and compared)."""
+    from render.writer import probe
+    p, c = scene_with_cache(RENDER + f"output: {{format: {fmt}, path: {tmp_path / 'films' / ('f.' + fmt)}}}\n")
+    r = subprocess.run([sys.executable, "-m", "render", str(p), "--cache-dir", str(c), "--quiet"],
+                       cwd=ROOT, capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    out = tmp_path / "films" / f"f.{fmt}"
+    assert [f.name for f in out.parent.iterdir()] == [out.name]       # nothing partial left beside it
+    info = probe(out)
+    assert (info["codec"], info["width"], info["height"], info["frames"]) == (codec, 320, 180, 12), info
+    if pix_fmt:
+        assert info["pix_fmt"] == pix_fmt
+    # the same frame as the one the film stage draws, within the format's loss (decoded by ffmpeg,
+    # and a GIF also by Pillow, a decoder of its own, as a browser or slide program would)
+    import imageio_ffmpeg
+    want = _frame(p, c, 0.6)
+    gen = imageio_ffmpeg.read_frames(str(out))
+    next(gen)
+    decoded = [np.frombuffer(f, np.uint8).reshape(180, 320, 3) for f in gen]
+    assert len(decoded) == 12
+    tol = {"mov": 2.0, "webm": 3.0, "gif": 3.0}[fmt]
+    assert np.abs(decoded[6].astype(int) - want.astype(int)).mean() < tol
+    if fmt == "gif":
+        from PIL import Image, ImageSequence
+        with Image.open(out) as im:
+            frames = [np.asarray(f.convert("RGB")) for f in ImageSequence.Iterator(im)]
+        assert len(frames) == 12 and np.abs(frames[6].astype(int) - want.astype(int)).mean() < tol
+    # --format on the command line: the scene's path with that format's suffix
+    r = subprocess.run([sys.executable, "-m", "render", str(p), "--cache-dir", str(c), "--quiet",
+                        "--format", "mp4", "--frames", "2"], cwd=ROOT, capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    assert probe(tmp_path / "films" / "f.mp4")["codec"] == "h264"
+
+
+def test_a_film_path_must_match_its_format(tmp_path):
+    from studio.scene import SceneError, load_scene
+    p = tmp_path / "s.yaml"
+    p.write_text("output: {format: webm, path: out/film.mp4}\n")
+    with pytest.raises(SceneError) as e:
+        load_scene(p)
+    assert str(e.value).startswith(f"{p}:1: output.path: ") and "must end in .webm" in str(e.value)
+    p.write_text("output: {format: gif}\n")
+    assert load_scene(p).output_path().name == "s.gif"
+
+
 def test_still_at_a_time(gl, scene_with_cache, tmp_path):
     from PIL import Image
     p, c = scene_with_cache(RENDER)
