@@ -321,6 +321,10 @@ def main(argv=None) -> int:
     ap.add_argument("--grid", type=int, default=0, metavar="N", help="also time a full N x N ConvNet grid")
     args = ap.parse_args(argv)
     dev = torch.device(args.device or ("cuda" if torch.cuda.is_available() else "cpu"))
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        print("compute.bench: no CUDA device here (--device cpu, or no --device, benches this machine's CPU)",
+              file=sys.stderr)
+        return 2
     rounds, seconds = (2, 0.2) if args.quick else (args.rounds, args.seconds)
     t = time.perf_counter()
     rows = run(dev, rounds, seconds, args.quick)

@@ -39,3 +39,14 @@ def test_compute_and_render_benches_write_their_rows(tmp_path, gl):
     assert all(r["frames_per_s"] > 0 for r in render)
     text = readme.read_text()
     assert "old" not in text and "| compute |" in text and "| render |" in text
+
+
+def test_gpu_bench_without_a_gpu_says_so_in_one_line(tmp_path):
+    import torch
+    if torch.cuda.is_available():
+        pytest.skip("this machine has a CUDA device")
+    r = subprocess.run([sys.executable, "-m", "compute.bench", "--device", "cuda", "--json", str(tmp_path / "b.json")],
+                       cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert r.returncode == 2 and "Traceback" not in r.stderr, r.stderr
+    assert r.stderr.strip().splitlines()[-1].startswith("compute.bench: no CUDA device here")
+    assert not (tmp_path / "b.json").exists()
