@@ -24,7 +24,7 @@ import sys
 from pathlib import Path
 
 from studio import cache
-from studio.scene import FILM_FORMATS, SIZE_PRESETS, frames_path, load_scene_or_report
+from studio.scene import FILM_FORMATS, SIZE_PRESETS, frames_path, load_scene_or_report, transparency_error
 
 
 #: largest film frame and largest still (a 32768 x 32768 still is 3 GB of pixels)
@@ -79,6 +79,10 @@ def main(argv: list[str] | None = None) -> int:
     fps = args.fps or r.fps
     duration = args.duration or r.duration
     fmt = args.format or scene.output.format
+    problem = transparency_error(args.scene, scene, fmt, args.set) if args.still is None else None
+    if problem:
+        print(f"error: {problem}", file=sys.stderr)
+        return 2
     stride, supersample = 1, None
     if args.preview:
         w, h = max(16, (w // 3) // 2 * 2), max(16, (h // 3) // 2 * 2)

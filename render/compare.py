@@ -89,6 +89,9 @@ def _common_description(metas: list[dict]) -> str:
 class CompareFilm:
     """The comparison's frame at time t, composed from one Film per panel."""
 
+    #: frames are RGB: a comparison always has a background (studio.scene.alpha_problem)
+    transparent = False
+
     def __init__(self, scene: Scene, panels: list[tuple[str, Scene, Landscape]], opts: Options):
         cmp = scene.compare
         self.scene, self.opts = scene, opts

@@ -49,13 +49,23 @@ class PanelOptions:
 
 
 def box_downsample(img: np.ndarray, f: int) -> np.ndarray:
-    """Shrink an (H*f, W*f, 3) uint8 image by f with a box filter (each output pixel the rounded
-    mean of its f x f block, in sRGB values)."""
+    """Shrink an (H*f, W*f, C) uint8 image by f with a box filter (each output pixel the rounded
+    mean of its f x f block, in sRGB values; with an alpha channel, of premultiplied colours)."""
     if f == 1:
         return img
-    h, w = img.shape[0] // f, img.shape[1] // f
-    blocks = img[:h * f, :w * f].reshape(h, f, w, f, 3).astype(np.uint16).sum(axis=(1, 3))
+    h, w, c = img.shape[0] // f, img.shape[1] // f, img.shape[2]
+    blocks = img[:h * f, :w * f].reshape(h, f, w, f, c).astype(np.uint16).sum(axis=(1, 3))
     return ((blocks + (f * f) // 2) // (f * f)).astype(np.uint8)
+
+
+def unpremultiply(img: np.ndarray) -> np.ndarray:
+    """(H, W, 4) uint8 with premultiplied colours -> straight colours (what PNG, ProRes 4444 and
+    VP9 with alpha store); fully transparent pixels are black.  Additive glow can leave more
+    light than coverage (a colour above its alpha), which straight alpha cannot hold: there the
+    alpha is raised to the brightest channel, so the frame over black is exactly what was drawn."""
+    a = np.maximum(img[..., 3:4], img[..., :3].max(axis=-1, keepdims=True)).astype(np.uint32)
+    rgb = (img[..., :3].astype(np.uint32) * 255 + a // 2) // np.maximum(a, 1)
+    return np.concatenate([np.minimum(rgb, 255).astype(np.uint8), a.astype(np.uint8)], axis=-1)
 
 
 def _smoothstep(u: float) -> float:
@@ -167,6 +177,8 @@ class Film:
         if self.panel.ground is not None:
             ground = cam.Ground(self.panel.ground, self.terrain.half_y)
         self.camera = cam.CameraPath(keys, self.home, tracks=self._camera_tracks(keys), ground=ground)
+        #: no background: frames are (H, W, 4) RGBA (render.look.background: transparent)
+        self.transparent = r.look.transparent
         colors = r.look.background_colors()
         if len(colors) == 2:                        # an explicit gradient, top to bottom
             self.bg_top = np.array(hex_rgba(colors[0])[:3])
@@ -275,7 +287,8 @@ class Film:
         sprites, heads = self._trail_sprites(t)
         img = box_downsample(self._draw(mvp, fog_range, sprites, corners), self.ss)
         self._overlays(img, t, heads)
-        return img
+        # with no background the frame was drawn and overlaid in premultiplied colours
+        return unpremultiply(img) if self.transparent else img
 
     def _trail_sprites(self, t: float) -> tuple[list, list]:
         """The trails at time t as sprite batches (positions, colours, sizes, scale, soft,
@@ -343,9 +356,9 @@ class Film:
         margin = self._margin(mvp, size, sprites, corners) if tiled else 0
         tiles = plan_tiles(W, H, self.max_tile, margin)
         g = self.gl
-        out = np.empty((H, W, 3), np.uint8) if len(tiles) > 1 else None
+        out = np.empty((H, W, 4 if self.transparent else 3), np.uint8) if len(tiles) > 1 else None
         for tile in tiles:
-            g.begin(self.bg_top, self.bg_bottom, tile, (W, H))
+            g.begin(self.bg_top, self.bg_bottom, tile, (W, H), transparent=self.transparent)
             g.draw_cloud(mvp, size, self.home["distance"], self.look.fog, fog_range, self.point_mode,
                          self._cloud_floor(mvp))
             for pts, cols, sizes, scale, soft, additive in sprites:
@@ -460,7 +473,8 @@ def render_film(scene: Scene, ls: Landscape, out: Path, opts: Options, crf: int,
 
 def write_film(film, out: Path, opts: Options, crf: int, preset: str, progress: bool = True,
                max_frames: int | None = None, fmt: str = "mp4") -> dict:
-    """Every frame of ``film`` (anything with ``frame(t)`` and ``close()``: a Film, a comparison)
+    """Every frame of ``film`` (anything with ``frame(t)``, ``close()`` and ``transparent``: a Film,
+    a comparison)
     to ``out`` through the MP4 or PNG-sequence writer; the film is closed at the end."""
     import time
     from tqdm import tqdm
@@ -470,8 +484,9 @@ def write_film(film, out: Path, opts: Options, crf: int, preset: str, progress: 
         n = min(n, max_frames)
     try:
         t0 = time.perf_counter()
-        writer = (PngSequenceWriter(out, opts.width, opts.height) if fmt == "png" else
-                  VideoWriter(out, opts.width, opts.height, opts.fps, crf=crf, preset=preset, fmt=fmt))
+        writer = (PngSequenceWriter(out, opts.width, opts.height, alpha=film.transparent) if fmt == "png" else
+                  VideoWriter(out, opts.width, opts.height, opts.fps, crf=crf, preset=preset, fmt=fmt,
+                              alpha=film.transparent))
         with writer as w:
             for i in tqdm(range(n), desc="frames", unit="frame", disable=not progress,
                           mininterval=1.0, dynamic_ncols=True, file=sys.stderr):

@@ -166,18 +166,22 @@ uniform vec3 u_bg_top;
 uniform vec3 u_bg_bottom;
 uniform float u_fog;
 uniform vec2 u_fog_range;
+uniform float u_transparent; // 1: no background; the frame's alpha is coverage (colours premultiplied)
 attribute vec3 a_position;
 attribute vec3 a_color;
 attribute float a_grow;      // larger points on steep cells (render.look.steepness)
-varying vec3 v_color;
+varying vec4 v_color;
 void main() {
     vec4 p = u_mvp * vec4(a_position, 1.0);
     gl_Position = u_tile * p;
     float depth = p.w;
     float f = clamp((depth - u_fog_range.x) / (u_fog_range.y - u_fog_range.x), 0.0, 1.0);
-    // fog fades a point into the background behind it (the gradient at its height in the frame)
+    // fog fades a point into the background behind it (the gradient at its height in the frame),
+    // or with no background into transparency
     float sy = clamp(p.y / max(p.w, 1e-6) * 0.5 + 0.5, 0.0, 1.0);
-    v_color = mix(a_color, mix(u_bg_bottom, u_bg_top, sy), u_fog * f * f);
+    float fade = u_fog * f * f;
+    v_color = u_transparent > 0.5 ? vec4(a_color * (1.0 - fade), 1.0 - fade)
+                                  : vec4(mix(a_color, mix(u_bg_bottom, u_bg_top, sy), fade), 1.0);
     float s = u_size * a_grow;
     if (u_mode > 1.5) {
         s = s / max(depth, 1e-4);
@@ -191,8 +195,8 @@ void main() {
 """
 
 CLOUD_FS = """
-varying vec3 v_color;
-void main() { gl_FragColor = vec4(v_color, 1.0); }
+varying vec4 v_color;
+void main() { gl_FragColor = v_color; }
 """
 
 SPRITE_VS = """
@@ -269,6 +273,8 @@ class Renderer:
         self.cloud_count = 0
         self.max_grow = 1.0
         self.background = ((0.0, 0.0, 0.0), (0.0, 0.0, 0.0))     # (top, bottom), set by begin
+        #: set by begin: no background, and read() gives RGBA with premultiplied colours
+        self.transparent = False
 
     def set_cloud(self, positions: np.ndarray, colors: np.ndarray, grow: np.ndarray | None = None) -> None:
         """The terrain's points, their colours and (optional) per-point size factors."""
@@ -280,7 +286,9 @@ class Renderer:
         self.max_grow = float(g.max()) if len(g) else 1.0
 
     def begin(self, background_top, background_bottom, tile: "Tile | None" = None,
-              frame_size: tuple[int, int] | None = None) -> None:
+              frame_size: tuple[int, int] | None = None, transparent: bool = False) -> None:
+        """Start a frame (or a tile of one): the background gradient, or with ``transparent`` none
+        (every pixel cleared to zero alpha)."""
         g = self.gloo
         fw, fh = frame_size or (self.width, self.height)
         region = tile.region if tile is not None else (0, 0, fw, fh)
@@ -292,11 +300,14 @@ class Renderer:
         self.fbo.activate()
         g.set_viewport(0, 0, w, h)
         g.set_state(depth_test=False, blend=False)
+        g.set_clear_color((0.0, 0.0, 0.0, 0.0))
         g.clear(color=True, depth=True)
-        self.bg["u_top"] = tuple(float(c) for c in background_top)
-        self.bg["u_bottom"] = tuple(float(c) for c in background_bottom)
-        self.bg["u_yrange"] = ((fh - region[3]) / fh, (fh - region[1]) / fh)
-        self.bg.draw("triangle_strip")
+        self.transparent = transparent
+        if not transparent:
+            self.bg["u_top"] = tuple(float(c) for c in background_top)
+            self.bg["u_bottom"] = tuple(float(c) for c in background_bottom)
+            self.bg["u_yrange"] = ((fh - region[3]) / fh, (fh - region[1]) / fh)
+            self.bg.draw("triangle_strip")
         self.background = (tuple(float(c) for c in background_top), tuple(float(c) for c in background_bottom))
 
     def draw_cloud(self, mvp: np.ndarray, size: float, ref_depth: float, fog: float, fog_range,
@@ -322,6 +333,7 @@ class Renderer:
         p["u_bg_top"], p["u_bg_bottom"] = self.background
         p["u_fog"] = float(fog)
         p["u_fog_range"] = tuple(float(v) for v in fog_range)
+        p["u_transparent"] = 1.0 if self.transparent else 0.0
         p.draw("points")
 
     def draw_sprites(self, mvp: np.ndarray, positions: np.ndarray, colors: np.ndarray, sizes: np.ndarray,
@@ -331,10 +343,12 @@ class Renderer:
         g = self.gloo
         g.set_state(depth_test=True, blend=True, depth_mask=False)
         g.set_depth_func("lequal")
+        # colours as usual; the alpha channel accumulates coverage ("over"), so with no background
+        # the frame holds premultiplied colour and its coverage (and with one, alpha is unused)
         if additive:
-            g.set_blend_func("src_alpha", "one")
+            g.set_blend_func("src_alpha", "one", "one", "one_minus_src_alpha")
         else:
-            g.set_blend_func("src_alpha", "one_minus_src_alpha")
+            g.set_blend_func("src_alpha", "one_minus_src_alpha", "one", "one_minus_src_alpha")
         p = self.sprites
         p["u_mvp"] = mvp.T.astype(np.float32)
         p["u_tile"] = self.tile_mat
@@ -349,10 +363,10 @@ class Renderer:
         g.set_state(depth_mask=True)
 
     def read(self) -> np.ndarray:
-        """What was drawn since ``begin`` (the frame or the tile's region) as (h, w, 3) uint8,
-        top row first."""
+        """What was drawn since ``begin`` (the frame or the tile's region) as (h, w, 3) uint8, top
+        row first; (h, w, 4) with premultiplied colours after a transparent ``begin``."""
         w, h = self.view
-        img = self.gloo.read_pixels((0, 0, w, h), alpha=False)
+        img = self.gloo.read_pixels((0, 0, w, h), alpha=self.transparent)
         return np.ascontiguousarray(img)
 
     def end(self) -> None:

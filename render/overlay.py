@@ -91,7 +91,8 @@ def text_tile(lines: list[tuple[str, float, bool, tuple]], scale: float, align: 
 
 
 def composite(frame: np.ndarray, tile: Tile, x: int, y: int, opacity: float) -> None:
-    """Blend a premultiplied tile onto an RGB uint8 frame in place, at top-left (x, y)."""
+    """Blend a premultiplied tile onto an RGB uint8 frame in place, at top-left (x, y); onto an
+    RGBA frame (premultiplied colours) its alpha is composited too ("over")."""
     if opacity <= 0:
         return
     fh, fw = frame.shape[:2]
@@ -101,9 +102,10 @@ def composite(frame: np.ndarray, tile: Tile, x: int, y: int, opacity: float) -> 
     if x1 <= x0 or y1 <= y0:
         return
     t = tile.rgba[y0 - y:y1 - y, x0 - x:x1 - x]
+    c = frame.shape[2]
     region = frame[y0:y1, x0:x1].astype(np.float32) / 255.0
     a = t[..., 3:4] * opacity
-    out = t[..., :3] * opacity * 255.0 + region * 255.0 * (1 - a)
+    out = t[..., :c] * opacity * 255.0 + region * 255.0 * (1 - a)
     frame[y0:y1, x0:x1] = np.clip(out, 0, 255).astype(np.uint8)
 
 

@@ -35,8 +35,8 @@ class _BackgroundWriter:
 
     what = "writing"
 
-    def __init__(self, width: int, height: int):
-        self.width, self.height = width, height
+    def __init__(self, width: int, height: int, channels: int = 3):
+        self.width, self.height, self.channels = width, height, channels
         self.frames = 0
         self._q: queue.Queue = queue.Queue(maxsize=3)
         self._error: BaseException | None = None
@@ -63,8 +63,9 @@ class _BackgroundWriter:
     def write(self, frame: np.ndarray) -> None:
         if self._error is not None:
             raise RuntimeError(f"{self.what} failed: {self._error}")
-        if frame.shape != (self.height, self.width, 3) or frame.dtype != np.uint8:
-            raise ValueError(f"frame must be ({self.height}, {self.width}, 3) uint8, got {frame.shape} {frame.dtype}")
+        want = (self.height, self.width, self.channels)
+        if frame.shape != want or frame.dtype != np.uint8:
+            raise ValueError(f"frame must be {want} uint8, got {frame.shape} {frame.dtype}")
         self._q.put((self.frames, np.ascontiguousarray(frame)))
         self.frames += 1
 
@@ -74,8 +75,9 @@ class _BackgroundWriter:
         self._thread.join()
 
 
-def encoder_settings(fmt: str, crf: int, preset: str) -> tuple[str, str, list[str]]:
-    """(ffmpeg encoder, output pixel format, further output options) of a film format.
+def encoder_settings(fmt: str, crf: int, preset: str, alpha: bool = False) -> tuple[str, str, list[str]]:
+    """(ffmpeg encoder, output pixel format, further output options) of a film format; with
+    ``alpha``, frames with an alpha channel: ProRes 4444 (mov) or VP9 with alpha (webm).
 
     - mp4: H.264 (x264, ``crf``, ``preset``), 4:2:0, the index at the front for streaming: plays
       everywhere, projectors and browsers included.
@@ -86,6 +88,13 @@ def encoder_settings(fmt: str, crf: int, preset: str) -> tuple[str, str, list[st
       the whole film would need every frame in memory first); for slides and documents, best
       at a small size (``--size 640x360``).
     """
+    if alpha:
+        if fmt == "mov":
+            return "prores_ks", "yuva444p10le", ["-profile:v", "4", "-vendor", "apl0", "-alpha_bits", "16"]
+        if fmt == "webm":
+            return "libvpx-vp9", "yuva420p", ["-crf", str(crf), "-b:v", "0", "-row-mt", "1", "-deadline", "good",
+                                              "-cpu-used", "4"]
+        raise ValueError(f"a {fmt} film has no alpha channel (mov and webm have, and PNG frames)")
     if fmt == "mp4":
         return "libx264", "yuv420p", ["-crf", str(crf), "-preset", preset, "-movflags", "+faststart"]
     if fmt == "mov":
@@ -103,12 +112,12 @@ class VideoWriter(_BackgroundWriter):
     what = "the encoder"
 
     def __init__(self, path: str | Path, width: int, height: int, fps: int, crf: int = 18,
-                 preset: str = "medium", fmt: str = "mp4"):
-        super().__init__(width, height)
+                 preset: str = "medium", fmt: str = "mp4", alpha: bool = False):
+        super().__init__(width, height, 4 if alpha else 3)
         self.path = Path(path)
         self.fps = fps
         self.crf, self.preset = crf, preset
-        self.encoder, self.pix_fmt, self.params = encoder_settings(fmt, crf, preset)
+        self.encoder, self.pix_fmt, self.params = encoder_settings(fmt, crf, preset, alpha)
         # the partial film keeps the target's suffix: ffmpeg picks the container from it
         self.tmp = self.path.with_name(f".{self.path.stem}.partial-{os.getpid()}{self.path.suffix}")
 
@@ -117,7 +126,7 @@ class VideoWriter(_BackgroundWriter):
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._gen = imageio_ffmpeg.write_frames(
             str(self.tmp), (self.width, self.height), fps=self.fps, codec=self.encoder,
-            pix_fmt_in="rgb24", pix_fmt_out=self.pix_fmt, quality=None, bitrate=None,
+            pix_fmt_in="rgba" if self.channels == 4 else "rgb24", pix_fmt_out=self.pix_fmt, quality=None, bitrate=None,
             macro_block_size=2, ffmpeg_log_level="error", output_params=self.params)
         self._gen.send(None)
         self._start("encoder")
@@ -146,8 +155,8 @@ class PngSequenceWriter(_BackgroundWriter):
 
     what = "writing PNG frames"
 
-    def __init__(self, path: str | Path, width: int, height: int, compress_level: int = 3):
-        super().__init__(width, height)
+    def __init__(self, path: str | Path, width: int, height: int, compress_level: int = 3, alpha: bool = False):
+        super().__init__(width, height, 4 if alpha else 3)
         self.path = Path(path)
         self.compress_level = compress_level
         self.tmp = self.path.with_name(f".{self.path.name}.partial-{os.getpid()}")

@@ -611,6 +611,10 @@ def _check_color(v: str) -> str:
     return v
 
 
+#: render.look.background for frames with an alpha channel instead of a background
+TRANSPARENT = "transparent"
+
+
 class LookSpec(_Strict):
     height: Literal["linear", "log", "clip"] = Field(
         "log", description="loss to height: linear, log, or clip (linear, with the top of the scale at the "
@@ -633,7 +637,8 @@ class LookSpec(_Strict):
                                        "world the diameter in landscape units (default: the grid spacing)")
     depth_scale: bool = Field(True, description="pixel-sized points grow for near points (0.75x to 3x)")
     background: Union[str, list[str]] = Field(
-        "#05060a", description="one colour (the bottom of a faint vertical gradient), or [top, bottom]")
+        "#05060a", description="one colour (the bottom of a faint vertical gradient), [top, bottom], or "
+                               "transparent (an alpha channel: PNG frames and stills, mov, webm)")
     supersample: int = Field(1, ge=1, le=3, description="draw at 1, 2 or 3 times the size and shrink with a "
                                                         "box filter: cleaner edges, slower")
     shading: float = Field(0.55, ge=0, le=1, description="strength of the slope shading")
@@ -648,6 +653,11 @@ class LookSpec(_Strict):
             for c in v:
                 _check_color(c)
             return v
+        if isinstance(v, str) and v.strip().lower() == TRANSPARENT:
+            return TRANSPARENT
+        if isinstance(v, str) and not _HEX.match(v):
+            raise ValueError(f"the background is a colour '#rrggbb', a gradient [top, bottom] or 'transparent', "
+                             f"got {v!r}")
         return _check_color(v)
 
     @field_validator("colormap")
@@ -681,8 +691,16 @@ class LookSpec(_Strict):
                              "shrink with distance (they have a size in the landscape)")
         return v
 
+    @property
+    def transparent(self) -> bool:
+        """No background: frames carry an alpha channel (``background: transparent``)."""
+        return self.background == TRANSPARENT
+
     def background_colors(self) -> tuple[str, str] | tuple[str]:
-        """(top, bottom) of an explicit gradient, or (bottom,) for one colour."""
+        """(top, bottom) of an explicit gradient, or (bottom,) for one colour (black when
+        transparent: what the colour channels of a fogged point fade towards)."""
+        if self.transparent:
+            return ("#000000", "#000000")
         return tuple(self.background) if isinstance(self.background, list) else (self.background,)
 
 
@@ -902,6 +920,8 @@ class RenderSpec(_Strict):
 
 #: the film formats and their files' suffixes (``png`` is a directory of frames instead)
 FILM_FORMATS = {"mp4": ".mp4", "mov": ".mov", "webm": ".webm", "gif": ".gif"}
+#: the formats that carry an alpha channel (render.look.background: transparent)
+ALPHA_FORMATS = ("png", "mov", "webm")
 
 
 def frames_path(film: Path, fmt: str) -> Path:
@@ -1180,6 +1200,7 @@ def load_scene(path: str | Path, overrides: "list[str] | tuple[str, ...]" = ()) 
                 msg = re.sub(rf"^{re.escape(str(path))}(:\d+)*:", f"{path} (--set {'.'.join(parts)}):", msg)
                 break
         raise SceneError(msg) from None
+    _check_alpha(path, scene, overrides)
     if scene.compare is None:
         _check_references(path, node, scene)
         _check_camera(path, node, scene)
@@ -1218,6 +1239,33 @@ def load_scene_or_report(path: str | Path, overrides: "list[str] | tuple[str, ..
         return None
 
 
+def alpha_problem(scene: "Scene", fmt: str | None = None) -> str | None:
+    """Why ``background: transparent`` cannot be drawn, for a comparison or in film format ``fmt``
+    (None: the format is not known yet; the render stage asks with the one it writes), or None."""
+    if not scene.render.look.transparent:
+        return None
+    if scene.compare is not None:
+        return "transparent is for single films; a comparison (compare:) needs a background colour"
+    if fmt is not None and fmt not in ALPHA_FORMATS:
+        return (f"transparent needs a format with an alpha channel: png, mov or webm (output.format or "
+                f"render --format), and {fmt} has none")
+    return None
+
+
+def transparency_error(path: str | Path, scene: "Scene", fmt: str | None = None,
+                       overrides: "list[str] | tuple[str, ...]" = ()) -> str | None:
+    """``alpha_problem`` as a scene error message with the file and line of the background."""
+    problem = alpha_problem(scene, fmt)
+    return None if problem is None else locate_error(
+        path, f"render.look.background: bad value 'transparent': {problem}", overrides)
+
+
+def _check_alpha(path: Path, scene: "Scene", overrides) -> None:
+    msg = transparency_error(path, scene, None, overrides)
+    if msg is not None:
+        raise SceneError(msg)
+
+
 def locate_error(path: str | Path, message: str, overrides: "list[str] | tuple[str, ...]" = (),
                  panel: int | None = None) -> str:
     """A later stage's error about a scene key (``"landscape.model.arch: bad value ..."``, raised
@@ -1225,7 +1273,7 @@ def locate_error(path: str | Path, message: str, overrides: "list[str] | tuple[s
     key, as a load-time error has them: ``FILE:LINE: key: ...``, ``FILE (--set key): ...`` when the
     value came from the command line, and for comparison panel ``panel`` the panel's own key where
     the panel sets it (``compare.panels[i].landscape...``)."""
-    m = re.match(r"(landscape(?:\.[A-Za-z_]\w*)*): ", message)
+    m = re.match(r"((?:landscape|render|output)(?:\.[A-Za-z_]\w*)*): ", message)
     if m is None:
         return f"{path}: " + (f"compare.panels[{panel}]: " if panel is not None else "") + message
     loc = tuple(m.group(1).split("."))

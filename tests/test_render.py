@@ -129,6 +129,82 @@ def test_a_film_path_must_match_its_format(tmp_path):
     assert load_scene(p).output_path().name == "s.gif"
 
 
+TRANSPARENT = RENDER + ("  look: {background: transparent, supersample: 2}\n"
+                         "  paths: {training: {color: '#ffcc00', width: 10}}\n"
+                         "  captions: [{text: 'A caption', from: 0, to: 2}]\n")
+
+
+def test_a_transparent_frame_over_black_is_the_frame_on_black(gl, scene_with_cache):
+    """No background: RGBA with straight colours whose composite over black is, to rounding, the
+    frame drawn on a black background (fog, the additive glow of the trail and the text included)."""
+    p, c = scene_with_cache(TRANSPARENT + "output: {format: png}\n")
+    clear = _frame(p, c, 1.0, 640, 360)
+    p, c = scene_with_cache(TRANSPARENT.replace("background: transparent", "background: ['#000000', '#000000']"))
+    black = _frame(p, c, 1.0, 640, 360)
+    assert clear.shape == (360, 640, 4) and black.shape == (360, 640, 3)
+    over = clear[..., :3].astype(float) * clear[..., 3:4] / 255.0
+    d = np.abs(over - black)
+    assert d.max() <= 1.0 and d.mean() < 0.2, (d.max(), d.mean())
+    a = clear[..., 3]
+    assert a[:4, :4].max() == 0 and a[-4:, -4:].max() == 0            # no background in the corners
+    assert (a == 255).sum() > 1000 and 0.1 < (a > 0).mean() < 0.8      # the terrain is there, opaque in part
+    assert ((a > 0) & (a < 255)).sum() > 100                            # fog and edges: partly transparent
+
+
+@pytest.mark.parametrize("fmt", ["mov", "webm", "png"])
+def test_transparent_films_keep_their_alpha(gl, scene_with_cache, tmp_path, fmt):
+    import imageio_ffmpeg
+    from PIL import Image
+    from render.writer import probe
+    out = tmp_path / "films" / ("f_frames" if fmt == "png" else f"f.{fmt}")
+    p, c = scene_with_cache(TRANSPARENT + f"output: {{format: {fmt}, path: {out}}}\n")
+    r = subprocess.run([sys.executable, "-m", "render", str(p), "--cache-dir", str(c), "--quiet", "--frames", "4"],
+                       cwd=ROOT, capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    if fmt == "png":
+        frames = [np.asarray(Image.open(f)) for f in sorted(out.iterdir())]
+    else:
+        info = probe(out)
+        assert (info["codec"], info["width"], info["height"], info["frames"]) == (
+            {"mov": "prores", "webm": "vp9"}[fmt], 320, 180, 4), info
+        if fmt == "mov":
+            assert info["pix_fmt"].startswith("yuva444p"), info
+        # VP9 keeps its alpha in a side stream that only libvpx's own decoder reads
+        gen = imageio_ffmpeg.read_frames(str(out), pix_fmt="rgba", bpp=4,
+                                         input_params=["-c:v", "libvpx-vp9"] if fmt == "webm" else [])
+        next(gen)
+        frames = [np.frombuffer(f, np.uint8).reshape(180, 320, 4) for f in gen]
+    assert len(frames) == 4 and frames[0].shape == (180, 320, 4)
+    a = frames[-1][..., 3].astype(int)
+    assert a[:3, :3].max() <= 8 and a.max() >= 247                      # clear corners, an opaque terrain
+    assert 0.1 < (a > 128).mean() < 0.8
+
+
+def test_transparency_needs_a_format_with_alpha(gl, scene_with_cache, tmp_path):
+    from studio.scene import SceneError, load_scene
+    p, c = scene_with_cache(TRANSPARENT + "output: {format: png}\n")
+    out = tmp_path / "o" / "f.gif"
+    r = subprocess.run([sys.executable, "-m", "render", str(p), "--cache-dir", str(c), "--quiet", "--format", "gif",
+                        "--out", str(out)], cwd=ROOT, capture_output=True, text=True)
+    assert r.returncode == 2 and "Traceback" not in r.stderr, r.stderr
+    assert r.stderr.startswith(f"error: {p}:") and "render.look.background: bad value 'transparent'" in r.stderr
+    assert "png, mov or webm" in r.stderr and "gif has none" in r.stderr
+    assert not (tmp_path / "o").exists()
+    # the format is the render stage's choice (render --format can change it): a scene asking for an
+    # mp4 still loads, and rendering it stops with the line of the background
+    q = tmp_path / "q.yaml"
+    q.write_text("render:\n  look:\n    background: transparent\n")
+    assert load_scene(q).render.look.transparent
+    r = subprocess.run([sys.executable, "-m", "render", str(q), "--cache-dir", str(c), "--quiet"],
+                       cwd=ROOT, capture_output=True, text=True)
+    assert r.returncode == 2 and r.stderr.startswith(f"error: {q}:3: render.look.background: bad value 'transparent'")
+    assert "mp4 has none" in r.stderr
+    q.write_text("render:\n  look:\n    background: transparent\noutput: {format: mov}\n"
+                 "compare:\n  panels: [{}, {landscape: {grid: {seed: 1}}}]\n")
+    with pytest.raises(SceneError, match="a comparison"):
+        load_scene(q)
+
+
 def test_still_at_a_time(gl, scene_with_cache, tmp_path):
     from PIL import Image
     p, c = scene_with_cache(RENDER)
