@@ -389,16 +389,3 @@ def test_later_errors_get_the_line_of_their_key(tmp_path):
     assert locate_error(p, msg, panel=0) == f"{p}:6: compare.panels[0]: {msg}"
     # no key to find: the file alone
     assert locate_error(p, "something else went wrong") == f"{p}: something else went wrong"
-
-
-def test_a_later_error_from_the_command_line_has_its_line(tmp_path):
-    p = tmp_path / "s.yaml"
-    p.write_text("landscape:\n  data: {name: shapes, size: 32, samples: 64, channels: 3}\n"
-                 "  model: {name: torchvision, arch: resnet19}\n  train: {steps: 2}\n  grid: {resolution: [4, 4]}\n")
-    r = subprocess.run([sys.executable, "-m", "compute", str(p), "--cache-dir", str(tmp_path / "cache"), "--quiet"],
-                       cwd=ROOT, capture_output=True, text=True, timeout=120)
-    assert r.returncode == 2 and "Traceback" not in r.stderr, r.stderr
-    last = r.stderr.strip().splitlines()[-1]
-    assert last.startswith(f"error: {p}:3: landscape.model.arch: bad value 'resnet19'"), last
-    assert not (tmp_path / "cache").exists() or not any(
-        d.name != "models" for d in (tmp_path / "cache").iterdir()), "no half-made entry"
