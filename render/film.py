@@ -474,8 +474,7 @@ def render_film(scene: Scene, ls: Landscape, out: Path, opts: Options, crf: int,
 def write_film(film, out: Path, opts: Options, crf: int, preset: str, progress: bool = True,
                max_frames: int | None = None, fmt: str = "mp4") -> dict:
     """Every frame of ``film`` (anything with ``frame(t)``, ``close()`` and ``transparent``: a Film,
-    a comparison)
-    to ``out`` through the MP4 or PNG-sequence writer; the film is closed at the end."""
+    a comparison) to ``out`` through the film or PNG-sequence writer; the film is closed at the end."""
     import time
     from tqdm import tqdm
     from render.writer import PngSequenceWriter, VideoWriter

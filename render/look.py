@@ -210,8 +210,10 @@ class TerrainSequence:
         q = DEFAULT_QUANTILE[mode] if quantile is None else float(quantile)
         if heights is None or color_scale is None:
             sample = loss_sample(ls)
-            heights = heights or height_map(sample, mode, exaggeration, q)
-            color_scale = color_scale or height_map(sample, "log", 1.0, q)
+            if heights is None:
+                heights = height_map(sample, mode, exaggeration, q)
+            if color_scale is None:
+                color_scale = height_map(sample, "log", 1.0, q)
         self.heights, self.color_scale = heights, color_scale
         # the highest each cell ever gets, for the camera's ground guard
         self.ceiling = highest_level(ls, self.heights, stride)

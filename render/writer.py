@@ -88,23 +88,19 @@ def encoder_settings(fmt: str, crf: int, preset: str, alpha: bool = False) -> tu
       the whole film would need every frame in memory first); for slides and documents, best
       at a small size (``--size 640x360``).
     """
-    if alpha:
-        if fmt == "mov":
-            return "prores_ks", "yuva444p10le", ["-profile:v", "4", "-vendor", "apl0", "-alpha_bits", "16"]
-        if fmt == "webm":
-            return "libvpx-vp9", "yuva420p", ["-crf", str(crf), "-b:v", "0", "-row-mt", "1", "-deadline", "good",
-                                              "-cpu-used", "4"]
+    if alpha and fmt not in ("mov", "webm"):
         raise ValueError(f"a {fmt} film has no alpha channel (mov and webm have, and PNG frames)")
     if fmt == "mp4":
         return "libx264", "yuv420p", ["-crf", str(crf), "-preset", preset, "-movflags", "+faststart"]
-    if fmt == "mov":
-        return "prores_ks", "yuv422p10le", ["-profile:v", "3", "-vendor", "apl0"]
+    if fmt == "mov":       # ProRes 4444 (profile 4) keeps the alpha, 422 HQ (profile 3) has none
+        return ("prores_ks", "yuva444p10le" if alpha else "yuv422p10le",
+                ["-profile:v", "4" if alpha else "3", "-vendor", "apl0"] + (["-alpha_bits", "16"] if alpha else []))
     if fmt == "webm":
-        return "libvpx-vp9", "yuv420p", ["-crf", str(crf), "-b:v", "0", "-row-mt", "1", "-deadline", "good",
-                                         "-cpu-used", "4"]
+        return ("libvpx-vp9", "yuva420p" if alpha else "yuv420p",
+                ["-crf", str(crf), "-b:v", "0", "-row-mt", "1", "-deadline", "good", "-cpu-used", "4"])
     if fmt == "gif":
         return "gif", "pal8", ["-filter_complex",
-                             "split[a][b];[a]palettegen=stats_mode=single[p];[b][p]paletteuse=new=1"]
+                               "split[a][b];[a]palettegen=stats_mode=single[p];[b][p]paletteuse=new=1"]
     raise ValueError(f"unknown film format {fmt!r}")
 
 
