@@ -140,13 +140,14 @@ class Film:
             self.morph = TerrainSequence(ls, r.look.height, r.look.exaggeration, r.look.colormap, r.look.shading,
                                          stride=opts.stride, quantile=r.look.clip_quantile,
                                          color_by=r.look.color_by, heights=self.panel.heights,
-                                         color_scale=self.panel.color_scale)
+                                         color_scale=self.panel.color_scale, contours=r.look.contours)
             self.terrain = self.morph.grid(len(self.morph) - 1)
         else:
             self.terrain = build_terrain(ls, r.look.height, r.look.exaggeration, r.look.colormap,
                                          r.look.shading, stride=opts.stride, quantile=r.look.clip_quantile,
                                          color_by=r.look.color_by, heights=self.panel.heights,
-                                         color_scale=self.panel.color_scale)
+                                         color_scale=self.panel.color_scale,
+                                         contours=r.look.contours)
         self.trails: list[tuple[Trail, object]] = []
         for name, style in r.paths.items():
             if name not in ls.paths:

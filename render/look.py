@@ -119,21 +119,44 @@ class Terrain:
 
 def build_terrain(ls: Landscape, mode: str, exaggeration: float, cmap: str, shading: float,
                   stride: int = 1, quantile: float | None = None, color_by: str = "height",
-                  heights: HeightMap | None = None, color_scale: HeightMap | None = None) -> Terrain:
+                  heights: HeightMap | None = None, color_scale: HeightMap | None = None,
+                  contours: int = 0) -> Terrain:
     """``heights`` and ``color_scale`` replace the scales this landscape's own loss would give
     (a comparison's panels share them: render/compare.py, shared_scales)."""
     loss = np.asarray(ls.loss)[::stride, ::stride]
     hm = heights if heights is not None else height_map(np.asarray(ls.loss), mode, exaggeration, quantile)
     level = hm.level(loss)
     value = color_values(ls, level, color_by, hm.quantile, stride, scale=color_scale)
-    return _terrain(level, value, hm, cmap, shading)
+    return _terrain(level, value, hm, cmap, shading, contours=contours)
+
+
+#: contour lines: half their width in grid cells, and how much they darken the terrain
+CONTOUR_HALF_WIDTH, CONTOUR_STRENGTH = 1.6, 0.5
+
+
+def contour_lines(level: np.ndarray, count: int) -> np.ndarray:
+    """How much each cell lies on one of ``count - 1`` contour lines of the normalized height
+    (at 1/count, 2/count, ...), in [0, 1]: 1 on a line, falling to 0 at CONTOUR_HALF_WIDTH grid
+    cells from it.  The distance is the height's distance to the nearest line's value over the
+    local gradient, so lines keep one width on steep walls and gentle slopes alike (a band of
+    values would smear on the flat and vanish on walls).  NaN cells get none."""
+    if count < 2 or level.size == 0:
+        return np.zeros(level.shape, np.float32)
+    lv = np.asarray(level, np.float64) * count
+    gy, gx = np.gradient(lv) if min(lv.shape) > 1 else (np.zeros_like(lv), np.zeros_like(lv))
+    slope = np.hypot(gx, gy)                                     # level units x count, per cell
+    near = np.clip(np.rint(lv), 1, count - 1)                    # the nearest line's value
+    d = np.abs(lv - near) / np.maximum(slope, 1e-9)              # cells to that line
+    on = np.clip(1.0 - d / CONTOUR_HALF_WIDTH, 0.0, 1.0)
+    return np.nan_to_num(on, nan=0.0).astype(np.float32)
 
 
 def _terrain(level: np.ndarray, value: np.ndarray, hm: HeightMap, cmap: str, shading: float,
-             keep_all: bool = False) -> Terrain:
+             keep_all: bool = False, contours: int = 0) -> Terrain:
     """Points, shaded colours and size factors of a normalized height field; ``keep_all`` keeps
     the cells that are not finite too (drawn at the top of the scale), so two terrains of the
-    same grid have the same points in the same order and can be blended."""
+    same grid have the same points in the same order and can be blended; ``contours``: that many
+    bands of height with lines between them, darkened into the colours (contour_lines)."""
     ny, nx = level.shape
     half_y = ny / nx
     x = np.linspace(-1.0, 1.0, nx)
@@ -154,6 +177,8 @@ def _terrain(level: np.ndarray, value: np.ndarray, hm: HeightMap, cmap: str, sha
         z = np.where(np.isfinite(z), z, hm.top)
     idx = np.clip(np.rint(np.nan_to_num(value, nan=0.0) * 255.0), 0, 255).astype(np.int32)
     rgb = lut[idx] * shade[..., None]
+    if contours:
+        rgb = rgb * (1.0 - CONTOUR_STRENGTH * contour_lines(level, contours))[..., None]
     ok = np.isfinite(level) if not keep_all else np.ones(level.shape, bool)
     xx, yy = np.meshgrid(x, y)
     pos = np.stack([xx[ok], yy[ok], z[ok]], axis=1).astype(np.float32)
@@ -197,9 +222,9 @@ class TerrainSequence:
 
     def __init__(self, ls: Landscape, mode: str, exaggeration: float, cmap: str, shading: float,
                  stride: int = 1, quantile: float | None = None, color_by: str = "height",
-                 heights: HeightMap | None = None, color_scale: HeightMap | None = None):
+                 heights: HeightMap | None = None, color_scale: HeightMap | None = None, contours: int = 0):
         """``heights`` and ``color_scale`` replace the sequence's own scales (a comparison's
-        panels share them: render/compare.py, shared_scales)."""
+        panels share them: render/compare.py, shared_scales); ``contours`` as build_terrain's."""
         if ls.sequence is None:
             raise LookError(f"cache entry {ls.key} holds no sequence of grids")
         if color_by not in ("height", "loss"):
@@ -207,6 +232,7 @@ class TerrainSequence:
                             f"use color_by: height or loss")
         self.seq, self.stride = ls.sequence, stride
         self.mode, self.cmap, self.shading, self.color_by = mode, cmap, shading, color_by
+        self.contours = contours
         q = DEFAULT_QUANTILE[mode] if quantile is None else float(quantile)
         if heights is None or color_scale is None:
             sample = loss_sample(ls)
@@ -234,7 +260,8 @@ class TerrainSequence:
             loss = self._loss(k)
             level = self.heights.level(loss)
             value = level if self.color_by == "height" else self.color_scale.level(loss)
-            self._built[k] = _terrain(level, value, self.heights, self.cmap, self.shading, keep_all=True)
+            self._built[k] = _terrain(level, value, self.heights, self.cmap, self.shading, keep_all=True,
+                                      contours=self.contours)
         return self._built[k]
 
     def at(self, u: float) -> Terrain:

@@ -642,6 +642,8 @@ class LookSpec(_Strict):
     supersample: int = Field(1, ge=1, le=3, description="draw at 1, 2 or 3 times the size and shrink with a "
                                                         "box filter: cleaner edges, slower")
     shading: float = Field(0.55, ge=0, le=1, description="strength of the slope shading")
+    contours: int = Field(0, ge=0, le=100, description="contour lines: the height cut into this many equal "
+                                                       "bands, a thin dark line between each two (0: none)")
     fog: float = Field(0.35, ge=0, le=1, description="how much far points fade into the background")
 
     @field_validator("background")

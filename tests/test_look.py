@@ -374,3 +374,39 @@ def test_box_downsample():
     assert out[0, 0].tolist() == [255] * 3 and out[1, 2].tolist() == [10, 20, 30]
     assert out[0, 1].tolist() == [25] * 3        # 101 / 4 = 25.25, rounded
     assert box_downsample(img, 1) is img
+
+
+# --------------------------------------------------------------------------- contour lines
+
+def test_contour_lines_sit_on_their_levels_at_one_width_on_any_slope():
+    from render.look import CONTOUR_HALF_WIDTH, contour_lines
+    x = np.linspace(0.0, 1.0, 401)
+    for ramp in (x, x ** 2):                          # a steady slope, and one that steepens 800-fold
+        on = contour_lines(np.tile(ramp, (5, 1)), 4)[2]
+        for level in (0.25, 0.5, 0.75):
+            centre = int(np.argmin(np.abs(ramp - level)))
+            assert on[centre] > 0.6, (level, on[centre])
+            # the line's width in cells is the same wherever it is (not a band of values)
+            width = int((on[max(centre - 20, 0):centre + 20] > 0).sum())
+            assert 2 <= width <= 2 * CONTOUR_HALF_WIDTH + 1, (level, width)
+        # nothing between the lines, none at the ends (0 and 1 are not lines)
+        assert on[(np.abs(ramp[:, None] - [0.25, 0.5, 0.75]).min(axis=1) > 0.02) & (ramp > 0.03)].max() == 0
+        assert (on > 0).sum() <= 3 * (2 * CONTOUR_HALF_WIDTH + 1)
+    assert not contour_lines(np.tile(x, (5, 1)), 0).any()
+    nan = np.tile(x, (5, 1))
+    nan[:, 180:220] = np.nan
+    assert np.isfinite(contour_lines(nan, 4)).all()
+
+
+def test_contours_darken_the_terrain_only_on_their_lines():
+    from render.look import CONTOUR_STRENGTH, build_terrain, contour_lines
+    ls = synthetic_landscape("c" * 16, 160, 120)
+    plain = build_terrain(ls, "log", 0.6, "magma", 0.5)
+    lined = build_terrain(ls, "log", 0.6, "magma", 0.5, contours=8)
+    np.testing.assert_array_equal(plain.positions, lined.positions)
+    on = contour_lines(plain.level, 8).ravel()[np.isfinite(plain.level).ravel()]
+    want = plain.colors * (1 - CONTOUR_STRENGTH * on)[:, None]
+    lit = plain.colors < 0.999                          # colours the slope light did not clip at white
+    np.testing.assert_allclose(lined.colors[lit], want[lit], rtol=1e-5, atol=1e-6)
+    assert (lined.colors <= plain.colors + 1e-6).all()
+    assert 0.02 < (on > 0).mean() < 0.3                # lines, not a wash
