@@ -32,7 +32,7 @@ from studio.scene import Scene
 from render import camera as cam
 from render import overlay
 from render.film import Film, Options, PanelOptions, describe, draw_captions, write_film, write_still
-from render.look import HeightMap, height_map, hex_rgba, highest_level, loss_sample
+from render.look import HeightMap, height_map, hex_rgba, highest_level, loss_sample, terrain_sample
 
 #: the divider between split panels (a little lighter than the default background, so it reads as
 #: a line between two pictures rather than a hole), and its width at 1080p
@@ -118,7 +118,8 @@ class CompareFilm:
         # one home and one ground for all cameras: the framing of every terrain together, and the
         # highest of the terrains under the camera (each panel's own if their grids' shapes differ)
         cw, ch = self.cells[0][2], self.cells[0][3]
-        sample = np.concatenate([_terrain_sample(ls, h) for ls, h in zip(lss, self.heights)])
+        sample = np.concatenate([terrain_sample(h.level(np.asarray(ls.loss)), h.top)
+                                 for ls, h in zip(lss, self.heights)])
         home = cam.framing(sample, cw / ch)
         ground = _common_ground(lss, self.heights, opts.stride)
         self.slot = opts.duration / n
@@ -136,6 +137,11 @@ class CompareFilm:
         self.bg = np.clip(np.rint(np.asarray(bg) * 255), 0, 255).astype(np.uint8)
         self._tiles: dict = {}
         self.title_end = min(4.5, opts.duration * 0.4)
+
+    @property
+    def note(self) -> str | None:
+        """The panels' notes for the command line (a grid drawn thinner than asked), or None."""
+        return "; ".join(sorted({f.note for f in self.films if f.note})) or None
 
     # ------------------------------------------------------------------ frames
     def frame(self, t: float) -> np.ndarray:
@@ -253,20 +259,6 @@ def _accent(scene: Scene) -> str:
     """The colour of a panel caption's bar: the first drawn path's colour."""
     paths = list(scene.render.paths.values())
     return paths[0].color if paths else "#ffffff"
-
-
-def _terrain_sample(ls: Landscape, hm: HeightMap, points: int = 4000) -> np.ndarray:
-    """About ``points`` of the terrain's positions (as look.build_terrain places them), for framing."""
-    loss = np.asarray(ls.loss)
-    ny, nx = loss.shape
-    s = max(1, int(np.sqrt(ny * nx / points)))
-    half_y = ny / nx
-    x = np.linspace(-1.0, 1.0, nx)[::s]
-    y = np.linspace(-half_y, half_y, ny)[::s]
-    z = hm.level(loss[::s, ::s]) * hm.top
-    xx, yy = np.meshgrid(x, y)
-    ok = np.isfinite(z)
-    return np.stack([xx[ok], yy[ok], z[ok]], axis=1)
 
 
 def _common_ground(lss: list[Landscape], heights: list[HeightMap], stride: int) -> np.ndarray | None:

@@ -20,7 +20,7 @@ from studio.cache import Landscape
 from studio.scene import Scene
 from render import camera as cam
 from render import overlay
-from render.look import HeightMap, Trail, TerrainSequence, build_terrain, build_trail, hex_rgba
+from render.look import HeightMap, Trail, TerrainSequence, build_terrain, build_trail, hex_rgba, terrain_sample
 from render.gl import SIZE_DEPTH, SIZE_FIXED, SIZE_WORLD, plan_tiles
 
 
@@ -33,6 +33,19 @@ class Options:
     stride: int = 1          # draw every stride-th grid point (previews)
     supersample: int | None = None   # None: the scene's render.look.supersample
     max_tile: int | None = None      # largest piece drawn at once (None: the GL's limit, or STUDIO_MAX_TILE)
+
+
+#: grid points drawn per drawn pixel at most: beyond about two, more points change nothing on
+#: screen and only cost time (a 4096 x 4096 grid at 1080p is drawn at every second point)
+POINTS_PER_PIXEL = 2.0
+
+
+def auto_stride(shape: tuple[int, int], width: int, height: int, stride: int = 1) -> int:
+    """The grid stride to draw at a drawn size of width x height: the requested one, or the
+    smallest larger one that brings the points within POINTS_PER_PIXEL a pixel (10% slack)."""
+    ny, nx = shape
+    ratio = ny * nx / (POINTS_PER_PIXEL * width * height)
+    return max(int(stride), math.ceil(math.sqrt(ratio / 1.1)), 1)
 
 
 @dataclass
@@ -133,18 +146,25 @@ class Film:
         self.ss = opts.supersample if opts.supersample is not None else r.look.supersample
         self.rw, self.rh = opts.width * self.ss, opts.height * self.ss
         self.rscale = self.rh / 1080.0              # points and trails: sizes at 1080p to drawn pixels
+        ny, nx = np.shape(ls.loss)
+        self.stride = auto_stride((ny, nx), self.rw, self.rh, opts.stride)
+        #: a line for the command line when the grid is drawn thinner than asked (None: it is not)
+        nth = {2: "2nd", 3: "3rd"}.get(self.stride, f"{self.stride}th")
+        self.note = (f"drawing every {nth} row and column of the {nx}x{ny} grid at {self.rw}x{self.rh}: "
+                     f"more than {POINTS_PER_PIXEL:g} points a pixel would not show"
+                     if self.stride > opts.stride else None)
         # a landscape over training: the terrain morphs from grid to grid as the training path's
         # head moves on (self.morph), and the last grid stands in for the still one
         self.morph = None
         if ls.sequence is not None:
             self.morph = TerrainSequence(ls, r.look.height, r.look.exaggeration, r.look.colormap, r.look.shading,
-                                         stride=opts.stride, quantile=r.look.clip_quantile,
+                                         stride=self.stride, quantile=r.look.clip_quantile,
                                          color_by=r.look.color_by, heights=self.panel.heights,
                                          color_scale=self.panel.color_scale, contours=r.look.contours)
             self.terrain = self.morph.grid(len(self.morph) - 1)
         else:
             self.terrain = build_terrain(ls, r.look.height, r.look.exaggeration, r.look.colormap,
-                                         r.look.shading, stride=opts.stride, quantile=r.look.clip_quantile,
+                                         r.look.shading, stride=self.stride, quantile=r.look.clip_quantile,
                                          color_by=r.look.color_by, heights=self.panel.heights,
                                          color_scale=self.panel.color_scale,
                                          contours=r.look.contours)
@@ -160,10 +180,8 @@ class Film:
             self.trails.append((trail, style))
         self._still_trails = list(self.trails)
         self._morph_at = None
-        lo, hi = self.terrain.bounds
         aspect = opts.width / opts.height
-        pts = self.terrain.positions
-        sample = pts[:: max(1, len(pts) // 4000)]
+        sample = terrain_sample(self.terrain.level, self.terrain.heights.top)
         self.home = (dict(self.panel.home) if self.panel.home is not None else
                      cam.framing(np.concatenate([sample] + [t.points for t, _ in self.trails]), aspect))
         keys = [k.model_dump(by_alias=True) for k in r.camera]      # keyframes and shots (from/to)
@@ -474,8 +492,8 @@ def render_film(scene: Scene, ls: Landscape, out: Path, opts: Options, crf: int,
 
 def write_film(film, out: Path, opts: Options, crf: int, preset: str, progress: bool = True,
                max_frames: int | None = None, fmt: str = "mp4") -> dict:
-    """Every frame of ``film`` (anything with ``frame(t)``, ``close()`` and ``transparent``: a Film,
-    a comparison) to ``out`` through the film or PNG-sequence writer; the film is closed at the end."""
+    """Every frame of ``film`` (anything with ``frame(t)``, ``close()``, ``transparent`` and ``note``:
+    a Film, a comparison) to ``out`` through the film or PNG-sequence writer; the film is closed at the end."""
     import time
     from tqdm import tqdm
     from render.writer import PngSequenceWriter, VideoWriter
@@ -483,6 +501,8 @@ def write_film(film, out: Path, opts: Options, crf: int, preset: str, progress: 
     if max_frames:
         n = min(n, max_frames)
     try:
+        if progress and film.note:
+            print(f"[render] {film.note}", file=sys.stderr)
         t0 = time.perf_counter()
         writer = (PngSequenceWriter(out, opts.width, opts.height, alpha=film.transparent) if fmt == "png" else
                   VideoWriter(out, opts.width, opts.height, opts.fps, crf=crf, preset=preset, fmt=fmt,
@@ -507,6 +527,8 @@ def write_still(film, out: Path, t: float) -> Path:
     """Frame t of ``film`` as an image at ``out`` (atomically); the film is closed."""
     from render.writer import write_image
     try:
+        if film.note:
+            print(f"[render] {film.note}", file=sys.stderr)
         img = film.frame(t)
     finally:
         film.close()

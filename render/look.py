@@ -117,6 +117,22 @@ class Terrain:
         return float(np.linalg.norm(hi - lo) / 2)
 
 
+def terrain_sample(level: np.ndarray, top: float, points: int = 4000) -> np.ndarray:
+    """About ``points`` positions of a terrain (as _terrain places them) from every s-th row and
+    column of its normalized height ``level``, for framing: spread evenly over the whole grid,
+    whatever its size (every k-th point of the flattened grid would take a few columns only
+    where k divides the row length)."""
+    ny, nx = level.shape
+    s = max(1, int(np.sqrt(ny * nx / points)))
+    half_y = ny / nx
+    x = np.linspace(-1.0, 1.0, nx)[::s]
+    y = np.linspace(-half_y, half_y, ny)[::s]
+    z = level[::s, ::s] * top
+    xx, yy = np.meshgrid(x, y)
+    ok = np.isfinite(z)
+    return np.stack([xx[ok], yy[ok], z[ok]], axis=1)
+
+
 def build_terrain(ls: Landscape, mode: str, exaggeration: float, cmap: str, shading: float,
                   stride: int = 1, quantile: float | None = None, color_by: str = "height",
                   heights: HeightMap | None = None, color_scale: HeightMap | None = None,

@@ -205,6 +205,37 @@ def test_transparency_needs_a_format_with_alpha(gl, scene_with_cache, tmp_path):
         load_scene(q)
 
 
+def test_auto_stride():
+    from render.film import auto_stride
+    assert auto_stride((1000, 1000), 1920, 1080) == 1            # a million points at 1080p: all of them
+    assert auto_stride((4096, 4096), 1920, 1080) == 2            # 16.7 million: every second point
+    assert auto_stride((4096, 4096), 3840, 2160) == 1            # at 4K there are pixels for them all
+    assert auto_stride((1000, 1000), 640, 360) == 2
+    assert auto_stride((100, 100), 640, 360, stride=3) == 3      # never less than asked (previews)
+
+
+def test_a_grid_denser_than_the_pixels_is_drawn_thinner_and_looks_the_same(gl, scene_with_cache, monkeypatch):
+    from render import film as film_mod
+    p, c = scene_with_cache(RENDER + "  title_card: false\n", nx=600, ny=500)
+    thin = _frame(p, c, 0.6)                          # 320x180: 115,200 points at most, of 300,000
+    monkeypatch.setattr(film_mod, "POINTS_PER_PIXEL", 1e9)
+    full = _frame(p, c, 0.6)
+    d = np.abs(thin.astype(int) - full.astype(int))
+    assert d.mean() < 2.0 and np.percentile(d, 99) < 40, (d.mean(), np.percentile(d, 99))
+    monkeypatch.undo()
+    from render.film import Film, Options
+    from studio import cache
+    from studio.scene import load_scene
+    scene = load_scene(p)
+    f = Film(scene, cache.read(c, scene.cache_key()), Options(320, 180, 10, 1.2))
+    try:
+        assert f.stride == 2 and f.terrain.level.shape == (250, 300)
+        assert f.note == ("drawing every 2nd row and column of the 600x500 grid at 320x180: more than 2 points a "
+                          "pixel would not show")
+    finally:
+        f.close()
+
+
 def test_still_at_a_time(gl, scene_with_cache, tmp_path):
     from PIL import Image
     p, c = scene_with_cache(RENDER)
