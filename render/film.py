@@ -482,6 +482,40 @@ def draw_captions(img: np.ndarray, r, t: float, width: int, height: int, sc: flo
         overlay.composite(img, tile, x, int(y), op)
 
 
+class Looped:
+    """A film (anything write_film takes) that loops without a seam: its first ``fade`` seconds
+    dissolve from the film's last moment, held, into its beginning, so its last frame runs on
+    into its first (render.loop).  Past ``duration`` every motion has stopped (keyframes and
+    shots end by then, trails are whole), so the held moment is the film's end."""
+
+    def __init__(self, film, duration: float, fade: float):
+        self.film, self.duration, self.fade = film, float(duration), float(fade)
+        self.transparent, self.note = film.transparent, film.note
+
+    def frame(self, t: float) -> np.ndarray:
+        if t >= self.fade:
+            return self.film.frame(t)
+        w = _smoothstep(t / self.fade)
+        start = self.film.frame(t).astype(np.float32)
+        end = self.film.frame(self.duration + t).astype(np.float32)
+        if start.shape[2] == 4:          # straight alpha: blend premultiplied, then divide again
+            for img in (start, end):
+                img[..., :3] *= img[..., 3:4] / 255.0
+            out = end * (1 - w) + start * w
+            out = np.clip(np.rint(out), 0, 255).astype(np.uint8)
+            return unpremultiply(out)
+        return np.clip(np.rint(end * (1 - w) + start * w), 0, 255).astype(np.uint8)
+
+    def close(self) -> None:
+        self.film.close()
+
+
+def looped(film, opts: Options):
+    """``film`` as its scene's render.loop asks: Looped, or itself."""
+    fade = film.scene.render.loop
+    return Looped(film, opts.duration, fade) if fade else film
+
+
 def render_film(scene: Scene, ls: Landscape, out: Path, opts: Options, crf: int, preset: str,
                 progress: bool = True, max_frames: int | None = None, fmt: str = "mp4") -> dict:
     """Render the film to ``out``: a film of format ``fmt`` (mp4, mov, webm, gif:
@@ -500,6 +534,7 @@ def write_film(film, out: Path, opts: Options, crf: int, preset: str, progress: 
     n = max(1, int(round(opts.duration * opts.fps)))
     if max_frames:
         n = min(n, max_frames)
+    film = looped(film, opts)
     try:
         if progress and film.note:
             print(f"[render] {film.note}", file=sys.stderr)
@@ -520,12 +555,15 @@ def write_film(film, out: Path, opts: Options, crf: int, preset: str, progress: 
 def render_still(scene: Scene, ls: Landscape, out: Path, opts: Options, t: float) -> Path:
     """One frame at time t as an image at ``out`` (any size: drawn in tiles when larger than the
     GL draws in one piece), written under a temporary name and renamed into place."""
-    return write_still(Film(scene, ls, opts), out, t)
+    return write_still(Film(scene, ls, opts), out, t, opts)
 
 
-def write_still(film, out: Path, t: float) -> Path:
-    """Frame t of ``film`` as an image at ``out`` (atomically); the film is closed."""
+def write_still(film, out: Path, t: float, opts: Options | None = None) -> Path:
+    """Frame t of ``film`` as an image at ``out`` (atomically); the film is closed.  With
+    ``opts``, a looping film's opening is the dissolve the film shows there."""
     from render.writer import write_image
+    if opts is not None:
+        film = looped(film, opts)
     try:
         if film.note:
             print(f"[render] {film.note}", file=sys.stderr)

@@ -898,6 +898,18 @@ class RenderSpec(_Strict):
         default_factory=list, description="keyframes (t: ...) and shots (shot: orbit, dolly, zoom, crane, follow)")
     captions: list[Caption] = Field(default_factory=list)
     title_card: bool = Field(True, description="show the scene title over the first seconds")
+    loop: Optional[float] = Field(
+        None, gt=0, description="a film that loops without a seam: its first this many seconds dissolve "
+                                "from its last moment into its beginning (for installations); none: no loop")
+
+    @field_validator("loop")
+    @classmethod
+    def _loop(cls, v, info: ValidationInfo):
+        duration = info.data.get("duration")
+        if v is not None and duration is not None and v > duration / 2:
+            raise ValueError(f"the loop's dissolve takes at most half the film (render.duration {duration:g} s): "
+                             f"at most {duration / 2:g} s, got {v:g}")
+        return v
 
     @field_validator("size")
     @classmethod

@@ -236,6 +236,44 @@ def test_a_grid_denser_than_the_pixels_is_drawn_thinner_and_looks_the_same(gl, s
         f.close()
 
 
+def test_a_looping_film_runs_from_its_last_frame_into_its_first(gl, scene_with_cache):
+    """render.loop: the opening dissolves from the held end into the beginning, so frame 0 is the
+    film's end and the film is unchanged after the dissolve."""
+    from render.film import Film, Looped, Options, looped
+    from studio import cache
+    from studio.scene import load_scene
+    text = RENDER + "  title_card: false\n  loop: 0.5\n  paths: {training: {color: '#ff0000', width: 8}}\n"
+    p, c = scene_with_cache(text)
+    scene = load_scene(p)
+    opts = Options(320, 180, 10, 1.2)
+    plain = Film(scene, cache.read(c, scene.cache_key()), opts)
+    film = looped(Film(scene, cache.read(c, scene.cache_key()), opts), opts)
+    try:
+        assert isinstance(film, Looped)
+        np.testing.assert_array_equal(film.frame(0.0), plain.frame(1.2))      # the held end
+        np.testing.assert_array_equal(film.frame(0.5), plain.frame(0.5))      # the film itself again
+        np.testing.assert_array_equal(film.frame(1.1), plain.frame(1.1))
+        mid = film.frame(0.25).astype(int)
+        a, b = plain.frame(0.25).astype(int), plain.frame(1.45).astype(int)
+        assert np.abs(mid - (a + b) / 2).mean() < 1.0                          # halfway through the dissolve
+        # the seam: the last frame and the first differ about as much as neighbouring frames do
+        seam = np.abs(film.frame(1.1).astype(int) - film.frame(0.0).astype(int)).mean()
+        step = np.abs(film.frame(1.0).astype(int) - film.frame(1.1).astype(int)).mean()
+        assert seam < 3 * step + 0.5, (seam, step)
+    finally:
+        film.close()
+        plain.close()
+
+
+def test_loop_is_at_most_half_the_film(tmp_path):
+    from studio.scene import SceneError, load_scene
+    p = tmp_path / "s.yaml"
+    p.write_text("render:\n  duration: 6\n  loop: 4\n")
+    with pytest.raises(SceneError) as e:
+        load_scene(p)
+    assert str(e.value).startswith(f"{p}:3: render.loop: ") and "at most 3 s, got 4" in str(e.value)
+
+
 def test_still_at_a_time(gl, scene_with_cache, tmp_path):
     from PIL import Image
     p, c = scene_with_cache(RENDER)
