@@ -285,4 +285,4 @@ def render_compare_film(scene: Scene, panels: list[tuple[str, Scene, Landscape]]
 def render_compare_still(scene: Scene, panels: list[tuple[str, Scene, Landscape]], out: Path, opts: Options,
                          t: float) -> Path:
     """One composed frame at time t as an image at ``out``."""
-    return write_still(CompareFilm(scene, panels, opts), out, t)
+    return write_still(CompareFilm(scene, panels, opts), out, t, opts)
