@@ -281,6 +281,9 @@ CASES = {
                            ["output.path", '"out/film.mp4"', "directory"]),
     "mp4_path_is_a_directory": ("output:\n  path: out/frames\n", 2,
                                 ["output.path", '"out/frames"', "must end in .mp4", "or png, a directory"]),
+    "format_path_mismatch": ("output: {format: webm, path: out/film.mp4}\n", 1,
+                             ["output.path", '"out/film.mp4"', "must end in .webm"]),
+    "loop_too_long": ("render:\n  duration: 6\n  loop: 4\n", 3, ["render.loop", "at most 3 s, got 4"]),
     "format_typo": ("output:\n  format: avi\n", 2, ["output.format", '"avi"', "'mp4'", "'mov'", "'webm'", "'gif'",
                                                      "'png'"]),
     "transparent_typo": ("render:\n  look:\n    background: transparant\n", 3,
@@ -410,3 +413,8 @@ def test_contours_darken_the_terrain_only_on_their_lines():
     np.testing.assert_allclose(lined.colors[lit], want[lit], rtol=1e-5, atol=1e-6)
     assert (lined.colors <= plain.colors + 1e-6).all()
     assert 0.02 < (on > 0).mean() < 0.3                # lines, not a wash
+
+
+def test_the_default_output_path_follows_the_format(tmp_path):
+    for fmt, name in (("mp4", "scene.mp4"), ("gif", "scene.gif"), ("mov", "scene.mov"), ("png", "scene_frames")):
+        assert load_scene(write(tmp_path, f"output: {{format: {fmt}}}\n")).output_path().name == name
