@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import os
 import sys
+import textwrap
 from pathlib import Path
 
 import numpy as np
@@ -11,6 +12,13 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 os.environ.setdefault("EGL_PLATFORM", "surfaceless")
+
+
+def write_scene(tmp_path: Path, text: str, name: str = "scene.yaml") -> Path:
+    """A scene file in tmp_path from an indented YAML text (dedented, leading blank lines dropped)."""
+    p = tmp_path / name
+    p.write_text(textwrap.dedent(text).lstrip("\n"), encoding="utf-8")
+    return p
 
 
 def _bowl(a, b):

@@ -11,13 +11,11 @@ import numpy as np
 import pytest
 
 from studio.scene import SceneError, deep_merge, load_scene
-from tests.conftest import ROOT, synthetic_landscape
+from tests.conftest import ROOT, synthetic_landscape, write_scene
 
 
 def write(tmp_path, text, name="cmp.yaml"):
-    p = tmp_path / name
-    p.write_text(textwrap.dedent(text).lstrip("\n"), encoding="utf-8")
-    return p
+    return write_scene(tmp_path, text, name)
 
 
 def error_of(path) -> str:

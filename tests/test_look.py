@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import subprocess
 import sys
-import textwrap
 
 import numpy as np
 import pytest
 
 from studio import assets, cache
 from studio.scene import SIZE_PRESETS, SceneError, load_scene
-from tests.conftest import ROOT, synthetic_landscape
+from tests.conftest import ROOT, synthetic_landscape, write_scene
 
 sys.path.insert(0, str(ROOT / "tools"))
 import make_colormaps  # noqa: E402
@@ -19,10 +18,7 @@ import make_colormaps  # noqa: E402
 DARK_ROOM = ("ember", "aurora", "ice")
 
 
-def write(tmp_path, text, name="scene.yaml"):
-    p = tmp_path / name
-    p.write_text(textwrap.dedent(text).lstrip("\n"), encoding="utf-8")
-    return p
+write = write_scene
 
 
 def error(path) -> str:

@@ -10,14 +10,12 @@ from pathlib import Path
 import pytest
 
 from studio.scene import SceneError, load_scene
+from tests.conftest import write_scene
 
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def write(tmp_path: Path, text: str, name: str = "scene.yaml") -> Path:
-    p = tmp_path / name
-    p.write_text(textwrap.dedent(text).lstrip("\n"), encoding="utf-8")
-    return p
+write = write_scene
 
 
 def cli_error(tmp_path: Path, scene: Path) -> str:

@@ -4,13 +4,13 @@ rendered (GL)."""
 from __future__ import annotations
 
 import math
-import textwrap
 
 import numpy as np
 import pytest
 
 from render import camera as cam
 from studio.scene import SceneError, load_scene
+from tests.conftest import write_scene
 
 HOME = {"target": [0.0, 0.0, 0.3], "azimuth": 30.0, "elevation": 30.0, "distance": 5.0, "fov": 35.0, "roll": 0.0}
 
@@ -272,10 +272,7 @@ def test_camera_is_kept_above_the_terrain_smoothly():
 
 # --------------------------------------------------------------------------- validation
 
-def write(tmp_path, text: str):
-    p = tmp_path / "scene.yaml"
-    p.write_text(textwrap.dedent(text).lstrip("\n"), encoding="utf-8")
-    return p
+write = write_scene
 
 
 def error(tmp_path, text: str) -> str:

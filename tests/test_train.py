@@ -15,6 +15,7 @@ import pytest
 from studio import cache
 from studio.cache import CacheError, TrainedModel
 from studio.scene import SceneError, TrainSpec, load_scene
+from tests.conftest import write_scene
 
 torch = pytest.importorskip("torch")
 import torch.nn as nn  # noqa: E402
@@ -43,10 +44,8 @@ def tiny_model(seed=0, classes=3):
     return nn.Sequential(nn.Linear(2, 6), nn.Tanh(), nn.Linear(6, classes))
 
 
-def write(tmp_path: Path, text: str, name="s.yaml") -> Path:
-    p = tmp_path / name
-    p.write_text(textwrap.dedent(text).lstrip("\n"))
-    return p
+def write(tmp_path, text, name="s.yaml"):
+    return write_scene(tmp_path, text, name)
 
 
 # --------------------------------------------------------------------------- optimizers
