@@ -1,12 +1,57 @@
-"""Data sets.  Everything here works with no network at run time."""
+"""Data sets.  Everything here works with no network at run time.
+
+:func:`build_data` turns the scene's ``landscape.data`` section into a :class:`Dataset`: the inputs,
+the targets and what kind they are, which decides the losses that fit (compute/losses.py) and the
+size of the model's output.
+"""
 from __future__ import annotations
 
 import math
 from pathlib import Path
+from typing import NamedTuple, Optional
 
 import torch
 
 from compute.errors import DataError  # noqa: F401  (raised here; importers take it from here too)
+
+#: the kinds of targets a data set can have
+KINDS = ("classes", "tokens", "regression", "unlabelled")
+
+
+class Dataset(NamedTuple):
+    """Inputs and targets of one data set.
+
+    kind     classes      y (N,) int64 class indices; ``outputs`` classes
+             tokens       x (N, T) int64 token ids and y (N, T) int64 next tokens; ``outputs`` the
+                          vocabulary
+             regression   y (N, F) float32 targets; ``outputs`` F
+             unlabelled   y None: the target is the input itself (an autoencoder); ``outputs`` the
+                          values of one input
+    shape    one sample's input shape: (features,), (C, H, W) or (T,)
+    """
+    x: torch.Tensor
+    y: Optional[torch.Tensor]
+    shape: tuple[int, ...]
+    outputs: int
+    kind: str = "classes"
+
+    @property
+    def targets(self) -> torch.Tensor:
+        """What the loss compares the output with: y, or the input for unlabelled data."""
+        return self.x if self.y is None else self.y
+
+    def take(self, idx: torch.Tensor) -> "Dataset":
+        return self._replace(x=self.x[idx], y=None if self.y is None else self.y[idx])
+
+    def subset(self, n: int, seed: int) -> tuple["Dataset", torch.Tensor]:
+        """A fixed, seeded subset of n samples -> (subset, sorted indices): class-balanced for class
+        labels (:func:`eval_subset`), else a seeded random choice."""
+        if self.kind == "classes":
+            idx = eval_subset(self.x, self.y, n, seed)[2]
+        else:
+            g = torch.Generator().manual_seed(seed)
+            idx = torch.randperm(len(self.x), generator=g)[:min(n, len(self.x))].sort().values
+        return self.take(idx), idx
 
 
 def spirals(samples: int, classes: int = 2, turns: float = 1.75, noise: float = 0.2,
@@ -28,26 +73,57 @@ def spirals(samples: int, classes: int = 2, turns: float = 1.75, noise: float = 
     return x.float(), y
 
 
-def build_data(spec: dict) -> tuple[torch.Tensor, torch.Tensor, tuple[int, ...], int]:
-    """-> (x, y, input shape of one sample, classes): (2,) for spirals, (C, H, W) for images.
+def build_data(spec: dict) -> Dataset:
+    """The scene's data set (spirals: points (2,); images: (C, H, W); the user's: whatever it returns).
 
     Raises :class:`DataError` (one message: where it looked, the scene key to set) for a data set
     that is not on disk."""
     name = spec["name"]
     if name == "spirals":
         x, y = spirals(spec["samples"], spec["classes"], spec["turns"], spec["noise"], spec["seed"])
-        return x, y, (2,), spec["classes"]
+        return Dataset(x, y, (2,), spec["classes"])
     if name == "shapes":
         x, y = shapes(spec["samples"], spec["classes"], spec["size"], spec["noise"], spec["channels"],
                       spec["seed"])
-        return x, y, tuple(x.shape[1:]), spec["classes"]
+        return Dataset(x, y, tuple(x.shape[1:]), spec["classes"])
+    if name == "regression":
+        x, y = regression(spec["function"], spec["samples"], spec["noise"], spec["seed"])
+        return Dataset(x, y, tuple(x.shape[1:]), 1, "regression")
     if name in ("mnist", "fashion_mnist", "cifar10", "imagenette", "folder"):
         x, y, classes = image_data(spec)
-        return x, y, tuple(x.shape[1:]), classes
+        return Dataset(x, y, tuple(x.shape[1:]), classes)
     if name == "custom":
-        x, y, classes = custom_data(spec)
-        return x, y, tuple(x.shape[1:]), classes
+        return custom_data(spec)
     raise ValueError(f"landscape.data.name: unknown data set {name!r}")
+
+
+# --------------------------------------------------------------------------- regression
+
+#: generated functions to fit: name -> (input dimensions, f)
+FUNCTIONS = {
+    # a wave whose frequency rises along x: an easy start and a hard finish for a small MLP
+    "chirp": (1, lambda x: torch.sin(3 * math.pi * x[:, 0] * (1 + x[:, 0]) / 2)),
+    # two bumps and a dip (MATLAB's peaks on [-1, 1]^2, scaled to about [-1, 1])
+    "peaks": (2, lambda x: _peaks(3 * x[:, 0], 3 * x[:, 1]) / 8),
+    # concentric ripples that fade outwards
+    "ripples": (2, lambda x: torch.cos(6 * x.norm(dim=1)) * torch.exp(-x.norm(dim=1))),
+}
+
+
+def _peaks(u: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
+    return (3 * (1 - u) ** 2 * torch.exp(-u ** 2 - (v + 1) ** 2)
+            - 10 * (u / 5 - u ** 3 - v ** 5) * torch.exp(-u ** 2 - v ** 2)
+            - torch.exp(-(u + 1) ** 2 - v ** 2) / 3)
+
+
+def regression(function: str, samples: int, noise: float = 0.05, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
+    """Points drawn uniformly from [-1, 1]^d and a function's value there, with Gaussian noise of
+    standard deviation ``noise`` -> (x (N, d), y (N, 1)) float32."""
+    dims, f = FUNCTIONS[function]
+    g = torch.Generator().manual_seed(seed)
+    x = 2 * torch.rand(samples, dims, generator=g, dtype=torch.float64) - 1
+    y = f(x) + noise * torch.randn(samples, generator=g, dtype=torch.float64)
+    return x.float(), y[:, None].float()
 
 
 def eval_subset(x: torch.Tensor, y: torch.Tensor, n: int, seed: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -205,58 +281,124 @@ def _normalize(x: torch.Tensor, spec: dict) -> torch.Tensor:
 
 # --------------------------------------------------------------------------- the user's own data
 
-def custom_data(spec: dict, key: str = "landscape.data") -> tuple[torch.Tensor, torch.Tensor, int]:
-    """``entry: "module:function"``, called with ``args`` -> (x, y, classes), checked.
+def custom_data(spec: dict, key: str = "landscape.data") -> Dataset:
+    """``entry: "module:function"``, called with ``args`` -> a checked :class:`Dataset`.
 
-    The function returns (x, y) or (x, y, classes): x (N, ...) numbers, one sample per row ((N, F)
-    points or (N, C, H, W) images), y (N,) integer class indices from 0; without ``classes`` it is
-    y's largest value + 1.  Torch tensors or NumPy arrays; x becomes float32, y int64."""
+    The function returns one of (torch tensors or NumPy arrays):
+
+    * ``(x, y)`` or ``(x, y, classes)`` with integer y (N,): class labels from 0 (without
+      ``classes``: y's largest value + 1);
+    * ``(x, y)`` or ``(x, y, vocabulary)`` with integer x and y both (N, T): token sequences, y the
+      next tokens (without a vocabulary: the largest token + 1);
+    * ``(x, y)`` with float y (N,) or (N, F): regression targets (y (N,) becomes (N, 1));
+    * ``x`` alone, or ``(x, None)``: inputs without labels, the target is the input (autoencoders).
+
+    x has one sample per row; floating or small-integer x becomes float32, token ids int64."""
     from compute.entry import EntryError, call
     entry = spec["entry"]
     out = call(entry, key, dict(spec.get("args") or {}))
-    want = ("should return (x, y) or (x, y, classes): x a float tensor (N, ...) with one sample per row, "
-            "y an integer tensor (N,) of class indices from 0")
     bad = f"{key}.entry: {entry}"
-    if not isinstance(out, (tuple, list)) or len(out) not in (2, 3):
-        got = f"a {type(out).__name__}" + (f" of {len(out)} items" if isinstance(out, (tuple, list)) else "")
-        raise EntryError(f"{bad} returned {got}; it {want}")
-    x, y = (_as_tensor(v, n, bad, want) for v, n in zip(out[:2], ("x", "y")))
-    if x.dim() < 2 or not (x.is_floating_point() or x.dtype in (torch.uint8, torch.int8, torch.int16,
-                                                                   torch.int32, torch.int64)):
-        raise EntryError(f"{bad} returned x of shape {tuple(x.shape)} and type {x.dtype}; it {want}")
-    if y.dim() != 1 or y.is_floating_point() or y.is_complex() or y.dtype == torch.bool:
-        raise EntryError(f"{bad} returned y of shape {tuple(y.shape)} and type {y.dtype}; it {want}")
-    if len(y) != len(x) or len(y) < 2:
-        raise EntryError(f"{bad} returned {len(x)} samples in x and {len(y)} labels in y; it {want}")
-    y = y.to(torch.int64)
-    if int(y.min()) < 0:
-        raise EntryError(f"{bad} returned a negative class index ({int(y.min())}) in y; it {want}")
-    classes = int(y.max()) + 1
-    if len(out) == 3:
-        c = out[2]
-        if isinstance(c, bool) or not isinstance(c, int) or c < 2:
-            raise EntryError(f"{bad} returned classes = {c!r}; the third item is the number of classes, an "
-                             f"integer of at least 2")
-        if c < classes:
-            raise EntryError(f"{bad} returned classes = {c} but y holds class index {classes - 1}; class "
-                             f"indices run from 0 to classes - 1")
-        classes = c
-    if classes < 2:
-        raise EntryError(f"{bad} returned labels of one class only; a classifier needs at least 2")
+    if isinstance(out, (tuple, list)) and len(out) in (2, 3):
+        x = _as_tensor(out[0], "x", bad)
+        y = None if out[1] is None else _as_tensor(out[1], "y", bad)
+        extra = out[2] if len(out) == 3 else None
+    elif isinstance(out, (tuple, list)):
+        raise EntryError(f"{bad} returned {len(out)} items; it {_WANT}")
+    else:
+        x, y, extra = _as_tensor(out, "x", bad), None, None
+    if x.dim() < 2 or x.dtype == torch.bool or x.is_complex():
+        raise EntryError(f"{bad} returned x of shape {tuple(x.shape)} and type {x.dtype}; it {_WANT}")
+    if y is not None and (len(y) != len(x)):
+        raise EntryError(f"{bad} returned {len(x)} samples in x and {len(y)} in y; it {_WANT}")
+    if len(x) < 2:
+        raise EntryError(f"{bad} returned {len(x)} sample(s); a landscape needs at least 2")
+    if y is None:
+        return _unlabelled(x, extra, bad)
+    if y.is_floating_point():
+        return _regression(x, y, extra, bad)
+    if y.dtype == torch.bool or y.is_complex():
+        raise EntryError(f"{bad} returned y of type {y.dtype}; it {_WANT}")
+    if y.dim() == 2 and not x.is_floating_point() and x.shape == y.shape:
+        return _tokens(x, y, extra, bad)
+    return _classes(x, y, extra, bad)
+
+
+_WANT = ("should return (x, y) or (x, y, classes) with class labels y (N,), token sequences x and y (N, T), "
+         "float regression targets y, or inputs x alone (no labels); one sample per row, torch tensors or "
+         "NumPy arrays")
+
+
+def _float_inputs(x: torch.Tensor, bad: str) -> torch.Tensor:
+    from compute.entry import EntryError
     x = x.to(torch.float32).contiguous()
     if not torch.isfinite(x).all():
         raise EntryError(f"{bad} returned x with NaN or infinite values")
-    return x, y, classes
+    return x
 
 
-def _as_tensor(v, name: str, bad: str, want: str) -> torch.Tensor:
+def _count(extra, least: int, what: str, bad: str) -> int:
+    """The third item (classes or vocabulary): an integer at least ``least``."""
+    from compute.entry import EntryError
+    if isinstance(extra, bool) or not isinstance(extra, int) or extra < 2:
+        raise EntryError(f"{bad} returned {what} = {extra!r}; the third item is the number of {what}, an "
+                         f"integer of at least 2")
+    if extra < least:
+        raise EntryError(f"{bad} returned {what} = {extra} but the data holds index {least - 1}; indices run "
+                         f"from 0 to {what} - 1")
+    return extra
+
+
+def _classes(x: torch.Tensor, y: torch.Tensor, extra, bad: str) -> Dataset:
+    from compute.entry import EntryError
+    if y.dim() != 1:
+        raise EntryError(f"{bad} returned integer y of shape {tuple(y.shape)}; class labels are (N,), token "
+                         f"targets (N, T) beside integer token ids x of the same shape")
+    y = y.to(torch.int64)
+    if int(y.min()) < 0:
+        raise EntryError(f"{bad} returned a negative class index ({int(y.min())}) in y; it {_WANT}")
+    classes = int(y.max()) + 1 if extra is None else _count(extra, int(y.max()) + 1, "classes", bad)
+    if classes < 2:
+        raise EntryError(f"{bad} returned labels of one class only; a classifier needs at least 2")
+    x = _float_inputs(x, bad)
+    return Dataset(x, y, tuple(x.shape[1:]), classes)
+
+
+def _tokens(x: torch.Tensor, y: torch.Tensor, extra, bad: str) -> Dataset:
+    from compute.entry import EntryError
+    x, y = x.to(torch.int64).contiguous(), y.to(torch.int64).contiguous()
+    low = min(int(x.min()), int(y.min()))
+    if low < 0:
+        raise EntryError(f"{bad} returned a negative token id ({low}); token ids run from 0")
+    top = max(int(x.max()), int(y.max())) + 1
+    vocab = top if extra is None else _count(extra, top, "vocabulary", bad)
+    return Dataset(x, y, tuple(x.shape[1:]), vocab, "tokens")
+
+
+def _regression(x: torch.Tensor, y: torch.Tensor, extra, bad: str) -> Dataset:
+    from compute.entry import EntryError
+    if extra is not None:
+        raise EntryError(f"{bad} returned a third item with float targets y; the third item is the number "
+                         f"of classes, for integer labels")
+    y = y.to(torch.float32).reshape(len(y), -1).contiguous() if y.dim() <= 2 else y.to(torch.float32)
+    if not torch.isfinite(y).all():
+        raise EntryError(f"{bad} returned y with NaN or infinite values")
+    x = _float_inputs(x, bad)
+    return Dataset(x, y, tuple(x.shape[1:]), int(math.prod(y.shape[1:])), "regression")
+
+
+def _unlabelled(x: torch.Tensor, extra, bad: str) -> Dataset:
+    from compute.entry import EntryError
+    if extra is not None:
+        raise EntryError(f"{bad} returned a third item without labels; return x alone, or (x, None)")
+    x = _float_inputs(x, bad)
+    return Dataset(x, None, tuple(x.shape[1:]), int(math.prod(x.shape[1:])), "unlabelled")
+
+
+def _as_tensor(v, name: str, bad: str) -> torch.Tensor:
     if isinstance(v, torch.Tensor):
         return v.detach().cpu()
-    try:
-        import numpy as np
-        if isinstance(v, np.ndarray):
-            return torch.from_numpy(np.ascontiguousarray(v))
-    except ImportError:          # pragma: no cover - numpy comes with torch here
-        pass
+    import numpy as np
+    if isinstance(v, np.ndarray):
+        return torch.from_numpy(np.ascontiguousarray(v))
     from compute.entry import EntryError
-    raise EntryError(f"{bad} returned {name} as a {type(v).__name__}; it {want} (a torch tensor or a NumPy array)")
+    raise EntryError(f"{bad} returned {name} as a {type(v).__name__}; it {_WANT}")

@@ -44,10 +44,8 @@ from tqdm import tqdm
 from studio import cache
 from studio.cache import CacheError, Descent, Path2D, PlaneVectors, canonical_descent, describe_descent
 from compute import plane as planes
-from compute.data import build_data, eval_subset
 from compute.engine import Plane, loss_fn_on_plane, precision_context
-from compute.models import build_model
-from compute.setup import build_setup
+from compute.losses import CROSS_ENTROPY, Loss
 
 OPTIMIZERS = ("sgd", "momentum", "nesterov", "adam", "rmsprop")
 
@@ -125,15 +123,6 @@ def descend(f: Callable[[torch.Tensor], torch.Tensor], spec, device=None, progre
 
 # --------------------------------------------------------------------------- the compute stage's side
 
-def evaluation_setup(landscape: dict, device: torch.device) -> tuple[nn.Module, torch.Tensor, torch.Tensor]:
-    """Model (architecture only: the plane gives the weights) and the evaluation subset the grid
-    is evaluated on, rebuilt from a resolved landscape section."""
-    x, y, shape, n_cls = build_data(landscape["data"])
-    ex, ey, _ = eval_subset(x, y, landscape["grid"]["eval_samples"], landscape["grid"]["seed"])
-    model = build_model(landscape["model"], shape, n_cls).to(device)
-    return model.eval(), ex.to(device), ey.to(device)
-
-
 def plane_vectors(origin: torch.Tensor, d1: torch.Tensor, d2: torch.Tensor) -> PlaneVectors:
     """Flat weight-space vectors -> the cache's float32 plane record."""
     as32 = lambda t: t.detach().cpu().reshape(-1).numpy().astype(np.float32)
@@ -153,11 +142,11 @@ def _outside(xy: np.ndarray, extent) -> np.ndarray:
     return (xy[:, 0] < a0) | (xy[:, 0] > a1) | (xy[:, 1] < b0) | (xy[:, 1] > b1)
 
 
-def compute_descents(specs: Iterable, model: nn.Module, plane: Plane, x: torch.Tensor, y: torch.Tensor,
-                     extent=None, progress: bool = False) -> list[Descent]:
+def compute_descents(specs: Iterable, model: nn.Module, plane: Plane, x: torch.Tensor, y: torch.Tensor | None,
+                     extent=None, progress: bool = False, loss: Loss = CROSS_ENTROPY) -> list[Descent]:
     """Run each descent on the plane; logs a line per descent (and where it leaves the grid)."""
     model.eval()
-    f = loss_fn_on_plane(model, plane, x, y)
+    f = loss_fn_on_plane(model, plane, x, y, loss)
     out = []
     for spec in specs:
         spec = canonical_descent(spec)
@@ -181,52 +170,22 @@ def compute_descents(specs: Iterable, model: nn.Module, plane: Plane, x: torch.T
     return out
 
 
-def _recover_plane(scene, root: Path, key: str, meta: dict, device: torch.device,
-                   progress: bool) -> PlaneVectors:
-    """For an entry written before the plane was stored: redo training and the plane (not the grid),
-    check they reproduce the stored training path, and store the plane in the entry."""
-    log(f"the cache entry {key} has no plane vectors (written by an older version); retraining to "
-        f"recover them (the grid is kept)")
-    setup = build_setup(scene, device, progress, cache_root=root)
-    stored = cache.read(root, key, scene.source or "SCENE").paths["training"].xy
-    xy = np.asarray(setup["xy"], np.float64)
-    tol = 1e-3 * max(1.0, float(np.abs(stored).max()))
-    if xy.shape != stored.shape or not np.allclose(xy, stored, rtol=0, atol=tol) \
-            or not np.allclose(setup["extent"], meta["plane"]["extent"], rtol=1e-5, atol=tol):
-        raise CacheError(f"retraining did not reproduce the plane of cache entry {key} (another device or "
-                         f"library version?); run `python -m compute {scene.source or 'SCENE'} --force` "
-                         f"to recompute the entry with its plane")
-    pv = plane_vectors(setup["final"], setup["d1"], setup["d2"])
-    cache.add_descents(root, key, (), plane=pv)
-    return pv
-
-
 def add_to_entry(scene, root: Path, key: str, specs: list[dict], device: torch.device,
                  progress: bool = False) -> list[Descent]:
     """Compute ``specs`` on a finished entry's plane (no training, no grid) and add them to it."""
+    from compute.runs import build_task, final_buffers
     d = cache.entry_dir(root, key)
     meta = cache.read(root, key, scene.source or "SCENE").meta
-    ls = meta["landscape"]
-    model, ex, ey = evaluation_setup(ls, device)
-    # BatchNorm's trained running statistics: the rebuilt model has the defaults, the model store
-    # the trained ones (the plane gives only the parameters)
-    train_key = meta.get("training", {}).get("train_key")
-    if any(True for _ in model.buffers()):
-        if train_key and cache.has_model(root, train_key):
-            stored = cache.read_model(root, train_key).buffers
-            with torch.no_grad():
-                for name, b in model.named_buffers():
-                    if name in stored:
-                        b.copy_(torch.from_numpy(np.array(stored[name])).to(b))
-        else:
-            log(f"warning: the trained model {train_key} is not in {root}/models: BatchNorm uses default "
-                f"statistics for these descents (compute again with --force for exact ones)")
+    task = build_task(scene, device)
+    # BatchNorm's running statistics of the final weights: the plane gives only the parameters
+    final_buffers(task, meta, root)
     pv = cache.read_plane(root, key, scene.source or "SCENE")
     if pv is None:
-        pv = _recover_plane(scene, root, key, meta, device, progress)
-    plane = plane_from_vectors(model, pv, device)
+        raise CacheError(f"the cache entry {d} has no plane vectors; run `python -m compute "
+                         f"{scene.source or 'SCENE'} --force` to compute it again")
+    plane = plane_from_vectors(task.model, pv, device)
     extent = meta.get("plane", {}).get("extent")
-    descents = compute_descents(specs, model, plane, ex, ey, extent, progress)
+    descents = compute_descents(specs, task.model, plane, task.eval.x, task.eval.y, extent, progress, task.loss)
     cache.add_descents(root, key, descents)
     log(f"added {len(descents)} descent{'s' if len(descents) != 1 else ''} to {d}")
     return descents

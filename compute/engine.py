@@ -32,7 +32,9 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from compute.losses import CROSS_ENTROPY, Loss
 from compute.models import Activation
+
 
 
 @dataclass
@@ -54,7 +56,8 @@ def load_params(model: nn.Module, params: dict[str, torch.Tensor]) -> None:
 
 @torch.no_grad()
 def reference_loss(model: nn.Module, plane: Plane, a: float, b: float,
-                   x: torch.Tensor, y: torch.Tensor, batchnorm: str = "running") -> float:
+                   x: torch.Tensor, y: torch.Tensor | None, batchnorm: str = "running",
+                   loss: Loss = CROSS_ENTROPY) -> float:
     """One grid point the plain way: copy the weights in, run the model, compute the loss.
 
     ``batchnorm="batch"`` normalizes BatchNorm layers with the statistics of ``x`` itself
@@ -72,7 +75,7 @@ def reference_loss(model: nn.Module, plane: Plane, a: float, b: float,
         # exact float32 on a GPU too (cuDNN's default runs convolutions in TensorFloat-32, about
         # three decimal digits)
         with precision_context(x.device, "fp32"):
-            return F.cross_entropy(model(x), y).item()
+            return loss(model, x, y).item()
     finally:
         for m, mom in saved:
             m.momentum = mom
@@ -161,12 +164,16 @@ def _conv_stack(model: nn.Module):
 class GridEngine:
     """Evaluates the loss of ``model`` on (x, y) at many points of ``plane``."""
 
-    def __init__(self, model: nn.Module, plane: Plane, x: torch.Tensor, y: torch.Tensor,
+    def __init__(self, model: nn.Module, plane: Plane, x: torch.Tensor, y: torch.Tensor | None,
                  chunk: int | None = None, method: str = "auto", compile: bool = False,
-                 precision: str = "fp32", batchnorm: str = "running", accuracy: bool = False):
+                 precision: str = "fp32", batchnorm: str = "running", accuracy: bool = False,
+                 loss: Loss = CROSS_ENTROPY):
         self.model = model.eval()
         self.plane = plane
         self.x, self.y = x, y
+        self.loss = loss
+        #: what a built-in loss compares the output with: y, or the input for unlabelled data
+        self.target = x if y is None else y
         self.device = x.device
         if precision not in ("fp32", "tf32", "bf16"):
             raise ValueError(f"precision must be fp32, tf32 or bf16, got {precision!r}")
@@ -177,12 +184,14 @@ class GridEngine:
         self.accuracy = bool(accuracy)
         has_bn = any(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in model.modules())
         self.batchnorm = batchnorm if has_bn else "running"
-        self.stack = _linear_stack(model)
-        self.convs = _conv_stack(model)
+        # the batched paths end in a built-in loss; the user's own goes through torch.func
+        self.stack = _linear_stack(model) if loss.builtin else None
+        self.convs = _conv_stack(model) if loss.builtin else None
         if method == "auto":
             method = "linear" if self.stack is not None else "conv" if self.convs is not None else "vmap"
         if method == "linear" and self.stack is None:
-            raise ValueError("the 'linear' method needs a model made of Linear layers and activations")
+            raise ValueError("the 'linear' method needs a model made of Linear layers and activations, and a "
+                             "built-in loss")
         if method == "conv" and self.convs is None:
             raise ValueError("the 'conv' method needs a Sequential of Conv2d/BatchNorm2d/activation/pooling, "
                              "Flatten, then Linear layers")
@@ -303,7 +312,7 @@ class GridEngine:
             h = torch.bmm(h, wk).add_(bk[:, None, :])
             if act is not None:
                 h = act(h)
-        return _cross_entropy_batched(h, self.y, self.accuracy)
+        return self.loss.batched(h, self.target, self.accuracy)
 
     def _output_layer(self, h: torch.Tensor, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
         k, n, hdim = h.shape
@@ -312,7 +321,7 @@ class GridEngine:
         r = (self.out_w @ h.reshape(k * n, hdim).T).view(3, c, k, n)
         r = r + self.out_b[:, :, None, None]
         logits = torch.addcmul(r[0], a[None, :, None], r[1]).addcmul_(b[None, :, None], r[2])  # (C, K, N)
-        return _cross_entropy_ckn(logits, self.y, self.accuracy)
+        return self.loss.batched_ckn(logits, self.target, self.accuracy)
 
     # ------------------------------------------------------------------ conv stack
     def _prepare_conv(self):
@@ -383,7 +392,7 @@ class GridEngine:
                 g, sh_ = self._bn_affine(name, m, mean, var, a, b)
                 h = torch.addcmul(sh_[:, None, :], h, g[:, None, :])
         assert flat, "a conv stack ends in Flatten and Linear layers"
-        return _cross_entropy_batched(h, self.y, self.accuracy)
+        return self.loss.batched(h, self.target, self.accuracy)
 
     # ------------------------------------------------------------------ generic
     def _prepare_vmap(self):
@@ -401,15 +410,14 @@ class GridEngine:
             from torch.func import replace_all_batch_norm_modules_
             model = replace_all_batch_norm_modules_(copy.deepcopy(self.model)).eval()
         buffers = dict(model.named_buffers())
-        x, y, accuracy = self.x, self.y, self.accuracy
+        x, y, target, loss, accuracy = self.x, self.y, self.target, self.loss, self.accuracy
 
         def one(a, b):
             params = {k: o[i] + a * d1[i] + b * d2[i] for i, k in enumerate(names)}
+            if not accuracy:
+                return loss.functional(model, params, buffers, x, y).reshape(())
             out = functional_call(model, (params, buffers), (x,))
-            ce = F.cross_entropy(out, y)
-            if accuracy:
-                return torch.stack([ce, (out.argmax(-1) == y).float().mean()])
-            return ce
+            return torch.stack([loss.of_output(out, target), loss.accuracy(out, target)])
 
         self._one = one
         self._vmapped = vmap(one)
@@ -527,41 +535,13 @@ class GridEngine:
             yield j, self.block(alpha, beta, j, r)
 
 
-def _cross_entropy_batched(logits: torch.Tensor, y: torch.Tensor, accuracy: bool = False) -> torch.Tensor:
-    """Mean cross-entropy for each of K stacked logit sets (K, N, C) -> (K,), or with
-    ``accuracy`` (K, 2): cross-entropy and the fraction classified right."""
-    # in float32 whatever the layers ran in (bf16 logits would round the loss to 2-3 digits)
-    logits = logits.float()
-    lse = torch.logsumexp(logits, dim=-1)
-    picked = logits.gather(-1, y.expand(logits.shape[0], -1)[..., None])[..., 0]
-    ce = (lse - picked).mean(dim=-1)
-    if accuracy:
-        return torch.stack([ce, (logits.argmax(-1) == y).float().mean(-1)], dim=1)
-    return ce
-
-
-def _cross_entropy_ckn(logits: torch.Tensor, y: torch.Tensor, accuracy: bool = False) -> torch.Tensor:
-    """Mean cross-entropy for logits laid out (C, K, N) -> (K,), or (K, 2) with the accuracy.
-
-    The class reduction runs across C slices that are contiguous along N."""
-    logits = logits.float()
-    m = logits.amax(dim=0)
-    correct = (logits.argmax(0) == y) if accuracy else None     # before exp_ works in place below
-    lse = (logits - m).exp_().sum(dim=0).log_().add_(m)
-    picked = logits.gather(0, y.view(1, 1, -1).expand(1, logits.shape[1], -1))[0]
-    ce = (lse - picked).mean(dim=-1)
-    if accuracy:
-        return torch.stack([ce, correct.float().mean(-1)], dim=1)
-    return ce
-
-
-def loss_fn_on_plane(model: nn.Module, plane: Plane, x: torch.Tensor, y: torch.Tensor) -> Callable:
+def loss_fn_on_plane(model: nn.Module, plane: Plane, x: torch.Tensor, y: torch.Tensor | None,
+                     loss: Loss = CROSS_ENTROPY) -> Callable:
     """A differentiable f(ab) -> loss restricted to the plane (for in-plane descents and checks)."""
-    from torch.func import functional_call
     buffers = dict(model.named_buffers())
 
     def f(ab: torch.Tensor) -> torch.Tensor:
         params = {k: plane.origin[k] + ab[0] * plane.d1[k] + ab[1] * plane.d2[k] for k in plane.origin}
-        return F.cross_entropy(functional_call(model, (params, buffers), (x,)), y)
+        return loss.functional(model, params, buffers, x, y).reshape(())
 
     return f

@@ -71,7 +71,7 @@ def _where() -> str:
     return f"the working directory ({dirs[0]}) or the installed packages"
 
 
-def _user_frame(e: BaseException) -> str:
+def user_frame(e: BaseException) -> str:
     """' (file.py:12)': the innermost frame of the traceback outside this project's code."""
     skip = (str(Path(__file__).resolve().parent) + os.sep, "site-packages", "dist-packages", "<")
     lib = str(Path(os.__file__).resolve().parent) + os.sep                  # the standard library
@@ -94,11 +94,11 @@ def resolve(entry: str, key: str) -> Callable:
             if e.name and (module_name == e.name or module_name.startswith(e.name + ".")):
                 raise EntryError(f"{bad}: no module {e.name!r} in {_where()}; put {e.name}.py next to the "
                                  f"scene, or fix the module name before the ':'") from None
-            raise EntryError(f"{bad}: importing {module_name!r} failed: {e}{_user_frame(e)} (a module it "
+            raise EntryError(f"{bad}: importing {module_name!r} failed: {e}{user_frame(e)} (a module it "
                              f"imports is not installed)") from None
         except Exception as e:  # noqa: BLE001 - the user's module: any error is reported, in one line
             where = f" ({Path(e.filename).name}:{e.lineno})" if isinstance(e, SyntaxError) and e.filename \
-                else _user_frame(e)
+                else user_frame(e)
             raise EntryError(f"{bad}: importing {module_name!r} raised {type(e).__name__}: {e}{where}") from None
     obj: Any = module
     for part in attr.split("."):
@@ -136,7 +136,7 @@ def call(entry: str, key: str, kwargs: dict) -> Any:
             return fn(**kwargs)
         except Exception as e:  # noqa: BLE001 - the user's code: reported in one line, with where
             raise EntryError(f"{key}.entry: {entry}({shown}) raised {type(e).__name__}: {e}"
-                             f"{_user_frame(e)}") from None
+                             f"{user_frame(e)}") from None
 
 
 def attr_name(entry: str) -> str:

@@ -247,35 +247,58 @@ def custom_model(spec: dict, shape: tuple[int, ...], classes: int) -> nn.Module:
     return net
 
 
-def _check_output(net: nn.Module, shape: tuple[int, ...], classes: int, what: str, fix: str) -> None:
-    """One forward pass on two blank samples: the model takes this data and gives one logit per class.
-    Caught here, the message names the scene key instead of a stack of PyTorch frames."""
+def expected_output(kind: str, shape: tuple[int, ...], outputs: int) -> tuple[int, ...]:
+    """One sample's output shape that a model needs for data of this kind (compute/data.py)."""
+    if kind == "tokens":
+        return (shape[0], outputs)                   # next-token logits at every position
+    return (outputs,)                                # unlabelled images: flat, or the input's shape (_fits)
+
+
+def _fits(out: torch.Tensor, kind: str, shape: tuple[int, ...], outputs: int) -> bool:
+    want = (2, *expected_output(kind, shape, outputs))
+    if tuple(out.shape) == want:
+        return True
+    return kind == "unlabelled" and tuple(out.shape) == (2, *shape)     # an autoencoder's image out
+
+
+def _check_output(net: nn.Module, shape: tuple[int, ...], outputs: int, kind: str, what: str, fix: str) -> None:
+    """One forward pass on two blank samples: the model takes this data and gives what its loss needs
+    (one logit per class, one value per target).  Caught here, the message names the scene key
+    instead of a stack of PyTorch frames."""
     was = net.training
     net.eval()
+    blank = torch.zeros(2, *shape, dtype=torch.int64 if kind == "tokens" else torch.float32)
     try:
         with torch.no_grad():
-            out = net(torch.zeros(2, *shape))
+            out = net(blank)
     except Exception as e:  # noqa: BLE001 - any failure is this model on this data: one clear line
         msg = str(e).strip().splitlines()[0] if str(e).strip() else ""
         raise ModelError(f"{what} fails on samples of shape {tuple(shape)}: {type(e).__name__}: {msg}; "
                          f"{fix}") from None
     finally:
         net.train(was)
-    if not isinstance(out, torch.Tensor) or tuple(out.shape) != (2, classes):
+    if not isinstance(out, torch.Tensor) or not _fits(out, kind, shape, outputs):
         got = f"shape {tuple(out.shape)}" if isinstance(out, torch.Tensor) else f"a {type(out).__name__}"
-        raise ModelError(f"{what} gives {got} for 2 samples of shape {tuple(shape)}; it should give logits of "
-                         f"shape (2, {classes}): one per class of the data")
+        want = (2, *expected_output(kind, shape, outputs))
+        need = {"classes": "logits, one per class of the data", "tokens": "logits over the vocabulary at every "
+                "position", "regression": "one value per target", "unlabelled": "the input back (an autoencoder)"}
+        raise ModelError(f"{what} gives {got} for 2 samples of shape {tuple(shape)}; it should give shape {want}: "
+                         f"{need[kind]}")
 
 
-def build_model(spec: dict, shape: tuple[int, ...], classes: int) -> nn.Module:
-    """The scene's model for inputs of ``shape`` (one sample: (features,) or (C, H, W)).
+def build_model(spec: dict, shape: tuple[int, ...], outputs: int, kind: str = "classes") -> nn.Module:
+    """The scene's model for inputs of ``shape`` (one sample: (features,), (C, H, W) or (T,)) and
+    ``outputs`` values per sample (classes, target features, or the vocabulary: compute/data.py).
 
     An mlp on images flattens them first: a leading ``nn.Flatten``, which the grid engine's
     linear path skips (it flattens the data itself)."""
     shape = tuple(shape)
     name = spec["name"]
+    if kind == "tokens" and name != "custom":
+        raise ModelError(f"landscape.model: token sequences need your own model (an embedding first), not the "
+                         f"built-in {name!r}; use name: custom with entry: 'module:function'")
     if name == "mlp":
-        net = mlp(math.prod(shape), spec["widths"], classes, spec["activation"])
+        net = mlp(math.prod(shape), spec["widths"], outputs, spec["activation"])
         return nn.Sequential(nn.Flatten(), *net) if len(shape) > 1 else net
     if name in ("convnet", "resnet", "vgg", "torchvision") and len(shape) != 3:
         raise ModelError(f"landscape.model: a {name} needs images (C, H, W); this data's samples have shape "
@@ -284,21 +307,22 @@ def build_model(spec: dict, shape: tuple[int, ...], classes: int) -> nn.Module:
         if shape[1] != shape[2]:
             raise ModelError(f"landscape.model: a convnet needs square images (C, H, W); this data's samples "
                              f"have shape {shape}")
-        return convnet(shape[0], shape[1], spec["channels"], classes, spec["activation"], spec["pool_every"],
+        return convnet(shape[0], shape[1], spec["channels"], outputs, spec["activation"], spec["pool_every"],
                        spec["batchnorm"])
     if name == "resnet":
-        return ResNet(shape[0], classes, spec["depth"], spec["width"], spec["skip"], spec["batchnorm"])
+        return ResNet(shape[0], outputs, spec["depth"], spec["width"], spec["skip"], spec["batchnorm"])
     if name == "vgg":
-        return vgg(shape[0], shape[1], shape[2], classes, spec["config"], spec["width"], spec["batchnorm"])
+        return vgg(shape[0], shape[1], shape[2], outputs, spec["config"], spec["width"], spec["batchnorm"])
     if name == "torchvision":
+        classes = spec.get("classes") or outputs
         net = torchvision_model(spec["arch"], classes)
-        _check_output(net, shape, classes, f"landscape.model: torchvision {spec['arch']}",
+        _check_output(net, shape, classes, kind, f"landscape.model: torchvision {spec['arch']}",
                       "torchvision models take RGB images (3 channels), some of a least size (inception_v3: 75 "
                       "pixels); see landscape.data's size and channels")
         return net
     if name == "custom":
-        net = custom_model(spec, shape, classes)
-        _check_output(net, shape, classes, f"landscape.model.entry: the model of {spec['entry']}",
+        net = custom_model(spec, shape, outputs)
+        _check_output(net, shape, outputs, kind, f"landscape.model.entry: the model of {spec['entry']}",
                       "check the function's input_shape handling against landscape.data")
         return net
     raise ValueError(f"landscape.model.name: unknown model {name!r}")

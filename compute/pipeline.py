@@ -1,8 +1,8 @@
-"""The compute stage: scene -> trained model -> plane -> loss grid -> cache entry.
+"""The compute stage: scene -> task and run -> plane -> loss grid -> cache entry.
 
-Work in progress lives in ``cache/.<key>.partial/``: the trained setup
-(``setup.pt``), the loss rows written so far (``loss.npy``, a memory map) and a
-progress record (``progress.json``).  A run that finds it continues from the
+Work in progress lives in ``cache/.<key>.partial/``: the run (``run.pt``: trained, or
+the user's weights loaded) and its plane (``plane.pt``), the loss rows written so far
+(``loss.npy``, a memory map) and a progress record (``progress.json``).  A run that finds it continues from the
 first unwritten row; the finished entry is written atomically at the end, with
 the plane's vectors and the scene's in-plane descents (compute/descent.py).  A
 cache hit computes only the descents the entry lacks, on its stored plane.
@@ -23,15 +23,16 @@ from tqdm import tqdm
 
 from studio import cache
 from studio.cache import GridSequence, Landscape, Path2D
-from studio.scene import FORMAT_VERSION, Scene
+from studio.scene import Scene
 from compute import descent
 from compute import distributed
 from compute import plane as planes
-from compute.data import DataError, build_data
+from compute.data import DataError
 from compute.engine import GridEngine, Plane
 from compute.entry import scene_folder
-from compute.models import build_model, parameter_count
-from compute.setup import build_setup, training_record
+from compute.placing import PlaneFit, fit_plane
+from compute.provenance import provenance
+from compute.runs import Run, Task, build_run, build_task, read_run, save_run
 
 # Flush denormals to zero (much slower arithmetic near a minimum, where activations and
 # probabilities underflow) before any parallel torch operation: the flag lives in each thread's
@@ -51,7 +52,7 @@ def pick_device(name: str | None = None) -> torch.device:
     return torch.device("cuda" if torch.cuda.is_available() else "cpu")
 
 
-def _atomic_json(path: Path, obj: dict) -> None:
+def atomic_json(path: Path, obj: dict) -> None:
     tmp = path.with_suffix(".tmp")
     tmp.write_text(json.dumps(obj))
     os.replace(tmp, path)
@@ -81,17 +82,21 @@ def loss_stats(loss: np.ndarray, rows: int = 256, median_cells: int = 4_000_000)
             "median_exact": step == 1, "nonfinite": bad}
 
 
-def precision_error(engine: GridEngine, model, plane, ex, ey, alpha, beta, batchnorm: str,
+def precision_error(engine: GridEngine, task: Task, plane: Plane, alpha, beta, batchnorm: str,
                     sample: int = 512) -> dict:
-    """Relative difference of a reduced-precision grid to fp32, on a seeded sample of its points."""
+    """Relative difference of a reduced-precision grid to fp32, on a seeded sample of its points; logged."""
     g = np.random.default_rng(0)
-    a = torch.tensor(g.choice(alpha, sample), dtype=torch.float32, device=ex.device)
-    b = torch.tensor(g.choice(beta, sample), dtype=torch.float32, device=ex.device)
-    exact = GridEngine(model, plane, ex, ey, chunk=engine.chunk, batchnorm=batchnorm).losses(a, b)
+    a = torch.tensor(g.choice(alpha, sample), dtype=torch.float32, device=task.device)
+    b = torch.tensor(g.choice(beta, sample), dtype=torch.float32, device=task.device)
+    exact = GridEngine(task.model, plane, task.eval.x, task.eval.y, chunk=engine.chunk, batchnorm=batchnorm,
+                       loss=task.loss).losses(a, b)
     rel = ((engine.losses(a, b) - exact).abs() / exact.abs().clamp_min(1e-12)).cpu().numpy()
     rel = rel[np.isfinite(rel)]
-    return {"sample": sample, "median_rel_diff": float(np.median(rel)) if rel.size else None,
-            "max_rel_diff": float(rel.max()) if rel.size else None}
+    out = {"sample": sample, "median_rel_diff": float(np.median(rel)) if rel.size else None,
+           "max_rel_diff": float(rel.max()) if rel.size else None}
+    log(f"precision {engine.precision}: relative difference to fp32 over {sample} grid points: median "
+        f"{out['median_rel_diff']:.2e}, max {out['max_rel_diff']:.2e}")
+    return out
 
 
 def _progress(group: distributed.Group, loss_file: Path, prog_file: Path) -> dict:
@@ -110,7 +115,7 @@ def _rows_file(loss_file: Path, prog_file: Path, resumed: bool, shape: tuple, fi
         return np.lib.format.open_memmap(loss_file, mode="r+")
     mm = np.lib.format.open_memmap(loss_file, mode="w+", dtype=np.float32, shape=shape)
     mm[:] = np.nan
-    _atomic_json(prog_file, first)
+    atomic_json(prog_file, first)
     return mm
 
 
@@ -149,8 +154,8 @@ def _fill(engine: GridEngine, group: distributed.Group, grid, at: torch.Tensor, 
             last_sync = time.monotonic()
 
 
-def _sequence(ls: dict, setup: dict, model, still: GridEngine, ex, ey, group: distributed.Group, part: Path,
-              at: torch.Tensor, bt: torch.Tensor, dev: torch.device, progress: bool) -> dict | None:
+def _sequence(ls: dict, run: Run, fit: PlaneFit, task: Task, still: GridEngine, group: distributed.Group,
+              part: Path, at: torch.Tensor, bt: torch.Tensor, progress: bool) -> dict | None:
     """The grids of landscape.sequence, into ``part``/sequence_loss.npy (K, ny, nx), resumable grid
     by grid and row block by row block like the still grid.  Grid k lies on the plane through the
     k-th chosen snapshot (compute/plane.py: sequence_plane), over the same window of (a, b).
@@ -158,16 +163,19 @@ def _sequence(ls: dict, setup: dict, model, still: GridEngine, ex, ey, group: di
     spec = ls.get("sequence")
     if not spec:
         return None
-    traj = setup["traj"]
-    params, steps = traj["params"], np.asarray(traj["steps"])
+    params, steps = run.params, np.asarray(run.steps)
+    if len(steps) < 2:
+        raise planes.PlaneError("landscape.sequence: a landscape over training needs a run of at least 2 "
+                                "snapshots, and this one has 1 (one set of weights); remove landscape.sequence")
     idx = planes.sequence_indices(steps, spec)
     k_all, ny, nx = len(idx), bt.numel(), at.numel()
-    xy = np.asarray(setup["xy"], np.float64)
+    xy = np.asarray(fit.xy, np.float64)
+    model, dev = task.model, task.device
     loss_file, prog_file = part / "sequence_loss.npy", part / "sequence_progress.json"
     prog = _progress(group, loss_file, prog_file)
     mm = _rows_file(loss_file, prog_file, bool(prog), (k_all, ny, nx),
                     {"grids_done": 0, "rows_done": 0, "grids": k_all}) if group.main else None
-    d1, d2 = setup["d1"].to(dev), setup["d2"].to(dev)
+    d1, d2 = fit.d1.to(dev), fit.d2.to(dev)
 
     def plane_of(k: int, own: bool = False) -> Plane:
         o, e1, e2 = planes.sequence_plane(ls["plane"], model, params[idx[k]].to(dev), tuple(xy[idx[k]]), d1, d2)
@@ -177,8 +185,8 @@ def _sequence(ls: dict, setup: dict, model, still: GridEngine, ex, ey, group: di
     # one engine for every grid (it owns its plane; set_plane copies the next one in), so a
     # compiled kernel is compiled once; the still grid's points per pass, as on every rank
     g = ls["grid"]
-    engine = GridEngine(model, plane_of(0, own=True), ex, ey, chunk=still.chunk, compile=still.compiled,
-                        precision=g["precision"], batchnorm=g["batchnorm"])
+    engine = GridEngine(model, plane_of(0, own=True), task.eval.x, task.eval.y, chunk=still.chunk,
+                        compile=still.compiled, precision=g["precision"], batchnorm=g["batchnorm"], loss=task.loss)
     k0, r0 = prog.get("grids_done", 0), prog.get("rows_done", 0)
     bar = tqdm(total=k_all * ny * nx, initial=(k0 * ny + r0) * nx, desc="sequence", unit="pt", unit_scale=True,
                disable=not progress, mininterval=1.0, dynamic_ncols=True)
@@ -188,7 +196,7 @@ def _sequence(ls: dict, setup: dict, model, still: GridEngine, ex, ey, group: di
 
         def record(rows: int, k: int = k) -> None:
             done = rows == ny
-            _atomic_json(prog_file, {"grids_done": k + done, "rows_done": 0 if done else rows, "grids": k_all})
+            atomic_json(prog_file, {"grids_done": k + done, "rows_done": 0 if done else rows, "grids": k_all})
 
         _fill(engine, group, mm[k] if group.main else None, at, bt, r0 if k == k0 else 0, 1, bar, record)
     if not group.main:
@@ -214,11 +222,11 @@ def run(scene: Scene, cache_root: Path = cache.DEFAULT_ROOT, device: str | None 
         progress: bool = True, force: bool = False) -> Path:
     """Compute the scene's landscape into the cache (or find it there); returns the entry's directory.
 
-    Under torchrun every rank calls this; rank 0 trains, owns the cache and logs, and the
+    Under torchrun every rank calls this; rank 0 trains (or loads), owns the cache and logs, and the
     grid's row blocks are shared out (see compute/distributed.py)."""
     group = distributed.init(device)
     try:
-        # custom model / data entries are imported from the scene's folder first (compute/entry.py)
+        # custom model / data / loss entries are imported from the scene's folder first (compute/entry.py)
         with scene_folder(scene.source):
             return _run(scene, Path(cache_root), device, progress, force, group)
     finally:
@@ -228,167 +236,150 @@ def run(scene: Scene, cache_root: Path = cache.DEFAULT_ROOT, device: str | None 
 def _run(scene: Scene, cache_root: Path, device: str | None, progress: bool, force: bool,
          group: distributed.Group) -> Path:
     key = scene.cache_key()
-    if not group.main:
-        progress = False
+    progress = progress and group.main
     hit = distributed.broadcast(group, cache.exists(cache_root, key) and not force if group.main else None)
-    if hit and not group.main:
-        return cache.entry_dir(cache_root, key)
     if hit:
-        meta = json.loads((cache.entry_dir(cache_root, key) / "meta.json").read_text())
-        # descents are keyed apart from the grid: compute only those the entry lacks, on its plane
-        todo = cache.missing_descents(cache_root, key, scene.landscape.descents)
-        hit = (f"cache hit: {cache.entry_dir(cache_root, key)} (computed in "
-               f"{meta['timings']['total_s']:.0f} s on {meta['device']})")
-        if not todo:
-            log(f"{hit}; nothing to do")
-        else:
-            log(f"{hit}; computing {len(todo)} descent{'s' if len(todo) != 1 else ''}")
-            torch.set_flush_denormal(True)
-            descent.add_to_entry(scene, cache_root, key, todo, pick_device(device), progress)
+        if group.main:
+            _add_missing_descents(scene, cache_root, key, device, progress)
         return cache.entry_dir(cache_root, key)
-
     torch.set_flush_denormal(True)
     dev = group.device if group.active else pick_device(device)
-    ls = scene.landscape_dict()
     part = cache.partial_dir(cache_root, key)
     t_start = time.perf_counter()
-    if group.main:
-        if force and part.exists():
-            shutil.rmtree(part)
-        fresh = not part.exists()
-        part.mkdir(parents=True, exist_ok=True)
-        setup_file = part / "setup.pt"
-        if setup_file.is_file():
-            setup = torch.load(setup_file, weights_only=False)
-            log(f"resuming {part} (training and plane from the interrupted run)")
-        else:
-            log(f"key {key}: {ls['model']['name']} on {ls['data']['name']} ({dev})"
-                + (f"; grid on {group.world} processes" if group.active else ""))
-            try:
-                # the trained model comes from cache/models/ when a scene with the same data, model
-                # and training made it; --force trains again
-                setup = build_setup(scene, dev, progress, cache_root=cache_root, retrain=force)
-            except DataError:
-                # a data set not on disk: leave no partial entry behind (the message says what to set)
-                if fresh:
-                    shutil.rmtree(part, ignore_errors=True)
-                raise
-            tmp = part / "setup.pt.tmp"
-            torch.save(setup, tmp)
-            os.replace(tmp, setup_file)
-    else:
-        setup = None
-    setup = distributed.broadcast(group, setup)      # rank 0's trained setup on every rank
 
-    x, y, _, _ = build_data(ls["data"])
-    ex, ey = x[setup["eval_indices"]].to(dev), y[setup["eval_indices"]].to(dev)
-    model = build_model(ls["model"], setup.get("shape") or (setup["n_in"],), setup["n_cls"]).to(dev)
-    # the trained buffers (BatchNorm's running statistics): the plane gives only the parameters
-    for k, buf in model.named_buffers():
-        if k in setup.get("buffers", {}):
-            buf.copy_(setup["buffers"][k])
-    split = lambda flat: planes.split(model, flat.to(dev))
-    plane = Plane(split(setup["final"]), split(setup["d1"]), split(setup["d2"]))
-
-    nx, ny = ls["grid"]["resolution"]
-    (a0, a1), (b0, b1) = setup["extent"]
-    alpha = np.linspace(a0, a1, nx)
-    beta = np.linspace(b0, b1, ny)
+    # ---- the task on every rank; the run and its plane on rank 0 (kept in the partial entry)
+    task = build_task(scene, dev)
+    placed = _prepare(scene, task, part, progress, cache_root, force, group) if group.main else None
+    run, fit = distributed.broadcast(group, placed)
+    task.place(run)
+    split = lambda flat: planes.split(task.model, flat.to(dev))
+    plane = Plane(split(fit.origin), split(fit.d1), split(fit.d2))
 
     # ---- the grid, row blocks written to a memory map with a progress record (rank 0)
-    loss_file, prog_file = part / "loss.npy", part / "progress.json"
-    prog = _progress(group, loss_file, prog_file)
-    # a resumed run uses the interrupted run's points per pass (on a GPU the automatic size
-    # depends on free memory), so its row blocks and their numbers are the same; every rank
-    # uses rank 0's size for the same reason.  Compiling costs seconds and pays off on large grids.
+    ls = scene.landscape_dict()
     gspec = ls["grid"]
-    engine = GridEngine(model, plane, ex, ey, chunk=prog.get("chunk"), compile=nx * ny >= 50_000,
-                        precision=gspec["precision"], batchnorm=gspec["batchnorm"], accuracy=gspec["accuracy"])
-    q = 2 if gspec["accuracy"] else 1
-    engine.chunk = distributed.broadcast(group, engine.chunk)
-    done = prog.get("rows_done", 0)
-    if group.main:
-        # (ny, nx) of losses, or (ny, nx, 2) of loss and accuracy when the scene asks for both
-        grid = _rows_file(loss_file, prog_file, bool(prog), (ny, nx) if q == 1 else (ny, nx, q),
-                          {"rows_done": 0, "rows": ny, "chunk": engine.chunk})
+    nx, ny = gspec["resolution"]
+    (a0, a1), (b0, b1) = fit.extent
+    alpha, beta = np.linspace(a0, a1, nx), np.linspace(b0, b1, ny)
     at = torch.tensor(alpha, dtype=torch.float32, device=dev)
     bt = torch.tensor(beta, dtype=torch.float32, device=dev)
-    t0 = time.perf_counter()
-    bar = tqdm(total=nx * ny, initial=done * nx, desc="grid", unit="pt", unit_scale=True,
-               disable=not progress, mininterval=1.0, dynamic_ncols=True)
-    _fill(engine, group, grid if group.main else None, at, bt, done, q, bar,
-          lambda rows: _atomic_json(prog_file, {"rows_done": rows, "rows": ny, "chunk": engine.chunk}))
-    if group.main:
-        bar.close()
-    grid_s = time.perf_counter() - t0
+    engine, grid, done, grid_s = _grid(task, plane, gspec, group, part, at, bt, progress)
+
     # ---- the landscape over training (landscape.sequence): one grid per chosen snapshot
-    seq = _sequence(ls, setup, model, engine, ex, ey, group, part, at, bt, dev, progress)
+    seq = _sequence(ls, run, fit, task, engine, group, part, at, bt, progress)
     if not group.main:
         return cache.entry_dir(cache_root, key)
-    computed = (ny - done) * nx
     grid.flush()
     # the memory map itself: a 4096 x 4096 grid is never copied in memory
-    loss = grid if q == 1 else grid[..., 0]
-    grids = {} if q == 1 else {"accuracy": np.ascontiguousarray(grid[..., 1])}
+    loss = grid if grid.ndim == 2 else grid[..., 0]
+    grids = {} if grid.ndim == 2 else {"accuracy": np.ascontiguousarray(grid[..., 1])}
 
-    # ---- the training trajectory on the plane: true loss and the surface loss under it
-    traj = setup["traj"]
-    xy = setup["xy"]
-    surf = engine.losses(torch.tensor(xy[:, 0], dtype=torch.float32, device=dev),
-                         torch.tensor(xy[:, 1], dtype=torch.float32, device=dev)).cpu().numpy()
-    training = Path2D("training", xy.astype(np.float64), np.asarray(traj["eval_loss"], np.float64),
-                      surf.astype(np.float64), np.asarray(setup["offplane"], np.float64),
-                      np.asarray(traj["steps"], np.int64))
-
-    # ---- the scene's in-plane descents, on the plane as the entry stores it (float32 vectors)
-    pv = descent.plane_vectors(setup["final"], setup["d1"], setup["d2"])
-    paths_down = descent.compute_descents(scene.landscape.descents, model,
-                                          descent.plane_from_vectors(model, pv, dev), ex, ey,
-                                          setup["extent"], progress)
-
+    # ---- the training path on the plane, the scene's in-plane descents, the precision check
+    paths = {"training": _training_path(engine, run, fit)} if len(run.steps) > 1 else {}
+    pv = descent.plane_vectors(fit.origin, fit.d1, fit.d2)
+    paths_down = descent.compute_descents(scene.landscape.descents, task.model,
+                                          descent.plane_from_vectors(task.model, pv, dev), task.eval.x,
+                                          task.eval.y, fit.extent, progress, task.loss)
     precision = {"mode": gspec["precision"]}
     if gspec["precision"] != "fp32":
-        precision.update(precision_error(engine, model, plane, ex, ey, alpha, beta, gspec["batchnorm"]))
-        log(f"precision {gspec['precision']}: relative difference to fp32 over {precision['sample']} grid "
-            f"points: median {precision['median_rel_diff']:.2e}, max {precision['max_rel_diff']:.2e}")
+        precision.update(precision_error(engine, task, plane, alpha, beta, gspec["batchnorm"]))
 
-    stats = loss_stats(loss)
-    total_s = time.perf_counter() - t_start
-    meta = {
-        "landscape": ls,
-        "title": scene.title,
-        "scene": scene.source,
-        "device": str(dev) if dev.type != "cuda" else f"cuda ({torch.cuda.get_device_name(dev)})",
-        "torch": torch.__version__,
-        "numpy": np.__version__,
-        "python": platform.python_version(),
-        "platform": platform.platform(),
-        "parameters": parameter_count(model),
-        "engine": {"method": engine.method, "chunk": engine.chunk, "compiled": engine.compiled,
-                   # part of grid_s: compiling the kernels and the first pass (None: not compiled here)
-                   "compile_s": engine.compile_s,
-                   "batchnorm": engine.batchnorm, "precision": precision},
-        "plane": {"method": ls["plane"]["method"], "extent": setup["extent"], **setup["plane_info"],
-                  "d1_norm": float(setup["d1"].norm()), "d2_norm": float(setup["d2"].norm())},
-        "data": {"name": ls["data"]["name"], "shape": list(setup.get("shape") or (setup["n_in"],)),
-                 "classes": setup["n_cls"], "train_samples": setup["n_train"], "eval_samples": int(len(ey)),
-                 "split": "generated" if ls["data"]["name"] in ("spirals", "shapes") else
-                 "the data set's training split" + (" (a seeded, class-balanced subset)"
-                                                     if "train_samples" in ls["data"] else ""),
-                 "eval_split": "subset of the training data (seeded, class-balanced)"},
-        # final values, the run's settings, its train_key (cache/models/) and the per-snapshot log
-        "training": training_record(setup),
-        "timings": {"train_s": setup["train_s"], "grid_s": grid_s, "total_s": total_s,
-                    "grid_points_per_s": computed / grid_s if grid_s > 0 else None,
-                    "resumed_from_row": done},
-        "loss_stats": stats,
-        **({"sequence": seq["meta"]} if seq else {}),
-        "format_version": FORMAT_VERSION,
-    }
-    entry = cache.write(cache_root, Landscape(key, loss, alpha, beta, {"training": training}, meta, plane=pv,
+    # ---- the entry, written atomically
+    computed = (ny - done) * nx
+    timings = {"train_s": run.seconds, "grid_s": grid_s, "total_s": time.perf_counter() - t_start,
+               "grid_points_per_s": computed / grid_s if grid_s > 0 else None, "resumed_from_row": done}
+    meta = provenance(scene, task, run, fit, engine, precision, timings, loss_stats(loss), seq, dev)
+    entry = cache.write(cache_root, Landscape(key, loss, alpha, beta, paths, meta, plane=pv,
                                               descents={d.key: d for d in paths_down}, grids=grids,
                                               sequence=seq["sequence"] if seq else None))
     shutil.rmtree(part, ignore_errors=True)
     log(f"wrote {entry}: {nx}x{ny} grid in {grid_s:.1f} s "
-        f"({computed / max(grid_s, 1e-9):,.0f} points/s), total {total_s:.1f} s")
+        f"({computed / max(grid_s, 1e-9):,.0f} points/s), total {timings['total_s']:.1f} s")
     return entry
+
+
+def _add_missing_descents(scene: Scene, cache_root: Path, key: str, device: str | None, progress: bool) -> None:
+    """A cache hit: descents are keyed apart from the grid, so compute only those the entry lacks,
+    on its stored plane."""
+    meta = json.loads((cache.entry_dir(cache_root, key) / "meta.json").read_text())
+    todo = cache.missing_descents(cache_root, key, scene.landscape.descents)
+    hit = (f"cache hit: {cache.entry_dir(cache_root, key)} (computed in "
+           f"{meta['timings']['total_s']:.0f} s on {meta['device']})")
+    if not todo:
+        log(f"{hit}; nothing to do")
+        return
+    log(f"{hit}; computing {len(todo)} descent{'s' if len(todo) != 1 else ''}")
+    torch.set_flush_denormal(True)
+    descent.add_to_entry(scene, cache_root, key, todo, pick_device(device), progress)
+
+
+def _prepare(scene: Scene, task: Task, part: Path, progress: bool, cache_root: Path, force: bool,
+             group: distributed.Group) -> tuple[Run, PlaneFit]:
+    """The run (trained, loaded, or the interrupted run's) and its plane, kept in the partial entry
+    so a resumed run needs neither training nor loading."""
+    if force and part.exists():
+        shutil.rmtree(part)
+    run_file, plane_file = part / "run.pt", part / "plane.pt"
+    if run_file.is_file() and plane_file.is_file():
+        log(f"resuming {part} (the run and plane of the interrupted run)")
+        run = read_run(run_file)
+        task.place(run)
+        return run, PlaneFit.read(plane_file)
+    ls = scene.landscape_dict()
+    what = "weights from files" if ls.get("weights") else ls["data"]["name"]
+    log(f"key {scene.cache_key()}: {ls['model']['name']} on {what} ({task.device})"
+        + (f"; grid on {group.world} processes" if group.active else ""))
+    fresh = not part.exists()
+    try:
+        # the trained model comes from cache/models/ when a scene with the same data, model and
+        # training made it; --force trains again
+        run = build_run(scene, task, progress, cache_root=cache_root, retrain=force)
+        fit = fit_plane(ls["plane"], run, task)
+    except DataError:
+        if fresh:                      # leave nothing behind (the message says what to change)
+            shutil.rmtree(part, ignore_errors=True)
+        raise
+    part.mkdir(parents=True, exist_ok=True)
+    save_run(run, run_file)
+    fit.save(plane_file)
+    return run, fit
+
+
+def _grid(task: Task, plane: Plane, gspec: dict, group: distributed.Group, part: Path, at: torch.Tensor,
+          bt: torch.Tensor, progress: bool) -> tuple[GridEngine, np.memmap | None, int, float]:
+    """The still grid into ``part``/loss.npy, resumable row block by row block.  A resumed run uses
+    the interrupted run's points per pass (on a GPU the automatic size depends on free memory), so
+    its row blocks are the same; every rank uses rank 0's.  Compiling costs seconds and pays off on
+    large grids.  -> (engine, the rows' memory map (rank 0), rows resumed from, seconds)."""
+    nx, ny = at.numel(), bt.numel()
+    loss_file, prog_file = part / "loss.npy", part / "progress.json"
+    prog = _progress(group, loss_file, prog_file)
+    engine = GridEngine(task.model, plane, task.eval.x, task.eval.y, chunk=prog.get("chunk"),
+                        compile=nx * ny >= 50_000, precision=gspec["precision"], batchnorm=gspec["batchnorm"],
+                        accuracy=gspec["accuracy"], loss=task.loss)
+    q = 2 if gspec["accuracy"] else 1
+    engine.chunk = distributed.broadcast(group, engine.chunk)
+    done = prog.get("rows_done", 0)
+    grid = None
+    if group.main:
+        # (ny, nx) of losses, or (ny, nx, 2) of loss and accuracy when the scene asks for both
+        grid = _rows_file(loss_file, prog_file, bool(prog), (ny, nx) if q == 1 else (ny, nx, q),
+                          {"rows_done": 0, "rows": ny, "chunk": engine.chunk})
+    t0 = time.perf_counter()
+    bar = tqdm(total=nx * ny, initial=done * nx, desc="grid", unit="pt", unit_scale=True,
+               disable=not progress, mininterval=1.0, dynamic_ncols=True)
+    _fill(engine, group, grid, at, bt, done, q, bar,
+          lambda rows: atomic_json(prog_file, {"rows_done": rows, "rows": ny, "chunk": engine.chunk}))
+    bar.close()
+    return engine, grid, done, time.perf_counter() - t0
+
+
+def _training_path(engine: GridEngine, run: Run, fit: PlaneFit) -> Path2D:
+    """The run's path on the plane: the true loss at each snapshot and the surface loss under it."""
+    dev = engine.device
+    xy = fit.xy
+    surf = engine.losses(torch.tensor(xy[:, 0], dtype=torch.float32, device=dev),
+                         torch.tensor(xy[:, 1], dtype=torch.float32, device=dev)).cpu().numpy()
+    t = run.trajectory
+    return Path2D("training", xy.astype(np.float64), np.asarray(t.eval_loss, np.float64),
+                  surf.astype(np.float64), np.asarray(fit.offplane, np.float64), np.asarray(t.steps, np.int64))

@@ -48,6 +48,14 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from compute.errors import DataError
+from compute.losses import CROSS_ENTROPY, Loss
+
+
+class PlaneError(DataError):
+    """A plane that cannot mean anything for this run (too few snapshots, weights that do not move,
+    two equal checkpoints): one line naming the scene key and what to change."""
+
 
 def split(model: nn.Module, flat: torch.Tensor) -> dict[str, torch.Tensor]:
     out, i = {}, 0
@@ -228,33 +236,112 @@ def random_plane(origin: dict[str, torch.Tensor], seed: int, how: str = "filter"
 
 # --------------------------------------------------------------------------- pca
 
+#: float64 elements of one column block of the trajectory (T rows x the block's columns): 64 MB
+#: whatever T is.  PCA and projection work block by block, so a long trajectory of a large model
+#: (ResNet-18, 50 snapshots: 2.3 GB of float32) costs itself plus one block, never a float64 copy.
+BLOCK_ELEMENTS = 1 << 23
+
+
+def _column_blocks(rows: int, n: int):
+    """Slices of the columns of a (rows, n) matrix, about BLOCK_ELEMENTS elements each."""
+    step = max(1, BLOCK_ELEMENTS // max(rows, 1))
+    for j in range(0, n, step):
+        yield slice(j, min(j + step, n))
+
+
+def _centred_block(snapshots: torch.Tensor, cols: slice) -> torch.Tensor:
+    """Columns ``cols`` of the centred trajectory, float64: each snapshot minus the mean snapshot.
+    (Snapshots minus the final weights, centred, are the same matrix: the final weights cancel.)"""
+    m = snapshots[:, cols].to(torch.float64, copy=True)       # a copy: centred in place below
+    m -= m.mean(dim=0, keepdim=True)
+    return m
+
+
+def _gram(snapshots: torch.Tensor) -> np.ndarray:
+    """G = M M^T (T x T, float64) of the centred trajectory M, summed over column blocks."""
+    T, P = snapshots.shape
+    g = torch.zeros(T, T, dtype=torch.float64, device=snapshots.device)
+    for cols in _column_blocks(T, P):
+        m = _centred_block(snapshots, cols)
+        g.addmm_(m, m.T)
+    return g.cpu().numpy()
+
+
+#: a second eigenvalue at most this fraction of the first is rounding (the Gram matrix holds
+#: squares, so its eigenvalues are good to about T * 1e-16 of the largest): the trajectory is a line
+FLAT = 1e-12
+
+
+def _unit_orthogonal(v: torch.Tensor, to: torch.Tensor | None) -> torch.Tensor:
+    """``v`` made unit and, with ``to`` (a unit vector), orthogonal to it: Gram-Schmidt twice, as
+    the Gram matrix's rounding leaks a little of the first direction into the second.  A zero
+    ``v`` (no spread along it: two snapshots span a line only) becomes a Gaussian direction of
+    seed 0, made orthogonal: not a direction of training, but the same one on every run."""
+    def remainder(x: torch.Tensor) -> torch.Tensor:
+        for _ in range(2 if to is not None else 0):
+            x = x - (x @ to) * to
+        return x
+
+    v = remainder(v)
+    if not float(v.norm()) > 0:
+        g = torch.Generator().manual_seed(0)
+        v = remainder(torch.randn(v.numel(), generator=g, dtype=v.dtype).to(v.device))
+    n = float(v.norm())
+    if not n > 0:
+        raise ValueError("landscape.plane: a plane needs a model with at least two parameters")
+    return v / n
+
+
+def _positive(v: torch.Tensor) -> torch.Tensor:
+    """``v`` or ``-v``: the one whose largest-magnitude component is positive (a direction's sign is
+    arbitrary; this makes it the same on every machine)."""
+    return -v if float(v[int(v.abs().argmax())]) < 0 else v
+
+
 def pca_plane(snapshots: torch.Tensor, final: torch.Tensor):
-    """-> (d1, d2) flat unit vectors and info with the explained variance ratios."""
-    m = (snapshots - final).double().numpy()
-    m = m - m.mean(axis=0, keepdims=True)
-    _, s, vt = np.linalg.svd(m, full_matrices=False)
-    var = s ** 2
-    ratio = var / var.sum() if var.sum() > 0 else np.zeros_like(var)
-    d1 = torch.from_numpy(vt[0]).float()
-    d2 = torch.from_numpy(vt[1]).float()
+    """-> (d1, d2) flat unit vectors (float32) and info with the explained variance ratios.
+
+    The top two principal directions of the trajectory: the right singular vectors of M, the
+    snapshots minus the final weights, centred (each minus the mean snapshot).  Without copying
+    M: the eigenvectors u_k of its Gram matrix G = M M^T (T x T) give them as v_k = M^T u_k / s_k,
+    s_k^2 the eigenvalues; both products are summed over column blocks, so the peak memory is the
+    snapshots plus one block, O(T^2), and the two float64 directions.  Each direction's largest
+    component is positive (``_positive``).  A trajectory on a line (two snapshots; a second
+    eigenvalue that is rounding, ``FLAT``) gets a seeded random second direction orthogonal to the
+    first (``_unit_orthogonal``)."""
+    del final                      # centring cancels it (see _centred_block); kept for the interface
+    T, P = snapshots.shape
+    w, u = np.linalg.eigh(_gram(snapshots))
+    w, u = np.clip(w[::-1], 0.0, None), np.ascontiguousarray(u[:, ::-1])     # largest first
+    ratio = w / w.sum() if w.sum() > 0 else np.zeros_like(w)
+    top = torch.from_numpy(u[:, :2]).to(snapshots.device)                      # (T, 2)
+    v = torch.zeros(P, 2, dtype=torch.float64, device=snapshots.device)
+    for cols in _column_blocks(T, P):
+        v[cols] = _centred_block(snapshots, cols).T @ top                      # s_k v_k
+    # unit length replaces the division by s_k (the same in exact arithmetic, and defined at s_k = 0)
+    d1 = _unit_orthogonal(v[:, 0] if w[0] > 0 else torch.zeros_like(v[:, 0]), None)
+    d2 = _unit_orthogonal(v[:, 1] if w[1] > FLAT * w[0] else torch.zeros_like(v[:, 1]), d1)
+    d1, d2 = _positive(d1).float(), _positive(d2).float()
     return d1, d2, {"explained_variance_ratio": [float(ratio[0]), float(ratio[1])]}
 
 
 # --------------------------------------------------------------------------- hessian
 
-def hvp_function(model: nn.Module, at: torch.Tensor, x: torch.Tensor, y: torch.Tensor):
-    """v -> H v, H the Hessian of the mean cross-entropy of ``model`` on (x, y) at the flat weights
-    ``at`` (forward-over-reverse: ``torch.func.jvp`` of ``torch.func.grad``), in ``at``'s dtype."""
-    from torch.func import functional_call, grad, jvp
+def hvp_function(model: nn.Module, at: torch.Tensor, x: torch.Tensor, y: torch.Tensor | None,
+                 loss_fn: Loss = CROSS_ENTROPY):
+    """v -> H v, H the Hessian of the loss of ``model`` on (x, y) at the flat weights ``at``
+    (forward-over-reverse: ``torch.func.jvp`` of ``torch.func.grad``), in ``at``'s dtype."""
+    from torch.func import grad, jvp
     names = [n for n, _ in model.named_parameters()]
     shapes = [p.shape for _, p in model.named_parameters()]
     sizes = [math.prod(s) for s in shapes]
     buffers = {k: (b.to(at.dtype) if b.is_floating_point() else b) for k, b in model.named_buffers()}
-    xx = x.to(at.dtype)
+    xx = x.to(at.dtype) if x.is_floating_point() else x          # token ids stay integers
+    yy = y.to(at.dtype) if y is not None and y.is_floating_point() else y
 
     def loss(flat):
         params = {n: t.view(s) for n, t, s in zip(names, torch.split(flat, sizes), shapes)}
-        return F.cross_entropy(functional_call(model, (params, buffers), (xx,)), y)
+        return loss_fn.functional(model, params, buffers, xx, yy).reshape(())
 
     g = grad(loss)
 
@@ -339,14 +426,14 @@ def hessian_top2(hvp, n: int, iterations: int, tolerance: float, seed: int,
     return vecs[0], vecs[1], info
 
 
-def hessian_plane(model: nn.Module, at: torch.Tensor, x: torch.Tensor, y: torch.Tensor,
-                  iterations: int, tolerance: float, seed: int):
+def hessian_plane(model: nn.Module, at: torch.Tensor, x: torch.Tensor, y: torch.Tensor | None,
+                  iterations: int, tolerance: float, seed: int, loss: Loss = CROSS_ENTROPY):
     """-> (d1, d2) flat unit vectors (float32, on ``at``'s device) and info (eigenvalues, steps)."""
     was = model.training
     model.eval()
     try:
         w = at.detach().double()
-        hvp = hvp_function(model, w, x, y)
+        hvp = hvp_function(model, w, x, y, loss)
         v1, v2, info = hessian_top2(hvp, w.numel(), iterations, tolerance, seed, torch.float64, w.device)
     finally:
         model.train(was)
@@ -363,7 +450,7 @@ def nearest_snapshots(recorded: np.ndarray, requested: list[int]) -> list[int]:
     for i in range(len(idx)):
         for j in range(i):
             if idx[i] == idx[j]:
-                raise ValueError(
+                raise PlaneError(
                     f"landscape.plane.checkpoints: steps {requested[j]} and {requested[i]} both fall on the "
                     f"snapshot at step {int(recorded[idx[i]])} (snapshots kept: {len(recorded)}); choose steps "
                     f"further apart, or keep more snapshots (train.snapshots) or space them linearly "
@@ -375,7 +462,7 @@ def _unit(v: torch.Tensor, what: str, ref: float = 0.0) -> tuple[torch.Tensor, f
     """v / |v|, or an error when |v| is zero or at most 1e-6 * ref (float32 rounding of ref)."""
     n = float(v.norm())
     if not n > 1e-6 * ref:
-        raise ValueError(f"landscape.plane.checkpoints: {what}; the plane through them is not defined")
+        raise PlaneError(f"landscape.plane.checkpoints: {what}; the plane through them is not defined")
     return v / n, n
 
 
@@ -429,7 +516,7 @@ def interpolate_plane(params: torch.Tensor, steps: np.ndarray, requested: list[i
     a, b = params[idx[0]], params[idx[1]]
     d1 = (b.double() - a.double()).to(params.dtype)
     if not float(d1.norm()) > 0:
-        raise ValueError(f"landscape.plane.checkpoints: the snapshots at steps {int(steps[idx[0]])} and "
+        raise PlaneError(f"landscape.plane.checkpoints: the snapshots at steps {int(steps[idx[0]])} and "
                          f"{int(steps[idx[1]])} are equal; the line between them is not defined")
     a_w = split(model, a)
     g = _gaussians(a_w, seed, 1)[0]
@@ -455,15 +542,17 @@ def curvature_span(eigenvalue: float, loss_start: float, loss_end: float) -> flo
 
 
 def build_plane(spec: dict, model: nn.Module, params: torch.Tensor, steps: np.ndarray,
-                x: torch.Tensor, y: torch.Tensor, eval_loss: np.ndarray | None = None) -> dict:
-    """The scene's plane (``spec``: its resolved plane: section) for a trained trajectory.
+                x: torch.Tensor, y: torch.Tensor | None, eval_loss: np.ndarray | None = None,
+                loss: Loss = CROSS_ENTROPY, final_index: int = -1) -> dict:
+    """The scene's plane (``spec``: its resolved plane: section) for a run.
 
-    ``params`` (T, P): the snapshots, the last one the final weights; ``steps``: their training
-    steps; (x, y): the evaluation data (for the Hessian), on the model's device; ``eval_loss``:
-    the snapshots' evaluation losses (for the Hessian plane's default extent).
+    ``params`` (T, P): the snapshots, ``params[final_index]`` the final weights; ``steps``: their
+    training steps; (x, y): the evaluation data (for the Hessian), on the model's device, scored by
+    ``loss``; ``eval_loss``: the snapshots' evaluation losses (for the Hessian plane's default extent).
     -> {origin, d1, d2: flat tensors like params' rows, info: dict for the cache's meta}."""
     method = spec["method"]
-    final = params[-1]
+    final = params[final_index]
+    _check_trajectory(method, params, final, steps)
     how, bias, seed = spec["normalization"], spec["include_biases"], spec["seed"]
     if method == "pca":
         d1, d2, info = pca_plane(params, final)
@@ -473,14 +562,13 @@ def build_plane(spec: dict, model: nn.Module, params: torch.Tensor, steps: np.nd
         d1, d2, origin = flatten(d1), flatten(d2), final
     elif method == "hessian":
         h = spec["hessian"]
-        if h["samples"] and h["samples"] < len(y):
-            from compute.data import eval_subset
-            x, y, _ = eval_subset(x.cpu(), y.cpu(), h["samples"], seed)
+        if h["samples"] and h["samples"] < len(x):
+            x, y = _hessian_subset(x, y, h["samples"], seed)
         dev = next(model.parameters()).device
-        d1, d2, info = hessian_plane(model, final.to(dev), x.to(dev), y.to(dev),
-                                     h["iterations"], h["tolerance"], seed)
+        d1, d2, info = hessian_plane(model, final.to(dev), x.to(dev), None if y is None else y.to(dev),
+                                     h["iterations"], h["tolerance"], seed, loss)
         d1, d2, origin = d1.to(final.device), d2.to(final.device), final
-        info["samples"] = int(len(y))
+        info["samples"] = int(len(x))
         if eval_loss is not None:
             info["curvature_span"] = curvature_span(info["eigenvalues"][0], float(eval_loss[0]),
                                                     float(eval_loss[-1]))
@@ -490,8 +578,42 @@ def build_plane(spec: dict, model: nn.Module, params: torch.Tensor, steps: np.nd
         origin, d1, d2, info = interpolate_plane(params, steps, spec["checkpoints"], model, seed, how, bias)
     else:
         raise ValueError(f"landscape.plane.method: unknown method {method!r}")
-    info.setdefault("origin_step", int(steps[-1]))
+    info.setdefault("origin_step", int(steps[final_index]))
     return {"origin": origin, "d1": d1, "d2": d2, "info": info}
+
+
+def _hessian_subset(x: torch.Tensor, y: torch.Tensor | None, n: int, seed: int):
+    """A seeded part of the evaluation data for the Hessian: class-balanced for class labels."""
+    if y is not None and y.dim() == 1 and not y.is_floating_point():
+        from compute.data import eval_subset
+        x, y, _ = eval_subset(x.cpu(), y.cpu(), n, seed)
+        return x, y
+    idx = torch.randperm(len(x), generator=torch.Generator().manual_seed(seed))[:n].sort().values
+    return x.cpu()[idx], None if y is None else y.cpu()[idx]
+
+
+#: what each method needs of the run: snapshots at least
+_NEEDS = {"pca": 2, "checkpoints": 2, "interpolate": 2}
+#: a trajectory whose snapshots all lie within this fraction of the final weights' norm of them has
+#: not moved: a PCA plane through it is float32 rounding, not a direction of training
+STILL = 1e-6
+
+
+def _check_trajectory(method: str, params: torch.Tensor, final: torch.Tensor, steps: np.ndarray) -> None:
+    need = _NEEDS.get(method, 1)
+    if len(params) < need:
+        raise PlaneError(f"landscape.plane.method: {method!r} needs a trajectory of at least {need} snapshots and "
+                         f"this run has {len(params)} (one set of weights); use method: random or hessian, which "
+                         f"need only the final weights")
+    if method != "pca":
+        return
+    spread = max(float((params[k].double() - final.double()).norm()) for k in range(len(params)))
+    scale = float(final.double().norm())
+    if not spread > STILL * max(scale, 1e-30):
+        raise PlaneError(f"landscape.plane.method: 'pca': the {len(params)} snapshots (steps {int(steps[0])} .. "
+                         f"{int(steps[-1])}) barely move: the farthest is {spread:.3g} from the final weights, "
+                         f"whose norm is {scale:.3g}; a PCA plane through them means nothing. Use method: random "
+                         f"or hessian, or checkpoints further apart")
 
 
 # --------------------------------------------------------------------------- projection and extents
@@ -499,12 +621,37 @@ def build_plane(spec: dict, model: nn.Module, params: torch.Tensor, steps: np.nd
 def project(points: torch.Tensor, origin: torch.Tensor, d1: torch.Tensor, d2: torch.Tensor):
     """Least-squares plane coordinates of flat weight vectors and their distance from the plane.
 
+    With A = [d1 d2] (P x 2) and v a point minus the origin: the coordinates solve the 2 x 2
+    normal equations (A^T A) c = A^T v, and the distance is |v - A c|.  A^T A, A^T v and the
+    squared residuals are summed over column blocks (two passes over the points), so a long
+    trajectory is never copied: memory is one block plus O(T).  The normal equations square the
+    directions' condition number, harmless for planes (their directions are far from parallel);
+    a singular A^T A (a zero or repeated direction) gets the minimum-norm solution, as lstsq does.
+
     -> (xy (T, 2) float64, offplane (T,) float64)"""
-    A = torch.stack([d1, d2], dim=1).double()                     # (P, 2)
-    v = (points.double() - origin.double()).T                     # (P, T)
-    coef = torch.linalg.lstsq(A, v).solution                      # (2, T)
-    resid = v - A @ coef
-    return coef.T.numpy(), resid.norm(dim=0).numpy()
+    T, P = points.shape
+
+    def block(cols: slice) -> tuple[torch.Tensor, torch.Tensor]:
+        v = points[:, cols].to(torch.float64, copy=True).sub_(origin[cols])   # (T, cols)
+        a = torch.stack([d1[cols], d2[cols]], dim=1).double()                  # (cols, 2)
+        return v, a
+
+    ata = torch.zeros(2, 2, dtype=torch.float64, device=points.device)
+    atv = torch.zeros(T, 2, dtype=torch.float64, device=points.device)
+    for cols in _column_blocks(T, P):
+        v, a = block(cols)
+        ata.addmm_(a.T, a)
+        atv.addmm_(v, a)
+    coef = np.ascontiguousarray(np.linalg.lstsq(ata.cpu().numpy(), atv.cpu().numpy().T, rcond=None)[0].T)
+    # the residual summed block by block, not |v|^2 - c.(A^T v): that difference cancels
+    # catastrophically for points close to the plane
+    c = torch.from_numpy(coef).to(points.device)
+    r2 = torch.zeros(T, dtype=torch.float64, device=points.device)
+    for cols in _column_blocks(T, P):
+        v, a = block(cols)
+        v.addmm_(c, a.T, alpha=-1)                                             # v - A c, in place
+        r2 += v.square().sum(dim=1)
+    return coef, r2.sqrt().cpu().numpy()
 
 
 #: interpolate's default extents: a from A - half the segment to B + half of it (as in

@@ -18,8 +18,10 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 import torch.nn as nn
-import torch.nn.functional as F
 from tqdm import tqdm
+
+from compute.losses import CROSS_ENTROPY, Loss
+
 
 #: the columns of the per-snapshot training log, in the cache entry's meta.json and the model store
 LOG_COLUMNS = ("step", "epoch", "lr", "train_loss", "train_accuracy", "eval_loss", "eval_accuracy")
@@ -196,29 +198,43 @@ def set_flat(model: nn.Module, flat: torch.Tensor) -> None:
 
 
 @torch.no_grad()
-def evaluate(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> tuple[float, float]:
+def evaluate(model: nn.Module, x: torch.Tensor, y: torch.Tensor | None, loss: Loss = CROSS_ENTROPY
+             ) -> tuple[float, float]:
+    """(loss, accuracy) of ``model`` on (x, y); the accuracy is NaN where it means nothing (a loss
+    of float targets, the user's own loss).  ``y`` None: the target is the input."""
     model.eval()
-    if len(y) <= _EVAL_CHUNK:
-        out = model(x)
-        return F.cross_entropy(out, y).item(), (out.argmax(1) == y).float().mean().item()
+    target = x if y is None else y
+    acc = loss.classification
+    if len(x) <= _EVAL_CHUNK:
+        out = model(x) if loss.builtin else None
+        value = loss.of_output(out, target).item() if loss.builtin else loss(model, x, y).item()
+        return value, loss.accuracy(out, target).item() if acc else math.nan
     # a large training set in chunks, so logging it needs no more memory than a batch does
-    total, right = 0.0, 0
-    for i in range(0, len(y), _EVAL_CHUNK):
-        out = model(x[i:i + _EVAL_CHUNK])
-        total += F.cross_entropy(out, y[i:i + _EVAL_CHUNK], reduction="sum").item()
-        right += int((out.argmax(1) == y[i:i + _EVAL_CHUNK]).sum())
-    return total / len(y), right / len(y)
+    total, right, count = 0.0, 0.0, 0
+    for i in range(0, len(x), _EVAL_CHUNK):
+        xs, ts = x[i:i + _EVAL_CHUNK], target[i:i + _EVAL_CHUNK]
+        if loss.builtin:
+            out = model(xs)
+            total += loss.of_output(out, ts, reduction="sum").item()
+            right += float((out.argmax(-1) == ts).sum()) if acc else 0.0
+            count += ts.numel() if loss.classification else len(xs)
+        else:                               # the user's loss is a mean: weighted by the chunk's size
+            total += loss(model, xs, None if y is None else ts).item() * len(xs)
+            count += len(xs)
+    if loss.builtin and not loss.classification:
+        count = target.numel()              # elementwise losses average over every value
+    return total / count, right / count if acc else math.nan
 
 
-def train(model: nn.Module, x: torch.Tensor, y: torch.Tensor, ex: torch.Tensor, ey: torch.Tensor,
-          spec: dict, progress: bool = True) -> Trajectory:
+def train(model: nn.Module, x: torch.Tensor, y: torch.Tensor | None, ex: torch.Tensor, ey: torch.Tensor | None,
+          spec: dict, progress: bool = True, loss_fn: Loss = CROSS_ENTROPY) -> Trajectory:
     """Train ``model`` on (x, y) as ``spec`` (the scene's train: section) says.
 
     Snapshots (at :func:`keep_steps`) keep the flat parameters and the log: step, epoch, learning
     rate, loss and accuracy on the training data (all of it, or ``log_samples`` of it: a seeded,
     class-balanced subset) and on the evaluation subset (ex, ey)."""
     torch.manual_seed(spec["seed"])
-    n = len(y)
+    n = len(x)
     total = total_steps(spec, n)
     spe = steps_per_epoch(n, spec["batch_size"])
     opt = make_optimizer(spec, model.parameters())
@@ -235,10 +251,16 @@ def train(model: nn.Module, x: torch.Tensor, y: torch.Tensor, ex: torch.Tensor, 
     log_n = int(spec.get("log_samples") or 0)
     if 0 < log_n < n:
         from compute.data import eval_subset
-        _, _, lidx = eval_subset(x.cpu(), y.cpu(), log_n, spec["seed"])
+        balanced = y is not None and y.dim() == 1 and not y.is_floating_point()   # class labels
+        if balanced:
+            _, _, lidx = eval_subset(x.cpu(), y.cpu(), log_n, spec["seed"])
+        else:
+            g = torch.Generator().manual_seed(spec["seed"])
+            lidx = torch.randperm(n, generator=g)[:log_n].sort().values
         lidx = lidx.to(x.device)
-        tx, ty = x[lidx], y[lidx]
-        log_data = f"a seeded, class-balanced subset of {len(ty)} of the {n} training samples (train.log_samples)"
+        tx, ty = x[lidx], (None if y is None else y[lidx])
+        log_data = (f"a seeded{', class-balanced' if balanced else ''} subset of {len(tx)} of the {n} training "
+                    f"samples (train.log_samples)")
     else:
         tx, ty = x, y
         log_data = f"all {n} training samples"
@@ -248,10 +270,10 @@ def train(model: nn.Module, x: torch.Tensor, y: torch.Tensor, ex: torch.Tensor, 
     def record(step):
         steps.append(step)
         snaps.append(flat_params(model).cpu())
-        l, a = evaluate(model, tx, ty)
+        l, a = evaluate(model, tx, ty, loss_fn)
         tl.append(l)
         ta.append(a)
-        l, a = evaluate(model, ex, ey)
+        l, a = evaluate(model, ex, ey, loss_fn)
         el.append(l)
         ea.append(a)
         lrs.append(lr_at(spec, max(step, 1), total))
@@ -272,7 +294,7 @@ def train(model: nn.Module, x: torch.Tensor, y: torch.Tensor, ex: torch.Tensor, 
                 idx = perm[j * bs:(j + 1) * bs].to(x.device)
             else:
                 idx = torch.randint(n, (bs,), generator=g).to(x.device)
-            xb, yb = x[idx], y[idx]
+            xb, yb = x[idx], (None if y is None else y[idx])
         else:
             xb, yb = x, y
         if scheduled:
@@ -280,14 +302,15 @@ def train(model: nn.Module, x: torch.Tensor, y: torch.Tensor, ex: torch.Tensor, 
             for group in opt.param_groups:
                 group["lr"] = rate
         if amp_dtype is None:
-            loss = F.cross_entropy(model(xb), yb)
+            loss = loss_fn(model, xb, yb)
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
         else:
             with torch.autocast(device_type=x.device.type, dtype=amp_dtype):
                 out = model(xb)
-            loss = F.cross_entropy(out.float(), yb)
+            loss = loss_fn.of_output(out.float(), xb if yb is None else yb) if loss_fn.builtin else \
+                loss_fn(model, xb, yb)
             opt.zero_grad(set_to_none=True)
             if scaler is not None:
                 scaler.scale(loss).backward()

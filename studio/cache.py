@@ -543,21 +543,23 @@ def has_model(root: Path, key: str) -> bool:
 
 
 def check_log(log: dict, length: Optional[int] = None) -> dict[str, np.ndarray]:
-    """A training log's columns as arrays (step int64, the others float64), checked: every column
-    present, all of one length (``length`` if given), steps strictly increasing from 0."""
+    """A training log's columns as arrays (step int64, the others float64; null, a value the run did
+    not record, becomes NaN), checked: every column present, all of one length (``length`` if given),
+    steps of at least 0, strictly increasing (a run of the user's may start later than step 0)."""
     if not isinstance(log, dict):
         raise CacheError(f"training log: expected a mapping of columns, found {type(log).__name__}")
     missing = [c for c in LOG_COLUMNS if c not in log]
     if missing:
         raise CacheError(f"training log: lacks the column{'s' if len(missing) > 1 else ''} {', '.join(missing)}")
-    out = {c: np.asarray(log[c], dtype=np.int64 if c == "step" else np.float64) for c in LOG_COLUMNS}
+    out = {c: np.asarray(log[c], dtype=np.int64) if c == "step" else
+           np.asarray([np.nan if v is None else v for v in log[c]], dtype=np.float64) for c in LOG_COLUMNS}
     n = len(out["step"]) if length is None else length
     for c, a in out.items():
         if a.shape != (n,):
             raise CacheError(f"training log: column {c} has shape {a.shape}, expected ({n},)")
     s = out["step"]
-    if n == 0 or s[0] != 0 or np.any(np.diff(s) <= 0):
-        raise CacheError("training log: steps must start at 0 and increase strictly")
+    if n == 0 or s[0] < 0 or np.any(np.diff(s) <= 0):
+        raise CacheError("training log: steps must be at least 0 and increase strictly")
     return {c: _readonly(a) for c, a in out.items()}
 
 

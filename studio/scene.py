@@ -100,6 +100,18 @@ class FolderSpec(_ImageSetSpec):
     size: int = Field(32, ge=4, le=512, description="images are resized to size x size (RGB)")
 
 
+class RegressionSpec(_Strict):
+    """Generated regression data (compute/data.py: regression): a function of one or two inputs to
+    fit, scored by a loss of float targets (landscape.loss: mse, l1, smooth_l1)."""
+    name: Literal["regression"]
+    function: Literal["chirp", "peaks", "ripples"] = Field(
+        "peaks", description="chirp: a wave of rising frequency on [-1, 1]; peaks: two bumps and a dip on "
+                             "[-1, 1]^2; ripples: concentric waves fading outwards on [-1, 1]^2")
+    samples: int = Field(1024, ge=16, le=1_000_000, description="points generated")
+    noise: float = Field(0.05, ge=0, le=5, description="standard deviation of the Gaussian noise on the targets")
+    seed: int = Field(0, ge=0)
+
+
 _IDENT = r"[A-Za-z_][A-Za-z0-9_]*"
 _ENTRY = re.compile(rf"^{_IDENT}(?:\.{_IDENT})*:{_IDENT}(?:\.{_IDENT})*$")
 
@@ -127,6 +139,14 @@ def _json_plain(v: Any, where: str = "args") -> None:
                      f"{type(v).__name__} {v!r}")
 
 
+def _check_entry(v: str) -> str:
+    if not _ENTRY.match(v):
+        raise ValueError("an entry is 'module:function', e.g. 'tiny_models:ring_net' for the function "
+                         "ring_net in tiny_models.py next to the scene (dotted names like "
+                         "'package.module:function' work too)")
+    return v
+
+
 class _EntrySpec(_Strict):
     """The user's own function, ``entry: "module:function"`` (compute/entry.py).  Its code is not
     part of the scene, so the cache key covers entry, args and version only."""
@@ -138,11 +158,7 @@ class _EntrySpec(_Strict):
     @field_validator("entry")
     @classmethod
     def _entry(cls, v: str) -> str:
-        if not _ENTRY.match(v):
-            raise ValueError("an entry is 'module:function', e.g. 'tiny_models:ring_net' for the function "
-                             "ring_net in tiny_models.py next to the scene (dotted names like "
-                             "'package.module:function' work too)")
-        return v
+        return _check_entry(v)
 
     @field_validator("args")
     @classmethod
@@ -156,7 +172,7 @@ class CustomDataSpec(_EntrySpec):
     name: Literal["custom"]
 
 
-_DATA_MODELS = {"spirals": DataSpec, "shapes": ShapesSpec, "mnist": MnistSpec,
+_DATA_MODELS = {"spirals": DataSpec, "shapes": ShapesSpec, "regression": RegressionSpec, "mnist": MnistSpec,
                 "fashion_mnist": FashionMnistSpec, "cifar10": Cifar10Spec, "imagenette": ImagenetteSpec,
                 "folder": FolderSpec, "custom": CustomDataSpec}
 
@@ -233,6 +249,10 @@ class TorchvisionSpec(_Strict):
     the name is checked against torchvision when the compute stage builds it (studio has no torch)."""
     name: Literal["torchvision"]
     arch: str = Field(description="a name from torchvision.models.list_models(), e.g. resnet18")
+    classes: Optional[int] = Field(None, ge=2, le=100_000,
+                                   description="outputs of the classifier; default the data's classes (1000 for "
+                                               "ImageNet weights from landscape.weights, with labels that are "
+                                               "ImageNet's class indices)")
 
     @field_validator("arch")
     @classmethod
@@ -261,6 +281,83 @@ _MODEL_MODELS = {"mlp": ModelSpec, "convnet": ConvNetSpec, "resnet": ResNetSpec,
 
 AnyModel = Annotated[Union[tuple(Annotated[m, Tag(k)] for k, m in _MODEL_MODELS.items())],
                      Discriminator(_kind("mlp", _MODEL_MODELS))]
+
+LOSSES = ("cross_entropy", "nll", "mse", "l1", "smooth_l1", "bce_with_logits")
+
+
+class LossSpec(_Strict):
+    """The loss the landscape is made of (compute/losses.py).  Written as a name (``loss: mse``), an
+    entry (``loss: "my_losses:reconstruction"``) or a mapping (``loss: {name: custom, entry: ...,
+    args: {...}}``)."""
+    name: Literal["cross_entropy", "nll", "mse", "l1", "smooth_l1", "bce_with_logits", "custom"] = Field(
+        "cross_entropy", description="cross_entropy and nll (log-probabilities in) take class labels or token "
+                                     "ids; mse, l1, smooth_l1 and bce_with_logits take float targets, or the input "
+                                     "itself for data without labels; custom: your own function (entry)")
+    entry: Optional[str] = Field(None, description="custom: 'module:function', called as function(model, batch, "
+                                                   "**args) with batch = (inputs, targets); returns a scalar tensor")
+    args: dict[str, Any] = Field(default_factory=dict, description="custom: keyword arguments for the function")
+    version: int = Field(0, ge=0, description="custom: change it to recompute by hand (editing the module's "
+                                              "file recomputes by itself)")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _from_text(cls, v: Any) -> Any:
+        if isinstance(v, str):
+            return {"name": "custom", "entry": v} if ":" in v else {"name": v}
+        return v
+
+    @field_validator("entry")
+    @classmethod
+    def _entry(cls, v: Optional[str]) -> Optional[str]:
+        return v if v is None else _check_entry(v)
+
+    @field_validator("args")
+    @classmethod
+    def _args(cls, v: dict) -> dict:
+        _json_plain(v)
+        return v
+
+    @model_validator(mode="after")
+    def _custom_has_entry(self):
+        if self.name == "custom" and self.entry is None:
+            raise ValueError("a custom loss needs entry: 'module:function', e.g. entry: 'my_losses:reconstruction'")
+        if self.name != "custom" and (self.entry is not None or self.args or self.version):
+            raise ValueError(f"entry, args and version are for your own loss (name: custom), not {self.name!r}")
+        return self
+
+
+class WeightsSpec(_Strict):
+    """The user's own weights instead of the studio's training (compute/runs.py): checkpoint files
+    saved by their training, one trained model, or a run folder written by compute.recorder.Recorder.
+    Paths are relative to the working directory, like data roots."""
+    files: Optional[Union[str, list[str]]] = Field(
+        None, description="checkpoint files: a glob ('runs/net/step_*.pt') or a list; sorted by the step in "
+                          "each name (its last number), or by steps; one file: a trained model, no trajectory")
+    run: Optional[str] = Field(None, description="instead of files: a run folder written by "
+                                                 "compute.recorder.Recorder (its run.json lists the snapshots)")
+    steps: Optional[list[int]] = Field(None, min_length=1, description="with a list of files: the training step "
+                                                                       "of each, in the list's order")
+    final: Optional[Union[int, str]] = Field(
+        None, description="the final weights (the plane's origin for pca and random planes): a step of the run, "
+                          "or a file; default the last checkpoint")
+
+    @model_validator(mode="after")
+    def _one_source(self):
+        if (self.files is None) == (self.run is None):
+            raise ValueError("give files (a glob or a list of checkpoint files) or run (a folder written by "
+                             "compute.recorder.Recorder)" + (", not both" if self.files is not None else ""))
+        if isinstance(self.files, list) and not self.files:
+            raise ValueError("files lists no file")
+        if self.steps is not None:
+            if not isinstance(self.files, list):
+                raise ValueError("steps go with a list of files (one step each); with a glob or a run folder the "
+                                 "steps come from the names or the run's run.json")
+            if len(self.steps) != len(self.files):
+                raise ValueError(f"steps lists {len(self.steps)} steps for {len(self.files)} files; give one each")
+            if any(s < 0 for s in self.steps) or len(set(self.steps)) != len(self.steps):
+                raise ValueError(f"steps must be distinct steps of at least 0, got {self.steps}")
+        return self
+
 
 #: sections that are one of several models, chosen by their ``name`` key
 _TAGGED = {("landscape", "data"): _DATA_MODELS, ("landscape", "model"): _MODEL_MODELS}
@@ -559,7 +656,11 @@ class SequenceSpec(_Strict):
 class LandscapeSpec(_Strict):
     data: AnyData = DataSpec()
     model: AnyModel = ModelSpec()
+    loss: LossSpec = Field(LossSpec(), description="the loss the landscape is made of")
     train: TrainSpec = TrainSpec()
+    weights: Optional[WeightsSpec] = Field(
+        None, description="the user's own weights (checkpoint files, one trained model or a recorder's run "
+                          "folder) instead of training in the studio")
     plane: PlaneSpec = PlaneSpec()
     grid: GridSpec = GridSpec()
     descents: list[DescentSpec] = Field(default_factory=list, max_length=16)
@@ -576,12 +677,34 @@ class LandscapeSpec(_Strict):
         return self
 
     @model_validator(mode="after")
+    def _trained_or_loaded(self):
+        if self.weights is not None and "train" in self.model_fields_set:
+            raise ValueError("landscape.train is the studio's own training, and landscape.weights brings weights "
+                             "trained elsewhere: remove one of them")
+        return self
+
+    @model_validator(mode="after")
+    def _loss_fits_data(self):
+        d, loss = self.data.name, self.loss.name
+        labelled = d in ("spirals", "shapes", "mnist", "fashion_mnist", "cifar10", "imagenette", "folder")
+        if labelled and loss not in ("cross_entropy", "nll", "custom"):
+            raise ValueError(f"loss {loss!r} needs float targets and {d!r} has class labels; use cross_entropy "
+                             f"(or nll for a model that outputs log-probabilities), or your own 'module:function'")
+        if d == "regression" and loss in ("cross_entropy", "nll"):
+            raise ValueError(f"loss {loss!r} needs class labels and 'regression' data has float targets; use mse, "
+                             f"l1 or smooth_l1 (e.g. loss: mse)")
+        if self.grid.accuracy and loss not in ("cross_entropy", "nll"):
+            raise ValueError(f"grid.accuracy is the fraction classified right, for the losses cross_entropy and nll; "
+                             f"with loss {loss!r} there are no classes to count: remove grid.accuracy")
+        return self
+
+    @model_validator(mode="after")
     def _images_for_convnet(self):
         m, d = self.model.name, self.data.name
-        if m in ("convnet", "resnet", "vgg", "torchvision") and d == "spirals":
+        if m in ("convnet", "resnet", "vgg", "torchvision") and d in ("spirals", "regression"):
             raise ValueError(f"model {m!r} needs image data (shapes, mnist, fashion_mnist, cifar10, "
-                             "imagenette, folder, or custom data that returns images); spirals are points in "
-                             "the plane: use model 'mlp'")
+                             f"imagenette, folder, or custom data that returns images); {d} are points: use "
+                             f"model 'mlp'")
         # torchvision's classification models all start with a convolution over 3 channels
         gray = d in ("mnist", "fashion_mnist") or (d == "shapes" and self.data.channels == 1)
         if m == "torchvision" and gray:
@@ -1025,12 +1148,34 @@ class Scene(_Strict):
 
     def cache_key(self) -> str:
         """Key of the grid entry: the landscape section without its descents (those are computed
-        on top of a cached grid in seconds, so editing them never recomputes the grid).
+        on top of a cached grid in seconds, so editing them never recomputes the grid), and what
+        the section names only by reference (:meth:`inputs`).
 
         Only values that differ from their defaults enter the hash: writing a default out or
         leaving it away gives the same key, and a new key with a default added to the schema
         keeps every existing entry valid.  A change of what a value means bumps FORMAT_VERSION."""
-        return landscape_key(grid_section(self.landscape.model_dump(mode="json", exclude_defaults=True)))
+        section = grid_section(self.landscape.model_dump(mode="json", exclude_defaults=True))
+        inputs = self.inputs()
+        return landscape_key(dict(section, inputs=inputs) if inputs else section)
+
+    def inputs(self, sections: tuple[str, ...] = ("data", "model", "loss", "weights")) -> dict[str, str]:
+        """Digests of what the landscape names by reference (studio/fingerprint.py): the source
+        file of each ``module:function`` entry (custom data, model, loss), so editing one's code
+        recomputes, and the contents of the user's weight files, so a retrained run under the same
+        names recomputes and a touched or moved one does not.  Empty for a scene with neither."""
+        from studio.fingerprint import files_digest, source_digest, weights_files
+        ls = self.landscape
+        folder = Path(self.source).resolve().parent if self.source else None
+        out = {}
+        for section in ("data", "model", "loss"):
+            entry = getattr(getattr(ls, section), "entry", None)
+            if section in sections and entry:
+                digest = source_digest(entry, folder)
+                if digest:
+                    out[f"{section}_source"] = digest
+        if "weights" in sections and ls.weights is not None:
+            out["weights"] = files_digest(weights_files(ls.weights.model_dump(), Path.cwd()))
+        return out
 
     def train_key(self) -> str:
         """Key of the trained model (``cache/models/KEY``, studio/cache.py): the data, model and train
@@ -1041,6 +1186,11 @@ class Scene(_Strict):
         part = {k: ls[k] for k in ("data", "model", "train") if k in ls}
         grid = ls.get("grid", {})
         part["eval"] = {k: grid[k] for k in ("eval_samples", "seed") if k in grid}
+        if "loss" in ls:
+            part["loss"] = ls["loss"]
+        inputs = self.inputs(("data", "model", "loss"))
+        if inputs:
+            part["inputs"] = inputs
         canon = json.dumps({"format": FORMAT_VERSION, "trained_model": part}, sort_keys=True, separators=(",", ":"))
         return hashlib.sha256(canon.encode()).hexdigest()[:16]
 
@@ -1220,6 +1370,8 @@ def load_scene(path: str | Path, overrides: "list[str] | tuple[str, ...]" = ()) 
         _check_camera(path, node, scene)
     else:                                   # the same checks, on each panel's merged landscape
         _check_panels(path, node, scene)
+    for i, (_, sc) in enumerate(scene.panels() or [("", scene)]):
+        _check_weights(path, node, sc, overrides, i if scene.compare is not None else None)
     scene = _resolve_files(path, node, scene)
     return scene.model_copy(update={"source": str(path)})
 
@@ -1307,6 +1459,20 @@ def locate_error(path: str | Path, message: str, overrides: "list[str] | tuple[s
     node = _node_at(root, loc)
     line = f":{node.start_mark.line + 1}" if node is not None and node.start_mark is not None else ""
     return f"{path}{line}: " + (f"compare.panels[{panel}]: " if panel is not None else "") + message
+
+
+def _check_weights(path: Path, root, scene: "Scene", overrides, panel: int | None) -> None:
+    """The user's weight files exist and can be read for the cache key (studio/fingerprint.py)."""
+    w = scene.landscape.weights
+    if w is None:
+        return
+    from studio.fingerprint import weights_files
+    try:
+        weights_files(w.model_dump(), Path.cwd())
+    except (ValueError, OSError) as e:
+        key = "run" if w.run is not None else "final" if "final" in str(e) and w.files is not None and \
+            isinstance(w.final, str) and repr(w.final) in str(e) else "files"
+        raise SceneError(locate_error(path, f"landscape.weights.{key}: {e}", overrides, panel)) from None
 
 
 def _check_train(path: Path, root, scene: "Scene") -> None:

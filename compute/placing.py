@@ -1,0 +1,53 @@
+"""The plane of a run: its origin and directions (compute/plane.py), the run's snapshots projected
+onto it, and the window of (a, b) the grid covers.  Saved into the partial cache entry with the run,
+so a resumed compute stage finds the same plane."""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from compute import plane as planes
+from compute.runs import Run, Task
+
+
+@dataclass
+class PlaneFit:
+    origin: torch.Tensor        # (P,) the weights at (0, 0): the final weights, or a checkpoint
+    d1: torch.Tensor            # (P,) the directions: (a, b) stands for origin + a d1 + b d2
+    d2: torch.Tensor
+    info: dict                  # the method's provenance (explained variance, eigenvalues, marks ...)
+    xy: np.ndarray              # (T, 2) float64 each snapshot's least-squares plane coordinates
+    offplane: np.ndarray        # (T,) float64 its distance from the plane
+    extent: list                # [[a0, a1], [b0, b1]] the grid's window
+
+    def save(self, path: Path) -> None:
+        record = {"origin": self.origin.cpu(), "d1": self.d1.cpu(), "d2": self.d2.cpu(), "info": self.info,
+                  "xy": torch.from_numpy(np.asarray(self.xy, np.float64)),
+                  "offplane": torch.from_numpy(np.asarray(self.offplane, np.float64)),
+                  "extent": [[float(v) for v in r] for r in self.extent]}
+        tmp = path.with_name(path.name + ".tmp")
+        torch.save(record, tmp)
+        tmp.replace(path)
+
+    @classmethod
+    def read(cls, path: Path) -> "PlaneFit":
+        r = torch.load(path, weights_only=True)
+        return cls(r["origin"], r["d1"], r["d2"], r["info"], r["xy"].numpy(), r["offplane"].numpy(), r["extent"])
+
+
+def fit_plane(spec: dict, run: Run, task: Task) -> PlaneFit:
+    """The scene's plane (its resolved ``plane:`` section) for ``run``; the Hessian is taken on the
+    evaluation subset, the data of the grid, with the task's loss."""
+    t0 = time.perf_counter()
+    pl = planes.build_plane(spec, task.model, run.params, run.steps, task.eval.x, task.eval.y,
+                            run.trajectory.eval_loss, task.loss, run.final)
+    origin, d1, d2, info = pl["origin"], pl["d1"], pl["d2"], pl["info"]
+    info["plane_s"] = time.perf_counter() - t0
+    xy, off = planes.project(run.params, origin, d1, d2)
+    marks = np.array([m["xy"] for m in info["marks"]]) if "marks" in info else None
+    (a0, a1), (b0, b1) = planes.extents(spec, xy, marks, info.get("curvature_span"))
+    return PlaneFit(origin, d1, d2, info, xy, off, [[a0, a1], [b0, b1]])

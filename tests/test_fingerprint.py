@@ -1,0 +1,221 @@
+"""studio/fingerprint.py: what a scene's cache key covers beyond its text (checkpoint contents, the
+source of a custom entry's module), found without importing the user's code."""
+from __future__ import annotations
+
+import os
+import sys
+import time
+
+import pytest
+
+from studio import fingerprint as fp
+
+
+def write(path, data: bytes | str):
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if isinstance(data, str):
+        path.write_text(data, encoding="utf-8")
+    else:
+        path.write_bytes(data)
+    return path
+
+
+# --------------------------------------------------------------------------- file contents
+
+def test_file_digest_follows_content_not_mtime(tmp_path):
+    p = write(tmp_path / "w.pt", b"weights v1")
+    d = fp.file_digest(p)
+    assert len(d) == 64 and d == fp.file_digest(p)
+    st = os.stat(p)
+    os.utime(p, ns=(st.st_atime_ns + 10**9, st.st_mtime_ns + 10**9))
+    assert fp.file_digest(p) == d
+    write(p, b"weights v2")
+    assert fp.file_digest(p) != d
+
+
+def test_file_digest_reads_past_one_chunk(tmp_path):
+    a = write(tmp_path / "a", bytes(fp.CHUNK) + b"x")
+    b = write(tmp_path / "b", bytes(fp.CHUNK) + b"y")
+    assert fp.file_digest(a) != fp.file_digest(b)
+    import hashlib
+    assert fp.file_digest(a) == hashlib.sha256(a.read_bytes()).hexdigest()
+
+
+def run_folder(root, contents):
+    return [write(root / f"step_{i}.pt", c) for i, c in enumerate(contents)]
+
+
+def test_files_digest_content_and_order_not_place(tmp_path):
+    here = run_folder(tmp_path / "run", [b"a", b"bb", b"ccc"])
+    there = run_folder(tmp_path / "moved" / "elsewhere", [b"a", b"bb", b"ccc"])
+    d = fp.files_digest(here)
+    assert fp.files_digest(there) == d                        # same contents elsewhere
+    assert fp.files_digest(here[::-1]) != d                   # order is the trajectory's
+    assert fp.files_digest(here[:2]) != d
+    renamed = [write(tmp_path / "other" / n, c) for n, c in (("x", b"a"), ("y", b"bb"), ("z", b"ccc"))]
+    assert fp.files_digest(renamed) == d                      # names are not contents
+    for p in here:                                            # touched: still a cache hit
+        st = os.stat(p)
+        os.utime(p, ns=(st.st_atime_ns, st.st_mtime_ns + 5 * 10**9))
+    assert fp.files_digest(here) == d
+    write(here[1], b"retrained")                              # retrained, same names: new key
+    assert fp.files_digest(here) != d
+    # no concatenation ambiguity: the split between files matters
+    assert fp.files_digest(run_folder(tmp_path / "s1", [b"ab", b"c"])) != \
+        fp.files_digest(run_folder(tmp_path / "s2", [b"a", b"bc"]))
+
+
+def test_files_digest_remembers_per_process(tmp_path, monkeypatch):
+    paths = run_folder(tmp_path / "run", [b"one", b"two"])
+    fp.files_digest(paths)
+    reads = []
+    real = fp.file_digest
+    monkeypatch.setattr(fp, "file_digest", lambda p: reads.append(p) or real(p))
+    d = fp.files_digest(paths)
+    assert reads == []                                        # second load: nothing hashed again
+    write(paths[0], b"one, retrained")
+    assert fp.files_digest(paths) != d and reads == [paths[0]]
+
+
+def test_hashing_speed(tmp_path):
+    """Not a pass/fail check: how fast checkpoints hash here (a sparse file: no disk reads)."""
+    p = tmp_path / "big.bin"
+    size = 200 << 20
+    with open(p, "wb") as f:
+        f.truncate(size)
+    for run in ("first read", "cached"):          # the first read also fills the page cache
+        t0 = time.perf_counter()
+        fp.file_digest(p)
+        dt = time.perf_counter() - t0
+        print(f"\nfile_digest ({run}): {size / 2**20:.0f} MiB in {dt:.2f} s, {size / 2**20 / dt:.0f} MiB/s")
+
+
+# --------------------------------------------------------------------------- the user's module
+
+MARKER_MODULE = """\
+from pathlib import Path
+Path({marker!r}).write_text("imported")
+
+def build(**kw):
+    return None
+"""
+
+
+def module_tree(root, marker, name="pkg/mod.py"):
+    """pkg/__init__.py (empty) and a module that leaves a marker file if it is ever imported."""
+    write(root / "pkg" / "__init__.py", "")
+    return write(root / name, MARKER_MODULE.format(marker=str(marker)))
+
+
+def test_find_module_file_scene_folder_first_then_cwd(tmp_path, monkeypatch):
+    marker = tmp_path / "imported.txt"
+    scene_dir, cwd = tmp_path / "scenes", tmp_path / "work"
+    in_scene = module_tree(scene_dir, marker)
+    in_cwd = module_tree(cwd, marker)
+    write(cwd / "solo.py", MARKER_MODULE.format(marker=str(marker)))
+    monkeypatch.chdir(cwd)
+    before = set(sys.modules)
+    assert fp.find_module_file("pkg.mod", scene_dir) == in_scene.resolve()
+    assert fp.find_module_file("pkg.mod", None) == in_cwd.resolve()
+    assert fp.find_module_file("pkg.mod", tmp_path / "empty") == in_cwd.resolve()
+    assert fp.find_module_file("solo", scene_dir) == (cwd / "solo.py").resolve()
+    assert fp.find_module_file("pkg", scene_dir) == (scene_dir / "pkg" / "__init__.py").resolve()
+    assert fp.source_digest("pkg.mod:build", scene_dir) == fp.file_digest(in_scene)
+    # nothing was imported, nothing ran
+    assert not marker.exists()
+    assert not {"pkg", "pkg.mod", "solo"} & (set(sys.modules) - before)
+
+
+def test_find_module_file_package_style_and_python_rules(tmp_path, monkeypatch):
+    marker = tmp_path / "imported.txt"
+    monkeypatch.chdir(tmp_path)
+    # a model that is itself a package: models/resnet/__init__.py
+    init = module_tree(tmp_path, marker, "pkg/models/__init__.py")
+    assert fp.find_module_file("pkg.models", None) == init.resolve()
+    # a package wins over a module of the same name in the same folder (as for import)
+    write(tmp_path / "pkg.py", "x = 1\n")
+    assert fp.find_module_file("pkg", None) == (tmp_path / "pkg" / "__init__.py").resolve()
+    # submodules are looked up only inside the package found first: the scene folder's pkg has no
+    # models, so the working directory's is not used (Python would fail to import it as well)
+    scene_dir = tmp_path / "scene"
+    write(scene_dir / "pkg" / "__init__.py", "")
+    assert fp.find_module_file("pkg.models", scene_dir) is None
+    # a plain module has no submodules; unknown names and bad names: None
+    write(tmp_path / "plain.py", "")
+    assert fp.find_module_file("plain.sub", None) is None
+    assert fp.find_module_file("no_such_module_anywhere", None) is None
+    assert fp.find_module_file("bad-name", None) is None
+    assert fp.source_digest("no_such_module_anywhere:f", None) is None
+    assert fp.source_digest(":f", None) is None
+    assert not marker.exists()
+
+
+def test_find_module_file_on_sys_path_and_site_packages(tmp_path, monkeypatch):
+    extra = tmp_path / "extra"
+    lib = write(extra / "userlib.py", "def f(): pass\n")
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.syspath_prepend(str(extra))
+    assert fp.find_module_file("userlib", None) == lib.resolve()
+    # an installed package resolves into site-packages: its source counts too
+    import yaml
+    found = fp.find_module_file("yaml", None)
+    assert found is not None and found.resolve() == __import__("pathlib").Path(yaml.__file__).resolve()
+
+
+def test_source_digest_follows_edits(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    mod = write(tmp_path / "my_models.py", "def net(**kw):\n    return 1\n")
+    d = fp.source_digest("my_models:net", tmp_path)
+    assert d == fp.file_digest(mod)
+    st = os.stat(mod)
+    os.utime(mod, ns=(st.st_atime_ns, st.st_mtime_ns + 10**9))
+    assert fp.source_digest("my_models:net", tmp_path) == d
+    write(mod, "def net(**kw):\n    return 2\n")                 # same size, new content
+    assert fp.source_digest("my_models:net", tmp_path) != d
+
+
+# --------------------------------------------------------------------------- expand_files
+
+def test_expand_files_glob(tmp_path):
+    run = tmp_path / "run"
+    for n in ("step_10.pt", "step_9.pt", "step_100.pt", "notes.txt"):
+        write(run / n, n)
+    (run / "dir.pt").mkdir()                                  # folders are skipped
+    write(run / "deep" / "er" / "step_1.pt", "x")
+    got = fp.expand_files("run/step_*.pt", tmp_path)
+    assert [p.name for p in got] == ["step_9.pt", "step_10.pt", "step_100.pt"]   # natural order
+    assert all(p.is_absolute() and p.is_file() for p in got)
+    assert [p.name for p in fp.expand_files("run/*.pt", tmp_path)] == ["step_9.pt", "step_10.pt", "step_100.pt"]
+    deep = fp.expand_files("run/**/*.pt", tmp_path)
+    assert (run / "deep" / "er" / "step_1.pt") in deep and len(deep) == 4
+    assert fp.expand_files(str(run / "step_9.pt"), tmp_path / "elsewhere") == [run / "step_9.pt"]
+
+
+def test_expand_files_home_and_odd_base(tmp_path, monkeypatch):
+    monkeypatch.setenv("HOME", str(tmp_path))
+    write(tmp_path / "ck" / "a.pt", "a")
+    assert fp.expand_files("~/ck/*.pt", tmp_path / "x") == [tmp_path / "ck" / "a.pt"]
+    assert fp.expand_files(["~/ck/a.pt"], tmp_path / "x") == [tmp_path / "ck" / "a.pt"]
+    odd = tmp_path / "run [1]"                               # glob characters in the base folder
+    write(odd / "s.pt", "s")
+    assert fp.expand_files("*.pt", odd) == [odd / "s.pt"]
+
+
+def test_expand_files_list_keeps_order(tmp_path):
+    for n in ("b.pt", "a.pt"):
+        write(tmp_path / "run" / n, n)
+    got = fp.expand_files(["run/b.pt", "run/a.pt"], tmp_path)
+    assert got == [tmp_path / "run" / "b.pt", tmp_path / "run" / "a.pt"]
+
+
+@pytest.mark.parametrize("spec, message", [
+    ("run/*.ckpt", r"^'run/\*\.ckpt' matches no file; "),
+    ("run", r"^'run' matches no file; "),                     # a folder is not a file
+    (["run/a.pt", "run/missing.pt"], r"^'run/missing\.pt': no such file \("),
+    (["run/a.pt", "run"], r"^'run' is a folder, not a file; .*'run/\*'"),
+])
+def test_expand_files_errors(tmp_path, spec, message):
+    write(tmp_path / "run" / "a.pt", "a")
+    with pytest.raises(ValueError, match=message) as e:
+        fp.expand_files(spec, tmp_path)
+    assert "\n" not in str(e.value)
