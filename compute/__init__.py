@@ -1,0 +1,44 @@
+"""The compute stage (PyTorch): a scene's landscape into the cache.
+
+From the shell: ``python -m compute SCENE`` (compute/__main__.py).  From Python, a notebook for
+instance: :func:`landscape`.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Union
+
+if TYPE_CHECKING:                      # torch is imported only when the function runs
+    from studio.cache import Landscape
+
+
+def landscape(scene: Union[str, Path, dict], set: "list[str] | tuple[str, ...]" = (), *,
+              cache_dir: Union[str, Path] = "cache", device: str | None = None, progress: bool = True,
+              force: bool = False) -> "Landscape":
+    """Compute a scene's landscape, or find it in the cache, and return the cache entry's arrays.
+
+    ``scene`` is a scene file's path or the scene as a dict (the YAML file's content as Python data);
+    ``set`` holds ``"key=value"`` overrides, as ``--set`` on the command line.  This runs exactly what
+    ``python -m compute SCENE --set ...`` runs (compute/pipeline.py: run) and reads the entry it
+    wrote; a scene with ``compare:`` is not for this function (compute each panel's scene instead).
+
+    Returns a :class:`studio.cache.Landscape`: ``loss`` (ny, nx), ``alpha`` (nx,) and ``beta`` (ny,)
+    the plane coordinates, ``paths`` (the training path and the scene's descents: ``xy``, ``loss``,
+    ``step``...), ``grids`` (e.g. accuracy), ``sequence`` (a landscape over training) and ``meta``
+    (the provenance record).  Bad input raises :class:`studio.scene.SceneError` with the message the
+    command line would print::
+
+        from compute import landscape
+        ls = landscape({"landscape": {"grid": {"resolution": [100, 100]}}})
+        ls.loss.shape, ls.meta["training"]["final_eval_loss"]
+    """
+    from studio import cache
+    from studio.scene import SceneError, load_scene, scene_from_dict
+    from compute.pipeline import run
+    sc = scene_from_dict(scene, overrides=set) if isinstance(scene, dict) else load_scene(scene, set)
+    if sc.compare is not None:
+        raise SceneError(f"{sc.source}: compare: a comparison has one landscape per panel; compute each "
+                         f"panel's scene (Scene.panels()) on its own")
+    run(sc, Path(cache_dir), device=device, progress=progress, force=force)
+    return cache.read(Path(cache_dir), sc.cache_key(), sc.source,
+                      descents=[d.model_dump() for d in sc.landscape.descents])

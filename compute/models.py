@@ -280,10 +280,11 @@ def _check_output(net: nn.Module, shape: tuple[int, ...], outputs: int, kind: st
     if not isinstance(out, torch.Tensor) or not _fits(out, kind, shape, outputs):
         got = f"shape {tuple(out.shape)}" if isinstance(out, torch.Tensor) else f"a {type(out).__name__}"
         want = (2, *expected_output(kind, shape, outputs))
-        need = {"classes": "logits, one per class of the data", "tokens": "logits over the vocabulary at every "
-                "position", "regression": "one value per target", "unlabelled": "the input back (an autoencoder)"}
-        raise ModelError(f"{what} gives {got} for 2 samples of shape {tuple(shape)}; it should give shape {want}: "
-                         f"{need[kind]}")
+        need = {"classes": "logits of shape {}: one per class of the data",
+                "tokens": "logits of shape {}: over the vocabulary at every position",
+                "regression": "shape {}: one value per target", "unlabelled": "shape {}: the input back"}
+        raise ModelError(f"{what} gives {got} for 2 samples of shape {tuple(shape)}; it should give "
+                         f"{need[kind].format(want)}")
 
 
 def build_model(spec: dict, shape: tuple[int, ...], outputs: int, kind: str = "classes") -> nn.Module:

@@ -273,55 +273,82 @@ FLAT = 1e-12
 
 
 def _unit_orthogonal(v: torch.Tensor, to: torch.Tensor | None) -> torch.Tensor:
-    """``v`` made unit and, with ``to`` (a unit vector), orthogonal to it: Gram-Schmidt twice, as
-    the Gram matrix's rounding leaks a little of the first direction into the second.  A zero
-    ``v`` (no spread along it: two snapshots span a line only) becomes a Gaussian direction of
-    seed 0, made orthogonal: not a direction of training, but the same one on every run."""
-    def remainder(x: torch.Tensor) -> torch.Tensor:
+    """``v`` (changed in place) made unit and, with ``to`` (a unit vector), orthogonal to it:
+    Gram-Schmidt twice, as the Gram matrix's rounding leaks a little of the first direction into
+    the second.  A zero ``v`` (no spread along it: two snapshots span a line only) becomes a
+    Gaussian direction of seed 0, made orthogonal: not a direction of training, but the same one
+    on every run."""
+    def remove_to(x: torch.Tensor) -> None:
         for _ in range(2 if to is not None else 0):
-            x = x - (x @ to) * to
-        return x
+            x.sub_(to, alpha=float(x @ to))
 
-    v = remainder(v)
+    remove_to(v)
     if not float(v.norm()) > 0:
         g = torch.Generator().manual_seed(0)
-        v = remainder(torch.randn(v.numel(), generator=g, dtype=v.dtype).to(v.device))
+        v.copy_(torch.randn(v.numel(), generator=g, dtype=v.dtype))
+        remove_to(v)
     n = float(v.norm())
     if not n > 0:
         raise ValueError("landscape.plane: a plane needs a model with at least two parameters")
-    return v / n
+    return v.div_(n)
 
 
 def _positive(v: torch.Tensor) -> torch.Tensor:
-    """``v`` or ``-v``: the one whose largest-magnitude component is positive (a direction's sign is
-    arbitrary; this makes it the same on every machine)."""
-    return -v if float(v[int(v.abs().argmax())]) < 0 else v
+    """``v`` or ``-v``, in place: the one whose largest-magnitude component is positive (the first
+    such component on a tie).  A direction's sign is arbitrary; this makes it the same everywhere."""
+    hi, lo = int(v.argmax()), int(v.argmin())
+    top, bottom = float(v[hi]), -float(v[lo])
+    if bottom > top or (bottom == top and lo < hi):
+        v.neg_()
+    return v
+
+
+#: trajectories up to this many values (T x P) take LAPACK's SVD of a float64 copy (256 MB): the
+#: most exact directions, and the same bits as ever for every scene that fits; larger ones the Gram
+#: matrix, with no copy of the snapshots
+SVD_ELEMENTS = 1 << 25
 
 
 def pca_plane(snapshots: torch.Tensor, final: torch.Tensor):
     """-> (d1, d2) flat unit vectors (float32) and info with the explained variance ratios.
 
     The top two principal directions of the trajectory: the right singular vectors of M, the
-    snapshots minus the final weights, centred (each minus the mean snapshot).  Without copying
+    snapshots minus the final weights, centred (each minus the mean snapshot).  Up to
+    ``SVD_ELEMENTS`` values, the SVD of M itself (``_pca_svd``).  Beyond, without copying
     M: the eigenvectors u_k of its Gram matrix G = M M^T (T x T) give them as v_k = M^T u_k / s_k,
     s_k^2 the eigenvalues; both products are summed over column blocks, so the peak memory is the
     snapshots plus one block, O(T^2), and the two float64 directions.  Each direction's largest
     component is positive (``_positive``).  A trajectory on a line (two snapshots; a second
     eigenvalue that is rounding, ``FLAT``) gets a seeded random second direction orthogonal to the
     first (``_unit_orthogonal``)."""
-    del final                      # centring cancels it (see _centred_block); kept for the interface
     T, P = snapshots.shape
+    if T * P <= SVD_ELEMENTS and T >= 3:
+        return _pca_svd(snapshots, final)
     w, u = np.linalg.eigh(_gram(snapshots))
     w, u = np.clip(w[::-1], 0.0, None), np.ascontiguousarray(u[:, ::-1])     # largest first
     ratio = w / w.sum() if w.sum() > 0 else np.zeros_like(w)
     top = torch.from_numpy(u[:, :2]).to(snapshots.device)                      # (T, 2)
-    v = torch.zeros(P, 2, dtype=torch.float64, device=snapshots.device)
+    v = torch.zeros(2, P, dtype=torch.float64, device=snapshots.device)       # rows: s_k v_k
     for cols in _column_blocks(T, P):
-        v[cols] = _centred_block(snapshots, cols).T @ top                      # s_k v_k
+        v[:, cols] = top.T @ _centred_block(snapshots, cols)
     # unit length replaces the division by s_k (the same in exact arithmetic, and defined at s_k = 0)
-    d1 = _unit_orthogonal(v[:, 0] if w[0] > 0 else torch.zeros_like(v[:, 0]), None)
-    d2 = _unit_orthogonal(v[:, 1] if w[1] > FLAT * w[0] else torch.zeros_like(v[:, 1]), d1)
+    if not w[0] > 0:
+        v[0] = 0
+    if not w[1] > FLAT * w[0]:
+        v[1] = 0
+    d1 = _unit_orthogonal(v[0], None)
+    d2 = _unit_orthogonal(v[1], d1)
     d1, d2 = _positive(d1).float(), _positive(d2).float()
+    return d1, d2, {"explained_variance_ratio": [float(ratio[0]), float(ratio[1])]}
+
+
+def _pca_svd(snapshots: torch.Tensor, final: torch.Tensor):
+    m = (snapshots - final).double().numpy()
+    m = m - m.mean(axis=0, keepdims=True)
+    _, s, vt = np.linalg.svd(m, full_matrices=False)
+    var = s ** 2
+    ratio = var / var.sum() if var.sum() > 0 else np.zeros_like(var)
+    d1, d2 = torch.from_numpy(vt[0]).float(), torch.from_numpy(vt[1]).float()
     return d1, d2, {"explained_variance_ratio": [float(ratio[0]), float(ratio[1])]}
 
 
@@ -628,8 +655,15 @@ def project(points: torch.Tensor, origin: torch.Tensor, d1: torch.Tensor, d2: to
     directions' condition number, harmless for planes (their directions are far from parallel);
     a singular A^T A (a zero or repeated direction) gets the minimum-norm solution, as lstsq does.
 
+    Up to ``SVD_ELEMENTS`` values, LAPACK's least squares on a float64 copy, as ever.
+
     -> (xy (T, 2) float64, offplane (T,) float64)"""
     T, P = points.shape
+    if T * P <= SVD_ELEMENTS:
+        A = torch.stack([d1, d2], dim=1).double()                     # (P, 2)
+        v = (points.double() - origin.double()).T                     # (P, T)
+        coef = torch.linalg.lstsq(A, v).solution                      # (2, T)
+        return coef.T.numpy(), (v - A @ coef).norm(dim=0).numpy()
 
     def block(cols: slice) -> tuple[torch.Tensor, torch.Tensor]:
         v = points[:, cols].to(torch.float64, copy=True).sub_(origin[cols])   # (T, cols)

@@ -92,6 +92,11 @@ _PLANE_NAMES = {"pca": "PCA plane of the training path", "hessian": "plane of th
                 "checkpoints": "plane through training checkpoints", "interpolate": "line between checkpoints"}
 
 
+def single_weights(meta: dict) -> bool:
+    """The entry's run is one set of weights (the user's trained model): it has no training path."""
+    return (meta.get("training") or {}).get("source") == "weights"
+
+
 def describe(meta: dict) -> str:
     """One line saying what the landscape is, for the title card."""
     ls = meta.get("landscape", {})
@@ -120,6 +125,14 @@ def describe(meta: dict) -> str:
         parts.append(_DATA_NAMES[d["name"]])
     elif d.get("name") == "custom":
         parts.append(f"data from {d.get('entry')}")
+    elif d.get("name") == "regression":
+        parts.append(f"fitting the {d.get('function')} function")
+    loss = (ls.get("loss") or {})
+    if loss.get("name", "cross_entropy") != "cross_entropy":
+        parts.append(f"loss {loss.get('entry') or loss['name']}")
+    source = (meta.get("training") or {}).get("source", "trained")
+    if source != "trained":
+        parts.append({"weights": "one trained model", "recorder": "your recorded run"}.get(source, "your checkpoints"))
     if p.get("method") == "random":
         parts.append(f"random {p.get('normalization')}-normalized plane")
     elif p.get("method") in _PLANE_NAMES:
@@ -170,6 +183,8 @@ class Film:
                                          contours=r.look.contours)
         self.trails: list[tuple[Trail, object]] = []
         for name, style in r.paths.items():
+            if name == "training" and name not in ls.paths and single_weights(ls.meta):
+                continue                    # one set of weights: no path to draw
             if name not in ls.paths:
                 raise ValueError(f"render.paths.{name}: the cache has no path of that name "
                                  f"(it has: {', '.join(ls.paths) or 'none'})")

@@ -1324,7 +1324,6 @@ def load_scene(path: str | Path, overrides: "list[str] | tuple[str, ...]" = ()) 
     lines' ``--set``) laid over the file's values before validation, so a scene can be run at
     other settings (a smaller grid on a CPU) without editing it; they enter the cache key like
     any value of the file."""
-    ov = parse_overrides(overrides)
     path = Path(path)
     if not path.is_file():
         raise SceneError(f"{path}: scene file not found (give the path of a .yaml file, e.g. scenes/default.yaml)")
@@ -1334,6 +1333,21 @@ def load_scene(path: str | Path, overrides: "list[str] | tuple[str, ...]" = ()) 
         raise SceneError(f"{path}: not a UTF-8 text file (byte {e.start}); a scene is a YAML text file") from None
     except OSError as e:
         raise SceneError(f"{path}: cannot read the scene file ({e.strerror or e})") from None
+    return _load_text(path, text, overrides)
+
+
+def scene_from_dict(data: dict, name: str = "scene", overrides: "list[str] | tuple[str, ...]" = ()) -> Scene:
+    """A scene given as Python data (a notebook's dict) instead of a file: the same validation and
+    errors as :func:`load_scene`, with ``name`` standing for the file (``out/<name>.mp4``); custom
+    entries are found in the working directory."""
+    if not isinstance(data, dict):
+        raise SceneError(f"{name}: a scene is a mapping of keys (title, landscape, render, output), got "
+                         f"{type(data).__name__}")
+    return _load_text(Path(f"{name}.yaml"), yaml.safe_dump(data, sort_keys=False), overrides)
+
+
+def _load_text(path: Path, text: str, overrides: "list[str] | tuple[str, ...]") -> Scene:
+    ov = parse_overrides(overrides)
     try:
         node = yaml.compose(text, Loader=_Loader)
         raw = yaml.load(text, Loader=_Loader)

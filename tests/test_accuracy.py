@@ -69,7 +69,7 @@ def test_pipeline_writes_the_accuracy_grid(tmp_path, gl):
     # spot check against the plain reference at one cell
     pv = cache.read_plane(c, sc.cache_key())
     spec = sc.landscape_dict()
-    x, y, shape, n_cls = build_data(spec["data"])
+    x, y, shape, n_cls, _ = build_data(spec["data"])
     ex, ey, _ = eval_subset(x, y, spec["grid"]["eval_samples"], spec["grid"]["seed"])
     model = build_model(spec["model"], shape, n_cls)
     from compute.plane import split

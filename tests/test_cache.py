@@ -369,7 +369,7 @@ def test_interrupted_run_resumes_bit_for_bit(tmp_path):
     # no finished entry: only the work in progress
     assert not cache.entry_dir(root, key).exists()
     assert not cache.exists(root, key)
-    assert part.is_dir() and (part / "setup.pt").is_file() and (part / "loss.npy").is_file()
+    assert part.is_dir() and (part / "run.pt").is_file() and (part / "plane.pt").is_file() and (part / "loss.npy").is_file()
     prog = json.loads(progress.read_text())
     assert seen <= prog["rows_done"] < prog["rows"] == 400, "killed after the grid was finished"
     with pytest.raises(CacheError, match="python -m compute"):

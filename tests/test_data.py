@@ -81,13 +81,13 @@ def write_pngs(folder: Path, classes: list[str], per: int = 4, ext: str = ".png"
 @pytest.mark.parametrize("name,folder", [("mnist", "MNIST"), ("fashion_mnist", "FashionMNIST")])
 def test_mnist_formats_load_resize_and_subset(tmp_path, name, folder):
     images, labels = write_mnist(tmp_path, folder)
-    x, y, shape, classes = build_data(spec(name, root=str(tmp_path), train_samples=20, size=14, normalize=False))
+    x, y, shape, classes, _ = build_data(spec(name, root=str(tmp_path), train_samples=20, size=14, normalize=False))
     assert shape == (1, 14, 14) and x.shape == (20, 1, 14, 14) and x.dtype == torch.float32
     assert classes == 10 and torch.bincount(y, minlength=10).tolist() == [2] * 10     # class-balanced
     assert 0 <= x.min() and x.max() <= 1
     # the mean brightness follows the written label (label * 20 + noise)
     assert torch.allclose(x.mean(dim=(1, 2, 3)) * 255, y.float() * 20 + 4.5, atol=1.0)
-    full, _, shape, _ = build_data(spec(name, root=str(tmp_path), train_samples=40))
+    full, _, shape, _, _ = build_data(spec(name, root=str(tmp_path), train_samples=40))
     assert shape == (1, 28, 28) and abs(float(full.mean())) < 20               # normalized
     again = build_data(spec(name, root=str(tmp_path), train_samples=20, size=14, normalize=False))
     assert torch.equal(again[0], x) and torch.equal(again[1], y)               # seeded
@@ -101,7 +101,7 @@ def test_cifar10_pickle_batches(tmp_path, monkeypatch):
     import torchvision.datasets.cifar as tvc
     write_cifar(tmp_path)
     monkeypatch.setattr(tvc, "check_integrity", lambda fpath, md5=None: os.path.isfile(fpath))
-    x, y, shape, classes = build_data(spec("cifar10", root=str(tmp_path), train_samples=30, size=16))
+    x, y, shape, classes, _ = build_data(spec("cifar10", root=str(tmp_path), train_samples=30, size=16))
     assert shape == (3, 16, 16) and x.shape == (30, 3, 16, 16) and classes == 10
     assert torch.bincount(y, minlength=10).tolist() == [3] * 10
     assert torch.isfinite(x).all()
@@ -115,14 +115,14 @@ def test_cifar10_without_the_md5_patch_is_reported_missing(tmp_path):
 
 def test_image_folder_and_imagenette_layouts(tmp_path):
     write_pngs(tmp_path / "pics", ["cats", "dogs", "owls"], per=4)
-    x, y, shape, classes = build_data(spec("folder", root=str(tmp_path / "pics"), size=8, train_samples=9,
+    x, y, shape, classes, _ = build_data(spec("folder", root=str(tmp_path / "pics"), size=8, train_samples=9,
                                            normalize=False))
     assert shape == (3, 8, 8) and classes == 3 and torch.bincount(y).tolist() == [3, 3, 3]
     # class k's pixels are about 40 k + 10 (see write_pngs)
     assert torch.allclose(x.mean(dim=(1, 2, 3)) * 255, y.float() * 40 + 9.5, atol=2.0)
     # Imagenette: <root>/imagenette2-160/train/<wnid>/*.JPEG
     write_pngs(tmp_path / "inet" / "imagenette2-160" / "train", ["n01440764", "n02102040"], per=3, ext=".JPEG")
-    x, y, shape, classes = build_data(spec("imagenette", root=str(tmp_path / "inet"), size=12))
+    x, y, shape, classes, _ = build_data(spec("imagenette", root=str(tmp_path / "inet"), size=12))
     assert shape == (3, 12, 12) and x.shape[0] == 6 and classes == 2 and torch.isfinite(x).all()
 
 
@@ -173,7 +173,7 @@ def test_shapes_are_seeded_balanced_and_distinct():
     assert area[yc == 1].mean() > area[yc == 3].mean()
     rgb, _ = shapes(8, classes=2, size=12, channels=3, seed=0)
     assert rgb.shape == (8, 3, 12, 12)
-    _, _, shape, classes = build_data(spec("shapes", samples=32, classes=3, size=12))
+    _, _, shape, classes, _ = build_data(spec("shapes", samples=32, classes=3, size=12))
     assert shape == (1, 12, 12) and classes == 3
 
 
@@ -192,7 +192,7 @@ def test_scene_errors_for_models_on_the_wrong_data(tmp_path):
 
 def test_the_engine_on_an_mlp_over_images_matches_the_reference():
     torch.manual_seed(0)
-    x, y, shape, n_cls = build_data(spec("shapes", samples=48, size=8))
+    x, y, shape, n_cls, _ = build_data(spec("shapes", samples=48, size=8))
     ex, ey, _ = eval_subset(x, y, 24, 0)
     model = build_model({"name": "mlp", "widths": [16, 8], "activation": "tanh"}, shape, n_cls)
     assert isinstance(model[0], torch.nn.Flatten)

@@ -16,7 +16,7 @@ import pytest
 import torch
 
 from compute.data import spirals
-from compute.descent import (compute_descents, descend, evaluation_setup, plane_from_vectors,
+from compute.descent import (compute_descents, descend, plane_from_vectors,
                              value_and_grad)
 from compute.engine import GridEngine, Plane, loss_fn_on_plane, reference_loss
 from compute.models import mlp
@@ -212,7 +212,7 @@ def test_fresh_run_stores_plane_and_descents(fresh):
         assert a.shape == (n,) and a.dtype == np.float32 and not a.flags.writeable
     assert ls.meta["parameters"] == n
     # the plane's origin is the final weights: the training path ends there, at the same loss
-    model, ex, ey = evaluation_setup(ls.meta["landscape"], torch.device("cpu"))
+    model, ex, ey = _evaluation(p, torch.device("cpu"))
     plane = plane_from_vectors(model, pv, torch.device("cpu"))
     tr = ls.paths["training"]
     assert reference_loss(model, plane, 0.0, 0.0, ex, ey) == pytest.approx(tr.surface_loss[-1], rel=1e-5)
@@ -223,7 +223,7 @@ def test_path_losses_match_the_grid_evaluators(fresh):
     scene = load_scene(p)
     ls = cache.read(root, key, descents=scene.landscape.descents)
     dev = torch.device("cpu")
-    model, ex, ey = evaluation_setup(ls.meta["landscape"], dev)
+    model, ex, ey = _evaluation(p, dev)
     plane = plane_from_vectors(model, cache.read_plane(root, key), dev)
     engine = GridEngine(model, plane, ex, ey)
     for name in ("slow", "quick"):
@@ -300,9 +300,14 @@ def test_descents_are_added_to_a_cached_grid(fresh, tmp_path, capfd):
     assert snapshot(d) == new
 
 
-def test_an_entry_without_plane_vectors_gets_them_back(fresh, tmp_path, capfd):
-    # entries written before the plane was stored: training is redone (not the grid), checked
-    # against the stored training path, and the plane is stored in the entry
+def _evaluation(scene_path, dev):
+    """The scene's model (architecture; the plane gives the weights) and evaluation subset."""
+    from compute.runs import build_task
+    task = build_task(load_scene(scene_path), dev)
+    return task.model.eval(), task.eval.x, task.eval.y
+
+
+def test_an_entry_without_plane_vectors_says_to_recompute(fresh, tmp_path, capfd):
     p, root_fresh, key = fresh
     root = tmp_path / "cache"
     shutil.copytree(cache.entry_dir(root_fresh, key), cache.entry_dir(root, key))
@@ -312,17 +317,8 @@ def test_an_entry_without_plane_vectors_gets_them_back(fresh, tmp_path, capfd):
     meta = json.loads((d / "meta.json").read_text())
     meta.pop("descents")
     (d / "meta.json").write_text(json.dumps(meta))
-    loss_mtime = (d / "loss.npy").stat().st_mtime_ns
-    err = compute(p, root, capfd)
-    assert "no plane vectors" in err and "computing 2 descents" in err, err
-    assert (d / "loss.npy").stat().st_mtime_ns == loss_mtime
-    scene = load_scene(p)
-    got = cache.read(root, key, descents=scene.landscape.descents)
-    want = cache.read(root_fresh, key, descents=scene.landscape.descents)
-    for name in ("slow", "quick"):
-        np.testing.assert_allclose(got.paths[name].xy, want.paths[name].xy, rtol=1e-6, atol=1e-6)
-    pv, pw = cache.read_plane(root, key), cache.read_plane(root_fresh, key)
-    np.testing.assert_allclose(pv.d1, pw.d1, atol=1e-5)
+    with pytest.raises(CacheError, match=r"has no plane vectors; run `python -m compute .* --force`"):
+        compute(p, root, capfd)
 
 
 def test_missing_descent_says_how_to_compute_it(fresh, tmp_path):

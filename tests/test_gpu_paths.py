@@ -13,7 +13,8 @@ import torch.nn.functional as F
 from compute import distributed
 from compute.bench import time_engine
 from compute.data import spirals
-from compute.engine import (GridEngine, Plane, _cross_entropy_batched, _cross_entropy_ckn, precision_context,
+from compute.losses import CROSS_ENTROPY
+from compute.engine import (GridEngine, Plane, precision_context,
                             reference_loss)
 from compute.models import convnet, mlp
 
@@ -135,10 +136,10 @@ def test_bf16_logits_give_a_float32_loss():
     logits = (torch.randn(5, 64, 10, generator=g) * 4).bfloat16()        # (K, N, C)
     y = torch.randint(0, 10, (64,), generator=g)
     want = torch.stack([F.cross_entropy(lk.float(), y) for lk in logits])
-    got = _cross_entropy_batched(logits, y)
+    got = CROSS_ENTROPY.batched(logits, y)
     assert got.dtype == torch.float32
     torch.testing.assert_close(got, want, rtol=1e-6, atol=1e-6)
-    got = _cross_entropy_ckn(logits.permute(2, 0, 1).contiguous(), y)  # (C, K, N)
+    got = CROSS_ENTROPY.batched_ckn(logits.permute(2, 0, 1).contiguous(), y)  # (C, K, N)
     assert got.dtype == torch.float32
     torch.testing.assert_close(got, want, rtol=1e-6, atol=1e-6)
 

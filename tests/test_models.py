@@ -338,8 +338,8 @@ def wrong_outputs(input_shape, classes):
     return nn.Linear(input_shape[0], classes + 1)
 
 
-def float_labels():
-    return torch.randn(8, 2), torch.rand(8)
+def float_labels(third=None):
+    return (torch.randn(8, 2), torch.rand(8)) + ((third,) if third is not None else ())
 
 
 def broken(n=3):
@@ -364,11 +364,11 @@ def entry(kind: str, module: str, fn: str, **args) -> dict:
 
 def test_user_model_and_data_next_to_the_scene(tmp_path, user_module):
     with scene_folder(tmp_path / "scene.yaml"):
-        x, y, shape, classes = build_data(entry("data", user_module, "blobs", n=30))
+        x, y, shape, classes, _ = build_data(entry("data", user_module, "blobs", n=30))
         assert x.shape == (30, 2) and x.dtype == torch.float32 and shape == (2,) and classes == 3
         assert y.dtype == torch.int64 and torch.bincount(y).tolist() == [10, 10, 10]
         # NumPy arrays and an explicit class count (more classes than the labels show)
-        x2, y2, _, classes2 = build_data(entry("data", user_module, "blobs_with_classes"))
+        x2, y2, _, classes2, _ = build_data(entry("data", user_module, "blobs_with_classes"))
         assert torch.equal(x2, build_data(entry("data", user_module, "blobs"))[0]) and classes2 == 4
         net = build_model(entry("model", user_module, "net", hidden=7), shape, classes)
     assert net.a.out_features == 7 and net(x).shape == (30, 3)
@@ -391,8 +391,8 @@ def test_user_model_and_data_next_to_the_scene(tmp_path, user_module):
                                   "torch.nn.Module"]),
     ("model", "wrong_outputs", {}, ["landscape.model.entry: the model of", "gives shape (2, 4)",
                                     "logits of shape (2, 3)"]),
-    ("data", "float_labels", {}, ["landscape.data.entry:", "returned y of shape (8,) and type torch.float32",
-                                  "integer tensor (N,) of class indices"]),
+    ("data", "float_labels", {"third": 3}, ["landscape.data.entry:", "returned a third item with float targets y",
+                                             "number of classes, for integer labels"]),
     ("data", "broken", {}, ["landscape.data.entry:", "raised ZeroDivisionError: division by zero",
                             ".py:"]),
 ])

@@ -12,6 +12,12 @@ from compute import plane as planes
 pytestmark = pytest.mark.usefixtures("torch_one_thread")
 
 
+@pytest.fixture(autouse=True)
+def blockwise(monkeypatch):
+    """The blockwise methods at any size (small trajectories otherwise take the SVD of a copy)."""
+    monkeypatch.setattr(planes, "SVD_ELEMENTS", 0)
+
+
 @pytest.fixture(params=[None, 7 * 3], ids=["one-block", "many-blocks"])
 def blocks(request, monkeypatch):
     """The default block size (these problems fit in one block) and tiny blocks of a few columns."""

@@ -37,7 +37,8 @@ def computed(tmp_path_factory):
     """Sequences on a PCA and a random plane, with the setup recomputed independently."""
     import torch
     from compute.pipeline import run
-    from compute.setup import build_setup
+    from compute.placing import fit_plane
+    from compute.runs import build_run, build_task
     torch.set_num_threads(1)
     out = {}
     for plane in ("pca", "random"):
@@ -45,18 +46,16 @@ def computed(tmp_path_factory):
         scene = _scene(tmp, plane)
         run(scene, tmp / "cache", device="cpu", progress=False)
         ls = cache.read(tmp / "cache", scene.cache_key())
-        setup = build_setup(scene, torch.device("cpu"), progress=False)
+        task = build_task(scene, torch.device("cpu"))
+        r = build_run(scene, task, progress=False)
+        setup = {"run": r, "fit": fit_plane(scene.landscape_dict()["plane"], r, task), "task": task}
         out[plane] = (scene, ls, setup, tmp)
     return out
 
 
 def _model_and_data(scene, setup):
-    from compute.data import build_data
-    from compute.models import build_model
-    ls = scene.landscape_dict()
-    x, y, shape, n_cls = build_data(ls["data"])
-    ex, ey = x[setup["eval_indices"]], y[setup["eval_indices"]]
-    return build_model(ls["model"], shape, n_cls), ex, ey
+    task = setup["task"]
+    return task.model, task.eval.x, task.eval.y
 
 
 # --------------------------------------------------------------------------- compute
@@ -70,13 +69,13 @@ def test_sequence_grids_are_the_loss_around_each_snapshot(computed):
     q = ls.sequence
     ny, nx = ls.loss.shape
     assert q.loss.shape == (len(q.step), ny, nx) and q.loss.dtype == np.float32
-    params, steps = setup["traj"]["params"], np.asarray(setup["traj"]["steps"])
+    params, steps = setup["run"].params, np.asarray(setup["run"].steps)
     assert q.step[0] == 0 and q.step[-1] == steps[-1] and np.all(np.diff(q.step) > 0)
     assert len(q.step) == 5
     np.testing.assert_array_equal(q.step, steps[q.index])
-    np.testing.assert_allclose(q.xy, setup["xy"][q.index])
+    np.testing.assert_allclose(q.xy, setup["fit"].xy[q.index])
     model, ex, ey = _model_and_data(scene, setup)
-    d1, d2 = setup["d1"], setup["d2"]
+    d1, d2 = setup["fit"].d1, setup["fit"].d2
     rng = np.random.default_rng(0)
     for k in range(len(q.step)):
         theta = params[q.index[k]]
@@ -105,11 +104,11 @@ def test_each_grid_holds_its_snapshot_at_its_plane_coordinates(computed):
         scene, ls, setup, _ = computed[plane]
         q = ls.sequence
         model, ex, ey = _model_and_data(scene, setup)
-        params = setup["traj"]["params"]
+        params = setup["run"].params
         for k in range(len(q.step)):
             theta = params[q.index[k]]
             o, e1, e2 = sequence_plane(scene.landscape_dict()["plane"], model, theta, tuple(q.xy[k]),
-                                       setup["d1"], setup["d2"])
+                                       setup["fit"].d1, setup["fit"].d2)
             pl = Plane(split(model, o), split(model, e1), split(model, e2))
             eng = GridEngine(model, pl, ex, ey)
             at = eng.losses(torch.tensor([q.xy[k][0]], dtype=torch.float32),
@@ -118,18 +117,18 @@ def test_each_grid_holds_its_snapshot_at_its_plane_coordinates(computed):
             direct = reference_loss(model, Plane(split(model, theta), split(model, zero), split(model, zero)),
                                     0.0, 0.0, ex, ey)
             assert float(at[0]) == pytest.approx(direct, rel=1e-4, abs=1e-6)
-            assert direct == pytest.approx(setup["traj"]["eval_loss"][q.index[k]], rel=1e-4)
+            assert direct == pytest.approx(setup["run"].trajectory.eval_loss[q.index[k]], rel=1e-4)
 
 
 def test_random_plane_directions_are_filter_normalized_to_each_snapshot(computed):
     from compute.plane import _groups, sequence_plane, split
     scene, ls, setup, _ = computed["random"]
     model, _, _ = _model_and_data(scene, setup)
-    params = setup["traj"]["params"]
+    params = setup["run"].params
     q = ls.sequence
     for k in (0, len(q.step) - 1):
         theta = params[q.index[k]]
-        _, e1, _ = sequence_plane(scene.landscape_dict()["plane"], model, theta, (0.0, 0.0), setup["d1"], setup["d2"])
+        _, e1, _ = sequence_plane(scene.landscape_dict()["plane"], model, theta, (0.0, 0.0), setup["fit"].d1, setup["fit"].d2)
         w, d = split(model, theta), split(model, e1)
         for name in w:
             if w[name].dim() >= 2:

@@ -339,7 +339,7 @@ def test_evaluate_in_chunks_equals_one_pass():
 def data_and_model(landscape: dict):
     from compute.data import build_data, eval_subset
     from compute.models import build_model
-    x, y, shape, n = build_data(landscape["data"])
+    x, y, shape, n, _ = build_data(landscape["data"])
     ex, ey, _ = eval_subset(x, y, 128, 0)
     torch.manual_seed(landscape["train"]["seed"])
     return x, y, ex, ey, build_model(landscape["model"], shape, n)
@@ -513,7 +513,7 @@ def run_compute(scene_path: Path, root: Path, capfd, force=False) -> str:
 
 
 def test_model_cache_hit_skips_training(tmp_path, capfd, monkeypatch):
-    from compute import setup as setup_module
+    from compute import runs
     root = tmp_path / "cache"
     a = write(tmp_path, TINY, "a.yaml")
     err = run_compute(a, root, capfd)
@@ -525,7 +525,7 @@ def test_model_cache_hit_skips_training(tmp_path, capfd, monkeypatch):
     def no_training(*args, **kw):
         raise AssertionError("trained although the model store has this model")
 
-    monkeypatch.setattr(setup_module, "train", no_training)
+    monkeypatch.setattr(runs, "train", no_training)
     b = write(tmp_path, TINY.replace("method: pca", "method: random").replace("[6, 5]", "[7, 4]"), "b.yaml")
     scene_b = load_scene(b)
     assert scene_b.cache_key() != scene_a.cache_key() and scene_b.train_key() == tkey
@@ -549,10 +549,11 @@ def test_model_cache_hit_skips_training(tmp_path, capfd, monkeypatch):
         run_compute(c, root, capfd)
 
 
-def test_setup_from_the_store_equals_a_fresh_one(tmp_path, monkeypatch):
+def test_run_from_the_store_equals_a_fresh_one(tmp_path, monkeypatch):
     """A ConvNet with BatchNorm: the stored run restores the weights, the running statistics and the
     log, so the plane and the projected path are the fresh run's, bit for bit."""
-    from compute import setup as setup_module
+    from compute import runs
+    from compute.placing import fit_plane
     text = """
         landscape:
           data: {name: shapes, samples: 128, size: 8, classes: 2}
@@ -563,22 +564,28 @@ def test_setup_from_the_store_equals_a_fresh_one(tmp_path, monkeypatch):
         """
     scene = load_scene(write(tmp_path, text))
     cpu = torch.device("cpu")
-    fresh = setup_module.build_setup(scene, cpu, False, cache_root=tmp_path / "cache")
-    monkeypatch.setattr(setup_module, "train", lambda *a, **k: pytest.fail("trained again"))
-    hit = setup_module.build_setup(scene, cpu, False, cache_root=tmp_path / "cache")
-    assert torch.equal(fresh["traj"]["params"], hit["traj"]["params"])
-    assert set(fresh["buffers"]) == set(hit["buffers"]) and fresh["buffers"]
-    assert any(not torch.equal(b, torch.zeros_like(b)) for k, b in hit["buffers"].items() if "running_mean" in k)
-    for k in fresh["buffers"]:
-        assert torch.equal(fresh["buffers"][k], hit["buffers"][k]), k
-    for k in ("final", "d1", "d2"):
-        assert torch.equal(fresh[k], hit[k]), k
-    assert np.array_equal(fresh["xy"], hit["xy"])
+
+    def made():
+        task = runs.build_task(scene, cpu)
+        run = runs.build_run(scene, task, False, cache_root=tmp_path / "cache")
+        return run, fit_plane(scene.landscape_dict()["plane"], run, task)
+
+    fresh, fresh_fit = made()
+    monkeypatch.setattr(runs, "train", lambda *a, **k: pytest.fail("trained again"))
+    hit, hit_fit = made()
+    assert torch.equal(fresh.params, hit.params)
+    assert set(fresh.buffers) == set(hit.buffers) and fresh.buffers
+    assert any(not torch.equal(b, torch.zeros_like(b)) for k, b in hit.buffers.items() if "running_mean" in k)
+    for k in fresh.buffers:
+        assert torch.equal(fresh.buffers[k], torch.as_tensor(hit.buffers[k])), k
+    for k in ("origin", "d1", "d2"):
+        assert torch.equal(getattr(fresh_fit, k), getattr(hit_fit, k)), k
+    assert np.array_equal(fresh_fit.xy, hit_fit.xy)
     for c in ("train_loss", "train_accuracy", "eval_loss", "eval_accuracy", "lr", "epoch", "steps"):
-        assert np.array_equal(fresh["traj"][c], hit["traj"][c]), c
-    assert fresh["traj"]["info"]["from_cache"] is False and hit["traj"]["info"]["from_cache"] is True
-    rec = setup_module.training_record(hit)
-    assert rec["train_key"] == scene.train_key() and len(rec["log"]["step"]) == 4
+        assert np.array_equal(getattr(fresh.trajectory, c), getattr(hit.trajectory, c)), c
+    assert fresh.trajectory.info["from_cache"] is False and hit.trajectory.info["from_cache"] is True
+    rec = runs.training_record(hit, hit_fit.offplane)
+    assert rec["train_key"] == scene.train_key() and len(rec["log"]["step"]) == 4 and rec["source"] == "trained"
 
 
 def test_model_store_damaged_or_forced_retrains(tmp_path, capfd):
