@@ -119,14 +119,14 @@ def test_batchnorm_buffers_come_from_the_files(tmp_path, batchnorm):
     assert np.array_equal(a.paths["training"].xy, b.paths["training"].xy)
 
 
-def test_the_key_covers_contents_not_times(tmp_path):
+def test_the_key_covers_contents_not_times(tmp_path, monkeypatch):
     root = tmp_path / "cache"
     trained = write_scene(tmp_path, TRAINED.replace("PLANE", PLANES["pca"]), "trained.yaml")
     compute(trained, root)
     write_checkpoints(trained, root, tmp_path / "run")
     loaded = write_scene(tmp_path, TRAINED.replace("PLANE", PLANES["pca"]).replace(
         "  train: {steps: 20, every: 5}\n", "  weights: {files: 'run/*.ckpt'}\n"), "loaded.yaml")
-    os.chdir(tmp_path)                         # relative patterns are taken from the working directory
+    monkeypatch.chdir(tmp_path)                # relative patterns are taken from the working directory
     key = load_scene(loaded).cache_key()
     files = sorted((tmp_path / "run").glob("*.ckpt"))
     os.utime(files[2], (1, 1))                 # touched: the same key
@@ -203,3 +203,32 @@ def test_the_python_function_returns_the_entry(tmp_path, monkeypatch):
     assert ls.meta["engine"]["method"] == "linear" and ls.meta["data"]["kind"] == "regression"
     again = cache.read(tmp_path / "cache", ls.key)
     assert np.array_equal(again.loss, ls.loss)
+
+
+def test_a_torchvision_network_takes_a_local_weights_file(tmp_path):
+    """A torchvision network by name with a weights file already on disk (nothing downloaded) and
+    more outputs than the data has classes (as ImageNet weights have 1000)."""
+    import torchvision
+    torch.manual_seed(3)
+    net = torchvision.models.get_model("mobilenet_v3_small", weights=None, num_classes=10).eval()
+    with torch.no_grad():
+        for m in net.modules():
+            if isinstance(m, torch.nn.BatchNorm2d):
+                m.running_mean.uniform_(-0.1, 0.1)
+    torch.save({"model": net.state_dict(), "epoch": 90}, tmp_path / "mobilenet.pth")
+    text = f"""
+        landscape:
+          data: {{name: shapes, samples: 32, size: 32, channels: 3, classes: 4}}
+          model: {{name: torchvision, arch: mobilenet_v3_small, classes: 10}}
+          weights: {{files: '{tmp_path}/mobilenet.pth'}}
+          plane: {{method: random}}
+          grid: {{resolution: [3, 3], eval_samples: 8}}
+        """
+    p = write_scene(tmp_path, text)
+    entry = cache.read(tmp_path / "cache", load_scene(p).cache_key()) if compute(p, tmp_path / "cache") else None
+    from compute.runs import build_task
+    task = build_task(load_scene(p), torch.device("cpu"))
+    with torch.no_grad():
+        want = torch.nn.functional.cross_entropy(net(task.eval.x), task.eval.y).item()
+    assert entry.loss[1, 1] == pytest.approx(want, rel=1e-5)          # the grid's centre: the file's weights
+    assert entry.meta["training"]["source"] == "weights" and entry.meta["data"]["outputs"] == 4
