@@ -1,10 +1,12 @@
-"""Exports to 3-D tools (studio/export.py, `python -m compute export`): every format written from a
+"""Exports to 3-D tools (export/, `python -m export`): every format written from a
 small cache entry and read back with plain readers written here (a binary PLY parser, an OBJ line
 parser, an XML + base64 reader for VTP, the csv module), then held to a reference built cell by
 cell in Python: vertex and face counts, the loss at known vertices, NaN handling, the paths'
 polylines, errors, and files that appear only when complete.  A landscape over training
 (landscape.sequence): every grid as a numbered file on one colour scale, the index and the
-ParaView collection, one grid with --grid, one grid in memory at a time, all or nothing."""
+ParaView collection, one grid with --grid, one grid in memory at a time, all or nothing.  The
+command's default height scale is the film's proportions, and `python -m compute export` is the
+same command."""
 from __future__ import annotations
 
 import base64
@@ -20,7 +22,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from studio import cache, export
+import export
+from export.__main__ import main as export_main
+from export.formats import csv as csv_format, ply, vtp
+from studio import cache, scale
 from studio.assets import colormap
 from studio.cache import Descent, Landscape, Path2D
 from studio.scene import load_scene
@@ -551,7 +556,7 @@ def test_cli_bad_arguments(entry, tmp_path, capsys, args, expect):
     scene_path, root, _ = entry
     args = [str(tmp_path / a) if a.startswith("land.") else a for a in args]
     try:
-        rc = export.main([str(scene_path), "--cache-dir", str(root), *args])
+        rc = export_main([str(scene_path), "--cache-dir", str(root), *args])
     except SystemExit as e:                              # argparse's own errors
         rc = e.code
     assert rc == 2
@@ -584,20 +589,20 @@ def test_a_comparison_panel(tmp_path, capsys):
     t = Path2D("training", np.zeros((2, 2)), np.ones(2), np.ones(2), np.zeros(2), np.arange(2))
     cache.write(tmp_path / "cache", Landscape(small.cache_key(), loss, a, b, {"training": t}, {}))
     base = [str(p), "--format", "csv", "--cache-dir", str(tmp_path / "cache")]
-    assert export.main(base) == 2
+    assert export_main(base) == 2
     assert "compares 2 landscapes: choose one with --panel 1 to 2" in capsys.readouterr().err
     out = tmp_path / "o" / "cmp_panel2.csv"
-    assert export.main(base + ["--panel", "2", "--out", str(out)]) == 0
+    assert export_main(base + ["--panel", "2", "--out", str(out)]) == 0
     rows = read_csv(out)
     assert len(rows) == 20 and float(rows[-1]["loss"]) == pytest.approx(2.5)
-    assert export.main(base + ["--panel", "1"]) == 3                # panel 1 not computed: the reader's error
+    assert export_main(base + ["--panel", "1"]) == 3                # panel 1 not computed: the reader's error
     assert "python -m compute" in capsys.readouterr().err
 
 
 def test_bad_scene_is_one_line(tmp_path, capsys):
     p = tmp_path / "bad.yaml"
     p.write_text("landscape:\n  grid: {resolution: [7, 5]}\n  plane: {methd: pca}\n")
-    assert export.main([str(p), "--format", "ply", "--cache-dir", str(tmp_path / "c")]) == 2
+    assert export_main([str(p), "--format", "ply", "--cache-dir", str(tmp_path / "c")]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith(f"error: {p}:3:") and "methd" in err[0]
 
@@ -625,7 +630,7 @@ def test_output_appears_only_when_complete(entry, tmp_path, monkeypatch, fmt, fa
     if fail_in == "faces":
         monkeypatch.setattr(export.Surface, "face_blocks", failing_faces)
     else:
-        monkeypatch.setattr(export, {"ply": "write_ply_paths", "csv": "write_paths_csv"}[fmt], failing_paths)
+        monkeypatch.setattr({"ply": ply, "csv": csv_format}[fmt], "write_paths", failing_paths)
     with pytest.raises(OSError, match="No space"):
         export.export(ls, out, fmt)
     # while writing: the old file in place, the new one under a hidden temporary name
@@ -926,19 +931,19 @@ def test_sequence_cli(seq_entry, tmp_path, capsys, monkeypatch):
     scene_path, root, ls = seq_entry
     monkeypatch.chdir(tmp_path)
     base = [str(scene_path), "--cache-dir", str(root)]
-    assert export.main(base + ["--format", "vtp", "--sequence", "--z-scale", "3"]) == 0
+    assert export_main(base + ["--format", "vtp", "--sequence", "--z-scale", "3"]) == 0
     err = capsys.readouterr().err
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == sorted(
         [f"film_grid{k:03d}.vtp" for k in range(SEQ_K)] + ["film_paths.vtp", "film_sequence.csv", "film.pvd"])
     assert "4 grids" in err and "z over all grids" in err
     d = read_vtp(tmp_path / "out" / "film_grid002.vtp")
     check_vertices(d["points"], d["point_data"]["loss"], grid_k(ls, 2), z_scale=3.0)
-    assert export.main(base + ["--format", "ply", "--grid", "-1"]) == 0
+    assert export_main(base + ["--format", "ply", "--grid", "-1"]) == 0
     el, comments = read_ply(tmp_path / "out" / "film_grid3.ply")
     check_vertices(np.stack([el["vertex"][c] for c in "xyz"], 1), el["vertex"]["loss"], grid_k(ls, 3))
     assert "sequence: grid 3 of 4 (numbered from 0), training step 60" in comments
     # no flag: the still grid, and a hint that there is more
-    assert export.main(base + ["--format", "ply"]) == 0
+    assert export_main(base + ["--format", "ply"]) == 0
     assert "--sequence exports every grid" in capsys.readouterr().err
     el, _ = read_ply(tmp_path / "out" / "film.ply")
     check_vertices(np.stack([el["vertex"][c] for c in "xyz"], 1), el["vertex"]["loss"], ls)
@@ -954,7 +959,7 @@ def test_sequence_cli_errors(seq_entry, tmp_path, capsys, monkeypatch, args, exp
     scene_path, root, _ = seq_entry
     monkeypatch.chdir(tmp_path)
     try:
-        rc = export.main([str(scene_path), "--cache-dir", str(root), "--format", "ply", *args])
+        rc = export_main([str(scene_path), "--cache-dir", str(root), "--format", "ply", *args])
     except SystemExit as e:
         rc = e.code
     assert rc == 2
@@ -967,7 +972,7 @@ def test_sequence_cli_errors(seq_entry, tmp_path, capsys, monkeypatch, args, exp
 def test_sequence_flags_on_an_entry_without_one(entry, tmp_path, capsys, monkeypatch, flag):
     scene_path, root, ls = entry
     monkeypatch.chdir(tmp_path)
-    assert export.main([str(scene_path), "--cache-dir", str(root), "--format", "vtp", *flag]) == 2
+    assert export_main([str(scene_path), "--cache-dir", str(root), "--format", "vtp", *flag]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "holds no landscape over training" in err[0], err
     assert f"leave out {flag[0]}" in err[0]
@@ -1002,7 +1007,7 @@ def test_sequence_appears_only_when_complete(seq_entry, tmp_path, monkeypatch, f
             if len(calls) == 3:                                 # the third grid's file
                 raise OSError(28, "No space left on device")
             fh.write(b"partial")
-        monkeypatch.setattr(export, "write_vtp", failing_vtp)
+        monkeypatch.setattr(vtp, "write_surface", failing_vtp)
     else:
         real, moves = os.replace, []
 
