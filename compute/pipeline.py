@@ -237,7 +237,7 @@ def _run(scene: Scene, cache_root: Path, device: str | None, progress: bool, for
          group: distributed.Group) -> Path:
     key = scene.cache_key()
     progress = progress and group.main
-    hit = distributed.broadcast(group, cache.exists(cache_root, key) and not force if group.main else None)
+    hit = distributed.broadcast(group, _usable(cache_root, key) and not force if group.main else None)
     if hit:
         if group.main:
             _add_missing_descents(scene, cache_root, key, device, progress)
@@ -296,6 +296,17 @@ def _run(scene: Scene, cache_root: Path, device: str | None, progress: bool, for
     log(f"wrote {entry}: {nx}x{ny} grid in {grid_s:.1f} s "
         f"({computed / max(grid_s, 1e-9):,.0f} points/s), total {timings['total_s']:.1f} s")
     return entry
+
+
+def _usable(cache_root: Path, key: str) -> bool:
+    """A finished entry that reads back whole; a broken one (a truncated array, say) is said and
+    computed again (the new entry replaces it atomically)."""
+    if not cache.exists(cache_root, key):
+        return False
+    why = cache.problem(cache_root, key)
+    if why is not None:
+        log(f"{why}; computing it again")
+    return why is None
 
 
 def _add_missing_descents(scene: Scene, cache_root: Path, key: str, device: str | None, progress: bool) -> None:

@@ -89,12 +89,13 @@ class Run:
         return self.trajectory.params
 
 
-def set_buffers(model: nn.Module, buffers: dict[str, torch.Tensor]) -> None:
+def set_buffers(model: nn.Module, buffers: dict) -> None:
+    """Copy buffers (tensors, or the model store's read-only arrays) into the model's, by name."""
     with torch.no_grad():
         for name, b in model.named_buffers():
             if name in buffers:
-                b.copy_(torch.as_tensor(np.asarray(buffers[name]) if not torch.is_tensor(buffers[name])
-                                        else buffers[name]).to(b))
+                v = buffers[name]
+                b.copy_(v if torch.is_tensor(v) else torch.from_numpy(np.array(v)))
 
 
 # --------------------------------------------------------------------------- the task

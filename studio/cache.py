@@ -176,6 +176,19 @@ def exists(root: Path, key: str) -> bool:
     return (entry_dir(root, key) / "meta.json").is_file()
 
 
+def problem(root: Path, key: str) -> Optional[str]:
+    """Why a finished entry cannot be used (a truncated array, a bad header, missing plane vectors),
+    or None: the checks :func:`read` and :func:`read_plane` make, for the compute stage to run on a
+    cache hit before it trusts the entry."""
+    try:
+        read(root, key)
+        if read_plane(root, key) is None:
+            return f"cache entry {entry_dir(root, key)} has no plane vectors"
+    except CacheError as e:
+        return str(e).split("; delete ")[0]
+    return None
+
+
 def _readonly(a: np.ndarray) -> np.ndarray:
     a = np.ascontiguousarray(a)
     a.flags.writeable = False
