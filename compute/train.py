@@ -328,6 +328,6 @@ def train(model: nn.Module, x: torch.Tensor, y: torch.Tensor | None, ex: torch.T
             ("random, with replacement" if bs < n else "the whole training set"),
             "optimizer": resolved_optimizer(spec), "lr_schedule": spec.get("lr_schedule", "constant"),
             "warmup": int(spec.get("warmup") or 0), "amp": amp_note, "snapshots": len(steps),
-            "log_data": log_data, "eval_data": f"the grid's evaluation subset ({len(ey)} samples)"}
+            "log_data": log_data, "eval_data": f"the grid's evaluation subset ({len(ex)} samples)"}
     return Trajectory(np.array(steps, dtype=np.int64), torch.stack(snaps), np.array(tl), np.array(el),
                       np.array(ea), np.array(ta), np.array(lrs), np.array(eps, dtype=np.float64), info)

@@ -1,4 +1,6 @@
-"""torchrun: two processes (gloo, CPU) produce the same cache entry as one."""
+"""compute/distributed.py: torchrun's processes (gloo, CPU) make the landscape one process makes:
+bit for bit with equal thread counts, to float32 rounding as documented (torchrun gives each
+process one thread, a plain run uses every core)."""
 import os
 import subprocess
 import sys
@@ -21,8 +23,11 @@ landscape:
 """
 
 
-def _env():
-    env = dict(os.environ, OMP_NUM_THREADS="1", PYTHONPATH=str(ROOT))
+def _env(threads: str | None = "1"):
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    env.pop("OMP_NUM_THREADS", None)
+    if threads:
+        env["OMP_NUM_THREADS"] = threads
     for k in ("RANK", "WORLD_SIZE", "LOCAL_RANK", "MASTER_ADDR", "MASTER_PORT"):
         env.pop(k, None)
     return env
@@ -55,3 +60,28 @@ def test_two_processes_make_the_same_entry(tmp_path):
     # only rank 0 wrote: one finished entry, no partial or temporary directories left
     assert sorted(p.name for p in two.iterdir()) == sorted([key, "models"])
     assert [p.name for p in (two / "models").iterdir()] == [sc.train_key()]
+
+
+COMPILED = SCENE.replace("grid: {resolution: [48, 37], eval_samples: 128}",
+                         "grid: {resolution: [250, 200], eval_samples: 128}")   # 50,000 points: compiled
+
+
+@pytest.mark.slow
+def test_the_documented_commands_agree_to_float32_rounding(tmp_path):
+    """README's commands as a user runs them: `python -m compute` with every core, and `torchrun
+    --nproc_per_node=2` (one thread a process), on a grid large enough to be compiled."""
+    scene = tmp_path / "s.yaml"
+    scene.write_text(COMPILED)
+    one, two = tmp_path / "one", tmp_path / "two"
+    r = subprocess.run([sys.executable, "-m", "compute", str(scene), "--cache-dir", str(one), "--quiet"],
+                       cwd=ROOT, env=_env(None), capture_output=True, text=True, timeout=600)
+    assert r.returncode == 0, r.stderr
+    r = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
+                        "-m", "compute", str(scene), "--cache-dir", str(two), "--quiet"],
+                       cwd=ROOT, env=_env(None), capture_output=True, text=True, timeout=600)
+    assert r.returncode == 0, r.stderr + r.stdout
+    key = load_scene(scene).cache_key()
+    a, b = cache.read(one, key), cache.read(two, key)
+    assert a.meta["engine"]["compiled"] and b.meta["engine"]["compiled"]
+    np.testing.assert_allclose(b.loss, a.loss, rtol=1e-5, atol=0)
+    np.testing.assert_allclose(b.paths["training"].xy, a.paths["training"].xy, rtol=1e-4, atol=1e-6)
