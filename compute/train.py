@@ -6,8 +6,8 @@ schedule (constant, step, cosine; warmup), steps or epochs, batches, snapshots (
 or every k steps) and mixed precision on CUDA.
 
 On the CPU the same spec gives bit-identical weights: every random draw comes from generators
-seeded with ``train.seed``, in the same order as before these options existed, and an option left
-at its default takes exactly the code path it always took.
+seeded with ``train.seed`` in a fixed order, and an option left at its default passes nothing to
+torch (its own default), so adding an option never changes the runs that do not use it.
 """
 from __future__ import annotations
 
@@ -26,7 +26,7 @@ from compute.losses import CROSS_ENTROPY, Loss
 #: the columns of the per-snapshot training log, in the cache entry's meta.json and the model store
 LOG_COLUMNS = ("step", "epoch", "lr", "train_loss", "train_accuracy", "eval_loss", "eval_accuracy")
 
-#: above this many samples, the log's evaluations run in chunks (smaller sets in one pass, as always)
+#: above this many samples, the log's evaluations run in chunks (smaller sets in one pass)
 _EVAL_CHUNK = 8192
 
 
@@ -153,7 +153,7 @@ def resolved_optimizer(spec: dict) -> dict:
 def make_optimizer(spec: dict, params) -> torch.optim.Optimizer:
     o = resolved_optimizer(spec)
     lr, wd = o["lr"], o["weight_decay"]
-    # only non-default arguments are passed: the defaults' code paths stay as they always were
+    # only non-default arguments are passed: a default keeps torch's own code path
     if o["name"] in ("sgd", "momentum"):
         kw = {}
         if o["momentum"]:
