@@ -2,7 +2,7 @@
 
 Usage:
     python -m compute SCENE.yaml [--cache-dir cache] [--device cpu|cuda] [--force] [--quiet]
-    python -m compute export SCENE.yaml --format ply|obj|vtp|csv ...   (studio/export.py; --help)
+    python -m compute export SCENE.yaml ...   (the same as python -m export SCENE.yaml ...; --help)
 
 Reads the scene's ``landscape:`` section, and writes ``cache/<key>/`` where
 <key> hashes that section without its descents (see studio/cache.py).  A
@@ -22,8 +22,8 @@ from studio.scene import load_scene_or_report, locate_error
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
-    if argv[:1] == ["export"]:            # python -m compute export SCENE ...: reads the cache, no torch
-        from studio.export import main as export_main
+    if argv[:1] == ["export"]:            # the export stage's alias: reads the cache, no torch
+        from export.__main__ import main as export_main
         return export_main(argv[1:])
     ap = argparse.ArgumentParser(prog="python -m compute", description=__doc__.split("\n")[0])
     ap.add_argument("scene", help="scene file (YAML)")

@@ -18,8 +18,8 @@ captions, which are drawn here once over the whole frame.
 
 With ``shared_scale`` (the default) one height scale (and colour scale for
 ``color_by: loss`` or a grid) comes from all panels' losses together, by the
-same rule as a single film's (``look.height_map`` on the union), so equal
-losses get equal heights and colours in every panel.
+same rule as a single film's (``studio.scale.shared_scales``: ``height_map`` on
+the union), so equal losses get equal heights and colours in every panel.
 """
 from __future__ import annotations
 
@@ -28,35 +28,17 @@ from pathlib import Path
 import numpy as np
 
 from studio.cache import Landscape
+from studio.scale import HeightMap, height_map, loss_sample, shared_scales
 from studio.scene import Scene
 from render import camera as cam
 from render import overlay
 from render.film import Film, Options, PanelOptions, describe, draw_captions, write_film, write_still
-from render.look import HeightMap, height_map, hex_rgba, highest_level, loss_sample, terrain_sample
+from render.look import hex_rgba, highest_level, terrain_sample
 
 #: the divider between split panels (a little lighter than the default background, so it reads as
 #: a line between two pictures rather than a hole), and its width at 1080p
 GAP_RGB = (30, 33, 44)
 GAP_PX = 4
-
-
-def shared_scales(lss: list[Landscape], look) -> tuple[HeightMap, HeightMap | None]:
-    """One height scale for all landscapes (the lowest finite loss of any of them at height 0, the
-    look's quantile of all their finite losses together at the top) and, for ``color_by`` loss or
-    a grid, one colour scale likewise (None for height, or when a panel lacks the grid: its Film
-    then says what is missing)."""
-    union = np.concatenate([np.asarray(loss_sample(ls), np.float32).ravel() for ls in lss])
-    hm = height_map(union, look.height, look.exaggeration, look.clip_quantile)
-    if look.color_by == "height":
-        return hm, None
-    if look.color_by == "loss":
-        return hm, height_map(union, "log", 1.0, hm.quantile)
-    grids = [ls.grids.get(look.color_by) for ls in lss]
-    if any(g is None for g in grids):
-        return hm, None
-    fin = np.concatenate([np.asarray(g, np.float64)[np.isfinite(g)] for g in grids])
-    lo, hi = (float(fin.min()), float(fin.max())) if fin.size else (0.0, 1.0)
-    return hm, HeightMap("linear", lo, hi if hi - lo >= 1e-12 else lo + 1.0, 1.0)
 
 
 def split_cells(n: int, width: int, height: int, gap: int) -> list[tuple[int, int, int, int]]:

@@ -8,7 +8,8 @@ top); the top of the scale is a quantile of the finite loss (``clip_quantile``:
 by default the 99.5th percentile for linear and log, so a few exploding cells do
 not flatten the rest, and the 95th for clip); cells above it are flattened onto
 it.  Colour is by height, by the loss on a log scale, or by an extra grid the
-cache entry holds (``accuracy``).
+cache entry holds (``accuracy``).  The scale itself (HeightMap, height_map, the quantiles, the
+samples of a landscape over training) lives in studio/scale.py, which the export uses too.
 """
 from __future__ import annotations
 
@@ -18,49 +19,12 @@ import numpy as np
 
 from studio.assets import colormap
 from studio.cache import Landscape, Path2D
-
-
-#: the top of the scale (a quantile of the finite loss) when the scene gives no clip_quantile
-DEFAULT_QUANTILE = {"linear": 0.995, "log": 0.995, "clip": 0.95}
+from studio.scale import HeightMap, height_map, loss_color_scale, loss_sample, lut_index, range_scale, top_quantile
+from studio.scale import DEFAULT_QUANTILE  # noqa: F401  (read as look's by the render stage's tests)
 
 
 class LookError(ValueError):
     """The scene asks for something this cache entry cannot show; the message says what is missing."""
-
-
-@dataclass
-class HeightMap:
-    mode: str               # linear, log or clip (clip transforms like linear)
-    lo: float
-    hi: float
-    top: float              # world height of the highest shown value
-    quantile: float = 0.995  # the quantile of the finite loss that ``hi`` is
-
-    def level(self, loss: np.ndarray) -> np.ndarray:
-        """Loss -> normalized height in [0, 1] (NaN stays NaN)."""
-        v = _transform(np.asarray(loss, dtype=np.float64), self.mode)
-        return np.clip((v - self.lo) / (self.hi - self.lo), 0.0, 1.0)
-
-
-def _transform(loss: np.ndarray, mode: str) -> np.ndarray:
-    if mode == "log":
-        with np.errstate(divide="ignore", invalid="ignore"):
-            return np.log(np.maximum(loss, 1e-12))
-    return loss
-
-
-def height_map(loss: np.ndarray, mode: str, exaggeration: float, quantile: float | None = None) -> HeightMap:
-    """The scale from loss to height: from the lowest finite loss (height 0) to the ``quantile``
-    of the finite loss (height ``2 * exaggeration``), in the mode's transform (log for ``log``,
-    the loss itself for ``linear`` and ``clip``)."""
-    q = DEFAULT_QUANTILE[mode] if quantile is None else float(quantile)
-    v = _transform(loss[np.isfinite(loss)].astype(np.float64), mode)
-    if v.size == 0:
-        return HeightMap(mode, 0.0, 1.0, 2 * exaggeration, q)
-    lo, hi = float(v.min()), float(np.quantile(v, q))
-    if hi - lo < 1e-12:
-        hi = lo + 1.0
-    return HeightMap(mode, lo, hi, 2 * exaggeration, q)
 
 
 def color_values(ls: Landscape, level: np.ndarray, color_by: str, quantile: float, stride: int = 1,
@@ -74,7 +38,7 @@ def color_values(ls: Landscape, level: np.ndarray, color_by: str, quantile: floa
     if color_by == "height":
         return level
     if color_by == "loss":
-        s = scale if scale is not None else height_map(np.asarray(ls.loss), "log", 1.0, quantile)
+        s = scale if scale is not None else loss_color_scale(np.asarray(ls.loss), quantile)
         return s.level(np.asarray(ls.loss)[::stride, ::stride])
     grid = ls.grids.get(color_by)
     if grid is None:
@@ -83,13 +47,7 @@ def color_values(ls: Landscape, level: np.ndarray, color_by: str, quantile: floa
                         f"{ls.key}, and it has none (its extra grids: {have}; the compute stage does not "
                         f"record {color_by} yet); use color_by: height or loss")
     g = np.asarray(grid, np.float64)
-    if scale is not None:
-        return scale.level(g[::stride, ::stride])
-    fin = g[np.isfinite(g)]
-    lo, hi = (float(fin.min()), float(fin.max())) if fin.size else (0.0, 1.0)
-    if hi - lo < 1e-12:
-        hi = lo + 1.0
-    return np.clip((g[::stride, ::stride] - lo) / (hi - lo), 0.0, 1.0)
+    return (scale if scale is not None else range_scale(g)).level(g[::stride, ::stride])
 
 
 @dataclass
@@ -191,8 +149,7 @@ def _terrain(level: np.ndarray, value: np.ndarray, hm: HeightMap, cmap: str, sha
     if keep_all:
         value = np.where(np.isfinite(value), value, 1.0)
         z = np.where(np.isfinite(z), z, hm.top)
-    idx = np.clip(np.rint(np.nan_to_num(value, nan=0.0) * 255.0), 0, 255).astype(np.int32)
-    rgb = lut[idx] * shade[..., None]
+    rgb = lut[lut_index(value, len(lut))] * shade[..., None]
     if contours:
         rgb = rgb * (1.0 - CONTOUR_STRENGTH * contour_lines(level, contours))[..., None]
     ok = np.isfinite(level) if not keep_all else np.ones(level.shape, bool)
@@ -200,17 +157,6 @@ def _terrain(level: np.ndarray, value: np.ndarray, hm: HeightMap, cmap: str, sha
     pos = np.stack([xx[ok], yy[ok], z[ok]], axis=1).astype(np.float32)
     grow = steepness(zf, x[1] - x[0] if nx > 1 else 1.0, y[1] - y[0] if ny > 1 else 1.0)[ok]
     return Terrain(pos, np.clip(rgb[ok], 0, 1).astype(np.float32), hm, half_y, level, grow.astype(np.float32))
-
-
-def loss_sample(ls: Landscape, limit: int = 4_000_000) -> np.ndarray:
-    """The losses a landscape shows, for its scales: its grid, or for a landscape over training a
-    sample of every grid together (about ``limit`` values at most; the arrays are mapped from the
-    cache, so only the sample is read)."""
-    if ls.sequence is None:
-        return np.asarray(ls.loss)
-    k_all, ny, nx = ls.sequence.loss.shape
-    s = max(1, int(np.sqrt(ny * nx * k_all / limit)))
-    return np.concatenate([np.asarray(ls.sequence.loss[k, ::s, ::s], np.float32).ravel() for k in range(k_all)])
 
 
 def highest_level(ls: Landscape, hm: HeightMap, stride: int = 1) -> np.ndarray:
@@ -249,13 +195,13 @@ class TerrainSequence:
         self.seq, self.stride = ls.sequence, stride
         self.mode, self.cmap, self.shading, self.color_by = mode, cmap, shading, color_by
         self.contours = contours
-        q = DEFAULT_QUANTILE[mode] if quantile is None else float(quantile)
+        q = top_quantile(mode, quantile)
         if heights is None or color_scale is None:
             sample = loss_sample(ls)
             if heights is None:
                 heights = height_map(sample, mode, exaggeration, q)
             if color_scale is None:
-                color_scale = height_map(sample, "log", 1.0, q)
+                color_scale = loss_color_scale(sample, q)
         self.heights, self.color_scale = heights, color_scale
         # the highest each cell ever gets, for the camera's ground guard
         self.ceiling = highest_level(ls, self.heights, stride)

@@ -495,13 +495,23 @@ def test_a_million_points_vectorized(tmp_path):
 
 # --------------------------------------------------------------------------- the command line
 
-def run_cli(*args, cwd=ROOT):
-    """`python -m compute export ...` in a subprocess; also reports whether torch got imported."""
-    code = ("import sys; from compute.__main__ import main; rc = main(sys.argv[1:]); "
+def run_cli(*args, cwd=ROOT, alias=False):
+    """`python -m export ...` (``alias``: `python -m compute export ...`) in a subprocess; also
+    reports whether torch got imported."""
+    stage = "compute" if alias else "export"
+    code = (f"import sys; from {stage}.__main__ import main; rc = main(sys.argv[1:]); "
             "print('TORCH', 'torch' in sys.modules); sys.exit(rc)")
     env = dict(os.environ, PYTHONPATH=str(ROOT))
-    return subprocess.run([sys.executable, "-c", code, "export", *map(str, args)], cwd=cwd,
+    return subprocess.run([sys.executable, "-c", code, *(["export"] if alias else []), *map(str, args)], cwd=cwd,
                           capture_output=True, text=True, timeout=120, env=env)
+
+
+def film_z_scale(loss: np.ndarray, alpha: np.ndarray, exaggeration: float = 0.6, quantile: float = 0.995) -> float:
+    """The command's default z-scale, by hand: from the lowest loss to the quantile the terrain
+    rises exaggeration x the plane's width (the film: 2 * exaggeration over x in [-1, 1]), to
+    three significant digits (linear heights)."""
+    fin = np.asarray(loss, np.float64)[np.isfinite(loss)]
+    return float(f"{exaggeration * (alpha[-1] - alpha[0]) / (np.quantile(fin, quantile) - fin.min()):.3g}")
 
 
 def test_cli_writes_the_default_path_without_torch(entry, tmp_path):
@@ -513,14 +523,43 @@ def test_cli_writes_the_default_path_without_torch(entry, tmp_path):
     assert out.is_file() and (tmp_path / "out" / "film_paths.ply").is_file()
     assert "wrote" in r.stderr and str(Path("out") / "film.ply") in r.stderr
     el, comments = read_ply(out)
-    check_vertices(np.stack([el["vertex"][c] for c in "xyz"], 1), el["vertex"]["loss"], ls)
-    assert f"cache key: {ls.key}" in comments and "colormap: viridis" in comments
+    s = film_z_scale(ls.loss, ls.alpha)                  # the film's proportions, printed
+    check_vertices(np.stack([el["vertex"][c] for c in "xyz"], 1), el["vertex"]["loss"], ls, z_scale=s)
+    assert f"height scale: z = loss * {s:g}, the film's proportions (render.look.exaggeration 0.6)" in r.stderr
+    assert f"cache key: {ls.key}" in comments and "colormap: viridis" in comments and f"z: loss * {s:g}" in comments
     # the format from --out's suffix, and the python -m entry point itself
-    r = subprocess.run([sys.executable, "-m", "compute", "export", str(scene_path), "--cache-dir", str(root),
+    r = subprocess.run([sys.executable, "-m", "export", str(scene_path), "--cache-dir", str(root),
                         "--out", str(tmp_path / "x" / "l.csv")], cwd=ROOT, capture_output=True, text=True,
                        timeout=120)
     assert r.returncode == 0, r.stderr
     assert len(read_csv(tmp_path / "x" / "l.csv")) == NX * NY
+
+
+def test_cli_z_scale_overrides_the_films(entry, tmp_path):
+    scene_path, root, ls = entry
+    r = run_cli(scene_path, "--format", "ply", "--cache-dir", root, "--z-scale", "2.5", cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    assert "height scale: z = loss * 2.5 (--z-scale)" in r.stderr
+    el, _ = read_ply(tmp_path / "out" / "film.ply")
+    check_vertices(np.stack([el["vertex"][c] for c in "xyz"], 1), el["vertex"]["loss"], ls, z_scale=2.5)
+
+
+def test_compute_export_is_the_same_command(entry, tmp_path):
+    # the alias: the same files and the same report, and still no torch
+    scene_path, root, _ = entry
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    new = run_cli(scene_path, "--format", "vtp", "--cache-dir", root, cwd=tmp_path / "a")
+    old = run_cli(scene_path, "--format", "vtp", "--cache-dir", root, cwd=tmp_path / "b", alias=True)
+    assert new.returncode == old.returncode == 0, old.stderr
+    assert "TORCH False" in old.stdout
+    for name in ("film.vtp", "film_paths.vtp"):
+        assert (tmp_path / "a" / "out" / name).read_bytes() == (tmp_path / "b" / "out" / name).read_bytes()
+    drop_times = lambda err: [l.split(" in ")[0] if "wrote" in l else l for l in err.splitlines()]
+    assert drop_times(new.stderr) == drop_times(old.stderr)
+    r = subprocess.run([sys.executable, "-m", "compute", "export", "--help"], cwd=ROOT, capture_output=True,
+                       text=True, timeout=120)
+    assert r.returncode == 0 and "--z-scale" in r.stdout
 
 
 def test_cli_missing_entry_and_descent(tmp_path):
@@ -859,20 +898,25 @@ def test_sequence_obj_and_csv(seq_entry, tmp_path):
 
 
 def test_sequence_colour_scale_from_a_bounded_sample(seq_entry, monkeypatch):
+    # the sequence's scale (studio.scale, as the film's): the sample of every grid, its colour scale
+    # and the heights it reaches
     _, _, ls = seq_entry
     g = np.asarray(ls.sequence.loss)
-    full = export.sequence_scale(ls)
+    full = scale.loss_sample(ls)
+    colors = scale.loss_color_scale(full)
     lv = np.log(g[np.isfinite(g)])
-    assert full.color == pytest.approx((float(lv.min()), float(np.quantile(lv, 0.995))), rel=1e-6)
-    assert full.z == pytest.approx((float(np.nanmin(g)), float(np.nanmax(g))))
+    assert (colors.lo, colors.hi) == pytest.approx((float(lv.min()), float(np.quantile(lv, 0.995))), rel=1e-6)
+    assert (full.lowest, full.highest) == pytest.approx((float(np.nanmin(g)), float(np.nanmax(g))))
     # a small budget: every 3rd row and column of each grid (ceil(sqrt(4*35/16)) = 3) for the top,
     # the bottom still the exact lowest loss
-    monkeypatch.setattr(export, "SCALE_SAMPLES", 16)
-    s = export.sequence_scale(ls, height_mode="log", z_scale=2.0)
+    monkeypatch.setattr(scale, "SAMPLE_LIMIT", 16)
+    s = scale.loss_sample(ls)
+    colors = scale.loss_color_scale(s)
     sub = g[:, ::3, ::3]
-    assert s.color[0] == pytest.approx(float(lv.min()), rel=1e-6)
-    assert s.color[1] == pytest.approx(float(np.quantile(np.log(sub[np.isfinite(sub)]), 0.995)), rel=1e-6)
-    assert s.z == pytest.approx((2 * np.log10(np.nanmin(g)), 2 * np.log10(np.nanmax(g))), rel=1e-6)
+    assert colors.lo == pytest.approx(float(lv.min()), rel=1e-6)
+    assert colors.hi == pytest.approx(float(np.quantile(np.log(sub[np.isfinite(sub)]), 0.995)), rel=1e-6)
+    z = scale.plane_height(np.array([s.lowest, s.highest]), "log", 2.0)
+    assert z == pytest.approx((2 * np.log10(np.nanmin(g)), 2 * np.log10(np.nanmax(g))), rel=1e-6)
 
 
 class OneGridAtATime:
@@ -938,15 +982,24 @@ def test_sequence_cli(seq_entry, tmp_path, capsys, monkeypatch):
     assert "4 grids" in err and "z over all grids" in err
     d = read_vtp(tmp_path / "out" / "film_grid002.vtp")
     check_vertices(d["points"], d["point_data"]["loss"], grid_k(ls, 2), z_scale=3.0)
+    # without --z-scale: the film's proportions over all grids together
+    assert export_main(base + ["--format", "ply", "--sequence"]) == 0
+    s_all = film_z_scale(ls.sequence.loss, ls.alpha)
+    assert f"height scale: z = loss * {s_all:g}, the film's proportions" in capsys.readouterr().err
+    el, _ = read_ply(tmp_path / "out" / "film_grid002.ply")
+    check_vertices(np.stack([el["vertex"][c] for c in "xyz"], 1), el["vertex"]["loss"], grid_k(ls, 2), z_scale=s_all)
+    # one grid: on its own scale, like its colours
     assert export_main(base + ["--format", "ply", "--grid", "-1"]) == 0
     el, comments = read_ply(tmp_path / "out" / "film_grid3.ply")
-    check_vertices(np.stack([el["vertex"][c] for c in "xyz"], 1), el["vertex"]["loss"], grid_k(ls, 3))
+    check_vertices(np.stack([el["vertex"][c] for c in "xyz"], 1), el["vertex"]["loss"], grid_k(ls, 3),
+                   z_scale=film_z_scale(ls.sequence.loss[3], ls.alpha))
     assert "sequence: grid 3 of 4 (numbered from 0), training step 60" in comments
     # no flag: the still grid, and a hint that there is more
     assert export_main(base + ["--format", "ply"]) == 0
     assert "--sequence exports every grid" in capsys.readouterr().err
     el, _ = read_ply(tmp_path / "out" / "film.ply")
-    check_vertices(np.stack([el["vertex"][c] for c in "xyz"], 1), el["vertex"]["loss"], ls)
+    check_vertices(np.stack([el["vertex"][c] for c in "xyz"], 1), el["vertex"]["loss"], ls,
+                   z_scale=film_z_scale(ls.loss, ls.alpha))
 
 
 @pytest.mark.parametrize("args, expect", [

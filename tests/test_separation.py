@@ -1,6 +1,7 @@
-"""The two stages stay apart: compute/ never imports vispy, render/ never imports torch, and the
-shared studio/ imports neither (nor either stage).  Checked statically on every source file,
-following imports through the project's own modules, and by importing the modules."""
+"""The stages stay apart: compute/ never imports vispy, render/ never imports torch, export/
+imports neither (nor another stage), and the shared studio/ imports neither (nor any stage).
+Checked statically on every source file, following imports through the project's own modules,
+and by importing the modules."""
 from __future__ import annotations
 
 import ast
@@ -13,13 +14,14 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
-PACKAGES = ("compute", "render", "studio")
+PACKAGES = ("compute", "render", "studio", "export")
 
 # what each package may not import, directly or through the project's own modules
 FORBIDDEN = {
     "compute": {"vispy", "render"},
-    "render": {"torch", "torchvision", "torchaudio", "compute"},
-    "studio": {"torch", "torchvision", "torchaudio", "vispy", "compute", "render"},
+    "render": {"torch", "torchvision", "torchaudio", "compute", "export"},
+    "studio": {"torch", "torchvision", "torchaudio", "vispy", "compute", "render", "export"},
+    "export": {"torch", "torchvision", "torchaudio", "vispy", "compute", "render"},
 }
 
 
@@ -172,6 +174,20 @@ def test_render_does_not_load_torch():
     """)
     assert "render" in out["ok"], out["failed"]
     assert out["torch"] == [], f"importing {out['ok']} loaded {out['torch'][:5]}"
+
+
+def test_export_loads_neither():
+    mods = sorted(module_name(f) for f in source_files("export"))
+    out = run_python(f"""
+        import importlib, json, sys
+        for m in {mods!r}:
+            importlib.import_module(m)
+        print(json.dumps({{"loaded": sorted(k for k in sys.modules if k.split(".")[0] == "export"),
+                          "stages": sorted(k for k in sys.modules
+                                           if k.split(".")[0] in ("torch", "vispy", "compute", "render"))}}))
+    """)
+    assert "export.__main__" in out["loaded"] and "export.formats.vtp" in out["loaded"]
+    assert out["stages"] == []
 
 
 def test_studio_loads_neither():
