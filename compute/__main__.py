@@ -2,6 +2,7 @@
 
 Usage:
     python -m compute SCENE.yaml [--cache-dir cache] [--device cpu|cuda] [--force] [--quiet]
+    python -m compute describe SCENE.yaml [--json] [--force]   (the landscape's figures; compute/describe.py)
     python -m compute export SCENE.yaml ...   (the same as python -m export SCENE.yaml ...; --help)
 
 Reads the scene's ``landscape:`` section, and writes ``cache/<key>/`` where
@@ -25,6 +26,9 @@ def main(argv: list[str] | None = None) -> int:
     if argv[:1] == ["export"]:            # the export stage's alias: reads the cache, no torch
         from export.__main__ import main as export_main
         return export_main(argv[1:])
+    if argv[:1] == ["describe"]:          # the landscape's figures (compute/describe.py)
+        from compute.describe import main as describe_main
+        return describe_main(argv[1:])
     ap = argparse.ArgumentParser(prog="python -m compute", description=__doc__.split("\n")[0])
     ap.add_argument("scene", help="scene file (YAML)")
     ap.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",

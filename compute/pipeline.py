@@ -24,7 +24,7 @@ from tqdm import tqdm
 from studio import cache
 from studio.cache import GridSequence, Landscape, Path2D
 from studio.scene import Scene
-from compute import descent
+from compute import describe, descent
 from compute import distributed
 from compute import plane as planes
 from compute.data import DataError
@@ -295,6 +295,8 @@ def _run(scene: Scene, cache_root: Path, device: str | None, progress: bool, for
     shutil.rmtree(part, ignore_errors=True)
     log(f"wrote {entry}: {nx}x{ny} grid in {grid_s:.1f} s "
         f"({computed / max(grid_s, 1e-9):,.0f} points/s), total {timings['total_s']:.1f} s")
+    # ---- the landscape's figures, measured on the entry just written (compute/describe.py)
+    describe.measure_entry(scene, cache_root, key, dev)
     return entry
 
 
@@ -314,14 +316,19 @@ def _add_missing_descents(scene: Scene, cache_root: Path, key: str, device: str 
     on its stored plane."""
     meta = json.loads((cache.entry_dir(cache_root, key) / "meta.json").read_text())
     todo = cache.missing_descents(cache_root, key, scene.landscape.descents)
+    figures = describe.current(scene, cache_root, key) is None
     hit = (f"cache hit: {cache.entry_dir(cache_root, key)} (computed in "
            f"{meta['timings']['total_s']:.0f} s on {meta['device']})")
-    if not todo:
+    if not todo and not figures:
         log(f"{hit}; nothing to do")
         return
-    log(f"{hit}; computing {len(todo)} descent{'s' if len(todo) != 1 else ''}")
+    work = ([f"{len(todo)} descent{'s' if len(todo) != 1 else ''}"] if todo else []) + (["its figures"] if figures else [])
+    log(f"{hit}; computing {' and '.join(work)}")
     torch.set_flush_denormal(True)
-    descent.add_to_entry(scene, cache_root, key, todo, pick_device(device), progress)
+    if todo:
+        descent.add_to_entry(scene, cache_root, key, todo, pick_device(device), progress)
+    if figures:
+        describe.measure_entry(scene, cache_root, key, pick_device(device))
 
 
 def _prepare(scene: Scene, task: Task, part: Path, progress: bool, cache_root: Path, force: bool,

@@ -64,7 +64,9 @@ from typing import Any, Iterable, Optional
 
 import numpy as np
 
-from studio.scene import FORMAT_VERSION
+#: Bump when the cache layout or the meaning of a landscape key changes (the scene's cache keys
+#: hash it, studio.scene.spec).
+FORMAT_VERSION = 1
 
 DEFAULT_ROOT = Path("cache")
 
@@ -630,3 +632,41 @@ def read_model(root: Path, key: str) -> TrainedModel:
     except (OSError, ValueError, KeyError, TypeError, AttributeError) as e:
         raise CacheError(f"trained model {d} is not readable ({e})") from None
     return TrainedModel(key, _readonly(params), log, buffers, meta)
+
+
+# --------------------------------------------------------------------------- figures
+#
+# The landscape's morphology (compute/morphology, docs/figures.md), computed on a finished entry and
+# stored beside it, like descents: ``figures.json`` ({"options": the figures' parameters,
+# "figures": the figures as plain values}) and ``figures.npz`` (the basin masks (ny, nx) bool, and
+# with a convexity map its (k, k) arrays and axes).  Optional: an entry without them is valid.
+
+def write_figures(root: Path, key: str, record: dict, arrays: dict[str, np.ndarray]) -> Path:
+    """Store an entry's figures (replacing earlier ones), each file atomically, under the entry's lock."""
+    d = entry_dir(root, key)
+    if not (d / "meta.json").is_file():
+        raise CacheError(f"no finished cache entry {d} to add figures to")
+    text = json.dumps(record, indent=1, sort_keys=True, allow_nan=False) + "\n"
+    with _EntryLock(d):
+        _remove_dead_temps(d)
+        _atomic(d / "figures.npz", lambda f: np.savez_compressed(f, **arrays))
+        _atomic(d / "figures.json", lambda fh: fh.write(text.encode()))
+    return d
+
+
+def read_figures(root: Path, key: str) -> Optional[tuple[dict, dict[str, np.ndarray]]]:
+    """(record, arrays) of an entry's figures, or None when it has none (or they are unreadable:
+    the compute stage then measures them again)."""
+    d = entry_dir(root, key)
+    if not (d / "figures.json").is_file() or not (d / "figures.npz").is_file():
+        return None
+    try:
+        record = json.loads((d / "figures.json").read_text())
+        with np.load(d / "figures.npz") as z:
+            arrays = {k: _readonly(z[k]) for k in z.files}
+    except (OSError, ValueError, KeyError) as e:
+        raise CacheError(f"cache entry {d}: figures not readable ({e}); run `python -m compute describe "
+                         f"SCENE --force` to measure them again") from None
+    if not isinstance(record, dict) or "figures" not in record:
+        raise CacheError(f"cache entry {d}: figures.json holds no figures")
+    return record, arrays

@@ -1,0 +1,115 @@
+"""The landscape's figures: measured on a finished cache entry, stored in it, and said in words.
+
+    python -m compute describe SCENE [--set KEY=VALUE ...] [--cache-dir cache] [--json] [--force]
+
+The compute stage measures the figures of every entry it writes (:func:`measure_entry`); this
+command prints them, measuring them first where the entry has none or was measured with other
+options (``landscape.figures``, which is not part of the grid's key: changing it re-measures in
+seconds and never recomputes the grid).  Definitions, formulas and units: docs/figures.md.
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from studio import cache
+from studio.figures import describe
+from studio.scene import Scene
+from compute.morphology import FigureOptions, measure, model_hvp
+from compute.runs import build_task, final_buffers
+
+
+def log(msg: str) -> None:
+    print(f"[compute] {msg}", file=sys.stderr, flush=True)
+
+
+def options_of(scene: Scene) -> FigureOptions:
+    """The scene's ``landscape.figures`` section as the morphology's options."""
+    spec = getattr(scene.landscape, "figures", None)
+    if spec is None:
+        return FigureOptions()
+    names = {f.name for f in dataclasses.fields(FigureOptions)}
+    return FigureOptions(**{k: v for k, v in spec.model_dump().items() if k in names})
+
+
+def measure_entry(scene: Scene, root: Path, key: str, device: torch.device,
+                  options: FigureOptions | None = None) -> tuple[dict, dict]:
+    """Measure a finished entry's figures (the Hessian ones on the evaluation subset, at the plane's
+    origin and over its window) and store them in the entry -> (record, arrays)."""
+    import time
+    options = options or options_of(scene)
+    t0 = time.perf_counter()
+    ls = cache.read(root, key, scene.source or "SCENE")
+    pv = cache.read_plane(root, key, scene.source or "SCENE")
+    task = build_task(scene, device)
+    final_buffers(task, ls.meta, root)
+    vec = lambda a: torch.from_numpy(np.array(a, dtype=np.float64)).to(device)
+    origin, d1, d2 = vec(pv.origin), vec(pv.d1), vec(pv.d2)
+    path = ls.paths.get("training")
+    figs = measure(np.asarray(ls.loss, dtype=np.float64), ls.alpha, ls.beta, options,
+                   hvp_at=model_hvp(task.model, task.eval.x, task.eval.y, task.loss), origin=origin, d1=d1, d2=d2,
+                   xy=None if path is None else path.xy, offplane=None if path is None else path.offplane,
+                   steps=None if path is None else path.step)
+    record = {"options": dataclasses.asdict(options), "figures": figs.to_json(),
+              "seconds": time.perf_counter() - t0, "device": str(device)}
+    cache.write_figures(root, key, record, figs.arrays())
+    log(f"figures measured in {record['seconds']:.1f} s (python -m compute describe SCENE prints them)")
+    return record, figs.arrays()
+
+
+def current(scene: Scene, root: Path, key: str) -> tuple[dict, dict] | None:
+    """The entry's stored figures if they were measured with the scene's options, else None."""
+    stored = cache.read_figures(root, key)
+    if stored is None or stored[0].get("options") != dataclasses.asdict(options_of(scene)):
+        return None
+    return stored
+
+
+def main(argv: list[str]) -> int:
+    import argparse
+    from studio.scene import load_scene_or_report, locate_error
+    from compute.data import DataError
+    ap = argparse.ArgumentParser(prog="python -m compute describe", description=__doc__.split("\n")[0])
+    ap.add_argument("scene")
+    ap.add_argument("--set", action="append", default=[], metavar="KEY=VALUE")
+    ap.add_argument("--cache-dir", default="cache")
+    ap.add_argument("--device", default=None)
+    ap.add_argument("--json", action="store_true", help="print the figures as JSON")
+    ap.add_argument("--force", action="store_true", help="measure the figures again")
+    args = ap.parse_args(argv)
+    scene = load_scene_or_report(args.scene, args.set)
+    if scene is None:
+        return 2
+    from compute.entry import scene_folder
+    from compute.pipeline import pick_device
+    root = Path(args.cache_dir)
+    out = []
+    for caption, sc in scene.panels() or [("", scene)]:
+        key = sc.cache_key()
+        if not cache.exists(root, key):
+            print(f"error: {args.scene}: no landscape in {root} for {'this scene' if not caption else caption} "
+                  f"(key {key}); run `python -m compute {args.scene}` first", file=sys.stderr)
+            return 3
+        try:
+            stored = None if args.force else current(sc, root, key)
+            if stored is None:
+                torch.set_flush_denormal(True)
+                with scene_folder(sc.source):
+                    stored = measure_entry(sc, root, key, pick_device(args.device))
+        except DataError as e:
+            print(f"error: {locate_error(args.scene, str(e), args.set)}", file=sys.stderr)
+            return 2
+        out.append((caption, key, stored[0]))
+    if args.json:
+        print(json.dumps({key: rec for _, key, rec in out}, indent=1, sort_keys=True))
+        return 0
+    for caption, key, rec in out:
+        print(f"{args.scene}{f' ({caption})' if caption else ''}: landscape {key}")
+        for line in describe(rec["figures"]):
+            print(f"  {line}")
+    return 0

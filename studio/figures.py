@@ -1,0 +1,51 @@
+"""A landscape's figures (compute/morphology, docs/figures.md) in words: the lines that
+``python -m compute describe`` prints and the render stage's report shows.  NumPy only."""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+
+def _f(v, fmt: str = ".4g") -> str:
+    return "n/a" if v is None or (isinstance(v, float) and not math.isfinite(v)) else format(v, fmt)
+
+
+def describe(figures: dict) -> list[str]:
+    """The figures as lines of text, one a figure (docs/figures.md defines each)."""
+    f = figures
+    m, ba, br, k = f["minimum"], f["basin_absolute"], f["basin_relative"], f["keskar"]
+    lines = [
+        f"minimum on the grid       loss {_f(m['loss'])} at (a, b) = ({_f(m['a'], '.3g')}, {_f(m['b'], '.3g')}), "
+        f"{_f(m['distance'], '.3g')} from the plane's origin" + (" (on the window's edge)" if m.get("on_edge") else ""),
+        f"basin, loss <= min + {_f(ba['margin'], 'g')}  area {_f(ba['area'])} plane units^2, equivalent radius "
+        f"{_f(ba['radius'])}" + (" (reaches the window's edge)" if ba.get("touches_edge") else ""),
+        f"basin, loss <= min x {_f(1 + br['margin'], 'g')}    area {_f(br['area'])} plane units^2, equivalent radius "
+        f"{_f(br['radius'])}" + (" (reaches the window's edge)" if br.get("touches_edge") else ""),
+    ]
+    if f.get("top_eigenvalue"):
+        e = f["top_eigenvalue"]
+        lines.append(f"top Hessian eigenvalue    {_f(e['value'])} (Lanczos, {e['lanczos_steps']} steps"
+                     f"{'' if e.get('converged') else ', not converged'})")
+    if f.get("trace"):
+        t = f["trace"]
+        lines.append(f"Hessian trace             {_f(t['mean'])} +- {_f(t['stderr'], '.2g')} (Hutchinson, "
+                     f"{t['samples']} samples, one standard error)")
+    lines.append(f"Keskar sharpness          +{_f(k['increase'])} within radius {_f(k['radius'], 'g')} of the origin "
+                 f"({_f(100 * k['relative'] if k.get('relative') is not None else None, '.3g')}% of 1 + L(0))")
+    mn, r = f["minima"], f["roughness"]
+    lines.append(f"local minima              {mn['count']} with prominence above {_f(mn['threshold'], '.3g')} "
+                 f"({mn['interior']} inside the window)")
+    lines.append(f"roughness                 {_f(r['rms_hessian'])} (RMS of the grid's Hessian norm, loss per "
+                 f"plane unit^2{', of ln loss' if r.get('log') else ''})")
+    if f.get("convexity"):
+        ratio = np.asarray([v for row in f["convexity"]["ratio"] for v in row if v is not None], dtype=np.float64)
+        if ratio.size:
+            lines.append(f"convexity |lmin/lmax|     median {_f(float(np.median(ratio)), '.3g')}, largest "
+                         f"{_f(float(ratio.max()), '.3g')} over {len(f['convexity']['alpha'])}x"
+                         f"{len(f['convexity']['beta'])} points (0: convex; near 1: as curved down as up)")
+    if f.get("path"):
+        p = f["path"]
+        lines.append(f"path off the plane        largest {_f(p['max_offplane'], '.3g')} at step {p['step']}, mean "
+                     f"{_f(p['mean_offplane'], '.3g')}; {_f(p['ratio'], '.3g')} of the path's extent on the plane")
+    return lines
