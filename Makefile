@@ -59,6 +59,16 @@ gpu-check: $(SETUP)
 gpu-check-imagenette: $(SETUP)
 	$(PY) -m compute.gpucheck scenes/imagenette_convnet.yaml --json out/gpu-check-imagenette.json $(SETS)
 
+# The scene's JSON Schema for editors (schemas/scene.schema.json) and the key tables of scenes/README.md,
+# both generated from the scene schema in studio/scene/; the tests fail when either is stale.
+.PHONY: schema scene-docs
+
+schema: setup
+	$(PY) -m studio.scene.jsonschema
+
+scene-docs: setup
+	$(PY) -m studio.scene.docs
+
 setup: $(STAMP)
 
 $(STAMP): pyproject.toml

@@ -1,6 +1,6 @@
 """Training that records its trajectory: parameter snapshots with a per-snapshot log.
 
-The scene's ``landscape.train`` section (studio/scene.py: TrainSpec, scenes/README.md) as a plain
+The scene's ``landscape.train`` section (studio/scene/: TrainSpec, scenes/README.md) as a plain
 dict: optimizer (sgd, momentum, adam, adamw; momentum, nesterov, weight_decay), learning-rate
 schedule (constant, step, cosine; warmup), steps or epochs, batches, snapshots (count and spacing,
 or every k steps) and mixed precision on CUDA.

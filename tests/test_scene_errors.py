@@ -1,5 +1,7 @@
-"""Bad scene files: one clear message (file, line, dotted key, bad value, what is allowed), exit
-status 2, and nothing created.  Validation runs before torch is imported, so these are fast."""
+"""Bad scene files: one clear line per problem (file, line, dotted key, the bad value as written,
+what is allowed), exit status 2, and nothing created.  Validation runs before torch is imported,
+so these are fast.  tests/test_scene_problems.py has the problems the scene's own values make
+(timing, sizes, paths, several problems at once)."""
 from __future__ import annotations
 
 import subprocess
@@ -18,23 +20,29 @@ ROOT = Path(__file__).resolve().parent.parent
 write = write_scene
 
 
-def cli_error(tmp_path: Path, scene: Path) -> str:
+def cli_errors(tmp_path: Path, scene: Path, *args: str) -> list[str]:
     """Run `python -m compute SCENE` on a bad scene; check the exit status, that stderr is one
-    message and that nothing was written; return the message."""
+    ``error: ...`` line per problem and that nothing was written; return the problems."""
     before = sorted(p.name for p in tmp_path.iterdir())
     cache_dir = tmp_path / "cache"
-    r = subprocess.run([sys.executable, "-m", "compute", str(scene), "--cache-dir", str(cache_dir)],
+    r = subprocess.run([sys.executable, "-m", "compute", str(scene), "--cache-dir", str(cache_dir), *args],
                        cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert r.returncode == 2, (r.returncode, r.stderr)
     assert r.stdout == ""
     assert "Traceback" not in r.stderr, r.stderr
     lines = r.stderr.strip().splitlines()
-    assert len(lines) == 1, r.stderr
-    assert lines[0].startswith("error: "), r.stderr
+    assert lines and all(line.startswith("error: ") for line in lines), r.stderr
     # nothing created: no cache dir, no out/, no other file next to the scene
     assert not cache_dir.exists()
     assert sorted(p.name for p in tmp_path.iterdir()) == before
-    return lines[0][len("error: "):]
+    return [line[len("error: "):] for line in lines]
+
+
+def cli_error(tmp_path: Path, scene: Path, *args: str) -> str:
+    """:func:`cli_errors` for a scene with one problem: its one line."""
+    lines = cli_errors(tmp_path, scene, *args)
+    assert len(lines) == 1, lines
+    return lines[0]
 
 
 def direct_error(scene: Path) -> str:
@@ -79,7 +87,7 @@ CASES = {
         render:
           fps: fast
         """,
-        2, ["render.fps", '"fast"', "an integer"]),
+        2, ["render.fps", 'bad value "fast"', "an integer"]),
     "negative_resolution": (
         """
         landscape:
@@ -170,7 +178,12 @@ def test_missing_scene_file(tmp_path):
 def test_directory_is_not_a_scene(tmp_path):
     (tmp_path / "dir.yaml").mkdir()
     msg = direct_error(tmp_path / "dir.yaml")
-    check(msg, tmp_path / "dir.yaml", None, "not found")
+    check(msg, tmp_path / "dir.yaml", None, "this is a directory, not a scene file", "(it holds no .yaml file)")
+    assert "not found" not in msg
+    (tmp_path / "scenes").mkdir()
+    (tmp_path / "scenes" / "mine.yaml").write_text("title: x\n")
+    msg = cli_error(tmp_path, tmp_path / "scenes")
+    check(msg, tmp_path / "scenes", None, "this is a directory", f"e.g. {tmp_path / 'scenes' / 'mine.yaml'}")
 
 
 def test_yaml_syntax_error_has_line(tmp_path):
@@ -238,8 +251,8 @@ def test_union_value_names_every_allowed_form(tmp_path):
             span: wide
         """)
     msg = direct_error(scene)
-    check(msg, scene, 3, "landscape.plane.span", '"wide"', "a number", "a list")
-    assert "more problem" not in msg          # the branches of one union are one problem
+    check(msg, scene, 3, "landscape.plane.span", '"wide"', "allowed: a number or a list of two numbers, each > 0")
+    assert msg.count(str(scene)) == 1         # the branches of one union are one problem
 
     scene = write(tmp_path, """
         landscape:
@@ -250,7 +263,7 @@ def test_union_value_names_every_allowed_form(tmp_path):
     check(msg, scene, 3, "landscape.plane.span[1]", '"x"', "a number")
 
 
-def test_several_problems_are_counted(tmp_path):
+def test_several_problems_are_listed_in_the_files_order(tmp_path):
     scene = write(tmp_path, """
         render:
           fps: 0
@@ -259,9 +272,15 @@ def test_several_problems_are_counted(tmp_path):
           train:
             steps: 0
         """)
-    msg = direct_error(scene)
-    check(msg, scene, None, "more problems after this one")
-    assert msg.count(str(scene)) == 1
+    with pytest.raises(SceneError) as e:
+        load_scene(scene)
+    lines = str(e.value).splitlines()
+    assert lines == [f"{scene}:2: render.fps: bad value 0; allowed: a value of at least 1",
+                     f"{scene}:3: render.duration: bad value -1; allowed: a value greater than 0",
+                     f"{scene}:6: landscape.train.steps: bad value 0; allowed: a value of at least 1"]
+    assert "more problem" not in str(e.value)
+    # the command line prints each as its own error line, and nothing else
+    assert cli_errors(tmp_path, scene) == lines
 
 
 def test_unprintable_values_do_not_crash_the_formatter(tmp_path):
@@ -280,9 +299,10 @@ def test_exponent_numbers_are_numbers(tmp_path):
     s = load_scene(scene)
     assert s.landscape.train.lr == pytest.approx(1e-3)
     assert s.landscape.data.noise == pytest.approx(0.25)
-    # an exponent does not turn a count into a float by accident: still strict
+    # an exponent does not turn a count into a float by accident: still strict, and the message
+    # shows the value as written
     scene = write(tmp_path, "landscape: {train: {steps: 1e3}}\n")
-    check(direct_error(scene), scene, 1, "landscape.train.steps", "an integer")
+    check(direct_error(scene), scene, 1, "landscape.train.steps: bad value 1e3; allowed: an integer (write 1000)")
 
 
 def test_good_scene_loads(tmp_path):
@@ -300,7 +320,9 @@ def test_good_scene_loads(tmp_path):
     assert s.landscape.grid.resolution == [10, 12]
     assert s.render.fps == 24
     assert s.source == str(scene)
-    assert load_scene(write(tmp_path, "", "empty.yaml")).title == ""
+    # a scene that gives one key takes the defaults for the rest (an empty file is an error)
+    from studio.scene import LandscapeSpec
+    assert load_scene(write(tmp_path, "title: only a title\n", "short.yaml")).landscape == LandscapeSpec()
 
 
 def test_validation_fails_before_torch_is_imported(tmp_path):
@@ -336,8 +358,8 @@ def test_overrides_change_values_and_the_cache_key():
     from studio.scene import load_scene
     base = load_scene(ROOT / "scenes" / "default.yaml")
     small = load_scene(ROOT / "scenes" / "default.yaml", ["landscape.grid.resolution=[150,150]",
-                                                          "render.duration=8", "landscape.plane.span=3"])
-    assert small.landscape.grid.resolution == [150, 150] and small.render.duration == 8
+                                                          "render.duration=20", "landscape.plane.span=3"])
+    assert small.landscape.grid.resolution == [150, 150] and small.render.duration == 20
     assert small.landscape.plane.span == 3
     assert small.cache_key() != base.cache_key()
     same = load_scene(ROOT / "scenes" / "default.yaml", ["landscape.grid.resolution=[1000,1000]"])
@@ -346,7 +368,7 @@ def test_overrides_change_values_and_the_cache_key():
 
 @pytest.mark.parametrize("item, message", [
     ("landscape.grid.resolution=[0,5]", r"default.yaml \(--set landscape.grid.resolution\): "
-                                        r"landscape.grid.resolution: bad value \[0, 5\]"),
+                                        r"landscape.grid.resolution: bad value \[0,5\]"),      # as typed
     ("landscape.grid.resolutio=5", r"\(--set landscape.grid.resolutio\): unknown key .*did you mean 'resolution'"),
     ("nokey", r"--set nokey: give KEY=VALUE"),
     ("landscape.grid.resolution=[1,", r"--set landscape.grid.resolution=\[1,: the value is not valid YAML"),

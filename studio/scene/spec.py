@@ -1,0 +1,144 @@
+"""The whole scene: its top-level keys, the cache keys, and a comparison's panels."""
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+from typing import Optional
+
+from pydantic import Field
+
+from studio.cache import FORMAT_VERSION
+from studio.scene.base import _Strict
+from studio.scene.film import CompareSpec, OutputSpec, RenderSpec, frames_path
+from studio.scene.landscape import _TAGGED, LandscapeSpec
+
+
+class Scene(_Strict):
+    """A scene: a film of a loss landscape (scenes/README.md)."""
+    title: str = Field("", description="shown on the title card with a line describing the landscape")
+    landscape: LandscapeSpec = Field(LandscapeSpec(), description="what the compute stage computes; its hash keys "
+                                                                  "the cache")
+    render: RenderSpec = Field(RenderSpec(), description="how the film looks and moves")
+    output: OutputSpec = Field(OutputSpec(), description="where the film goes and how it is encoded")
+    compare: Optional[CompareSpec] = Field(
+        None, description="a comparison film: two to four landscapes, each the landscape section with a "
+                          "panel's changes")
+
+    #: the file the scene was read from (load_scene sets it; a scene file cannot)
+    source: str = Field("", exclude=True)
+
+    @property
+    def name(self) -> str:
+        return Path(self.source).stem if self.source else "scene"
+
+    def output_path(self, root: Path | None = None) -> Path:
+        """The film (``out/<name>.mp4``, or the suffix of ``output.format``) or, with ``output.format:
+        png``, the frames' directory (``out/<name>_frames``), unless ``output.path`` says otherwise."""
+        default = frames_path(Path(f"{self.name}.mp4"), self.output.format)
+        p = Path(self.output.path).expanduser() if self.output.path else Path("out") / default
+        return p if p.is_absolute() or root is None else root / p
+
+    def landscape_dict(self) -> dict:
+        """The resolved landscape section (defaults filled in), as plain data."""
+        return self.landscape.model_dump(mode="json")
+
+    def cache_key(self) -> str:
+        """Key of the grid entry: the landscape section without its descents (those are computed
+        on top of a cached grid in seconds, so editing them never recomputes the grid), and what
+        the section names only by reference (:meth:`inputs`).
+
+        Only values that differ from their defaults enter the hash: writing a default out or
+        leaving it away gives the same key, and a new key with a default added to the schema
+        keeps every existing entry valid.  A change of what a value means bumps FORMAT_VERSION."""
+        section = grid_section(self.landscape.model_dump(mode="json", exclude_defaults=True))
+        inputs = self.inputs()
+        return landscape_key(dict(section, inputs=inputs) if inputs else section)
+
+    def inputs(self, sections: tuple[str, ...] = ("data", "model", "loss", "weights")) -> dict[str, str]:
+        """Digests of what the landscape names by reference (studio/fingerprint.py): the source
+        file of each ``module:function`` entry (custom data, model, loss), so editing one's code
+        recomputes, and the contents of the user's weight files, so a retrained run under the same
+        names recomputes and a touched or moved one does not.  Empty for a scene with neither."""
+        from studio.fingerprint import files_digest, source_digest, weights_files
+        ls = self.landscape
+        folder = Path(self.source).resolve().parent if self.source else None
+        out = {}
+        for section in ("data", "model", "loss"):
+            entry = getattr(getattr(ls, section), "entry", None)
+            if section in sections and entry:
+                digest = source_digest(entry, folder)
+                if digest:
+                    out[f"{section}_source"] = digest
+        if "weights" in sections and ls.weights is not None:
+            out["weights"] = files_digest(weights_files(ls.weights.model_dump(), Path.cwd()))
+        return out
+
+    def train_key(self) -> str:
+        """Key of the trained model (``cache/models/KEY``, studio/cache.py): the data, model and train
+        sections and the evaluation subset the training log is measured on (grid.eval_samples,
+        grid.seed), hashed as cache_key() hashes (defaults left out), so scenes that differ only
+        in the plane, the grid's resolution or the descents share one training run."""
+        ls = self.landscape.model_dump(mode="json", exclude_defaults=True)
+        part = {k: ls[k] for k in ("data", "model", "train") if k in ls}
+        grid = ls.get("grid", {})
+        part["eval"] = {k: grid[k] for k in ("eval_samples", "seed") if k in grid}
+        if "loss" in ls:
+            part["loss"] = ls["loss"]
+        inputs = self.inputs(("data", "model", "loss"))
+        if inputs:
+            part["inputs"] = inputs
+        canon = json.dumps({"format": FORMAT_VERSION, "trained_model": part}, sort_keys=True, separators=(",", ":"))
+        return hashlib.sha256(canon.encode()).hexdigest()[:16]
+
+    def panels(self) -> list[tuple[str, "Scene"]]:
+        """The comparison's panels as (caption, scene): each a copy of this scene with the panel's
+        merged landscape (so its cache_key() is the panel's grid entry) and no compare section.
+        Empty for a scene without ``compare:``."""
+        if self.compare is None:
+            return []
+        out = []
+        for p in self.compare.panels:
+            spec = LandscapeSpec.model_validate(panel_landscape(self.landscape, p.landscape))
+            out.append((p.caption or "", self.model_copy(update={"landscape": spec, "compare": None})))
+        return out
+
+
+def deep_merge(base: dict, over: dict) -> dict:
+    """``over`` laid on ``base``: mappings merge key by key, recursively; anything else (a list,
+    a number, text) replaces.  Neither argument is changed."""
+    import copy
+    out = copy.deepcopy(base)
+    for k, v in over.items():
+        if isinstance(v, dict) and isinstance(out.get(k), dict):
+            out[k] = deep_merge(out[k], v)
+        else:
+            out[k] = copy.deepcopy(v)
+    return out
+
+
+def panel_landscape(base: LandscapeSpec, over: dict) -> dict:
+    """A compare panel's landscape section as plain data: the keys the scene gave its landscape
+    with the panel's laid over them (deep_merge).  A panel that names another kind of data set or
+    model (``data.name``, ``model.name``) replaces that section instead: the keys of one kind do
+    not fit another."""
+    given = base.model_dump(exclude_unset=True, by_alias=True)
+    over = dict(over)
+    for (_, section), _kinds in _TAGGED.items():
+        mine = over.get(section)
+        if isinstance(mine, dict) and "name" in mine and mine["name"] != getattr(base, section).name:
+            given.pop(section, None)
+    return deep_merge(given, over)
+
+
+def grid_section(landscape: dict) -> dict:
+    """The part of a resolved landscape section that determines the grid entry."""
+    return {k: v for k, v in landscape.items() if k != "descents"}
+
+
+def landscape_key(landscape: dict) -> str:
+    """Hash of the canonical JSON of a resolved landscape section plus the format version."""
+    canon = json.dumps({"format": FORMAT_VERSION, "landscape": landscape},
+                       sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(canon.encode()).hexdigest()[:16]
+

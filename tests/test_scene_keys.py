@@ -1,0 +1,166 @@
+"""The scene package keeps its promises across changes to its code: the cache keys of the shipped
+scenes (and their comparison panels) stay what they were, so no cached landscape is recomputed by
+a refactoring; the public names of ``studio.scene`` are all there; ``FORMAT_VERSION`` has one home,
+studio/cache.py; and every module stays short enough to read in one sitting.
+
+A scene whose text (or whose user files: entries' modules, weights) changed since the keys below
+were recorded is skipped: its key is meant to change.  Record new keys by hand after a deliberate
+change of what a key covers (and bump FORMAT_VERSION when the meaning of a cached value changes)."""
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+MODELINE = "# yaml-language-server:"
+
+#: scene file -> sha256 (16 hex) of its text without the schema line, the digests of its user
+#: files (Scene.inputs), its grid and training keys, and each panel's (caption, key, train key)
+KEYS = {
+    'autoencoder.yaml': dict(
+        text='a8467fd8e9c6801c', key='ed3e1d704095771a', train_key='f50b857b22ad145d',
+        inputs={'data_source': '4912c23577150b9c9fa325a5e93fca10dee8bbf7990d8578beee3887edef1e61'},
+        panels=[]),
+    'batch_sizes.yaml': dict(
+        text='ab604e19bfe0b696', key='6181036367ee2e41', train_key='d7d7d69721b49c99',
+        inputs={},
+        panels=[
+            ('Batch size 32', '4903c61b69a02ff9', '85c1a7085fc9af98'),
+            ('Full batch (1024)', '6181036367ee2e41', 'd7d7d69721b49c99'),
+        ]),
+    'batch_sizes_over_training.yaml': dict(
+        text='26c23b4d6c4660be', key='87bdc424289911a2', train_key='01c7fb3539d95a86',
+        inputs={},
+        panels=[
+            ('Batch size 32', '22e9ea940189ce54', 'c76f8ce5a99494ff'),
+            ('Full batch (1024)', '87bdc424289911a2', '01c7fb3539d95a86'),
+        ]),
+    'charlm.yaml': dict(
+        text='dc52b8fefb625e95', key='a8b1c7c8ffd6523f', train_key='69fb2354d15fe890',
+        inputs={
+            'data_source': '402e9e53196f324b81943548d7f56f0b224f3dce9a6b63b1a04515d5ab8e7447',
+            'model_source': '402e9e53196f324b81943548d7f56f0b224f3dce9a6b63b1a04515d5ab8e7447',
+            'weights': '4c9f27a27bb0edc7a40a4ba082cbfab3a6861fe1c2c79c83800f85b3b2312a1f',
+        },
+        panels=[]),
+    'custom_model.yaml': dict(
+        text='1f34ab98a2f7116e', key='3569911f6ccc932d', train_key='df80d1d7ac6aa405',
+        inputs={
+            'data_source': '8c1f6a906eb76f2e525d184bd9a53fb4e7b2a52ebd63856032c244fed687993e',
+            'model_source': '8c1f6a906eb76f2e525d184bd9a53fb4e7b2a52ebd63856032c244fed687993e',
+        },
+        panels=[]),
+    'default.yaml': dict(
+        text='bee94c60a8aa3f26', key='6584cc1068dcc40e', train_key='3b25c5dfb347d5ed',
+        inputs={},
+        panels=[]),
+    'flyover.yaml': dict(
+        text='f6603d24801a4d8c', key='6584cc1068dcc40e', train_key='3b25c5dfb347d5ed',
+        inputs={},
+        panels=[]),
+    'follow.yaml': dict(
+        text='2d6320e95e4e6d18', key='6584cc1068dcc40e', train_key='3b25c5dfb347d5ed',
+        inputs={},
+        panels=[]),
+    'imagenette_convnet.yaml': dict(
+        text='99d3316fb4e39082', key='17d1281d21d1db16', train_key='9e7c1244864ba383',
+        inputs={},
+        panels=[]),
+    'learning.yaml': dict(
+        text='0d409d87bbdc087f', key='bbae78a217761a52', train_key='3b25c5dfb347d5ed',
+        inputs={},
+        panels=[]),
+    'optimizers.yaml': dict(
+        text='18382df258af0ebf', key='6584cc1068dcc40e', train_key='3b25c5dfb347d5ed',
+        inputs={},
+        panels=[]),
+    'orbit.yaml': dict(
+        text='ef0a82f7b4e33911', key='6584cc1068dcc40e', train_key='3b25c5dfb347d5ed',
+        inputs={},
+        panels=[]),
+    'regression.yaml': dict(
+        text='25711bcd3acfc68b', key='8c190415041db792', train_key='47ce71f73d764097',
+        inputs={},
+        panels=[]),
+    'resnet_skip_vs_noskip.yaml': dict(
+        text='55df43866bc78653', key='713efaff49068b69', train_key='658f64ea20355e64',
+        inputs={},
+        panels=[
+            ('ResNet-56, with skip connections', '713efaff49068b69', '658f64ea20355e64'),
+            ('ResNet-56, no skip connections', 'ac6b6ef92d34c406', '89e7d890f9d755c6'),
+        ]),
+    'shapes_convnet.yaml': dict(
+        text='3d9cba15bf5d54aa', key='58b1e95f0cbe61f2', train_key='2c8f60a3c0cf791b',
+        inputs={},
+        panels=[]),
+}
+
+
+def _text_digest(path: Path) -> str:
+    body = "\n".join(line for line in path.read_text(encoding="utf-8").splitlines() if not line.startswith(MODELINE))
+    return hashlib.sha256(body.encode()).hexdigest()[:16]
+
+
+@pytest.mark.parametrize("name", sorted(KEYS))
+def test_the_cache_keys_of_the_shipped_scenes_stay(name):
+    from studio.scene import SceneError, load_scene
+    path = ROOT / "scenes" / name
+    want = KEYS[name]
+    if not path.is_file() or _text_digest(path) != want["text"]:
+        pytest.skip(f"scenes/{name} changed since its keys were recorded")
+    try:
+        scene = load_scene(path)
+    except SceneError as e:                     # e.g. a run folder of the user's that is not here
+        pytest.skip(f"scenes/{name} does not load here: {e}")
+    if scene.inputs() != want["inputs"]:
+        pytest.skip(f"the user files scenes/{name} names changed since its keys were recorded")
+    assert (scene.cache_key(), scene.train_key()) == (want["key"], want["train_key"])
+    assert [(c, s.cache_key(), s.train_key()) for c, s in scene.panels()] == want["panels"]
+
+
+def test_the_default_scenes_keys_stay():
+    """Keys that depend on no file at all."""
+    from studio.scene import Scene, scene_from_dict
+    assert (Scene().cache_key(), Scene().train_key()) == ("157f92f12f3070b4", "5bfd27b50fbebc02")
+    s = scene_from_dict({"landscape": {"data": {"name": "shapes"}, "model": {"name": "convnet"},
+                                       "grid": {"resolution": [100, 100]},
+                                       "descents": [{"name": "a", "start": [0, 0]}]}})
+    assert (s.cache_key(), s.train_key()) == ("c2cd3ab706c60865", "5239a7ccd6edb727")
+
+
+def test_format_version_lives_in_the_cache_module():
+    import studio.cache
+    import studio.scene
+    from studio.scene import spec
+    assert studio.scene.FORMAT_VERSION is studio.cache.FORMAT_VERSION
+    assert spec.FORMAT_VERSION is studio.cache.FORMAT_VERSION
+
+
+#: what `from studio.scene import X` gave before the module became a package
+PUBLIC = ["FORMAT_VERSION", "SceneError", "DataSpec", "ShapesSpec", "MnistSpec", "FashionMnistSpec", "Cifar10Spec",
+          "ImagenetteSpec", "FolderSpec", "RegressionSpec", "CustomDataSpec", "AnyData", "ModelSpec", "ConvNetSpec",
+          "ResNetSpec", "VGGSpec", "TorchvisionSpec", "CustomModelSpec", "AnyModel", "LOSSES", "LossSpec",
+          "WeightsSpec", "TrainSpec", "MAX_SNAPSHOTS", "MAX_STEPS", "train_steps", "train_run_problem",
+          "HessianSpec", "PlaneSpec", "GridSpec", "DescentSpec", "SequenceSpec", "LandscapeSpec", "TRANSPARENT",
+          "LookSpec", "PathStyle", "EASINGS", "CameraKey", "CameraEntry", "SHOTS", "OrbitShot", "DollyShot",
+          "ZoomShot", "CraneShot", "FollowShot", "Caption", "SIZE_PRESETS", "RenderSpec", "FILM_FORMATS",
+          "ALPHA_FORMATS", "frames_path", "OutputSpec", "PanelSpec", "CompareSpec", "Scene", "deep_merge",
+          "panel_landscape", "grid_section", "landscape_key", "parse_overrides", "load_scene", "scene_from_dict",
+          "load_scene_or_report", "alpha_problem", "transparency_error", "locate_error"]
+
+
+def test_the_public_names_are_all_there():
+    import studio.scene
+    missing = [n for n in PUBLIC if not hasattr(studio.scene, n)]
+    assert not missing, missing
+    assert sorted(studio.scene.__all__) == sorted(PUBLIC)
+    doc = studio.scene.__doc__
+    assert all(n in doc for n in ("load_scene", "scene_from_dict", "locate_error", "Scene", "SceneError"))
+
+
+def test_every_module_of_the_package_is_short():
+    long = {p.name: n for p in (ROOT / "studio" / "scene").glob("*.py")
+            if (n := len(p.read_text(encoding="utf-8").splitlines())) > 500}
+    assert not long, long
