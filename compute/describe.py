@@ -30,9 +30,7 @@ def log(msg: str) -> None:
 
 def options_of(scene: Scene) -> FigureOptions:
     """The scene's ``landscape.figures`` section as the morphology's options."""
-    spec = getattr(scene.landscape, "figures", None)
-    if spec is None:
-        return FigureOptions()
+    spec = scene.landscape.figures
     names = {f.name for f in dataclasses.fields(FigureOptions)}
     return FigureOptions(**{k: v for k, v in spec.model_dump().items() if k in names})
 
@@ -51,21 +49,27 @@ def measure_entry(scene: Scene, root: Path, key: str, device: torch.device,
     vec = lambda a: torch.from_numpy(np.array(a, dtype=np.float64)).to(device)
     origin, d1, d2 = vec(pv.origin), vec(pv.d1), vec(pv.d2)
     path = ls.paths.get("training")
+    hessian = scene.landscape.figures.hessian
     figs = measure(np.asarray(ls.loss, dtype=np.float64), ls.alpha, ls.beta, options,
-                   hvp_at=model_hvp(task.model, task.eval.x, task.eval.y, task.loss), origin=origin, d1=d1, d2=d2,
+                   hvp_at=model_hvp(task.model, task.eval.x, task.eval.y, task.loss) if hessian else None,
+                   origin=origin, d1=d1, d2=d2,
                    xy=None if path is None else path.xy, offplane=None if path is None else path.offplane,
                    steps=None if path is None else path.step)
-    record = {"options": dataclasses.asdict(options), "figures": figs.to_json(),
+    record = {"options": _options_record(scene), "figures": figs.to_json(),
               "seconds": time.perf_counter() - t0, "device": str(device)}
     cache.write_figures(root, key, record, figs.arrays())
     log(f"figures measured in {record['seconds']:.1f} s (python -m compute describe SCENE prints them)")
     return record, figs.arrays()
 
 
+def _options_record(scene: Scene) -> dict:
+    return scene.landscape.figures.model_dump(mode="json")
+
+
 def current(scene: Scene, root: Path, key: str) -> tuple[dict, dict] | None:
     """The entry's stored figures if they were measured with the scene's options, else None."""
     stored = cache.read_figures(root, key)
-    if stored is None or stored[0].get("options") != dataclasses.asdict(options_of(scene)):
+    if stored is None or stored[0].get("options") != _options_record(scene):
         return None
     return stored
 

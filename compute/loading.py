@@ -18,7 +18,7 @@ import numpy as np
 import torch
 
 from compute.checkpoints import CheckpointError, fit_state_dict, load_state_dict, order_by_step, step_from_name
-from compute.runs import Run, Task, set_buffers
+from compute.runs import Run, Task
 from compute.train import Trajectory, evaluate, flat_params, log
 
 KEY = "landscape.weights"

@@ -46,7 +46,6 @@ import math
 import numpy as np
 import torch
 import torch.nn as nn
-import torch.nn.functional as F
 
 from compute.errors import DataError
 from compute.losses import CROSS_ENTROPY, Loss

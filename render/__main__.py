@@ -4,6 +4,7 @@ Usage:
     python -m render SCENE.yaml [--cache-dir cache] [--out PATH]
                      [--size WxH | --size 720p|1080p|1440p|4k] [--fps N] [--duration S]
                      [--frames N] [--format mp4|mov|webm|gif|png] [--preview] [--still SECONDS --out PATH.png]
+                     [--storyboard [N]] [--report]
 
 Reads the scene's ``render:`` and ``output:`` sections and the cache entry of
 its ``landscape:`` section (run ``python -m compute SCENE`` first; ``make
@@ -14,7 +15,10 @@ point, 15 fps and no supersampling, for iterating on a camera path.  ``--still``
 writes one image at any size up to 32768 x 32768, drawn in tiles when it is
 larger than the GL draws in one piece (``STUDIO_MAX_TILE`` lowers that size).
 A scene with ``compare:`` reads each panel's cache entry and renders them as one
-comparison film (render/compare.py).
+comparison film (render/compare.py).  ``--storyboard`` writes a contact sheet of N stills at even
+times with their time codes and cameras (``out/<name>_storyboard.png``, render/storyboard.py);
+``--report`` the landscape's report, its heat map and figures (``out/<name>_report.png``,
+render/report.py).
 """
 from __future__ import annotations
 
@@ -65,6 +69,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--frames", type=int, default=None, help="render only the first N frames")
     ap.add_argument("--preview", action="store_true", help="small, fast film for checking a camera path")
     ap.add_argument("--still", type=float, default=None, metavar="SECONDS", help="write one PNG at this time")
+    ap.add_argument("--storyboard", type=int, nargs="?", const=12, default=None, metavar="N",
+                    help="write a contact sheet of N stills (default 12) at even times, with time codes and cameras")
+    ap.add_argument("--report", action="store_true",
+                    help="write the landscape's report: heat map, basins, convexity map and figures")
     ap.add_argument("--quiet", action="store_true")
     args = ap.parse_args(argv)
     scene = load_scene_or_report(args.scene, args.set)
@@ -104,11 +112,18 @@ def main(argv: list[str] | None = None) -> int:
     except cache.CacheError as e:
         print(f"error: {e}", file=sys.stderr)
         return 3
+    if args.report:
+        return _report(args, scene, ls if scene.compare is None else None, panels)
     from render.film import Options, render_film, render_still
     from render.gl import GLUnavailable, TileError
     from render.look import LookError
     opts = Options(w, h, fps, duration, stride, supersample=supersample)
     try:
+        if args.storyboard is not None:
+            out = Path(args.out) if args.out else scene.output_path().with_name(f"{scene.name}_storyboard.png")
+            _storyboard(scene, ls if not panels else None, panels, out, opts, args.storyboard)
+            print(f"[render] wrote {out} ({args.storyboard} stills of {w}x{h})", file=sys.stderr)
+            return 0
         if args.still is not None:
             out = Path(args.out) if args.out else scene.output_path().with_suffix(f".{args.still:g}s.png")
             if panels:
@@ -148,6 +163,39 @@ def main(argv: list[str] | None = None) -> int:
         return 4
     print(f"[render] wrote {out}: {stats['frames']} frames {w}x{h} at {fps} fps in {stats['seconds']:.1f} s "
           f"({stats['fps']:.2f} frames/s)", file=sys.stderr)
+    return 0
+
+
+def _storyboard(scene, ls, panels, out: Path, opts, count: int) -> None:
+    from render.storyboard import write_storyboard
+    if panels:
+        from render.compare import CompareFilm
+        film = CompareFilm(scene, panels, opts)
+    else:
+        from render.film import Film
+        film = Film(scene, ls, opts)
+    try:
+        write_storyboard(film, out, opts.duration, count)
+    finally:
+        film.close()
+
+
+def _report(args, scene, ls, panels) -> int:
+    """The landscape's report (one per panel of a comparison), from its entry and figures."""
+    from studio.figures import describe
+    from render.report import write_report
+    todo = [("", scene, ls)] if ls is not None else panels
+    for i, (caption, sc, entry) in enumerate(todo):
+        stored = cache.read_figures(Path(args.cache_dir), entry.key)
+        if stored is None:
+            print(f"error: {args.scene}: the landscape {entry.key} has no figures yet; run `python -m compute "
+                  f"describe {args.scene}` to measure them", file=sys.stderr)
+            return 3
+        suffix = f"_report{i + 1 if len(todo) > 1 else ''}.png"
+        out = Path(args.out) if args.out and len(todo) == 1 else sc.output_path().with_name(f"{scene.name}{suffix}")
+        title = " · ".join(t for t in (scene.title, caption) if t) or scene.name
+        write_report(entry, stored[0], stored[1], out, title, describe(stored[0]["figures"]))
+        print(f"[render] wrote {out}", file=sys.stderr)
     return 0
 
 

@@ -32,7 +32,8 @@ from studio.scale import HeightMap, height_map, loss_sample, shared_scales
 from studio.scene import Scene
 from render import camera as cam
 from render import overlay
-from render.film import Film, Options, PanelOptions, describe, draw_captions, write_film, write_still
+from render.easing import smoothstep
+from render.film import Closing, Film, Options, PanelOptions, write_film, write_still
 from render.look import hex_rgba, highest_level, terrain_sample
 
 #: the divider between split panels (a little lighter than the default background, so it reads as
@@ -56,20 +57,9 @@ def split_cells(n: int, width: int, height: int, gap: int) -> list[tuple[int, in
     return top + [(0, h0 + gap, w0, h1), (w0 + gap, h0 + gap, w1, h1)]
 
 
-def _smoothstep(u: float) -> float:
-    u = min(max(u, 0.0), 1.0)
-    return u * u * (3 - 2 * u)
-
-
-def _common_description(metas: list[dict]) -> str:
-    """The title card's second line: the parts of the landscapes' descriptions they all share."""
-    parts = [describe(m).split("  ·  ") for m in metas]
-    common = [p for p in parts[0] if p and all(p in q for q in parts[1:])]
-    return "  ·  ".join(common)
-
-
-class CompareFilm:
-    """The comparison's frame at time t, composed from one Film per panel."""
+class CompareFilm(Closing):
+    """The comparison's frame at time t, composed from one Film per panel (``with CompareFilm(...) as
+    film:`` closes them all)."""
 
     #: frames are RGB: a comparison always has a background (studio.scene.alpha_problem)
     transparent = False
@@ -117,8 +107,10 @@ class CompareFilm:
             raise
         bg = self.films[0].bg_bottom
         self.bg = np.clip(np.rint(np.asarray(bg) * 255), 0, 255).astype(np.uint8)
-        self._tiles: dict = {}
-        self.title_end = min(4.5, opts.duration * 0.4)
+        self.tiles = overlay.TileCache()
+        self.title_end = overlay.title_end(opts.duration)
+        #: the title card's second line: what the panels' landscapes have in common
+        self.subtitle = overlay.shared_description(self.metas)
 
     @property
     def note(self) -> str | None:
@@ -164,7 +156,7 @@ class CompareFilm:
         for b in (k, k + 1):                            # the boundaries at the start and end of slot k
             if 0 < b < n and self.half > 0 and abs(t - b * self.slot) < self.half:
                 u = (t - (b * self.slot - self.half)) / (2 * self.half)
-                return b - 1, b, _smoothstep(u)
+                return b - 1, b, smoothstep(u)
         return k, k, 0.0
 
     def _sequence_frame(self, t: float) -> np.ndarray:
@@ -177,24 +169,12 @@ class CompareFilm:
                        255).astype(np.uint8)
 
     # ------------------------------------------------------------------ overlays
-    def _tile(self, key, make):
-        if key not in self._tiles:
-            self._tiles[key] = make()
-        return self._tiles[key]
-
     def _overlays(self, img: np.ndarray, t: float) -> None:
         o, sc, r = self.opts, self.sc, self.scene.render
-        margin = 56 * sc
-        white, soft = (1.0, 1.0, 1.0), (0.78, 0.80, 0.86)
+        margin = overlay.MARGIN * sc
         titled = bool(r.title_card and self.scene.title)
         if titled:
-            op = overlay.fade(t, 0.3, self.title_end, 0.9)
-            if op > 0:
-                sub = _common_description(self.metas)
-                tile = self._tile("title", lambda: overlay.text_tile(
-                    [(self.scene.title, 68, True, white)] + ([(sub, 26, False, soft)] if sub else []), sc))
-                x, y = overlay.place(tile, o.width, o.height, "top", margin * 1.3)
-                overlay.composite(img, tile, x, y, op)
+            overlay.draw_title(img, self.tiles, self.scene.title, self.subtitle, t, self.title_end, sc)
         # panel captions come in as the title goes, so the two never overlap
         first = self.title_end - 0.5 if titled else 0.0
         for k, text in enumerate(self.captions):
@@ -212,25 +192,16 @@ class CompareFilm:
                 x, y, w, h = 0, 0, o.width, o.height
             if op <= 0:
                 continue
-            tile = self._tile(("panel", k), lambda text=text: overlay.text_tile(
-                [(text, 34, True, white)], sc, align="left", bar=hex_rgba(_accent(self.scene))[:3]))
+            tile = self.tiles.get(("panel", k), lambda text=text: overlay.text_tile(
+                [(text, 34, True, overlay.WHITE)], sc, align="left", bar=hex_rgba(_accent(self.scene))[:3]))
             pad = overlay.tile_pad(sc)
             # drawn into the panel's own part of the frame: its shadow stops at the divider
             overlay.composite(img[y:y + h, x:x + w], tile, int(margin * 0.45 - pad), int(margin * 0.45 - pad), op)
-        self._scene_captions(img, t, margin)
-
-    def _scene_captions(self, img: np.ndarray, t: float, margin: float) -> None:
-        """The scene's render.captions, once over the whole frame (as a single film places them,
-        bottom ones kept clear of the panels' read-outs)."""
-        o, sc, r = self.opts, self.sc, self.scene.render
-        white = (1.0, 1.0, 1.0)
-        f = self.films[0]
-        line_h = self._tile("readout_line", lambda: overlay.text_tile(
-            [("Step 0 loss", 24, False, white)], f.scale, align="left", dot=white)).size[1]
-        pad = overlay.tile_pad(f.scale)
+        # the scene's captions once over the whole frame, as a single film places them: bottom ones
+        # clear of the panels' read-outs (drawn at the panels' scale)
         trails = max(len(film.trails) for film in self.films)
-        reserve = trails * (line_h - pad) + pad if trails else 0
-        draw_captions(img, r, t, o.width, o.height, sc, margin, reserve, self._tile)
+        reserve = overlay.readout_height(self.tiles, self.films[0].overlays.scale, trails)
+        overlay.draw_captions(img, r, t, sc, reserve, self.tiles)
 
     def close(self) -> None:
         for f in self.films:

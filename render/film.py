@@ -1,27 +1,40 @@
 """The film: scene + cached landscape -> frames -> MP4, PNG frames or stills.
 
 Data (``render.look``: terrain and trails), style (the scene's ``render:``
-section) and drawing (``render.gl``) are joined here, one frame at a time, at
-time ``frame / fps``.  A frame is drawn at the output size times
-``look.supersample`` (in tiles when that is larger than the GL can draw in one
-piece), shrunk with a box filter, and the overlays are composited on the result
-at the output size.
+section), the camera (``render.camera``), drawing (``render.gl``) and the
+overlays (``render.overlay``) are joined here, one frame at a time, at time
+``frame / fps`` (``Film.frame``):
+
+1. the camera's state at t gives the view, and the trails' heads at t the
+   sprites and the read-out;
+2. the frame is drawn at the output size times ``look.supersample`` (in tiles
+   when that is larger than the GL can draw in one piece) and shrunk with a box
+   filter;
+3. the overlays are composited on the result at the output size.
+
+A film holds a GL renderer: use it in a ``with`` block (or call ``close()``).
+``write_film`` and ``write_still`` take any film (a ``Film``, a comparison's
+``CompareFilm``) and wrap it in ``Looped`` where the scene's ``render.loop``
+asks for it.
 """
 from __future__ import annotations
 
 import math
 import sys
+from contextlib import closing
 from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
 
 from studio.cache import Landscape
-from studio.scene import Scene
+from studio.scene import CameraKey, FollowShot, PathStyle, Scene
 from render import camera as cam
 from render import overlay
-from render.look import HeightMap, Trail, TerrainSequence, build_terrain, build_trail, hex_rgba, terrain_sample
+from render.easing import smoothstep
 from render.gl import SIZE_DEPTH, SIZE_FIXED, SIZE_WORLD, plan_tiles
+from render.look import (HeightMap, LookError, Trail, TerrainSequence, build_terrain, build_trail, hex_rgba,
+                         terrain_sample)
 
 
 @dataclass
@@ -81,15 +94,13 @@ def unpremultiply(img: np.ndarray) -> np.ndarray:
     return np.concatenate([np.minimum(rgb, 255).astype(np.uint8), a.astype(np.uint8)], axis=-1)
 
 
-def _smoothstep(u: float) -> float:
-    u = min(max(u, 0.0), 1.0)
-    return u * u * (3 - 2 * u)
-
-
-_DATA_NAMES = {"shapes": "generated shapes", "mnist": "MNIST", "fashion_mnist": "Fashion-MNIST",
-               "cifar10": "CIFAR-10", "imagenette": "Imagenette", "folder": "an image folder"}
-_PLANE_NAMES = {"pca": "PCA plane of the training path", "hessian": "plane of the top Hessian eigenvectors",
-                "checkpoints": "plane through training checkpoints", "interpolate": "line between checkpoints"}
+def background_gradient(colors: tuple[str, ...]) -> tuple[np.ndarray, np.ndarray]:
+    """The background's (top, bottom) RGB in [0, 1] from ``render.look.background_colors()``: an
+    explicit gradient, or one colour as the bottom of a faint gradient that lightens upwards."""
+    if len(colors) == 2:
+        return np.array(hex_rgba(colors[0])[:3]), np.array(hex_rgba(colors[1])[:3])
+    bg = np.array(hex_rgba(colors[0])[:3])
+    return np.clip(bg + np.array([0.035, 0.045, 0.075]) * (1 - bg.mean()), 0, 1), bg
 
 
 def single_weights(meta: dict) -> bool:
@@ -97,92 +108,86 @@ def single_weights(meta: dict) -> bool:
     return (meta.get("training") or {}).get("source") == "weights"
 
 
-def describe(meta: dict) -> str:
-    """One line saying what the landscape is, for the title card."""
-    ls = meta.get("landscape", {})
-    m, d, p, g = ls.get("model", {}), ls.get("data", {}), ls.get("plane", {}), ls.get("grid", {})
-    parts = []
-    if m.get("name") == "mlp":
-        parts.append(f"MLP {'-'.join(str(w) for w in m.get('widths', []))} ({m.get('activation')})")
-    elif m.get("name") == "convnet":
-        parts.append(f"ConvNet {'-'.join(str(c) for c in m.get('channels', []))} ({m.get('activation')})")
-    elif m.get("name") in ("resnet", "vgg"):
-        resnet = m["name"] == "resnet"
-        name = f"ResNet-{m.get('depth')}" if resnet else f"VGG-{str(m.get('config', '')).replace('vgg', '')}"
-        if resnet and m.get("skip") is False:
-            name += " without skip connections"
-        # only what differs from the published networks
-        notes = [f"width {m['width']}"] if m.get("width") not in (None, 16 if resnet else 64) else []
-        notes += ["no BatchNorm"] if m.get("batchnorm") is False else []
-        parts.append(name + (f" ({', '.join(notes)})" if notes else ""))
-    elif m.get("name") == "torchvision":
-        parts.append(f"torchvision {m.get('arch')}")
-    elif m.get("name") == "custom":
-        parts.append(f"custom model {m.get('entry')}")
-    if d.get("name") == "spirals":
-        parts.append(f"{d.get('classes')} interleaved spirals")
-    elif d.get("name") in _DATA_NAMES:
-        parts.append(_DATA_NAMES[d["name"]])
-    elif d.get("name") == "custom":
-        parts.append(f"data from {d.get('entry')}")
-    elif d.get("name") == "regression":
-        parts.append(f"fitting the {d.get('function')} function")
-    loss = (ls.get("loss") or {})
-    if loss.get("name", "cross_entropy") != "cross_entropy":
-        parts.append(f"loss {loss.get('entry') or loss['name']}")
-    source = (meta.get("training") or {}).get("source", "trained")
-    if source != "trained":
-        parts.append({"weights": "one trained model", "recorder": "your recorded run"}.get(source, "your checkpoints"))
-    if p.get("method") == "random":
-        parts.append(f"random {p.get('normalization')}-normalized plane")
-    elif p.get("method") in _PLANE_NAMES:
-        parts.append(_PLANE_NAMES[p["method"]])
-    if g.get("resolution"):
-        nx, ny = g["resolution"]
-        seq = meta.get("sequence") or {}
-        if seq.get("grids"):          # a landscape over training: its grids and the still one
-            parts.append(f"{seq['grids']} moments of training, {nx * ny * (seq['grids'] + 1):,} loss evaluations")
-        else:
-            parts.append(f"{nx * ny:,} loss evaluations")
-    return "  ·  ".join(parts)
+class Closing:
+    """A film as a context manager: ``with Film(...) as film:`` closes it (its GL renderer) at the end."""
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def close(self) -> None:
+        raise NotImplementedError
 
 
-class Film:
+class Film(Closing):
+    """One landscape filmed as its scene says: ``frame(t)`` is the picture at time t (seconds).
+
+    Built once: the terrain (or, for a landscape over training, the terrain that morphs from grid
+    to grid), the trails, the camera path, the background, the GL renderer and the overlays."""
+
     def __init__(self, scene: Scene, ls: Landscape, opts: Options, panel: PanelOptions | None = None):
         from render.gl import Renderer, max_tile_size
         self.scene, self.ls, self.opts = scene, ls, opts
         self.panel = panel or PanelOptions()
-        r = scene.render
-        self.look = r.look
-        self.scale = opts.height / 1080.0           # overlays: sizes at 1080p to output pixels
+        self.look = scene.render.look
         # drawing happens at the output size times the supersampling factor
-        self.ss = opts.supersample if opts.supersample is not None else r.look.supersample
+        self.ss = opts.supersample if opts.supersample is not None else self.look.supersample
         self.rw, self.rh = opts.width * self.ss, opts.height * self.ss
         self.rscale = self.rh / 1080.0              # points and trails: sizes at 1080p to drawn pixels
-        ny, nx = np.shape(ls.loss)
-        self.stride = auto_stride((ny, nx), self.rw, self.rh, opts.stride)
+        self.stride = auto_stride(np.shape(ls.loss), self.rw, self.rh, opts.stride)
         #: a line for the command line when the grid is drawn thinner than asked (None: it is not)
+        self.note = self._thinning_note()
+
+        # ------------------------------------------------------------ the landscape and its trails
+        self.morph, self.terrain = self._terrain()
+        self.trails: list[tuple[Trail, PathStyle]] = self._trails()
+        self._still_trails = list(self.trails)
+        self._morph_at = None
+
+        # ------------------------------------------------------------ the camera
+        self.home = self._home()
+        entries = self._camera_entries()
+        followed = sorted({e.path for e in entries if isinstance(e, FollowShot)})
+        self.camera = cam.CameraPath(entries, self.home, tracks={name: self.follow_track(name) for name in followed},
+                                     ground=self._ground())
+
+        # ------------------------------------------------------------ the picture
+        #: no background: frames are (H, W, 4) RGBA (render.look.background: transparent)
+        self.transparent = self.look.transparent
+        self.bg_top, self.bg_bottom = background_gradient(self.look.background_colors())
+        self.max_tile = max_tile_size(opts.max_tile)
+        self.gl = Renderer(min(self.rw, self.max_tile), min(self.rh, self.max_tile))
+        self.gl.set_cloud(self.terrain.positions, self.terrain.colors, self.terrain.grow)
+        self._point_sizes()
+        self.overlays = overlay.FilmOverlays(scene, ls.meta, opts.height, opts.duration, len(self.trails),
+                                             scene_text=self.panel.overlays)
+
+    # ------------------------------------------------------------------ building
+    def _thinning_note(self) -> str | None:
+        if self.stride <= self.opts.stride:
+            return None
+        ny, nx = np.shape(self.ls.loss)
         nth = {2: "2nd", 3: "3rd"}.get(self.stride, f"{self.stride}th")
-        self.note = (f"drawing every {nth} row and column of the {nx}x{ny} grid at {self.rw}x{self.rh}: "
-                     f"more than {POINTS_PER_PIXEL:g} points a pixel would not show"
-                     if self.stride > opts.stride else None)
-        # a landscape over training: the terrain morphs from grid to grid as the training path's
-        # head moves on (self.morph), and the last grid stands in for the still one
-        self.morph = None
+        return (f"drawing every {nth} row and column of the {nx}x{ny} grid at {self.rw}x{self.rh}: "
+                f"more than {POINTS_PER_PIXEL:g} points a pixel would not show")
+
+    def _terrain(self):
+        """(morph, terrain): for a landscape over training the terrain morphs from grid to grid as
+        the training path's head moves on, and its last grid stands in for the still one."""
+        look, ls = self.look, self.ls
+        common = dict(stride=self.stride, quantile=look.clip_quantile, color_by=look.color_by,
+                      heights=self.panel.heights, color_scale=self.panel.color_scale, contours=look.contours)
         if ls.sequence is not None:
-            self.morph = TerrainSequence(ls, r.look.height, r.look.exaggeration, r.look.colormap, r.look.shading,
-                                         stride=self.stride, quantile=r.look.clip_quantile,
-                                         color_by=r.look.color_by, heights=self.panel.heights,
-                                         color_scale=self.panel.color_scale, contours=r.look.contours)
-            self.terrain = self.morph.grid(len(self.morph) - 1)
-        else:
-            self.terrain = build_terrain(ls, r.look.height, r.look.exaggeration, r.look.colormap,
-                                         r.look.shading, stride=self.stride, quantile=r.look.clip_quantile,
-                                         color_by=r.look.color_by, heights=self.panel.heights,
-                                         color_scale=self.panel.color_scale,
-                                         contours=r.look.contours)
-        self.trails: list[tuple[Trail, object]] = []
-        for name, style in r.paths.items():
+            morph = TerrainSequence(ls, look.height, look.exaggeration, look.colormap, look.shading, **common)
+            return morph, morph.grid(len(morph) - 1)
+        return None, build_terrain(ls, look.height, look.exaggeration, look.colormap, look.shading, **common)
+
+    def _trails(self) -> list[tuple[Trail, PathStyle]]:
+        """The drawn paths (render.paths) set on the terrain, with their styles."""
+        ls, trails = self.ls, []
+        for name, style in self.scene.render.paths.items():
             if name == "training" and name not in ls.paths and single_weights(ls.meta):
                 continue                    # one set of weights: no path to draw
             if name not in ls.paths:
@@ -192,105 +197,94 @@ class Film:
             if self.morph is not None:
                 # the head is on the grid of its own snapshot, where the surface is the true loss
                 trail = replace(trail, surface=trail.loss)
-            self.trails.append((trail, style))
-        self._still_trails = list(self.trails)
-        self._morph_at = None
-        aspect = opts.width / opts.height
+            trails.append((trail, style))
+        return trails
+
+    def _home(self) -> dict:
+        """The camera state the timeline starts from: a comparison's shared one, or the framing of
+        the terrain and its trails for this film's shape."""
+        if self.panel.home is not None:
+            return dict(self.panel.home)
         sample = terrain_sample(self.terrain.level, self.terrain.heights.top)
-        self.home = (dict(self.panel.home) if self.panel.home is not None else
-                     cam.framing(np.concatenate([sample] + [t.points for t, _ in self.trails]), aspect))
-        keys = [k.model_dump(by_alias=True) for k in r.camera]      # keyframes and shots (from/to)
-        if not keys:
-            end = dict(self.home, azimuth=self.home["azimuth"] + 75, elevation=24.0,
-                       distance=self.home["distance"] * 0.85)
-            keys = [dict(self.home, t=0.0), dict(end, t=opts.duration, ease="in_out")]
-        # the camera keeps above the terrain (a smoothed height field), and follow shots ride a
-        # trail's head with the trail's own timing (a path not drawn is timed by the defaults)
-        ground = cam.Ground((self.morph.ceiling if self.morph is not None else self.terrain.level)
-                            * self.terrain.heights.top, self.terrain.half_y)
+        return cam.framing(np.concatenate([sample] + [t.points for t, _ in self.trails]),
+                           self.opts.width / self.opts.height)
+
+    def _camera_entries(self) -> list:
+        """The scene's render.camera; without one, a slow turn and descent from the home framing."""
+        if self.scene.render.camera:
+            return list(self.scene.render.camera)
+        end = dict(self.home, azimuth=self.home["azimuth"] + 75, elevation=24.0, distance=self.home["distance"] * 0.85)
+        return [CameraKey(t=0.0, **self.home), CameraKey(t=float(self.opts.duration), ease="in_out", **end)]
+
+    def follow_track(self, name: str) -> cam.Track:
+        """The head a follow shot riding the path ``name`` follows: the path's trail, timed as it
+        is drawn (a path not drawn is timed by the default style)."""
+        drawn = dict(zip(self.scene.render.paths, self._still_trails))     # render.paths name -> (trail, style)
+        if name in drawn:
+            trail, style = drawn[name]
+        elif name in self.ls.paths:
+            trail, style = build_trail(self.ls.paths[name], self.ls, self.terrain), PathStyle()
+        else:
+            raise LookError(f"render.camera: a follow shot rides the path {name!r}, and the cache has no "
+                            f"path of that name (it has: {', '.join(self.ls.paths) or 'none'})")
+        if len(trail.points) == 0:
+            raise LookError(f"render.camera: a follow shot rides the path {name!r}, and no part of it "
+                            f"is over the grid")
+        if self.morph is not None and trail.samples is not None:
+            # over a landscape that changes, each point of the track is the head's place at its
+            # own moment: on the terrain of that moment, not on the last one
+            pts = trail.points.copy()
+            u = self.morph.position(trail.progress)
+            pts[:, 2] = self.morph.levels_along(trail.samples[:, 0], trail.samples[:, 1], u) \
+                * self.terrain.heights.top + trail.lift
+            trail = replace(trail, points=pts)
+        count = len(trail.steps)
+        timing = np.vectorize(lambda t: self.trail_progress(style, float(t), count), otypes=[np.float64])
+        return cam.Track(trail.points, trail.progress, timing)
+
+    def _ground(self) -> cam.Ground:
+        """The terrain the camera keeps above (a smoothed height field): a comparison's shared one,
+        or this film's (for a landscape over training, the highest each cell gets)."""
         if self.panel.ground is not None:
-            ground = cam.Ground(self.panel.ground, self.terrain.half_y)
-        self.camera = cam.CameraPath(keys, self.home, tracks=self._camera_tracks(keys), ground=ground)
-        #: no background: frames are (H, W, 4) RGBA (render.look.background: transparent)
-        self.transparent = r.look.transparent
-        colors = r.look.background_colors()
-        if len(colors) == 2:                        # an explicit gradient, top to bottom
-            self.bg_top = np.array(hex_rgba(colors[0])[:3])
-            self.bg_bottom = np.array(hex_rgba(colors[1])[:3])
-        else:                                       # one colour: the bottom of a faint gradient
-            bg = np.array(hex_rgba(colors[0])[:3])
-            self.bg_bottom = bg
-            self.bg_top = np.clip(bg + np.array([0.035, 0.045, 0.075]) * (1 - bg.mean()), 0, 1)
-        self.max_tile = max_tile_size(opts.max_tile)
-        self.gl = Renderer(min(self.rw, self.max_tile), min(self.rh, self.max_tile))
-        self.gl.set_cloud(self.terrain.positions, self.terrain.colors, self.terrain.grow)
-        self._tiles: dict = {}
+            return cam.Ground(self.panel.ground, self.terrain.half_y)
+        level = self.morph.ceiling if self.morph is not None else self.terrain.level
+        return cam.Ground(level * self.terrain.heights.top, self.terrain.half_y)
+
+    def _point_sizes(self) -> None:
+        """The terrain's point size: ``world_point`` (a diameter in landscape units) or
+        ``point_size`` (pixels at 1080p scaled to the drawn frame), and ``floor_point``, the
+        smallest near point of SIZE_DEPTH."""
+        look = self.look
         nx_drawn = self.terrain.level.shape[1]
         spacing = 2.0 / max(nx_drawn - 1, 1)        # between grid neighbours, in landscape units
         # SIZE_DEPTH's smallest near point: a little more than the spacing, as a world diameter
         self.floor_point = 1.15 * spacing
-        if r.look.point_units == "world":
-            # a diameter in landscape units; by default a little more than the grid spacing, so
-            # neighbours overlap and the surface reads as one at any distance
-            self.world_point = r.look.point_size if r.look.point_size is not None else 1.25 * spacing
+        if look.point_units == "world":
+            # by default a little more than the grid spacing, so neighbours overlap and the
+            # surface reads as one at any distance
+            self.world_point = look.point_size if look.point_size is not None else 1.25 * spacing
             self.point_mode = SIZE_WORLD
         else:
             # points at least as large as the gap between grid neighbours at the framing distance
             # (the terrain fills about 70% of the frame's width there), so the surface reads as one
             # (steep cells grow further in the shader: Terrain.grow)
-            px = r.look.point_size if r.look.point_size is not None else 2.0
+            px = look.point_size if look.point_size is not None else 2.0
             self.point_size = max(px * self.rscale, 0.7 * self.rw / nx_drawn, 1.0)
-            self.point_mode = SIZE_DEPTH if r.look.depth_scale else SIZE_FIXED
+            self.point_mode = SIZE_DEPTH if look.depth_scale else SIZE_FIXED
 
-    # ------------------------------------------------------------------ pieces
-    def _tile(self, key, make):
-        if key not in self._tiles:
-            self._tiles[key] = make()
-        return self._tiles[key]
-
-    def _camera_tracks(self, keys: list[dict]) -> dict:
-        """The heads follow shots ride: each named path's trail, timed as it is drawn."""
-        from render.look import LookError
-        from studio.scene import PathStyle
-        drawn = dict(zip(self.scene.render.paths, self.trails))      # render.paths name -> (trail, style)
-        tracks = {}
-        for name in sorted({k["path"] for k in keys if k.get("shot") == "follow"}):
-            if name in drawn:
-                trail, style = drawn[name]
-            elif name in self.ls.paths:
-                trail, style = build_trail(self.ls.paths[name], self.ls, self.terrain), PathStyle()
-            else:
-                raise LookError(f"render.camera: a follow shot rides the path {name!r}, and the cache has no "
-                                f"path of that name (it has: {', '.join(self.ls.paths) or 'none'})")
-            if len(trail.points) == 0:
-                raise LookError(f"render.camera: a follow shot rides the path {name!r}, and no part of it "
-                                f"is over the grid")
-            if self.morph is not None and trail.samples is not None:
-                # over a landscape that changes, each point of the track is the head's place at its
-                # own moment: on the terrain of that moment, not on the last one
-                pts = trail.points.copy()
-                u = self.morph.position(trail.progress)
-                pts[:, 2] = self.morph.levels_along(trail.samples[:, 0], trail.samples[:, 1], u) \
-                    * self.terrain.heights.top + trail.lift
-                trail = replace(trail, points=pts)
-            count = len(trail.steps)
-            timing = np.vectorize(lambda t, style=style, count=count: self.trail_progress(style, float(t), count),
-                                  otypes=[np.float64])
-            tracks[name] = cam.Track(trail.points, trail.progress, timing)
-        return tracks
-
-    def trail_progress(self, style, t: float, count: int) -> float:
+    # ------------------------------------------------------------------ timing
+    def trail_progress(self, style: PathStyle, t: float, count: int) -> float:
+        """How far along its ``count`` snapshots a trail drawn with ``style`` is at time t."""
         end = style.end if style.end is not None else self.opts.duration * 0.85
         start = min(style.start, end - 1e-3)
         u = (t - start) / max(end - start, 1e-6)
         # ease in and out, so the head accelerates away and settles at the minimum
-        return _smoothstep(u) * (count - 1)
+        return smoothstep(u) * (count - 1)
 
     def morph_position(self, t: float) -> float:
         """Which grid of a landscape over training is shown at time t (fractional): the one of
         the snapshot the training path's head is at, timed as render.paths.training (or the
         default timing when the path is not drawn)."""
-        from studio.scene import PathStyle
         style = self.scene.render.paths.get("training") or PathStyle()
         count = len(self.ls.paths["training"].step)
         return self.morph.position(self.trail_progress(style, t, count))
@@ -304,6 +298,7 @@ class Film:
         self.trails = [(trail.on(terrain), style) for trail, style in self._still_trails]
         self._morph_at = u
 
+    # ------------------------------------------------------------------ a frame
     def frame(self, t: float) -> np.ndarray:
         o = self.opts
         if self.morph is not None:
@@ -318,25 +313,27 @@ class Film:
         dists = np.linalg.norm(corners - eye, axis=1)
         center_d = float(np.linalg.norm((lo + hi) / 2 - eye))
         fog_range = (max(dists.min(), center_d - radius * 0.6), dists.max())
-        sprites, heads = self._trail_sprites(t)
+        sprites, readings = self._trail_sprites(t)
         img = box_downsample(self._draw(mvp, fog_range, sprites, corners), self.ss)
-        self._overlays(img, t, heads)
+        self.overlays.draw(img, t, readings)
         # with no background the frame was drawn and overlaid in premultiplied colours
         return unpremultiply(img) if self.transparent else img
 
-    def _trail_sprites(self, t: float) -> tuple[list, list]:
+    def _trail_sprites(self, t: float) -> tuple[list, list[overlay.Reading]]:
         """The trails at time t as sprite batches (positions, colours, sizes, scale, soft,
-        additive), and the read-out's heads."""
-        batches, heads = [], []
+        additive), and the read-out's lines."""
+        batches, readings = [], []
         for trail, style in self.trails:
             p = self.trail_progress(style, t, len(trail.steps))
             if t < style.start:
                 continue
             pos, k, step, loss, surface = trail.head(p)
-            heads.append((trail, style, step, loss, surface, trail.over_grid(p)))
+            rgba = np.array(hex_rgba(style.color))
+            in_plane = np.array_equal(trail.loss, trail.surface)
+            readings.append(overlay.Reading(style.label or trail.name, hex_rgba(style.color)[:3], step, loss,
+                                            None if in_plane else surface, trail.over_grid(p)))
             if k == 0:              # nothing of this path over the grid yet: only the read-out
                 continue
-            rgba = np.array(hex_rgba(style.color))
             w = style.width * self.rscale
             pts = trail.points[:k]
             ramp = 0.35 + 0.65 * (np.arange(k) / max(k - 1, 1)) ** 1.5
@@ -351,7 +348,7 @@ class Film:
             batches.append((head, np.array([[*rgba[:3], 0.55]]), np.array([7.0 * pulse]), w, 1.0, True))
             core = np.clip(rgba[:3] * 0.4 + 0.6, 0, 1)
             batches.append((head, np.array([[*core, 1.0]]), np.array([2.1]), w, 0.0, False))
-        return batches, heads
+        return batches, readings
 
     def _per_unit(self, mvp: np.ndarray) -> float:
         """The drawn frame's pixels per landscape unit at view depth 1."""
@@ -406,98 +403,12 @@ class Film:
             out[r0:r1, c0:c1] = part[r0 - y0:r1 - y0, c0 - x0:c1 - x0]
         return out
 
-    def _overlays(self, img: np.ndarray, t: float, heads) -> None:
-        o, sc, r = self.opts, self.scale, self.scene.render
-        margin = 56 * sc
-        white = (1.0, 1.0, 1.0)
-        soft = (0.78, 0.80, 0.86)
-        title_end = min(4.5, o.duration * 0.4)
-        if r.title_card and self.scene.title and self.panel.overlays:
-            op = overlay.fade(t, 0.3, title_end, 0.9)
-            if op > 0:
-                tile = self._tile("title", lambda: overlay.text_tile(
-                    [(self.scene.title, 68, True, white), (describe(self.ls.meta), 26, False, soft)], sc))
-                x, y = overlay.place(tile, o.width, o.height, "top", margin * 1.3)
-                overlay.composite(img, tile, x, y, op)
-        # legend and live read-out once the title has gone: one line per trail, stacked upwards
-        # from the bottom left.  Bottom captions and lower thirds keep clear of the whole stack
-        # (all trails, shown or not yet), so they do not move when a line appears.
-        line_h = self._tile("readout_line", lambda: overlay.text_tile(
-            [("Step 0 loss", 24, False, white)], sc, align="left", dot=white)).size[1]
-        pad = overlay.tile_pad(sc)
-        step_h = line_h - pad                # lines overlap by their padding: a compact legend
-        reserve = len(self.trails) * step_h + pad if self.trails else 0
-        readout = []
-        op_readout = overlay.fade(t, title_end - 0.5, o.duration + 10, 0.8)
-        if op_readout > 0 and heads:
-            for trail, style, step, loss, surface, over in reversed(heads):
-                rgb = hex_rgba(style.color)[:3]
-                label = style.label or trail.name
-                # the true loss of the network, and the loss on the drawn plane under the head
-                # (they differ where the path leaves the plane; an in-plane descent never does)
-                text = f"{label}   step {int(round(step)):,}   loss {loss:.4f}"
-                if not np.array_equal(trail.loss, trail.surface):
-                    text += f"   on this plane {surface:.4f}"
-                if not over:        # the trail is clipped to the grid: say where the head went
-                    text += "   (beyond the grid)"
-                tile = overlay.text_tile([(text, 24, False, (0.92, 0.93, 0.96))], sc, align="left", dot=rgb)
-                readout.append(tile)
-        if self.panel.overlays:
-            draw_captions(img, r, t, o.width, o.height, sc, margin, reserve, self._tile)
-        yb = o.height - margin - line_h
-        for tile in readout:
-            x, _ = overlay.place(tile, o.width, o.height, "bottom_left", margin * 0.6)
-            overlay.composite(img, tile, x, int(yb), op_readout)
-            yb -= step_h
 
     def close(self) -> None:
         self.gl.close()
 
 
-def draw_captions(img: np.ndarray, r, t: float, width: int, height: int, sc: float, margin: float,
-                  reserve: float, tile_cache) -> None:
-    """The scene's ``render.captions`` visible at time t, composited on ``img``; bottom captions and
-    lower thirds keep ``reserve`` pixels clear above the bottom margin (the read-out's lines).
-    Captions that share an edge at the same time stack instead of overlapping (those listed
-    first nearest the edge), each taking room in proportion to its opacity, so the others slide
-    smoothly as one fades in or out.  ``tile_cache(key, make)`` keeps each caption's text tile
-    between frames."""
-    white = (1.0, 1.0, 1.0)
-    soft = (0.78, 0.80, 0.86)
-    gap = 14 * sc
-    used = {"bottom": 0.0, "top": 0.0}          # pixels taken from each edge by earlier captions
-    for i, c in enumerate(r.captions):
-        op = overlay.fade(t, c.start, c.end, c.fade)
-        if op <= 0:
-            continue
-        if c.position == "lower_third":
-            # a left-aligned block: the text bold, the subtitle under it, an accent bar in the
-            # first trail's colour; it slides in a little as it fades in
-            accent = hex_rgba(next(iter(r.paths.values())).color)[:3] if r.paths else white
-            lines = [(c.text, c.size, True, white)] + ([(c.subtitle, c.size * 0.62, False, soft)]
-                                                      if c.subtitle else [])
-            tile = tile_cache(("caption", i), lambda lines=lines, accent=accent: overlay.text_tile(
-                lines, sc, spacing=0.2, bar=accent))
-            bottom = max(margin * 1.9, margin + reserve + margin * 0.45, used["bottom"])
-            used["bottom"] = bottom + (tile.size[1] + gap) * op
-            x = int(margin * 0.6 + (1 - op) * 28 * sc)
-            overlay.composite(img, tile, x, int(height - bottom - tile.size[1]), op)
-            continue
-        lines = [(c.text, c.size, False, white)] + ([(c.subtitle, c.size * 0.66, False, soft)]
-                                                   if c.subtitle else [])
-        tile = tile_cache(("caption", i), lambda lines=lines: overlay.text_tile(lines, sc, spacing=0.25))
-        m = margin * 1.6
-        if c.position == "bottom":
-            m = max(margin * 2.4, margin + reserve + margin * 0.3, used["bottom"])
-            used["bottom"] = m + (tile.size[1] + gap) * op
-        elif c.position == "top":
-            m = max(m, used["top"])
-            used["top"] = m + (tile.size[1] + gap) * op
-        x, y = overlay.place(tile, width, height, c.position, m)
-        overlay.composite(img, tile, x, int(y), op)
-
-
-class Looped:
+class Looped(Closing):
     """A film (anything write_film takes) that loops without a seam: its first ``fade`` seconds
     dissolve from the film's last moment, held, into its beginning, so its last frame runs on
     into its first (render.loop).  Past ``duration`` every motion has stopped (keyframes and
@@ -510,7 +421,7 @@ class Looped:
     def frame(self, t: float) -> np.ndarray:
         if t >= self.fade:
             return self.film.frame(t)
-        w = _smoothstep(t / self.fade)
+        w = smoothstep(t / self.fade)
         start = self.film.frame(t).astype(np.float32)
         end = self.film.frame(self.duration + t).astype(np.float32)
         if start.shape[2] == 4:          # straight alpha: blend premultiplied, then divide again
@@ -549,8 +460,7 @@ def write_film(film, out: Path, opts: Options, crf: int, preset: str, progress: 
     n = max(1, int(round(opts.duration * opts.fps)))
     if max_frames:
         n = min(n, max_frames)
-    film = looped(film, opts)
-    try:
+    with closing(looped(film, opts)) as film:
         if progress and film.note:
             print(f"[render] {film.note}", file=sys.stderr)
         t0 = time.perf_counter()
@@ -561,8 +471,6 @@ def write_film(film, out: Path, opts: Options, crf: int, preset: str, progress: 
             for i in tqdm(range(n), desc="frames", unit="frame", disable=not progress,
                           mininterval=1.0, dynamic_ncols=True, file=sys.stderr):
                 w.write(film.frame(i / opts.fps))
-    finally:
-        film.close()
     dt = time.perf_counter() - t0
     return {"frames": n, "seconds": dt, "fps": n / dt if dt > 0 else None}
 
@@ -579,10 +487,8 @@ def write_still(film, out: Path, t: float, opts: Options | None = None) -> Path:
     from render.writer import write_image
     if opts is not None:
         film = looped(film, opts)
-    try:
+    with closing(film):
         if film.note:
             print(f"[render] {film.note}", file=sys.stderr)
         img = film.frame(t)
-    finally:
-        film.close()
     return write_image(out, img)

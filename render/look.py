@@ -20,7 +20,6 @@ import numpy as np
 from studio.assets import colormap
 from studio.cache import Landscape, Path2D
 from studio.scale import HeightMap, height_map, loss_color_scale, loss_sample, lut_index, range_scale, top_quantile
-from studio.scale import DEFAULT_QUANTILE  # noqa: F401  (read as look's by the render stage's tests)
 
 
 class LookError(ValueError):

@@ -1,19 +1,46 @@
-"""Titles, captions, the legend and the live read-out, composited over the frame.
+"""Titles, captions, the legend and the live read-out: set in type, laid out, composited over the frame.
 
 Text is set with Pillow in the font shipped in assets/fonts (Open Sans, Apache
 License 2.0), each piece rendered once into a small RGBA tile with a soft
-shadow, then blended onto the frame in NumPy with the opacity of its fade.
-Sizes are given for 1080p and scale with the output height.
+shadow (``text_tile``; a ``TileCache`` keeps them between frames), then blended
+onto the frame in NumPy with the opacity of its fade (``composite``, ``fade``).
+Sizes are given for 1080p and scale with the output height (``scale``: the
+output height / 1080); frames are composited at the output size, after any
+tiling and supersampling.
+
+The layout:
+
+    title card   the scene's title and a line saying what the landscape is (``describe``),
+                 at the top, fading out by ``title_end``
+    read-out     one line per trail (``Reading``: its step and loss now), stacked upwards from
+                 the bottom left, the first trail on top; it fades in as the title goes
+    captions     the scene's ``render.captions`` (``draw_captions``): bottom, top, centre or a
+                 lower third; captions at one edge at one time stack, and bottom ones keep
+                 clear of the read-out
+
+``FilmOverlays`` joins them for one film (``render.film``); a comparison
+(``render.compare``) sets its title card, panel captions and the scene's
+captions once over the composed frame from the same pieces.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
 from functools import lru_cache
+from typing import Callable
 
 import numpy as np
 from PIL import Image, ImageDraw, ImageFilter, ImageFont
 
+from render.easing import smoothstep
+from render.look import hex_rgba
 from studio.assets import font
+from studio.scene import RenderSpec, Scene
+
+WHITE = (1.0, 1.0, 1.0)
+SOFT = (0.78, 0.80, 0.86)           # subtitles
+READOUT = (0.92, 0.93, 0.96)
+#: the distance of titles, captions and the read-out from the frame's edges, at 1080p
+MARGIN = 56
 
 
 @lru_cache(maxsize=64)
@@ -115,11 +142,11 @@ def fade(t: float, start: float, end: float, fade_s: float) -> float:
         return 0.0
     if fade_s <= 0:
         return 1.0
-    u = min((t - start) / fade_s, (end - t) / fade_s, 1.0)
-    return u * u * (3 - 2 * u)
+    return smoothstep(min((t - start) / fade_s, (end - t) / fade_s, 1.0))
 
 
 def place(tile: Tile, width: int, height: int, position: str, margin: float) -> tuple[int, int]:
+    """Top-left corner of a tile at ``position`` in a width x height frame, ``margin`` pixels in."""
     tw, th = tile.size
     m = int(margin)
     if position == "top":
@@ -133,3 +160,226 @@ def place(tile: Tile, width: int, height: int, position: str, margin: float) -> 
     if position == "top_left":
         return m, m
     return (width - tw) // 2, height - th - m
+
+
+class TileCache:
+    """Text tiles kept between frames: each made once, by ``make()``, the first time its key is asked for."""
+
+    def __init__(self):
+        self._tiles: dict = {}
+
+    def get(self, key, make: Callable[[], Tile]) -> Tile:
+        if key not in self._tiles:
+            self._tiles[key] = make()
+        return self._tiles[key]
+
+
+# ----------------------------------------------------------------------------- the title card
+
+_DATA_NAMES = {"shapes": "generated shapes", "mnist": "MNIST", "fashion_mnist": "Fashion-MNIST",
+               "cifar10": "CIFAR-10", "imagenette": "Imagenette", "folder": "an image folder"}
+_PLANE_NAMES = {"pca": "PCA plane of the training path", "hessian": "plane of the top Hessian eigenvectors",
+                "checkpoints": "plane through training checkpoints", "interpolate": "line between checkpoints"}
+#: what joins the parts of a description
+_PARTS = "  ·  "
+
+
+def describe(meta: dict) -> str:
+    """One line saying what the landscape of a cache entry (its ``meta.json``) is, for the title card."""
+    ls = meta.get("landscape", {})
+    m, d, p, g = ls.get("model", {}), ls.get("data", {}), ls.get("plane", {}), ls.get("grid", {})
+    parts = []
+    if m.get("name") == "mlp":
+        parts.append(f"MLP {'-'.join(str(w) for w in m.get('widths', []))} ({m.get('activation')})")
+    elif m.get("name") == "convnet":
+        parts.append(f"ConvNet {'-'.join(str(c) for c in m.get('channels', []))} ({m.get('activation')})")
+    elif m.get("name") in ("resnet", "vgg"):
+        resnet = m["name"] == "resnet"
+        name = f"ResNet-{m.get('depth')}" if resnet else f"VGG-{str(m.get('config', '')).replace('vgg', '')}"
+        if resnet and m.get("skip") is False:
+            name += " without skip connections"
+        # only what differs from the published networks
+        notes = [f"width {m['width']}"] if m.get("width") not in (None, 16 if resnet else 64) else []
+        notes += ["no BatchNorm"] if m.get("batchnorm") is False else []
+        parts.append(name + (f" ({', '.join(notes)})" if notes else ""))
+    elif m.get("name") == "torchvision":
+        parts.append(f"torchvision {m.get('arch')}")
+    elif m.get("name") == "custom":
+        parts.append(f"custom model {m.get('entry')}")
+    if d.get("name") == "spirals":
+        parts.append(f"{d.get('classes')} interleaved spirals")
+    elif d.get("name") in _DATA_NAMES:
+        parts.append(_DATA_NAMES[d["name"]])
+    elif d.get("name") == "custom":
+        parts.append(f"data from {d.get('entry')}")
+    elif d.get("name") == "regression":
+        parts.append(f"fitting the {d.get('function')} function")
+    loss = (ls.get("loss") or {})
+    if loss.get("name", "cross_entropy") != "cross_entropy":
+        parts.append(f"loss {loss.get('entry') or loss['name']}")
+    source = (meta.get("training") or {}).get("source", "trained")
+    if source != "trained":
+        parts.append({"weights": "one trained model", "recorder": "your recorded run"}.get(source, "your checkpoints"))
+    if p.get("method") == "random":
+        parts.append(f"random {p.get('normalization')}-normalized plane")
+    elif p.get("method") in _PLANE_NAMES:
+        parts.append(_PLANE_NAMES[p["method"]])
+    if g.get("resolution"):
+        nx, ny = g["resolution"]
+        seq = meta.get("sequence") or {}
+        if seq.get("grids"):          # a landscape over training: its grids and the still one
+            parts.append(f"{seq['grids']} moments of training, {nx * ny * (seq['grids'] + 1):,} loss evaluations")
+        else:
+            parts.append(f"{nx * ny:,} loss evaluations")
+    return _PARTS.join(parts)
+
+
+def shared_description(metas: list[dict]) -> str:
+    """The parts of several landscapes' descriptions that they all share (a comparison's title card)."""
+    parts = [describe(m).split(_PARTS) for m in metas]
+    return _PARTS.join(p for p in parts[0] if p and all(p in q for q in parts[1:]))
+
+
+def title_end(duration: float) -> float:
+    """When the title card has faded out (and the read-out and panel captions come in)."""
+    return min(4.5, duration * 0.4)
+
+
+def draw_title(img: np.ndarray, tiles: TileCache, title: str, subtitle: str, t: float, end: float,
+               scale: float) -> None:
+    """The title card at time t: the title over a subtitle (none if empty), at the top of the frame,
+    fading in from 0.3 s and out by ``end``."""
+    op = fade(t, 0.3, end, 0.9)
+    if op <= 0:
+        return
+    tile = tiles.get("title", lambda: text_tile(
+        [(title, 68, True, WHITE)] + ([(subtitle, 26, False, SOFT)] if subtitle else []), scale))
+    x, y = place(tile, img.shape[1], img.shape[0], "top", MARGIN * scale * 1.3)
+    composite(img, tile, x, y, op)
+
+
+# ----------------------------------------------------------------------------- the read-out
+
+@dataclass(frozen=True)
+class Reading:
+    """One line of the read-out: where a trail's head is at a moment."""
+    label: str
+    rgb: tuple[float, float, float]     # the trail's colour (the legend's dot)
+    step: float
+    loss: float                         # the network's true loss
+    surface: float | None               # the loss on the drawn plane under the head; None for a path in the plane
+    over_grid: bool = True              # False: the trail is clipped to the grid and its head went beyond it
+
+    def text(self) -> str:
+        text = f"{self.label}   step {int(round(self.step)):,}   loss {self.loss:.4f}"
+        # where the path leaves the plane the two losses differ (an in-plane descent never does)
+        if self.surface is not None:
+            text += f"   on this plane {self.surface:.4f}"
+        if not self.over_grid:
+            text += "   (beyond the grid)"
+        return text
+
+
+def _readout_line(tiles: TileCache, scale: float) -> tuple[int, int]:
+    """The height of a read-out line's tile, and the step between lines (they overlap by their
+    padding: a compact legend)."""
+    line_h = tiles.get("readout_line", lambda: text_tile(
+        [("Step 0 loss", 24, False, WHITE)], scale, align="left", dot=WHITE)).size[1]
+    return line_h, line_h - tile_pad(scale)
+
+
+def readout_height(tiles: TileCache, scale: float, lines: int) -> float:
+    """Pixels the read-out of ``lines`` trails takes above the bottom margin.  Bottom captions keep
+    clear of all of it (every trail, shown or not yet), so they do not move when a line appears."""
+    if not lines:
+        return 0
+    _, step = _readout_line(tiles, scale)
+    return lines * step + tile_pad(scale)
+
+
+def draw_readout(img: np.ndarray, tiles: TileCache, readings: list[Reading], opacity: float, scale: float) -> None:
+    """The read-out, one line per reading, stacked upwards from the bottom left (the first on top)."""
+    if opacity <= 0 or not readings:
+        return
+    height, width = img.shape[:2]
+    margin = MARGIN * scale
+    line_h, step = _readout_line(tiles, scale)
+    y = height - margin - line_h
+    for r in reversed(readings):
+        tile = text_tile([(r.text(), 24, False, READOUT)], scale, align="left", dot=r.rgb)
+        x, _ = place(tile, width, height, "bottom_left", margin * 0.6)
+        composite(img, tile, x, int(y), opacity)
+        y -= step
+
+
+# ----------------------------------------------------------------------------- captions
+
+def draw_captions(img: np.ndarray, render: RenderSpec, t: float, scale: float, reserve: float,
+                  tiles: TileCache) -> None:
+    """The scene's ``render.captions`` visible at time t, composited on ``img``; bottom captions and
+    lower thirds keep ``reserve`` pixels clear above the bottom margin (the read-out's lines).
+    Captions that share an edge at the same time stack instead of overlapping (those listed
+    first nearest the edge), each taking room in proportion to its opacity, so the others slide
+    smoothly as one fades in or out."""
+    height, width = img.shape[:2]
+    margin = MARGIN * scale
+    gap = 14 * scale
+    used = {"bottom": 0.0, "top": 0.0}          # pixels taken from each edge by earlier captions
+    for i, c in enumerate(render.captions):
+        op = fade(t, c.start, c.end, c.fade)
+        if op <= 0:
+            continue
+        if c.position == "lower_third":
+            # a left-aligned block: the text bold, the subtitle under it, an accent bar in the
+            # first trail's colour; it slides in a little as it fades in
+            accent = hex_rgba(next(iter(render.paths.values())).color)[:3] if render.paths else WHITE
+            lines = [(c.text, c.size, True, WHITE)] + ([(c.subtitle, c.size * 0.62, False, SOFT)]
+                                                      if c.subtitle else [])
+            tile = tiles.get(("caption", i), lambda lines=lines, accent=accent: text_tile(
+                lines, scale, spacing=0.2, bar=accent))
+            bottom = max(margin * 1.9, margin + reserve + margin * 0.45, used["bottom"])
+            used["bottom"] = bottom + (tile.size[1] + gap) * op
+            x = int(margin * 0.6 + (1 - op) * 28 * scale)
+            composite(img, tile, x, int(height - bottom - tile.size[1]), op)
+            continue
+        lines = [(c.text, c.size, False, WHITE)] + ([(c.subtitle, c.size * 0.66, False, SOFT)]
+                                                   if c.subtitle else [])
+        tile = tiles.get(("caption", i), lambda lines=lines: text_tile(lines, scale, spacing=0.25))
+        m = margin * 1.6
+        if c.position == "bottom":
+            m = max(margin * 2.4, margin + reserve + margin * 0.3, used["bottom"])
+            used["bottom"] = m + (tile.size[1] + gap) * op
+        elif c.position == "top":
+            m = max(m, used["top"])
+            used["top"] = m + (tile.size[1] + gap) * op
+        x, y = place(tile, width, height, c.position, m)
+        composite(img, tile, x, int(y), op)
+
+
+# ----------------------------------------------------------------------------- one film's overlays
+
+class FilmOverlays:
+    """A film's overlays at the output size: the title card (with ``describe(meta)``), the scene's
+    captions and the read-out of ``trails`` trails.  ``scene_text`` False leaves out the title card
+    and the captions (a comparison's panel: they are drawn once over the whole frame)."""
+
+    def __init__(self, scene: Scene, meta: dict, height: int, duration: float, trails: int,
+                 scene_text: bool = True):
+        self.scene = scene
+        self.scale = height / 1080.0            # sizes at 1080p to output pixels
+        self.duration = float(duration)
+        self.title_end = title_end(duration)
+        self.titled = bool(scene.render.title_card and scene.title and scene_text)
+        self.subtitle = describe(meta) if self.titled else ""
+        self.scene_text = scene_text
+        self.tiles = TileCache()
+        self.reserve = readout_height(self.tiles, self.scale, trails)
+
+    def draw(self, img: np.ndarray, t: float, readings: list[Reading]) -> None:
+        """Composite the overlays at time t onto ``img`` (in place)."""
+        if self.titled:
+            draw_title(img, self.tiles, self.scene.title, self.subtitle, t, self.title_end, self.scale)
+        if self.scene_text:
+            draw_captions(img, self.scene.render, t, self.scale, self.reserve, self.tiles)
+        # the read-out comes in as the title goes (and as late when there is none)
+        draw_readout(img, self.tiles, readings, fade(t, self.title_end - 0.5, self.duration + 10, 0.8), self.scale)

@@ -1,7 +1,14 @@
-"""Shared fixtures: synthetic cache entries (no torch needed) and the GL check."""
+"""Shared fixtures and helpers: synthetic cache entries (no torch needed), scene files, camera
+entries, the compute command line's errors, and the GL check.
+
+Every test that draws (asks for the ``gl`` fixture, itself or through another fixture) is marked
+``gl`` here (``pytest_collection_modifyitems``), so ``-m "not gl"`` leaves out every test that
+makes a GL context.
+"""
 from __future__ import annotations
 
 import os
+import subprocess
 import sys
 import textwrap
 from pathlib import Path
@@ -63,6 +70,61 @@ def synthetic_landscape(key: str, nx: int = 120, ny: int = 100, nan_block: bool 
     if accuracy:
         grids["accuracy"] = np.clip(1.0 - 0.45 * np.tanh(loss - 0.05), 0.5, 1.0).astype(np.float32)
     return Landscape(key, loss, alpha, beta, paths, meta, grids=grids)
+
+
+def synthetic_sequence(k_all=4, nx=60, ny=50):
+    """A landscape over training: a bowl that deepens and sharpens over 'training', as a cache entry."""
+    from studio.cache import GridSequence, Landscape, Path2D
+    alpha, beta = np.linspace(-1, 1, nx), np.linspace(-1, 1, ny)
+    A, B = np.meshgrid(alpha, beta)
+    grids = np.stack([(1.0 - 0.2 * k) * (0.3 + (1 + k) * (A ** 2 + B ** 2)) for k in range(k_all)]).astype(np.float32)
+    t = np.linspace(0, 1, 3 * k_all - 2)
+    xy = np.stack([0.8 * (1 - t), 0.6 * (1 - t)], axis=1)
+    steps = np.arange(len(t)) * 10
+    loss = np.array([1.0 - 0.2 * t_ for t_ in t])
+    paths = {"training": Path2D("training", xy, loss, loss * 0.9, np.zeros(len(t)), steps)}
+    idx = np.arange(0, len(t), 3)
+    seq = GridSequence(grids, steps[idx], idx, xy[idx])
+    return Landscape("seqtest", grids[-1].copy(), alpha, beta, paths, {"landscape": {}}, sequence=seq)
+
+
+#: a camera state for the camera's tests to start from
+CAMERA_HOME = {"target": [0.0, 0.0, 0.3], "azimuth": 30.0, "elevation": 30.0, "distance": 5.0, "fov": 35.0,
+               "roll": 0.0}
+
+
+def camera_entries(entries: list[dict]) -> list:
+    """``render.camera`` entries as the scene loader gives them to the camera: each dict (a keyframe,
+    or a shot with ``shot``, ``from``, ``to``) validated by the scene schema's own models."""
+    from pydantic import TypeAdapter
+    from studio.scene import CameraEntry
+    adapter = TypeAdapter(CameraEntry)
+    return [adapter.validate_python(e) for e in entries]
+
+
+def cli_errors(tmp_path: Path, scene: Path, *args: str) -> list[str]:
+    """Run `python -m compute SCENE` on a bad scene; check the exit status, that stderr is one
+    ``error: ...`` line per problem and that nothing was written; return the problems."""
+    before = sorted(p.name for p in tmp_path.iterdir())
+    cache_dir = tmp_path / "cache"
+    r = subprocess.run([sys.executable, "-m", "compute", str(scene), "--cache-dir", str(cache_dir), *args],
+                       cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert r.returncode == 2, (r.returncode, r.stderr)
+    assert r.stdout == ""
+    assert "Traceback" not in r.stderr, r.stderr
+    lines = r.stderr.strip().splitlines()
+    assert lines and all(line.startswith("error: ") for line in lines), r.stderr
+    # nothing created: no cache dir, no out/, no other file next to the scene
+    assert not cache_dir.exists()
+    assert sorted(p.name for p in tmp_path.iterdir()) == before
+    return [line[len("error: "):] for line in lines]
+
+
+def cli_error(tmp_path: Path, scene: Path, *args: str) -> str:
+    """:func:`cli_errors` for a scene with one problem: its one line."""
+    lines = cli_errors(tmp_path, scene, *args)
+    assert len(lines) == 1, lines
+    return lines[0]
 
 
 def pytest_addoption(parser):
@@ -130,7 +192,17 @@ def gl_available() -> tuple[bool, str]:
 
 @pytest.fixture
 def gl():
+    """An offscreen OpenGL context (the test is skipped with the reason when none can be made)."""
     ok, why = gl_available()
     if not ok:
         pytest.skip(f"no offscreen OpenGL context: {why}")
     return why
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection_modifyitems(config, items):
+    """Mark ``gl`` every test that asks for the gl fixture, itself or through the fixtures it uses
+    (before ``-m`` selects by marks)."""
+    for item in items:
+        if "gl" in getattr(item, "fixturenames", ()) and item.get_closest_marker("gl") is None:
+            item.add_marker(pytest.mark.gl)

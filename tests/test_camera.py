@@ -1,10 +1,13 @@
-"""Camera path math: through every keyframe, C1 at keyframes, easing, framing."""
+"""render.camera: the keyframe timeline (through every keyframe, C1, easing, the short way round),
+the ground the camera keeps above, and the projection (framing, the view matrix).  The shots are
+tests/test_shots.py's."""
 import numpy as np
 import pytest
 
 from render import camera as cam
-
-HOME = {"target": [0.0, 0.0, 0.3], "azimuth": 30.0, "elevation": 30.0, "distance": 5.0, "fov": 35.0, "roll": 0.0}
+from tests.conftest import CAMERA_HOME as HOME
+from tests.conftest import ROOT
+from tests.conftest import camera_entries as entries
 
 KEYS = [
     {"t": 0.0, "azimuth": -40, "elevation": 45, "distance": 6.0},
@@ -14,8 +17,10 @@ KEYS = [
 ]
 
 
+# --------------------------------------------------------------------------- keyframes
+
 def test_passes_through_every_keyframe_and_carries_missing_values():
-    path = cam.CameraPath(KEYS, HOME)
+    path = cam.CameraPath(entries(KEYS), HOME)
     for k in KEYS:
         s = path.state(k["t"])
         for f in ("azimuth", "elevation", "distance"):
@@ -25,8 +30,14 @@ def test_passes_through_every_keyframe_and_carries_missing_values():
     assert path.state(9.0)["fov"] == pytest.approx(50.0)
 
 
+def test_no_entries_hold_the_default_state():
+    path = cam.CameraPath([], HOME)
+    for t in (0.0, 3.0):
+        assert path.state(t) == HOME
+
+
 def test_c1_at_keyframes():
-    path = cam.CameraPath(KEYS, HOME)
+    path = cam.CameraPath(entries(KEYS), HOME)
     h = 1e-5
     for k in KEYS[1:-1]:
         t = k["t"]
@@ -38,7 +49,7 @@ def test_c1_at_keyframes():
 
 
 def test_no_overshoot_and_rest_at_ends():
-    path = cam.CameraPath(KEYS, HOME)
+    path = cam.CameraPath(entries(KEYS), HOME)
     ts = np.linspace(0, 9, 2001)
     d = np.array([path.state(t)["distance"] for t in ts])
     assert d.min() >= 3.0 - 1e-9 and d.max() <= 6.0 + 1e-9
@@ -49,20 +60,48 @@ def test_no_overshoot_and_rest_at_ends():
 
 def test_in_out_easing_stops_at_keyframe_and_hold_is_a_cut():
     keys = [{"t": 0, "azimuth": 0}, {"t": 2, "azimuth": 90, "ease": "in_out"}, {"t": 4, "azimuth": 120}]
-    path = cam.CameraPath(keys, HOME)
+    path = cam.CameraPath(entries(keys), HOME)
     v = (path.vec(2 + 1e-5) - path.vec(2 - 1e-5)) / 2e-5
     assert abs(v[3]) < 1e-3
     keys = [{"t": 0, "azimuth": 0}, {"t": 2, "azimuth": 90, "ease": "hold"}]
-    path = cam.CameraPath(keys, HOME)
+    path = cam.CameraPath(entries(keys), HOME)
     assert path.state(1.999)["azimuth"] == pytest.approx(0.0)
     assert path.state(2.0)["azimuth"] == pytest.approx(90.0)
 
 
 def test_azimuth_takes_the_short_way_round():
-    path = cam.CameraPath([{"t": 0, "azimuth": 170}, {"t": 1, "azimuth": -170}], HOME)
+    path = cam.CameraPath(entries([{"t": 0, "azimuth": 170}, {"t": 1, "azimuth": -170}]), HOME)
     mids = [path.state(t)["azimuth"] for t in np.linspace(0, 1, 11)]
     assert all(170 - 1e-9 <= a <= 190 + 1e-9 for a in mids)
 
+
+# --------------------------------------------------------------------------- the ground
+
+def test_camera_is_kept_above_the_terrain_smoothly():
+    y, x = np.mgrid[-1:1:101j, -1:1:101j]
+    heights = 0.8 * np.exp(-((x + 0.2) ** 2 + y ** 2) / 0.1)          # a hill left of the centre
+    ground = cam.Ground(heights, 1.0)
+    # a low camera sweeping its azimuth around a target right of the hill: it must climb over it
+    keys = [{"t": 0, "target": [0.4, 0.0, 0.1], "azimuth": 0, "elevation": 5, "distance": 0.9},
+            {"t": 10, "azimuth": -180}]
+    path = cam.CameraPath(entries(keys), HOME, ground=ground)
+    ts = np.linspace(0, 10, 1001)
+    states = [path.state(t) for t in ts]
+    eyes = np.array([cam.eye_position(s) for s in states])
+    under = np.array([float(ground(e[0], e[1])) for e in eyes])
+    assert np.all(eyes[:, 2] >= under + cam.CLEARANCE - 1e-3)      # (the line below is sampled)
+    # over the raw terrain too, and lifted only where needed
+    raw = 0.8 * np.exp(-((eyes[:, 0] + 0.2) ** 2 + eyes[:, 1] ** 2) / 0.1)
+    assert np.all(eyes[:, 2] > raw + 0.1)
+    el = np.array([s["elevation"] for s in states])
+    assert el.max() > 20 and 5.0 <= el[0] < 6.5              # low over flat ground: barely lifted
+    assert np.abs(np.diff(el, 2)).max() < 0.5                          # smooth, no kink or jump
+    # high above, nothing changes
+    high = cam.CameraPath(entries([dict(keys[0], elevation=45, distance=3.0)]), HOME, ground=ground)
+    assert high.state(0)["elevation"] == pytest.approx(45.0, abs=1e-6)
+
+
+# --------------------------------------------------------------------------- projection
 
 def test_framing_holds_the_whole_box():
     lo, hi = np.array([-1, -0.8, 0]), np.array([1, 0.8, 1.2])
@@ -86,3 +125,18 @@ def test_view_matrix_looks_at_target():
     assert c[0] == pytest.approx(0, abs=1e-9) and c[1] == pytest.approx(0, abs=1e-9)
     assert c[2] == pytest.approx(-s["distance"])
     np.testing.assert_allclose(v[:3, :3] @ v[:3, :3].T, np.eye(3), atol=1e-12)
+
+
+# --------------------------------------------------------------------------- the package's shape
+
+def test_the_camera_math_reads_no_files_and_validates_nothing():
+    """The schema (studio.scene) validates render.camera; the camera package only computes."""
+    import ast
+    for f in sorted((ROOT / "render" / "camera").glob("*.py")):
+        tree = ast.parse(f.read_text(encoding="utf-8"))
+        imported = {a.name.split(".")[0] for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names}
+        imported |= {n.module.split(".")[0] for n in ast.walk(tree) if isinstance(n, ast.ImportFrom) and n.module}
+        assert not imported & {"pydantic", "yaml", "pathlib", "os", "io"}, (f.name, imported)
+        calls = {n.func.attr for n in ast.walk(tree) if isinstance(n, ast.Call) and isinstance(n.func, ast.Attribute)}
+        assert not calls & {"model_validate", "validate_python", "read_text", "open"}, (f.name, calls)
+        assert len(f.read_text(encoding="utf-8").splitlines()) <= 500, f.name

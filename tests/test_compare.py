@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from studio.scene import SceneError, deep_merge, load_scene
-from tests.conftest import ROOT, synthetic_landscape, write_scene
+from tests.conftest import ROOT, cli_error, synthetic_landscape, synthetic_sequence, write_scene
 
 
 def write(tmp_path, text, name="cmp.yaml"):
@@ -205,7 +205,6 @@ def test_a_landscape_over_training_can_be_a_panel(tmp_path):
 
 
 def test_panel_error_from_the_command_line_writes_nothing(tmp_path):
-    from tests.test_scene_errors import cli_error
     p = write(tmp_path, CASES["bad_value"][0])
     msg = cli_error(tmp_path, p)
     assert msg.startswith(f"{p}:10: compare.panels[1].landscape.model.widths"), msg
@@ -273,15 +272,12 @@ def _background(img, bg=(5, 6, 10), tol=24):
     return np.abs(img.astype(int) - np.array(bg)).max(axis=-1) <= tol
 
 
-@pytest.mark.gl
 def test_shared_scale_is_one_height_map_from_all_losses(gl, tmp_path):
     from render.look import height_map
     p, c = _compare_scene(tmp_path, "  shared_scale: true\n")
     scene, panels, film = _compare_film(p, c)
-    try:
+    with film:
         maps = [f.terrain.heights for f in film.films]
-    finally:
-        film.close()
     # the plain rule on both grids' losses together: log, lowest value to the 99.5th percentile
     both = np.log(np.concatenate([np.asarray(ls.loss, np.float64).ravel() for _, _, ls in panels]))
     assert maps[0].lo == maps[1].lo == pytest.approx(both.min(), rel=1e-12)
@@ -294,12 +290,10 @@ def test_shared_scale_is_one_height_map_from_all_losses(gl, tmp_path):
     (tmp_path / "own").mkdir()
     p2, c2 = _compare_scene(tmp_path / "own", "  shared_scale: false\n")
     scene, panels, film = _compare_film(p2, c2)
-    try:
+    with film:
         for f, (_, _, ls) in zip(film.films, panels):
             ref = height_map(np.asarray(ls.loss), "log", 0.6)
             assert (f.terrain.heights.lo, f.terrain.heights.hi) == (ref.lo, ref.hi)
-    finally:
-        film.close()
 
 
 def test_shared_colour_scale_for_color_by_loss():
@@ -325,17 +319,14 @@ def test_split_cells():
     assert three[:2] == four[:2] and three[2] == (481, 542, 958, 538)     # the last one centred
 
 
-@pytest.mark.gl
 def test_split_frame_shows_both_landscapes_with_a_divider(gl, tmp_path):
     from render.compare import GAP_RGB
     p, c = _compare_scene(tmp_path, "  layout: split\n", render_yaml="  title_card: false\n")
     scene, panels, film = _compare_film(p, c)
-    try:
+    with film:
         img = film.frame(1.5)
         cells, parts = film.cells, [f.frame(1.5) for f in film.films]
         cams = [f.camera.state(1.3) for f in film.films]
-    finally:
-        film.close()
     assert img.shape == (180, 320, 3)
     (x0, _, w0, _), (x1, _, w1, _) = cells
     left, right = img[:, x0:x0 + w0], img[:, x1:x1 + w1]
@@ -356,16 +347,13 @@ def test_split_frame_shows_both_landscapes_with_a_divider(gl, tmp_path):
         assert np.allclose(cams[0][k], cams[1][k]), k
 
 
-@pytest.mark.gl
 def test_three_panels_centre_the_last(gl, tmp_path):
     from render.compare import GAP_RGB
     p, c = _compare_scene(tmp_path, "", render_yaml="  title_card: false\n", panels=3, nx=60, ny=50)
     scene, panels, film = _compare_film(p, c, 320, 180)
-    try:
+    with film:
         img = film.frame(1.5)
         cells = film.cells
-    finally:
-        film.close()
     x, y, w, h = cells[2]
     assert x > 0 and x + w < 320 and y > 0
     # beside the bottom panel: background, bounded by dividers
@@ -374,12 +362,11 @@ def test_three_panels_centre_the_last(gl, tmp_path):
     assert 1 - _background(img[y:y + h, x:x + w]).mean() > 0.1
 
 
-@pytest.mark.gl
 def test_sequence_shows_one_panel_then_the_next_with_a_crossfade(gl, tmp_path):
     p, c = _compare_scene(tmp_path, "  layout: sequence\n  transition: 0.6\n",
                           render_yaml="  title_card: false\n")
     scene, panels, film = _compare_film(p, c)
-    try:
+    with film:
         assert film.slot == 1.0
         # each panel's slot runs its film over the whole duration
         assert film.local_time(0, 0.0) == 0.0 and film.local_time(0, 0.5) == 1.0
@@ -391,8 +378,6 @@ def test_sequence_shows_one_panel_then_the_next_with_a_crossfade(gl, tmp_path):
         own0 = film.films[0].frame(film.local_time(0, 0.5))
         own1 = film.films[1].frame(film.local_time(1, 1.5))
         end0, start1 = film.films[0].frame(2.0), film.films[1].frame(0.0)
-    finally:
-        film.close()
     below = slice(60, None)                     # under the slot's caption
 
     def mad(x, y):
@@ -405,13 +390,11 @@ def test_sequence_shows_one_panel_then_the_next_with_a_crossfade(gl, tmp_path):
     assert mad(mid, end0) > 3 and mad(mid, start1) > 3
 
 
-@pytest.mark.gl
 def test_a_landscape_over_training_beside_a_still_one(gl, tmp_path):
     """A split comparison whose second panel morphs over training: one height scale from the still
     grid and every grid of the sequence, one camera ground from the highest moment of each."""
     from render.compare import CompareFilm, _common_ground
     from render.film import Options
-    from tests.test_sequence import _synthetic_sequence
     p = write(tmp_path, """
         title: ''
         landscape: {grid: {resolution: [60, 50]}}
@@ -427,12 +410,11 @@ def test_a_landscape_over_training_beside_a_still_one(gl, tmp_path):
         """)
     scene = load_scene(p)
     (_, still), (_, moving) = scene.panels()
-    seq = _synthetic_sequence(k_all=4, nx=60, ny=50)
+    seq = synthetic_sequence(k_all=4, nx=60, ny=50)
     a = dataclasses.replace(synthetic_landscape(still.cache_key(), 60, 50), meta={"landscape": {}})
     b = dataclasses.replace(seq, key=moving.cache_key())
     panels = [(cap, ps, ls) for (cap, ps), ls in zip(scene.panels(), (a, b))]
-    film = CompareFilm(scene, panels, Options(320, 180, 10, 3.0))
-    try:
+    with CompareFilm(scene, panels, Options(320, 180, 10, 3.0)) as film:
         f0, f1 = film.films
         assert f0.morph is None and f1.morph is not None
         # one scale: the lowest loss of the still grid and of every grid of the sequence at 0
@@ -451,11 +433,8 @@ def test_a_landscape_over_training_beside_a_still_one(gl, tmp_path):
         # the learning panel changes as the network learns, the still one only by its trail
         moved = np.abs(early[:, x:].astype(int) - late[:, x:].astype(int)).mean()
         assert moved > 2, moved
-    finally:
-        film.close()
 
 
-@pytest.mark.gl
 def test_split_film_and_still_from_the_command_line(gl, tmp_path):
     from PIL import Image
     from render.writer import probe

@@ -1,5 +1,6 @@
-"""The look and the output without a GL context: colormaps (shipped, generated, custom files),
-the height scale, colour by, extra grids in the cache, size presets, output formats, tiles."""
+"""render.look without a GL context: colormaps (shipped, generated, custom files), the height
+scale, colour by, contour lines; and the scene keys of the look and the output (extra grids in the
+cache, size presets, output formats) as the render stage reads them."""
 from __future__ import annotations
 
 import subprocess
@@ -131,7 +132,8 @@ def test_unknown_colormap_name_lists_names_and_files(tmp_path):
 # ----------------------------------------------------------------------------- heights and colours
 
 def test_clip_quantile_sets_the_top_of_the_scale():
-    from render.look import DEFAULT_QUANTILE, height_map
+    from render.look import height_map
+    from studio.scale import DEFAULT_QUANTILE
     ls = synthetic_landscape("k")
     loss = np.asarray(ls.loss)
     full = height_map(loss, "linear", 0.6)
@@ -205,7 +207,7 @@ def test_extra_grids_round_trip_through_the_cache(tmp_path):
     assert sorted(back.grids) == ["accuracy"] and back.meta["grids"] == ["accuracy"]
     np.testing.assert_array_equal(back.grids["accuracy"], ls.grids["accuracy"])
     assert not back.grids["accuracy"].flags.writeable
-    # an entry without them (every entry so far) reads with none
+    # an entry without extra grids reads with none
     plain = synthetic_landscape("b" * 16)
     cache.write(tmp_path, plain)
     assert cache.read(tmp_path, plain.key).grids == {}
@@ -318,61 +320,6 @@ def test_good_look_loads(tmp_path):
     look = s.render.look
     assert (look.height, look.point_units, look.point_size, look.supersample) == ("clip", "world", 0.01, 2)
     assert s.render.captions[0].subtitle == "lr 0.01" and s.render.size == [1280, 720]
-
-
-# ----------------------------------------------------------------------------- tiles (math only)
-
-def test_tiles_cover_the_frame_once():
-    from render.gl import TileError, plan_tiles
-    tiles = plan_tiles(1000, 700, 256, 10)
-    cover = np.zeros((700, 1000), int)
-    for t in tiles:
-        c0, r0, c1, r1 = t.inner
-        cover[r0:r1, c0:c1] += 1
-        x0, y0, x1, y1 = t.region
-        assert 0 <= x0 <= c0 and 0 <= y0 <= r0 and c1 <= x1 <= 1000 and r1 <= y1 <= 700
-        assert max(t.size) <= 256
-        # the margin is there wherever the tile has a neighbour
-        assert (c0 == 0 or c0 - x0 == 10) and (r1 == 700 or y1 - r1 == 10)
-    assert (cover == 1).all()
-    assert plan_tiles(200, 100, 256, 10)[0].region == (0, 0, 200, 100)      # fits: one piece, no margin
-    with pytest.raises(TileError, match="at least 216 pixels"):
-        plan_tiles(1000, 700, 100, 100)
-
-
-def test_tile_matrix_is_a_sub_frustum():
-    # a point's pixel position in a tile is its position in the whole frame minus the tile's corner
-    from render.gl import tile_matrix
-    rng = np.random.default_rng(0)
-    W, H = 640, 360
-    f = 1 / np.tan(np.radians(35) / 2)
-    proj = np.array([[f * H / W, 0, 0, 0], [0, f, 0, 0], [0, 0, -1.01, -0.2], [0, 0, -1, 0]])
-    pts = np.c_[rng.uniform(-1, 1, (50, 2)), rng.uniform(-6, -3, 50), np.ones(50)]
-
-    def pixels(m, w, h):
-        c = pts @ m.T
-        ndc = c[:, :2] / c[:, 3:]
-        return np.c_[(ndc[:, 0] + 1) / 2 * w, (1 - ndc[:, 1]) / 2 * h]      # x right, y down
-
-    full = pixels(proj, W, H)
-    region = (200, 40, 330, 250)
-    tile = pixels(tile_matrix(W, H, region) @ proj, region[2] - region[0], region[3] - region[1])
-    np.testing.assert_allclose(tile, full - [region[0], region[1]], atol=1e-9)
-    # depth (and with it point size and fog) is untouched
-    np.testing.assert_allclose((pts @ (tile_matrix(W, H, region) @ proj).T)[:, 2:], (pts @ proj.T)[:, 2:])
-
-
-def test_box_downsample():
-    from render.film import box_downsample
-    img = np.zeros((4, 6, 3), np.uint8)
-    img[:2, :2] = 255
-    img[2:, 4:] = [10, 20, 30]
-    img[0, 2] = 101
-    out = box_downsample(img, 2)
-    assert out.shape == (2, 3, 3)
-    assert out[0, 0].tolist() == [255] * 3 and out[1, 2].tolist() == [10, 20, 30]
-    assert out[0, 1].tolist() == [25] * 3        # 101 / 4 = 25.25, rounded
-    assert box_downsample(img, 1) is img
 
 
 # --------------------------------------------------------------------------- contour lines

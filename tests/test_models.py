@@ -19,7 +19,7 @@ from compute.data import DataError, build_data
 from compute.engine import GridEngine, Plane, reference_loss
 from compute.entry import EntryError, scene_folder
 from compute.models import ModelError, ResNet, build_model, parameter_count, vgg
-from render.film import describe
+from render.overlay import describe
 from studio import cache
 from studio.scene import LandscapeSpec, SceneError, load_scene
 

@@ -1,24 +1,30 @@
-"""The render stage on synthetic cache entries: frames, films, stills, failures."""
+"""render.film (and the command line that runs it) on synthetic cache entries: frames, films,
+stills, tiles, supersampling, the look's options, loops, follow shots in a film, failures.  The
+overlays' layout is tests/test_overlay.py's."""
+import dataclasses
 import subprocess
 import sys
 
 import numpy as np
 import pytest
 
+from studio.scene import load_scene
 from tests.conftest import ROOT
-
-pytestmark = pytest.mark.gl
 
 RENDER = "render:\n  size: [320, 180]\n  fps: 10\n  duration: 1.2\n"
 
 
-def _film(scene_path, cache_dir, w=320, h=180, fps=10, duration=1.2):
+def _film(scene_path, cache_dir, w=320, h=180, fps=10, duration=1.2, **opts):
     from render.film import Film, Options
     from studio import cache
-    from studio.scene import load_scene
     scene = load_scene(scene_path)
     ls = cache.read(cache_dir, scene.cache_key())
-    return Film(scene, ls, Options(w, h, fps, duration))
+    return Film(scene, ls, Options(w, h, fps, duration, **opts))
+
+
+def _frame(scene_path, cache_dir, t, w=320, h=180, **opts):
+    with _film(scene_path, cache_dir, w, h, **opts) as film:
+        return film.frame(t)
 
 
 def _background_fraction(img, bg_rgb, tol=24):
@@ -28,11 +34,8 @@ def _background_fraction(img, bg_rgb, tol=24):
 
 def test_frame_shows_the_landscape(gl, scene_with_cache):
     p, c = scene_with_cache(RENDER)
-    film = _film(p, c)
-    try:
+    with _film(p, c) as film:
         img = film.frame(0.6)
-    finally:
-        film.close()
     assert img.shape == (180, 320, 3) and img.dtype == np.uint8
     bg = (5, 6, 10)
     land = 1 - _background_fraction(img, bg)
@@ -49,22 +52,14 @@ def test_frame_shows_the_landscape(gl, scene_with_cache):
 def test_trail_is_drawn_on_the_surface(gl, scene_with_cache):
     red = RENDER + "  paths: {training: {color: '#ff0000', width: 8, start: 0, end: 1.0}}\n"
     p, c = scene_with_cache(red)
-    film = _film(p, c)
-    try:
-        late = film.frame(1.1)
-    finally:
-        film.close()
+    late = _frame(p, c, 1.1)
     reddish = (late[..., 0] > 200) & (late[..., 1] < 90) & (late[..., 2] < 90)
     assert reddish.sum() > 100
 
 
 def test_nan_cells_do_not_break_the_frame(gl, scene_with_cache):
     p, c = scene_with_cache(RENDER, nan_block=True)
-    film = _film(p, c)
-    try:
-        img = film.frame(0.0)
-    finally:
-        film.close()
+    img = _frame(p, c, 0.0)
     assert 1 - _background_fraction(img, (5, 6, 10)) > 0.1
 
 
@@ -170,7 +165,7 @@ def test_transparent_films_keep_their_alpha(gl, scene_with_cache, tmp_path, fmt)
 
 
 def test_transparency_needs_a_format_with_alpha(gl, scene_with_cache, tmp_path):
-    from studio.scene import SceneError, load_scene
+    from studio.scene import SceneError
     p, c = scene_with_cache(TRANSPARENT + "output: {format: png}\n")
     out = tmp_path / "o" / "f.gif"
     r = subprocess.run([sys.executable, "-m", "render", str(p), "--cache-dir", str(c), "--quiet", "--format", "gif",
@@ -212,32 +207,19 @@ def test_a_grid_denser_than_the_pixels_is_drawn_thinner_and_looks_the_same(gl, s
     d = np.abs(thin.astype(int) - full.astype(int))
     assert d.mean() < 2.0 and np.percentile(d, 99) < 40, (d.mean(), np.percentile(d, 99))
     monkeypatch.undo()
-    from render.film import Film, Options
-    from studio import cache
-    from studio.scene import load_scene
-    scene = load_scene(p)
-    f = Film(scene, cache.read(c, scene.cache_key()), Options(320, 180, 10, 1.2))
-    try:
+    with _film(p, c) as f:
         assert f.stride == 2 and f.terrain.level.shape == (250, 300)
         assert f.note == ("drawing every 2nd row and column of the 600x500 grid at 320x180: more than 2 points a "
                           "pixel would not show")
-    finally:
-        f.close()
 
 
 def test_a_looping_film_runs_from_its_last_frame_into_its_first(gl, scene_with_cache):
     """render.loop: the opening dissolves from the held end into the beginning, so frame 0 is the
     film's end and the film is unchanged after the dissolve."""
-    from render.film import Film, Looped, Options, looped
-    from studio import cache
-    from studio.scene import load_scene
+    from render.film import Looped, Options, looped
     text = RENDER + "  title_card: false\n  loop: 0.5\n  paths: {training: {color: '#ff0000', width: 8}}\n"
     p, c = scene_with_cache(text)
-    scene = load_scene(p)
-    opts = Options(320, 180, 10, 1.2)
-    plain = Film(scene, cache.read(c, scene.cache_key()), opts)
-    film = looped(Film(scene, cache.read(c, scene.cache_key()), opts), opts)
-    try:
+    with _film(p, c) as plain, looped(_film(p, c), Options(320, 180, 10, 1.2)) as film:
         assert isinstance(film, Looped)
         np.testing.assert_array_equal(film.frame(0.0), plain.frame(1.2))      # the held end
         np.testing.assert_array_equal(film.frame(0.5), plain.frame(0.5))      # the film itself again
@@ -249,9 +231,6 @@ def test_a_looping_film_runs_from_its_last_frame_into_its_first(gl, scene_with_c
         seam = np.abs(film.frame(1.1).astype(int) - film.frame(0.0).astype(int)).mean()
         step = np.abs(film.frame(1.0).astype(int) - film.frame(1.1).astype(int)).mean()
         assert seam < 3 * step + 0.5, (seam, step)
-    finally:
-        film.close()
-        plain.close()
 
 
 def test_still_at_a_time(gl, scene_with_cache, tmp_path):
@@ -270,7 +249,6 @@ def test_failed_render_leaves_no_file(gl, scene_with_cache, tmp_path, monkeypatc
     from render import film as film_mod
     from render.film import Options, render_film
     from studio import cache
-    from studio.scene import load_scene
     p, c = scene_with_cache(RENDER)
     scene = load_scene(p)
     ls = cache.read(c, scene.cache_key())
@@ -302,18 +280,6 @@ def test_missing_cache_says_what_to_run(tmp_path):
 
 
 # ----------------------------------------------------------------------------- look and output
-
-def _frame(scene_path, cache_dir, t, w=320, h=180, **opts):
-    from render.film import Film, Options
-    from studio import cache
-    from studio.scene import load_scene
-    scene = load_scene(scene_path)
-    film = Film(scene, cache.read(cache_dir, scene.cache_key()), Options(w, h, 10, 1.2, **opts))
-    try:
-        return film.frame(t)
-    finally:
-        film.close()
-
 
 def _diff(a, b):
     d = np.abs(a.astype(int) - b.astype(int))
@@ -399,7 +365,6 @@ def test_failed_png_sequence_leaves_nothing(gl, scene_with_cache, tmp_path, monk
     from render import film as film_mod
     from render.film import Options, render_film
     from studio import cache
-    from studio.scene import load_scene
     p, c = scene_with_cache(RENDER)
     scene = load_scene(p)
     ls = cache.read(c, scene.cache_key())
@@ -433,7 +398,6 @@ def test_failed_still_leaves_nothing(gl, scene_with_cache, tmp_path, monkeypatch
     from PIL import Image
     from render.film import Options, render_still
     from studio import cache
-    from studio.scene import load_scene
     p, c = scene_with_cache(RENDER)
     scene = load_scene(p)
     ls = cache.read(c, scene.cache_key())
@@ -471,6 +435,19 @@ def test_one_background_colour_is_the_bottom_of_a_faint_gradient(gl, scene_with_
     assert 5 < img[0, -1].astype(int).sum() - 21 < 60          # a little lighter at the top
 
 
+def test_box_downsample():
+    from render.film import box_downsample
+    img = np.zeros((4, 6, 3), np.uint8)
+    img[:2, :2] = 255
+    img[2:, 4:] = [10, 20, 30]
+    img[0, 2] = 101
+    out = box_downsample(img, 2)
+    assert out.shape == (2, 3, 3)
+    assert out[0, 0].tolist() == [255] * 3 and out[1, 2].tolist() == [10, 20, 30]
+    assert out[0, 1].tolist() == [25] * 3        # 101 / 4 = 25.25, rounded
+    assert box_downsample(img, 1) is img
+
+
 def test_supersample_output_size_and_smoother_edges(gl, scene_with_cache):
     p, c = scene_with_cache(RENDER + "  title_card: false\n")
     plain = _frame(p, c, 1.1)
@@ -506,46 +483,6 @@ def test_point_options(gl, scene_with_cache):
     p, c = scene_with_cache(base + "  look: {point_units: world, point_size: 0.03}\n")
     dense = 1 - _background_fraction(_frame(p, c, 0.6), (5, 6, 10))
     assert dense > sparse + 0.05, (sparse, dense)
-
-
-def test_lower_third_sits_at_the_bottom_left(gl, scene_with_cache):
-    base = RENDER + "  title_card: false\n  paths: {training: {start: 5}}\n"
-    p, c = scene_with_cache(base)
-    without = _frame(p, c, 0.6, 640, 360)
-    p, c = scene_with_cache(base + "  captions:\n    - {text: 'Adam, lr 0.01', subtitle: 'the real training run', "
-                                   "position: lower_third, from: 0, to: 1.2, fade: 0.1}\n")
-    with_lt = _frame(p, c, 0.6, 640, 360)
-    changed = np.abs(with_lt.astype(int) - without.astype(int)).max(axis=-1) > 40
-    ys, xs = np.nonzero(changed)
-    assert len(ys) > 300
-    assert xs.min() < 60 and xs.max() < 640 * 0.6          # left-aligned, left part of the frame
-    assert ys.min() > 360 * 0.55 and ys.max() < 360 - 20   # in the lower part, above the bottom edge
-
-
-def _caption_rows(p_c_without, scene_with_cache, base, captions):
-    """Rows of a 640x360 frame at t=0.6 that the captions change."""
-    p, c = scene_with_cache(base + "  captions:\n" + "".join(f"    - {x}\n" for x in captions))
-    img = _frame(p, c, 0.6, 640, 360)
-    changed = np.abs(img.astype(int) - p_c_without.astype(int)).max(axis=-1) > 40
-    return set(np.nonzero(changed.any(axis=1))[0].tolist())
-
-
-def test_captions_at_one_edge_at_once_stack_instead_of_overlapping(gl, scene_with_cache):
-    base = RENDER + "  title_card: false\n  paths: {training: {start: 5}}\n"
-    p, c = scene_with_cache(base)
-    without = _frame(p, c, 0.6, 640, 360)
-    lower = "{text: 'Adam, lr 0.01', subtitle: 'the real run', position: lower_third, from: 0, to: 1.2, fade: 0.1}"
-    bottom = "{text: 'A caption at the bottom', position: bottom, from: 0, to: 1.2, fade: 0.1}"
-    top1 = "{text: 'First at the top', position: top, from: 0, to: 1.2, fade: 0.1}"
-    top2 = "{text: 'Second at the top', position: top, from: 0, to: 1.2, fade: 0.1}"
-    for pair in ((lower, bottom), (bottom, lower), (top1, top2)):
-        a = _caption_rows(without, scene_with_cache, base, pair[:1])
-        b = _caption_rows(without, scene_with_cache, base, pair[1:])
-        both = _caption_rows(without, scene_with_cache, base, pair)
-        assert len(a) > 10 and len(b) > 10
-        # alone they would share rows; together the second moves off the first
-        assert a & b, pair
-        assert len(both) >= len(a) + len(b) - 2, (pair, len(a), len(b), len(both))
 
 
 def test_several_trails_each_in_its_colour(gl, scene_with_cache):
@@ -590,3 +527,73 @@ def test_close_up_reads_as_a_surface_not_rows_of_dots(gl, scene_with_cache, monk
     dotted = _background_fraction(_frame(p, c, 0.5)[:150], (5, 6, 10), tol=20)
     assert dotted > 0.2, dotted                     # without the floor: the sky between the rows
     assert gaps < 0.01, gaps
+
+
+# ----------------------------------------------------------------------------- the camera in a film
+
+def test_without_camera_entries_the_film_turns_slowly_from_its_framing(gl, scene_with_cache):
+    p, c = scene_with_cache(RENDER)
+    with _film(p, c) as film:
+        home, start, end = film.home, film.camera.state(0.0), film.camera.state(1.2)
+    for k in ("azimuth", "distance", "fov", "roll"):
+        assert start[k] == pytest.approx(home[k]), k
+    assert start["target"] == pytest.approx(home["target"]) == end["target"]
+    # (the elevations a little higher where the ground guard's smooth maximum lifts them)
+    assert start["elevation"] == pytest.approx(home["elevation"], abs=0.1)
+    assert end["azimuth"] == pytest.approx(home["azimuth"] + 75) and end["elevation"] == pytest.approx(24.0, abs=0.1)
+    assert end["distance"] == pytest.approx(home["distance"] * 0.85)
+
+
+def test_follow_shot_renders_and_any_frame_renders_alone(gl, scene_with_cache):
+    from render import camera as cam
+    text = ("render:\n  size: [320, 180]\n  fps: 10\n  duration: 4\n"
+            "  paths: {training: {color: '#ff0000', width: 8, start: 0.0, end: 3.5}}\n"
+            "  camera:\n"
+            "    - {t: 0, azimuth: 20, elevation: 40}\n"
+            "    - {shot: follow, from: 0.5, to: 4, path: training, distance: 0.9, elevation: 30,\n"
+            "       azimuth: -60, lag: 0.3, blend: 0.8}\n")
+    p, c = scene_with_cache(text)
+    with _film(p, c, duration=4.0) as film:
+        frames = {i / 10: film.frame(i / 10) for i in range(0, 40, 3)}
+        follow = film.camera.shots[0]
+        for t in (1.5, 2.4, 3.3):
+            s = film.camera.state(t)
+            head = follow.track.head(t)
+            gap = np.linalg.norm(cam.eye_position(s) - head)
+            assert abs(gap - 0.9) <= cam.LEASH * 0.9 + 1e-9
+            # the head is near the middle of the frame
+            px = cam.project_points(head[None], s, 320, 180, film.terrain.radius)[0]
+            assert abs(px[0] - 160) < 40 and abs(px[1] - 90) < 30, px
+    img = frames[2.4]
+    reddish = (img[..., 0] > 180) & (img[..., 1] < 110) & (img[..., 2] < 110)
+    assert reddish.sum() > 30                      # the trail under the camera
+    assert img.mean(axis=-1).std() > 10            # terrain, not an empty frame
+    # a frame drawn on its own (as --still does) is the frame of the film
+    np.testing.assert_array_equal(_frame(p, c, 2.4, duration=4.0), img)
+
+
+def test_follow_a_path_that_is_not_drawn(gl, scene_with_cache):
+    text = ("render:\n  size: [160, 90]\n  fps: 10\n  duration: 3\n  paths: {training: {}}\n"
+            "  camera:\n    - {shot: follow, from: 0, to: 3, path: adam, distance: 1.0, lag: 0}\n")
+    p, c = scene_with_cache(text, descents=("adam",))      # the synthetic entry holds the descents as paths
+    with _film(p, c, 160, 90, duration=3.0) as film:
+        track = film.camera.shots[0].track
+        # timed like a drawn path with the default style: complete at 85% of the film
+        np.testing.assert_allclose(track.head(2.55), track.points[-1], atol=1e-9)
+        np.testing.assert_allclose(film.camera.state(1.2)["target"], track.head(1.2), atol=1e-9)
+        assert film.frame(1.2).shape == (90, 160, 3)
+
+
+def test_a_follow_shot_on_a_path_the_cache_lacks_is_a_clear_error(scene_with_cache):
+    # the film finds the path a follow shot rides before it makes a GL context
+    from render.film import Film, Options
+    from render.look import LookError
+    from studio import cache
+    text = ("render:\n  size: [160, 90]\n  fps: 10\n  duration: 3\n  paths: {training: {}}\n"
+            "  camera:\n    - {shot: follow, from: 0, to: 3, path: adam}\n")
+    p, c = scene_with_cache(text, descents=("adam",))
+    scene = load_scene(p)
+    ls = cache.read(c, scene.cache_key())
+    stale = dataclasses.replace(ls, paths={"training": ls.paths["training"]})
+    with pytest.raises(LookError, match="rides the path 'adam', and the cache has no path of that name"):
+        Film(scene, stale, Options(160, 90, 10, 3.0))

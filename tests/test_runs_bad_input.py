@@ -2,7 +2,6 @@
 to do, exit status 2, and nothing left in the cache (python -m compute, run in this process)."""
 from __future__ import annotations
 
-import pickle
 from pathlib import Path
 
 import pytest

@@ -12,37 +12,12 @@ from pathlib import Path
 import pytest
 
 from studio.scene import SceneError, load_scene
-from tests.conftest import write_scene
+from tests.conftest import cli_error, cli_errors, write_scene
 
 ROOT = Path(__file__).resolve().parent.parent
 
 
 write = write_scene
-
-
-def cli_errors(tmp_path: Path, scene: Path, *args: str) -> list[str]:
-    """Run `python -m compute SCENE` on a bad scene; check the exit status, that stderr is one
-    ``error: ...`` line per problem and that nothing was written; return the problems."""
-    before = sorted(p.name for p in tmp_path.iterdir())
-    cache_dir = tmp_path / "cache"
-    r = subprocess.run([sys.executable, "-m", "compute", str(scene), "--cache-dir", str(cache_dir), *args],
-                       cwd=ROOT, capture_output=True, text=True, timeout=120)
-    assert r.returncode == 2, (r.returncode, r.stderr)
-    assert r.stdout == ""
-    assert "Traceback" not in r.stderr, r.stderr
-    lines = r.stderr.strip().splitlines()
-    assert lines and all(line.startswith("error: ") for line in lines), r.stderr
-    # nothing created: no cache dir, no out/, no other file next to the scene
-    assert not cache_dir.exists()
-    assert sorted(p.name for p in tmp_path.iterdir()) == before
-    return [line[len("error: "):] for line in lines]
-
-
-def cli_error(tmp_path: Path, scene: Path, *args: str) -> str:
-    """:func:`cli_errors` for a scene with one problem: its one line."""
-    lines = cli_errors(tmp_path, scene, *args)
-    assert len(lines) == 1, lines
-    return lines[0]
 
 
 def direct_error(scene: Path) -> str:

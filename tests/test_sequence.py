@@ -331,7 +331,7 @@ def test_sequence_indices_are_count_distinct_snapshots_first_to_last(spacing):
 
 
 def test_title_card_counts_the_grids_of_a_sequence():
-    from render.film import describe
+    from render.overlay import describe
     meta = {"landscape": {"model": {"name": "mlp", "widths": [64, 64], "activation": "relu"},
                           "data": {"name": "spirals", "classes": 2}, "plane": {"method": "pca"},
                           "grid": {"resolution": [500, 500]}}, "sequence": {"grids": 40}}
@@ -353,7 +353,7 @@ def test_follow_track_over_a_morphing_landscape_rides_the_current_terrain(gl, tm
                  "    - {shot: follow, path: training, from: 0.5, to: 2.8}\n")
     film = Film(load_scene(p), ls, Options(192, 108, 10, 3.0))
     try:
-        track = film._camera_tracks([{"shot": "follow", "path": "training"}])["training"]
+        track = film.follow_track("training")
         trail, _ = film.trails[0]
         for t in (0.6, 1.2, 1.9, 2.5):
             film.frame(t)                                      # the terrain and trails of time t

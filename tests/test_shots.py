@@ -1,6 +1,6 @@
-"""Camera shots on the keyframe timeline: orbit, dolly, zoom, crane, follow; smoothness where shots
-start and end, a pure state(t), keeping above the terrain, strict validation, and a follow shot
-rendered (GL)."""
+"""render.camera.shots: orbit, dolly, zoom, crane and follow on the keyframe timeline; smoothness
+where shots start and end, a pure state(t); the schema's shots (studio.scene) as the camera takes
+them, and their validation.  A follow shot in a film is tests/test_render.py's."""
 from __future__ import annotations
 
 import math
@@ -9,10 +9,11 @@ import numpy as np
 import pytest
 
 from render import camera as cam
-from studio.scene import SceneError, load_scene
-from tests.conftest import write_scene
-
-HOME = {"target": [0.0, 0.0, 0.3], "azimuth": 30.0, "elevation": 30.0, "distance": 5.0, "fov": 35.0, "roll": 0.0}
+from render.camera.shots import MOVES
+from studio.scene import SHOTS, SceneError, load_scene
+from tests.conftest import CAMERA_HOME as HOME
+from tests.conftest import ROOT, write_scene
+from tests.conftest import camera_entries as entries
 
 
 def derivative_jump(path: cam.CameraPath, t: float, h: float = 1e-5) -> np.ndarray:
@@ -49,7 +50,7 @@ MIXED = [
 
 
 def test_keyframes_pass_through_their_values_with_shots_around():
-    path = cam.CameraPath(MIXED, HOME)
+    path = cam.CameraPath(entries(MIXED), HOME)
     s0, s3, s10 = path.state(0.0), path.state(3.0), path.state(10.0)
     assert (s0["azimuth"], s0["elevation"], s0["distance"]) == pytest.approx((-40, 45, 6.0))
     assert (s3["elevation"], s3["distance"]) == pytest.approx((30, 4.0))
@@ -61,7 +62,7 @@ def test_keyframes_pass_through_their_values_with_shots_around():
 
 
 def test_c1_at_every_keyframe_and_every_shot_boundary():
-    path = cam.CameraPath(MIXED, HOME)
+    path = cam.CameraPath(entries(MIXED), HOME)
     times = {k["t"] for k in MIXED if "t" in k} | {k[e] for k in MIXED if "shot" in k for e in ("from", "to")}
     for t in sorted(times - {0.0}):
         jump = derivative_jump(path, t)
@@ -78,7 +79,7 @@ def test_c1_at_every_keyframe_and_every_shot_boundary():
 
 def test_orbit_turns_by_the_requested_angle_any_amount():
     for spec, angle in (({"turns": 1.25}, 450.0), ({"degrees": -200}, -200.0), ({"turns": 3}, 1080.0)):
-        path = cam.CameraPath([{"t": 0, "azimuth": 10}, {"shot": "orbit", "from": 2, "to": 8, **spec}], HOME)
+        path = cam.CameraPath(entries([{"t": 0, "azimuth": 10}, {"shot": "orbit", "from": 2, "to": 8, **spec}]), HOME)
         assert path.state(2.0)["azimuth"] == pytest.approx(10.0)
         assert path.state(8.0)["azimuth"] == pytest.approx(10.0 + angle)
         assert path.state(12.0)["azimuth"] == pytest.approx(10.0 + angle)      # carried on
@@ -89,7 +90,7 @@ def test_orbit_turns_by_the_requested_angle_any_amount():
 
 
 def test_orbit_ramp_gives_a_steady_middle():
-    path = cam.CameraPath([{"shot": "orbit", "from": 0, "to": 10, "degrees": 360, "ramp": 2.0}], HOME)
+    path = cam.CameraPath(entries([{"shot": "orbit", "from": 0, "to": 10, "degrees": 360, "ramp": 2.0}]), HOME)
     speeds = [(path.state(t + 1e-4)["azimuth"] - path.state(t - 1e-4)["azimuth"]) / 2e-4
               for t in np.linspace(2.5, 7.5, 11)]
     np.testing.assert_allclose(speeds, 360.0 / 8.0, rtol=1e-6)    # 360 degrees over 10 s less a 2 s ramp
@@ -100,7 +101,7 @@ def test_dolly_zoom_and_crane_reach_their_values():
             {"shot": "dolly", "from": 1, "to": 5, "distance": 2.0},
             {"shot": "zoom", "from": 2, "to": 6, "fov": 20.0},
             {"shot": "crane", "from": 3, "to": 7, "elevation": -10.0}]
-    path = cam.CameraPath(keys, HOME)
+    path = cam.CameraPath(entries(keys), HOME)
     for t, (d, f, e) in ((0.5, (8.0, 60.0, 40.0)), (7.0, (2.0, 20.0, -10.0)), (11.0, (2.0, 20.0, -10.0))):
         s = path.state(t)
         assert (s["distance"], s["fov"], s["elevation"]) == pytest.approx((d, f, e))
@@ -112,22 +113,32 @@ def test_dolly_zoom_and_crane_reach_their_values():
     assert path.state(5.0)["elevation"] == pytest.approx(15.0)
 
 
-def test_shots_that_touch_chain_and_overlaps_are_refused():
+def test_shots_that_touch_chain():
+    # (shots that overlap, and keyframes inside a shot, the scene refuses: BAD below)
     keys = [{"t": 0, "azimuth": 0}, {"shot": "orbit", "from": 1, "to": 3, "degrees": 90},
             {"shot": "orbit", "from": 3, "to": 5, "degrees": 90}]
-    path = cam.CameraPath(keys, HOME)
+    path = cam.CameraPath(entries(keys), HOME)
     assert path.state(5)["azimuth"] == pytest.approx(180.0)
     assert derivative_jump(path, 3.0).max() < 1e-2
-    with pytest.raises(ValueError, match="overlaps"):
-        cam.CameraPath(keys[:2] + [{"shot": "orbit", "from": 2, "to": 5, "degrees": 90}], HOME)
-    with pytest.raises(ValueError, match="inside"):
-        cam.CameraPath(keys[:2] + [{"t": 2, "azimuth": 50}], HOME)
+
+
+def test_a_keyframe_at_a_shots_start_sets_where_it_starts():
+    keys = [{"t": 0, "distance": 8.0}, {"t": 2, "distance": 4.0},
+            {"shot": "dolly", "from": 2, "to": 6, "distance": 1.0}]
+    path = cam.CameraPath(entries(keys), HOME)
+    assert path.state(2.0)["distance"] == pytest.approx(4.0)
+    assert path.state(4.0)["distance"] == pytest.approx(2.0)          # halfway in scale from 4 to 1
+    assert path.state(6.0)["distance"] == pytest.approx(1.0)
+
+
+def test_every_shot_of_the_schema_has_a_move():
+    assert set(MOVES) == set(SHOTS)
 
 
 def test_state_is_a_pure_function_of_time():
     track = make_track()
-    keys = MIXED[:3] + [{"shot": "follow", "from": 5.5, "to": 9.5, "path": "p", "distance": 1.0,
-                         "heading": 20, "lag": 0.5, "blend": 1.0}]
+    keys = entries(MIXED[:3] + [{"shot": "follow", "from": 5.5, "to": 9.5, "path": "p", "distance": 1.0,
+                                 "heading": 20, "lag": 0.5, "blend": 1.0}])
     ts = np.linspace(0, 11, 67)
     a = cam.CameraPath(keys, HOME, tracks={"p": track})
     forward = [a.state(t) for t in ts]
@@ -148,7 +159,7 @@ def follow_path(**spec) -> tuple[cam.CameraPath, cam.Track]:
             "lag": 0.5, "blend": 1.0}
     shot.update(spec)
     keys = [{"t": 0, "azimuth": -40, "elevation": 45, "distance": 6.0}, shot]
-    return cam.CameraPath(keys, HOME, tracks={"p": track}), track
+    return cam.CameraPath(entries(keys), HOME, tracks={"p": track}), track
 
 
 @pytest.mark.parametrize("lag", [0.0, 0.5, 2.0])
@@ -194,7 +205,7 @@ def test_follow_lag_smooths_a_jittery_path():
 def test_follow_does_not_snap_when_the_head_speeds_up():
     # a head that creeps for 4 s, then goes about twelve times faster within half a second (as a
     # descent leaving a plateau): the target speeds up no harder than the head itself, and never
-    # outruns it (a lag read only from the past let the target fall behind, then snap onto the leash)
+    # outruns it (with a lag read only from the past the target would fall behind, then snap onto the leash)
     n = 600
     pts = np.c_[np.linspace(-0.9, 0.9, n), 0.3 * np.sin(np.linspace(0, 3, n)), np.full(n, 0.2)]
 
@@ -207,7 +218,7 @@ def test_follow_does_not_snap_when_the_head_speeds_up():
     track = cam.Track(pts, np.arange(n, dtype=float), timing)
     shot = {"shot": "follow", "from": 2.0, "to": 9.0, "path": "p", "distance": 1.2, "elevation": 25,
             "lag": 0.5, "blend": 1.0}
-    path = cam.CameraPath([{"t": 0, "azimuth": -40, "elevation": 45, "distance": 6.0}, shot], HOME,
+    path = cam.CameraPath(entries([{"t": 0, "azimuth": -40, "elevation": 45, "distance": 6.0}, shot]), HOME,
                           tracks={"p": track})
     ts = np.arange(3.5, 8.0, 1 / 30)
 
@@ -232,42 +243,11 @@ def test_follow_heading_looks_the_way_the_head_goes():
     for heading, az in ((0.0, -90.0), (30.0, -60.0)):
         keys = [{"t": 0, "azimuth": -100},
                 {"shot": "follow", "from": 2, "to": 9, "path": "p", "heading": heading, "lag": 0.3}]
-        path = cam.CameraPath(keys, HOME, tracks={"p": track})
+        path = cam.CameraPath(entries(keys), HOME, tracks={"p": track})
         s = path.state(5.0)
         assert s["azimuth"] == pytest.approx(az, abs=1e-6)
         if heading == 0.0:                                  # behind the head: at smaller x
             assert cam.eye_position(s)[0] < track.head(5.0)[0] - 0.5 * s["distance"]
-
-
-def test_follow_needs_its_track():
-    with pytest.raises(ValueError, match="no path 'q'"):
-        cam.CameraPath([{"shot": "follow", "from": 0, "to": 4, "path": "q"}], HOME, tracks={})
-
-
-# --------------------------------------------------------------------------- the ground
-
-def test_camera_is_kept_above_the_terrain_smoothly():
-    y, x = np.mgrid[-1:1:101j, -1:1:101j]
-    heights = 0.8 * np.exp(-((x + 0.2) ** 2 + y ** 2) / 0.1)          # a hill left of the centre
-    ground = cam.Ground(heights, 1.0)
-    # a low camera sweeping its azimuth around a target right of the hill: it must climb over it
-    keys = [{"t": 0, "target": [0.4, 0.0, 0.1], "azimuth": 0, "elevation": 5, "distance": 0.9},
-            {"t": 10, "azimuth": -180}]
-    path = cam.CameraPath(keys, HOME, ground=ground)
-    ts = np.linspace(0, 10, 1001)
-    states = [path.state(t) for t in ts]
-    eyes = np.array([cam.eye_position(s) for s in states])
-    under = np.array([float(ground(e[0], e[1])) for e in eyes])
-    assert np.all(eyes[:, 2] >= under + cam.CLEARANCE - 1e-3)      # (the line below is sampled)
-    # over the raw terrain too, and lifted only where needed
-    raw = 0.8 * np.exp(-((eyes[:, 0] + 0.2) ** 2 + eyes[:, 1] ** 2) / 0.1)
-    assert np.all(eyes[:, 2] > raw + 0.1)
-    el = np.array([s["elevation"] for s in states])
-    assert el.max() > 20 and 5.0 <= el[0] < 6.5              # low over flat ground: barely lifted
-    assert np.abs(np.diff(el, 2)).max() < 0.5                          # smooth, no kink or jump
-    # high above, nothing changes
-    high = cam.CameraPath([dict(keys[0], elevation=45, distance=3.0)], HOME, ground=ground)
-    assert high.state(0)["elevation"] == pytest.approx(45.0, abs=1e-6)
 
 
 # --------------------------------------------------------------------------- validation
@@ -419,15 +399,14 @@ def test_good_shots_load(tmp_path):
     assert follow.channels() == ("target", "azimuth", "elevation", "distance")
     dumped = follow.model_dump(by_alias=True)
     assert dumped["from"] == 9.0 and dumped["to"] == 15.0 and dumped["shot"] == "follow"
-    # the shots compile with the render stage's camera (a track stands in for the trail)
+    # the camera takes the validated entries as they are (a track stands in for the trail)
     tracks = {"adam": make_track()}
-    path = cam.CameraPath([e.model_dump(by_alias=True) for e in scene.render.camera], HOME, tracks=tracks)
+    path = cam.CameraPath(scene.render.camera, HOME, tracks=tracks)
     assert path.state(9.0)["azimuth"] == pytest.approx(-40 + 180)
     assert path.state(18.0)["distance"] == pytest.approx(4.0)
 
 
 def test_example_scenes_load_and_share_the_default_grid():
-    from tests.conftest import ROOT
     key = load_scene(ROOT / "scenes" / "default.yaml").cache_key()
     opt = load_scene(ROOT / "scenes" / "optimizers.yaml")
     for name in ("orbit", "flyover", "follow"):
@@ -435,65 +414,3 @@ def test_example_scenes_load_and_share_the_default_grid():
         assert scene.cache_key() == key
         assert any(getattr(e, "shot", None) for e in scene.render.camera)
     assert load_scene(ROOT / "scenes" / "follow.yaml").landscape == opt.landscape
-
-
-# --------------------------------------------------------------------------- rendered
-
-@pytest.mark.gl
-def test_follow_shot_renders_and_any_frame_renders_alone(gl, scene_with_cache):
-    from render.film import Film, Options
-    from studio import cache
-    text = ("render:\n  size: [320, 180]\n  fps: 10\n  duration: 4\n"
-            "  paths: {training: {color: '#ff0000', width: 8, start: 0.0, end: 3.5}}\n"
-            "  camera:\n"
-            "    - {t: 0, azimuth: 20, elevation: 40}\n"
-            "    - {shot: follow, from: 0.5, to: 4, path: training, distance: 0.9, elevation: 30,\n"
-            "       azimuth: -60, lag: 0.3, blend: 0.8}\n")
-    p, c = scene_with_cache(text)
-    scene = load_scene(p)
-    ls = cache.read(c, scene.cache_key())            # the synthetic entry holds the descents as paths
-    opts = Options(320, 180, 10, 4.0)
-    film = Film(scene, ls, opts)
-    try:
-        frames = {i / 10: film.frame(i / 10) for i in range(0, 40, 3)}
-        follow = film.camera.shots[0]
-        for t in (1.5, 2.4, 3.3):
-            s = film.camera.state(t)
-            head = follow.track.head(t)
-            gap = np.linalg.norm(cam.eye_position(s) - head)
-            assert abs(gap - 0.9) <= cam.LEASH * 0.9 + 1e-9
-            # the head is near the middle of the frame
-            px = cam.project_points(head[None], s, 320, 180, film.terrain.radius)[0]
-            assert abs(px[0] - 160) < 40 and abs(px[1] - 90) < 30, px
-    finally:
-        film.close()
-    img = frames[2.4]
-    reddish = (img[..., 0] > 180) & (img[..., 1] < 110) & (img[..., 2] < 110)
-    assert reddish.sum() > 30                      # the trail under the camera
-    assert img.mean(axis=-1).std() > 10            # terrain, not an empty frame
-    # a frame drawn on its own (as --still does) is the frame of the film
-    alone = Film(scene, ls, opts)
-    try:
-        np.testing.assert_array_equal(alone.frame(2.4), img)
-    finally:
-        alone.close()
-
-
-@pytest.mark.gl
-def test_follow_a_path_that_is_not_drawn(gl, scene_with_cache):
-    from render.film import Film, Options
-    from studio import cache
-    text = ("render:\n  size: [160, 90]\n  fps: 10\n  duration: 3\n  paths: {training: {}}\n"
-            "  camera:\n    - {shot: follow, from: 0, to: 3, path: adam, distance: 1.0, lag: 0}\n")
-    p, c = scene_with_cache(text, descents=("adam",))
-    scene = load_scene(p)
-    ls = cache.read(c, scene.cache_key())            # the synthetic entry holds the descents as paths
-    film = Film(scene, ls, Options(160, 90, 10, 3.0))
-    try:
-        track = film.camera.shots[0].track
-        # timed like a drawn path with the default style: complete at 85% of the film
-        np.testing.assert_allclose(track.head(2.55), track.points[-1], atol=1e-9)
-        np.testing.assert_allclose(film.camera.state(1.2)["target"], track.head(1.2), atol=1e-9)
-        assert film.frame(1.2).shape == (90, 160, 3)
-    finally:
-        film.close()

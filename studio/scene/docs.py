@@ -24,7 +24,7 @@ from studio.scene.camera import _Shot, CameraKey, CraneShot, DollyShot, FollowSh
 from studio.scene.data import (_DATA_MODELS, Cifar10Spec, CustomDataSpec, DataSpec, FashionMnistSpec, FolderSpec,
                                ImagenetteSpec, MnistSpec, RegressionSpec, ShapesSpec)
 from studio.scene.film import Caption, CompareSpec, OutputSpec, PanelSpec, RenderSpec
-from studio.scene.landscape import DescentSpec, GridSpec, HessianSpec, PlaneSpec, SequenceSpec
+from studio.scene.landscape import DescentSpec, FiguresSpec, GridSpec, HessianSpec, PlaneSpec, SequenceSpec
 from studio.scene.look import LookSpec, PathStyle
 from studio.scene.network import (_MODEL_MODELS, ConvNetSpec, CustomModelSpec, LossSpec, ModelSpec, ResNetSpec,
                                   TorchvisionSpec, VGGSpec)
@@ -65,6 +65,7 @@ TABLES: dict[str, tuple[Part, ...]] = {
     "landscape.grid": (Part((GridSpec,)),),
     "landscape.descents": (Part((DescentSpec,), skip=()),),
     "landscape.sequence": (Part((SequenceSpec,)),),
+    "landscape.figures": (Part((FiguresSpec,)),),
     "render": (Part((RenderSpec,)),),
     "render.look": (Part((LookSpec,)),),
     "render.paths": (Part((PathStyle,)),),

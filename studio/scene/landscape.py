@@ -228,6 +228,31 @@ class SequenceSpec(_Strict):
         return v
 
 
+class FiguresSpec(_Strict):
+    """The landscape's figures (compute/morphology, docs/figures.md), measured on every entry and
+    printed by ``python -m compute describe``.  Not part of the grid's key: changing them measures
+    again in seconds and never recomputes the grid."""
+    margin: float = Field(0.1, gt=0, le=1e6, description="absolute basin: the region around the grid's minimum "
+                                                         "where loss <= min + margin (loss units)")
+    relative_margin: float = Field(1.0, gt=0, le=1e6, description="relative basin: loss <= min x (1 + "
+                                                                  "relative_margin)")
+    keskar_radius: float = Field(0.1, gt=0, le=1e6, description="Keskar sharpness: the worst loss increase "
+                                                                "within this radius of the origin (plane units)")
+    prominence: Optional[float] = Field(None, ge=0, description="local minima: count those that rise at least "
+                                                                "this much to a lower one; default 1% of the grid's "
+                                                                "loss range")
+    log_roughness: bool = Field(False, description="roughness of ln(loss) instead of the loss")
+    hessian: bool = Field(True, description="the Hessian figures (top eigenvalue, trace, convexity map): "
+                                            "Hessian-vector products on the evaluation subset; false for a large "
+                                            "network on a CPU")
+    iterations: int = Field(50, ge=2, le=1000, description="Lanczos steps for the top eigenvalue")
+    trace_samples: int = Field(64, ge=2, le=10_000, description="Hutchinson's random vectors for the trace")
+    convexity_k: int = Field(7, ge=0, le=33, description="the convexity map's points a side (0: no map)")
+    convexity_iterations: int = Field(12, ge=2, le=1000, description="Lanczos steps for each eigenvalue of "
+                                                                      "the convexity map")
+    seed: int = Field(0, ge=0, description="seed of the random vectors")
+
+
 class LandscapeSpec(_Strict):
     """What the compute stage computes; its hash (values at their defaults left out, descents too)
     keys the cache."""
@@ -246,6 +271,8 @@ class LandscapeSpec(_Strict):
     sequence: Optional[SequenceSpec] = Field(
         None, description="a grid around each of several training snapshots: the terrain changing as the "
                           "network learns")
+    figures: FiguresSpec = Field(FiguresSpec(), description="the landscape's figures: basins, sharpness, "
+                                                            "roughness, convexity (not part of the grid's key)")
 
     @model_validator(mode="after")
     def _sequence_without_descents(self):

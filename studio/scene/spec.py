@@ -132,8 +132,9 @@ def panel_landscape(base: LandscapeSpec, over: dict) -> dict:
 
 
 def grid_section(landscape: dict) -> dict:
-    """The part of a resolved landscape section that determines the grid entry."""
-    return {k: v for k, v in landscape.items() if k != "descents"}
+    """The part of a resolved landscape section that determines the grid entry: not the descents
+    nor the figures, which are computed on a finished entry in seconds."""
+    return {k: v for k, v in landscape.items() if k not in ("descents", "figures")}
 
 
 def landscape_key(landscape: dict) -> str:

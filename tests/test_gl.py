@@ -1,0 +1,45 @@
+"""render.gl without a GL context: how a frame larger than the GL draws at once is cut into tiles,
+and the sub-frustum each tile is drawn through.  Drawing itself (tiled frames equal to one-piece
+frames) is tests/test_render.py's."""
+import numpy as np
+import pytest
+
+
+def test_tiles_cover_the_frame_once():
+    from render.gl import TileError, plan_tiles
+    tiles = plan_tiles(1000, 700, 256, 10)
+    cover = np.zeros((700, 1000), int)
+    for t in tiles:
+        c0, r0, c1, r1 = t.inner
+        cover[r0:r1, c0:c1] += 1
+        x0, y0, x1, y1 = t.region
+        assert 0 <= x0 <= c0 and 0 <= y0 <= r0 and c1 <= x1 <= 1000 and r1 <= y1 <= 700
+        assert max(t.size) <= 256
+        # the margin is there wherever the tile has a neighbour
+        assert (c0 == 0 or c0 - x0 == 10) and (r1 == 700 or y1 - r1 == 10)
+    assert (cover == 1).all()
+    assert plan_tiles(200, 100, 256, 10)[0].region == (0, 0, 200, 100)      # fits: one piece, no margin
+    with pytest.raises(TileError, match="at least 216 pixels"):
+        plan_tiles(1000, 700, 100, 100)
+
+
+def test_tile_matrix_is_a_sub_frustum():
+    # a point's pixel position in a tile is its position in the whole frame minus the tile's corner
+    from render.gl import tile_matrix
+    rng = np.random.default_rng(0)
+    W, H = 640, 360
+    f = 1 / np.tan(np.radians(35) / 2)
+    proj = np.array([[f * H / W, 0, 0, 0], [0, f, 0, 0], [0, 0, -1.01, -0.2], [0, 0, -1, 0]])
+    pts = np.c_[rng.uniform(-1, 1, (50, 2)), rng.uniform(-6, -3, 50), np.ones(50)]
+
+    def pixels(m, w, h):
+        c = pts @ m.T
+        ndc = c[:, :2] / c[:, 3:]
+        return np.c_[(ndc[:, 0] + 1) / 2 * w, (1 - ndc[:, 1]) / 2 * h]      # x right, y down
+
+    full = pixels(proj, W, H)
+    region = (200, 40, 330, 250)
+    tile = pixels(tile_matrix(W, H, region) @ proj, region[2] - region[0], region[3] - region[1])
+    np.testing.assert_allclose(tile, full - [region[0], region[1]], atol=1e-9)
+    # depth (and with it point size and fog) is untouched
+    np.testing.assert_allclose((pts @ (tile_matrix(W, H, region) @ proj).T)[:, 2:], (pts @ proj.T)[:, 2:])
