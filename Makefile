@@ -1,6 +1,8 @@
 # The loss-landscape film studio.
 #   make video [SCENE=scenes/default.yaml]   compute (cached) and render out/<scene>.mp4
 #   make preview [SCENE=...]                 a small, fast film for checking a camera path
+#   make storyboard [SCENE=...]              a contact sheet of the film's shots, with their cameras
+#   make report [SCENE=...]                  the landscape's report: heat map, basins, figures
 #   make test                                the test suite
 #   SET="key=value ..."                      scene values overridden for this run, e.g.
 #                                            make preview SCENE=scenes/x.yaml SET="landscape.grid.resolution=[150,150]"
@@ -58,6 +60,26 @@ gpu-check: $(SETUP)
 # images of the same shape, said so, where Imagenette is not in data/).  README: "Imagenette".
 gpu-check-imagenette: $(SETUP)
 	$(PY) -m compute.gpucheck scenes/imagenette_convnet.yaml --json out/gpu-check-imagenette.json $(SETS)
+
+# A contact sheet of a scene's shots (out/<name>_storyboard.png) and the landscape's report
+# (out/<name>_report.png: heat map, basins, convexity map and figures).
+.PHONY: storyboard report gallery
+storyboard: setup gl
+	$(PY) -m compute $(SCENE) $(SETS)
+	$(PY) -m render $(SCENE) --storyboard --size 640x360 $(SETS)
+
+report: setup
+	$(PY) -m compute $(SCENE) $(SETS)
+	$(PY) -m render $(SCENE) --report $(SETS)
+
+# The README's gallery: a still of each example scene, small, into docs/gallery/ (scene:seconds).
+GALLERY := default:11 optimizers:10 orbit:9 regression:10 autoencoder:10 charlm:11
+gallery: setup gl
+	test -f runs/charlm/run.json || $(PY) scenes/examples/train_charlm.py --out runs/charlm --steps 1500
+	for g in $(GALLERY); do s=$${g%%:*}; t=$${g##*:}; \
+	  $(PY) -m compute scenes/$$s.yaml --quiet && \
+	  $(PY) -m render scenes/$$s.yaml --still $$t --size 640x360 --out docs/gallery/$$s.png || exit 1; \
+	done
 
 # The scene's JSON Schema for editors (schemas/scene.schema.json) and the key tables of scenes/README.md,
 # both generated from the scene schema in studio/scene/; the tests fail when either is stale.
