@@ -18,7 +18,8 @@ import argparse
 import os
 import sys
 
-from studio.scene import load_scene_or_report, locate_error
+from studio import cli
+from studio.scene import SceneError, load_scene_or_report, locate_error
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -28,13 +29,15 @@ def main(argv: list[str] | None = None) -> int:
         return export_main(argv[1:])
     if argv[:1] == ["describe"]:          # the landscape's figures (compute/describe.py)
         from compute.describe import main as describe_main
-        return describe_main(argv[1:])
+        return cli.run(describe_main, argv[1:])
+    # an interrupted grid keeps its rows in cache/.KEY.partial/, and the next run resumes there
+    return cli.run(_compute, argv, interrupted="interrupted; the rows computed so far are kept, and the same "
+                                              "command resumes from them")
+
+
+def _compute(argv: list[str]) -> int:
     ap = argparse.ArgumentParser(prog="python -m compute", description=__doc__.split("\n")[0])
-    ap.add_argument("scene", help="scene file (YAML)")
-    ap.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
-                    help="override a scene value, e.g. --set landscape.grid.resolution=[150,150] (repeatable; "
-                         "enters the cache key like the file's values)")
-    ap.add_argument("--cache-dir", default="cache", help="cache root (default: cache)")
+    cli.add_scene_arguments(ap)
     ap.add_argument("--device", default=None, help="torch device (default: cuda if present, else cpu)")
     ap.add_argument("--force", action="store_true", help="recompute even if the cache has this landscape")
     ap.add_argument("--quiet", action="store_true", help="no progress bars")
@@ -56,10 +59,8 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"[compute] panel {i + 1}/{len(panels)}: {caption or sc.cache_key()}", file=sys.stderr,
                       flush=True)
             run(sc, args.cache_dir, device=args.device, progress=not args.quiet, force=args.force)
-    except DataError as e:                # a data set not on disk, a model that cannot be built: one line
-        print(f"error: {locate_error(args.scene, str(e), args.set, i if len(panels) > 1 else None)}",
-              file=sys.stderr)
-        return 2
+    except DataError as e:                # found only now (data not on disk, a model that fails): its key's line
+        raise SceneError(locate_error(args.scene, str(e), args.set, i if len(panels) > 1 else None)) from None
     finally:
         if group is not None:
             distributed.finish(group)

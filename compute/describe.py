@@ -76,12 +76,11 @@ def current(scene: Scene, root: Path, key: str) -> tuple[dict, dict] | None:
 
 def main(argv: list[str]) -> int:
     import argparse
-    from studio.scene import load_scene_or_report, locate_error
+    from studio.scene import SceneError, load_scene_or_report, locate_error
     from compute.data import DataError
+    from studio import cli
     ap = argparse.ArgumentParser(prog="python -m compute describe", description=__doc__.split("\n")[0])
-    ap.add_argument("scene")
-    ap.add_argument("--set", action="append", default=[], metavar="KEY=VALUE")
-    ap.add_argument("--cache-dir", default="cache")
+    cli.add_scene_arguments(ap)
     ap.add_argument("--device", default=None)
     ap.add_argument("--json", action="store_true", help="print the figures as JSON")
     ap.add_argument("--force", action="store_true", help="measure the figures again")
@@ -106,8 +105,7 @@ def main(argv: list[str]) -> int:
                 with scene_folder(sc.source):
                     stored = measure_entry(sc, root, key, pick_device(args.device))
         except DataError as e:
-            print(f"error: {locate_error(args.scene, str(e), args.set)}", file=sys.stderr)
-            return 2
+            raise SceneError(locate_error(args.scene, str(e), args.set)) from None
         out.append((caption, key, stored[0]))
     if args.json:
         print(json.dumps({key: rec for _, key, rec in out}, indent=1, sort_keys=True))

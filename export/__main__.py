@@ -59,7 +59,7 @@ import numpy as np
 from export.options import FORMATS, HEIGHTS, ExportError, z_formula
 from export.sequence import resolve_grid
 from export.writing import export, export_sequence
-from studio import cache
+from studio import cache, cli
 from studio.assets import ColormapError, colormap
 from studio.scale import (LossSample, height_map, loss_color_scale, loss_sample, plane_height, plane_z_scale,
                           top_quantile)
@@ -67,6 +67,10 @@ from studio.scene import load_scene_or_report
 
 
 def main(argv: list[str] | None = None) -> int:
+    return cli.run(_export, argv)
+
+
+def _export(argv: list[str]) -> int:
     args = parser().parse_args(argv)
 
     # --- the format: --format, or --out's suffix; the csv takes no 3-D shaping
@@ -193,14 +197,10 @@ def parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(
         prog="python -m export",
         description="Export a scene's cached landscape (grid and paths) to PLY, OBJ, VTP or CSV; computes nothing.")
-    ap.add_argument("scene", help="scene file (YAML); its landscape must be in the cache")
-    ap.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
-                    help="override a scene value, e.g. --set landscape.grid.resolution=[150,150] (repeatable; "
-                         "enters the cache key like the file's values)")
+    cli.add_scene_arguments(ap)
     ap.add_argument("--format", choices=FORMATS, default=None,
                     help="ply (Blender, MeshLab), obj, vtp (ParaView) or csv; default: from --out's suffix")
     ap.add_argument("--out", default=None, metavar="PATH", help="output file (default: out/<scene name>.<format>)")
-    ap.add_argument("--cache-dir", default="cache", help="cache root (default: cache)")
     ap.add_argument("--stride", type=whole_number, default=1, metavar="N",
                     help="keep every Nth grid row and column (default 1)")
     shape = ap.add_mutually_exclusive_group()

@@ -3,13 +3,14 @@ from __future__ import annotations
 
 import numpy as np
 
+from studio.cli import UserError
 from studio.scale import PLANE_HEIGHTS
 
 FORMATS = ("ply", "obj", "vtp", "csv")
 HEIGHTS = PLANE_HEIGHTS
 
 
-class ExportError(ValueError):
+class ExportError(UserError, ValueError):
     """An export that cannot be done as asked; the message says why and what to do."""
 
 

@@ -27,7 +27,7 @@ import re
 import sys
 from pathlib import Path
 
-from studio import cache
+from studio import cache, cli
 from studio.scene import FILM_FORMATS, SIZE_PRESETS, frames_path, load_scene_or_report, transparency_error
 
 
@@ -50,12 +50,12 @@ def _size(text: str) -> tuple[int, int]:
 
 
 def main(argv: list[str] | None = None) -> int:
+    return cli.run(_render, argv)
+
+
+def _render(argv: list[str]) -> int:
     ap = argparse.ArgumentParser(prog="python -m render", description=__doc__.split("\n")[0])
-    ap.add_argument("scene")
-    ap.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
-                    help="override a scene value, e.g. --set landscape.grid.resolution=[150,150] (repeatable; "
-                         "enters the cache key like the file's values)")
-    ap.add_argument("--cache-dir", default="cache")
+    cli.add_scene_arguments(ap)
     ap.add_argument("--out", default=None,
                     help="output file (.mp4, or the --format's suffix), directory (--format png) or image "
                          "(.png with --still)")
@@ -99,23 +99,18 @@ def main(argv: list[str] | None = None) -> int:
         print("error: --fps must be at least 1", file=sys.stderr)
         return 2
     panels = []                                     # a comparison: (caption, scene, landscape) per panel
-    try:
-        # the grid entry, plus the scene's in-plane descents (each must have been computed)
-        if scene.compare is None:
-            ls = cache.read(Path(args.cache_dir), scene.cache_key(), args.scene, descents=scene.landscape.descents)
-        for i, (caption, ps) in enumerate(scene.panels()):
-            try:
-                panels.append((caption, ps, cache.read(Path(args.cache_dir), ps.cache_key(), args.scene,
-                                                       descents=ps.landscape.descents)))
-            except cache.CacheError as e:
-                raise cache.CacheError(f"compare.panels[{i}]{f' ({caption})' if caption else ''}: {e}") from None
-    except cache.CacheError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 3
+    # the grid entry, plus the scene's in-plane descents (each must have been computed)
+    if scene.compare is None:
+        ls = cache.read(Path(args.cache_dir), scene.cache_key(), args.scene, descents=scene.landscape.descents)
+    for i, (caption, ps) in enumerate(scene.panels()):
+        try:
+            panels.append((caption, ps, cache.read(Path(args.cache_dir), ps.cache_key(), args.scene,
+                                                   descents=ps.landscape.descents)))
+        except cache.CacheError as e:
+            raise cache.CacheError(f"compare.panels[{i}]{f' ({caption})' if caption else ''}: {e}") from None
     if args.report:
         return _report(args, scene, ls if scene.compare is None else None, panels)
     from render.film import Options, render_film, render_still
-    from render.gl import GLUnavailable, TileError
     from render.look import LookError
     opts = Options(w, h, fps, duration, stride, supersample=supersample)
     try:
@@ -152,15 +147,10 @@ def main(argv: list[str] | None = None) -> int:
         else:
             stats = render_film(scene, ls, out, opts, scene.output.crf, scene.output.preset,
                                 progress=not args.quiet, max_frames=args.frames, fmt=fmt)
-    except LookError as e:
-        print(f"error: {args.scene}: {e}", file=sys.stderr)
-        return 2
-    except TileError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
-    except GLUnavailable as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 4
+    except LookError as e:                # found only when the look is built: say which scene
+        raise LookError(f"{args.scene}: {e}") from None
+    except OSError as e:                  # where the output goes: a folder that cannot be made, a full disk
+        raise cli.UserError(f"cannot write {e.filename or 'the output'}: {e.strerror or e}") from None
     print(f"[render] wrote {out}: {stats['frames']} frames {w}x{h} at {fps} fps in {stats['seconds']:.1f} s "
           f"({stats['fps']:.2f} frames/s)", file=sys.stderr)
     return 0

@@ -22,6 +22,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from studio.cli import UserError
+
 os.environ.setdefault("EGL_PLATFORM", "surfaceless")
 
 INSTALL_HINT = ("install Mesa's EGL and GL libraries: "
@@ -29,11 +31,12 @@ INSTALL_HINT = ("install Mesa's EGL and GL libraries: "
                 "(or run `make gl`, which does this when run as root)")
 
 
-class GLUnavailable(RuntimeError):
+class GLUnavailable(UserError, RuntimeError):
+    exit_code = 4
     pass
 
 
-class TileError(ValueError):
+class TileError(UserError, ValueError):
     """A maximum tile size that cannot work (too small, or not a number)."""
 
 

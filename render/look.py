@@ -17,12 +17,13 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
+from studio.cli import UserError
 from studio.assets import colormap
 from studio.cache import Landscape, Path2D
 from studio.scale import HeightMap, height_map, loss_color_scale, loss_sample, lut_index, range_scale, top_quantile
 
 
-class LookError(ValueError):
+class LookError(UserError, ValueError):
     """The scene asks for something this cache entry cannot show; the message says what is missing."""
 
 

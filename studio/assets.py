@@ -6,11 +6,13 @@ from pathlib import Path
 
 import numpy as np
 
+from studio.cli import UserError
+
 ASSETS = Path(__file__).resolve().parent.parent / "assets"
 PROJECT = ASSETS.parent
 
 
-class ColormapError(ValueError):
+class ColormapError(UserError, ValueError):
     """A colormap file that cannot be used; the message names the file (and line) and the problem."""
 
 

@@ -64,6 +64,8 @@ from typing import Any, Iterable, Optional
 
 import numpy as np
 
+from studio.cli import UserError
+
 #: Bump when the cache layout or the meaning of a landscape key changes (the scene's cache keys
 #: hash it, studio.scene.spec).
 FORMAT_VERSION = 1
@@ -71,7 +73,8 @@ FORMAT_VERSION = 1
 DEFAULT_ROOT = Path("cache")
 
 
-class CacheError(RuntimeError):
+class CacheError(UserError, RuntimeError):
+    exit_code = 3
     pass
 
 

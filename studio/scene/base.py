@@ -7,8 +7,10 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from studio.cli import UserError
 
-class SceneError(ValueError):
+
+class SceneError(UserError, ValueError):
     """A scene file that cannot be used; the message is meant for the user as is."""
 
 
