@@ -10,7 +10,6 @@ cache hit computes only the descents the entry lacks, on its stored plane.
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import sys
 import time
@@ -20,7 +19,7 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from studio import cache
+from studio import atomic, cache
 from studio.cache import GridSequence, Landscape, Path2D
 from studio.scene import Scene
 from compute import describe, descent
@@ -52,9 +51,8 @@ def pick_device(name: str | None = None) -> torch.device:
 
 
 def atomic_json(path: Path, obj: dict) -> None:
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(obj))
-    os.replace(tmp, path)
+    # no fsync: a progress record is rewritten about once a second, and a lost one only resumes earlier
+    atomic.write_text(path, json.dumps(obj), sync=False)
 
 
 def loss_stats(loss: np.ndarray, rows: int = 256, median_cells: int = 4_000_000) -> dict:

@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from studio import atomic
 from compute import plane as planes
 from compute.runs import Run, Task
 
@@ -29,9 +30,7 @@ class PlaneFit:
                   "xy": torch.from_numpy(np.asarray(self.xy, np.float64)),
                   "offplane": torch.from_numpy(np.asarray(self.offplane, np.float64)),
                   "extent": [[float(v) for v in r] for r in self.extent]}
-        tmp = path.with_name(path.name + ".tmp")
-        torch.save(record, tmp)
-        tmp.replace(path)
+        atomic.write_file(path, lambda fh: torch.save(record, fh))
 
     @classmethod
     def read(cls, path: Path) -> "PlaneFit":

@@ -356,8 +356,9 @@ def _pca_svd(snapshots: torch.Tensor, final: torch.Tensor):
 def hvp_function(model: nn.Module, at: torch.Tensor, x: torch.Tensor, y: torch.Tensor | None,
                  loss_fn: Loss = CROSS_ENTROPY):
     """v -> H v, H the Hessian of the loss of ``model`` on (x, y) at the flat weights ``at``
-    (forward-over-reverse: ``torch.func.jvp`` of ``torch.func.grad``), in ``at``'s dtype."""
-    from torch.func import grad, jvp
+    (forward-over-reverse: ``torch.func.jvp`` of ``torch.func.grad``; reverse-over-reverse where a
+    model's backward has no forward derivative), in ``at``'s dtype."""
+    from torch.func import grad, jvp, vjp
     names = [n for n, _ in model.named_parameters()]
     shapes = [p.shape for _, p in model.named_parameters()]
     sizes = [math.prod(s) for s in shapes]
@@ -371,8 +372,26 @@ def hvp_function(model: nn.Module, at: torch.Tensor, x: torch.Tensor, y: torch.T
 
     g = grad(loss)
 
-    def hvp(v: torch.Tensor) -> torch.Tensor:
+    def forward_over_reverse(v: torch.Tensor) -> torch.Tensor:
         return jvp(g, (at,), (v,))[1]
+
+    def reverse_over_reverse(v: torch.Tensor) -> torch.Tensor:
+        return vjp(g, at)[1](v)[0]
+
+    # forward-over-reverse is the cheaper; a few backward formulas have no forward derivative (an
+    # embedding's backward writes into a zero tensor), and there reverse-over-reverse, the slower
+    # but general way, gives the same product
+    chosen: list = []
+
+    def hvp(v: torch.Tensor) -> torch.Tensor:
+        if not chosen:
+            try:
+                out = forward_over_reverse(v)
+                chosen.append(forward_over_reverse)
+                return out
+            except RuntimeError:
+                chosen.append(reverse_over_reverse)
+        return chosen[0](v)
 
     return hvp
 

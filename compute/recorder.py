@@ -25,7 +25,6 @@ from __future__ import annotations
 import json
 import math
 import os
-import tempfile
 import time
 import warnings
 from dataclasses import dataclass
@@ -34,6 +33,7 @@ from pathlib import Path
 import torch
 import torch.nn as nn
 
+from studio import atomic
 from compute.checkpoints import CheckpointError
 from compute.train import snapshot_steps
 
@@ -50,16 +50,7 @@ def step_file(step: int) -> str:
 def _atomic_write(path: Path, write) -> None:
     """``write(file)`` into a temporary file beside ``path``, then rename it over ``path``: a reader
     (or a crash) sees the old file or the new one, never half of one."""
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            write(f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    atomic.write_file(path, write)
 
 
 def _open_ended(step: int) -> bool:

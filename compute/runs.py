@@ -34,7 +34,7 @@ import numpy as np
 import torch
 import torch.nn as nn
 
-from studio import cache
+from studio import atomic, cache
 from studio.cache import CacheError, TrainedModel
 from studio.scene import Scene, train_run_problem
 from compute.data import DataError, Dataset, build_data
@@ -201,9 +201,7 @@ def save_run(run: Run, path: Path) -> None:
                           for c in ("train_loss", "eval_loss", "eval_accuracy", "train_accuracy", "lr", "epoch")},
               "info": _plain(t.info), "final": run.final, "buffers": dict(run.buffers), "source": run.source,
               "seconds": run.seconds, "train_key": run.train_key, "files": list(run.files)}
-    tmp = path.with_name(path.name + ".tmp")
-    torch.save(record, tmp)
-    tmp.replace(path)
+    atomic.write_file(path, lambda fh: torch.save(record, fh))
 
 
 def read_run(path: Path) -> Run:

@@ -8,6 +8,8 @@ import shutil
 from pathlib import Path
 from typing import Callable
 
+from studio import atomic
+
 #: the least number of digits in a sequence's file numbers (400 grids at most per scene: 000..399)
 FRAME_DIGITS = 3
 
@@ -43,7 +45,7 @@ def write_atomic(files: list[Save]) -> None:
     try:
         for path, save in files:
             path.parent.mkdir(parents=True, exist_ok=True)
-            tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+            tmp = atomic.temporary(path)
             tmps.append((tmp, path))
             with open(tmp, "wb") as fh:
                 save(fh)

@@ -18,6 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
+from studio import atomic
 from studio.cache import Landscape
 
 #: the report's size in inches at its dpi (2400 x 1400 pixels)
@@ -40,10 +41,10 @@ def write_report(ls: Landscape, record: dict, arrays: dict, out: Path, title: st
     _table(fig.add_subplot(grid[1, 1]), lines or [])
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(f".{out.name}.tmp.png")
-    fig.savefig(tmp, facecolor=fig.get_facecolor())
-    plt.close(fig)
-    tmp.replace(out)
+    try:
+        atomic.write_file(out, lambda fh: fig.savefig(fh, format="png", facecolor=fig.get_facecolor()))
+    finally:
+        plt.close(fig)
     return out
 
 

@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageDraw
 
+from studio import atomic
 from studio.assets import font
 
 #: the sheet's background and label colours (RGB, 0-255)
@@ -58,9 +59,7 @@ def write_storyboard(film, out: Path, duration: float, count: int = 12, columns:
             draw.text((x + 2, y + h + 3 + font.size + 2), camera_line(state), fill=DIM, font=small)
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(f".{out.name}.tmp.png")
-    sheet.save(tmp)
-    tmp.replace(out)
+    atomic.write_file(out, lambda fh: sheet.save(fh, format="PNG"))
     return out
 
 

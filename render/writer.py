@@ -27,6 +27,8 @@ from pathlib import Path
 
 import numpy as np
 
+from studio import atomic
+
 
 class _BackgroundWriter:
     """Frames checked and queued by ``write``, consumed in order by a background thread
@@ -181,7 +183,7 @@ class PngSequenceWriter(_BackgroundWriter):
                 raise RuntimeError(f"writing {self.path} failed: {self._error or 'no frames'}")
             return
         try:
-            replace_dir(self.tmp, self.path)
+            atomic.replace_dir(self.tmp, self.path)
         except BaseException:
             shutil.rmtree(self.tmp, ignore_errors=True)
             raise
@@ -192,41 +194,14 @@ def frame_name(i: int) -> str:
     return f"frame_{i:06d}.png"
 
 
-def replace_dir(src: Path, dst: Path) -> None:
-    """Rename the finished directory src to dst; a directory already at dst is moved aside first
-    and deleted after (dst is never a partly written directory)."""
-    old = None
-    if dst.is_dir() and not dst.is_symlink():
-        old = dst.with_name(f".{dst.name}.old-{os.getpid()}")
-        if old.exists():
-            shutil.rmtree(old)
-        os.replace(dst, old)
-    elif dst.exists():
-        raise FileExistsError(f"{dst} exists and is not a directory; a PNG sequence is written into a directory")
-    try:
-        os.replace(src, dst)
-    except BaseException:
-        if old is not None:
-            os.replace(old, dst)
-        raise
-    if old is not None:
-        shutil.rmtree(old, ignore_errors=True)
-
-
 def write_image(path: str | Path, img: np.ndarray) -> Path:
     """One image (PNG, or what the suffix says) under a temporary name, renamed into place; on any
     failure the temporary file is removed and nothing is left at the path."""
     from PIL import Image
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.stem}.partial-{os.getpid()}{path.suffix}")
-    try:
-        Image.fromarray(img).save(tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-    return path
+    fmt = Image.registered_extensions().get(path.suffix.lower(), "PNG")
+    return atomic.write_file(path, lambda fh: Image.fromarray(img).save(fh, format=fmt))
 
 
 def probe(path: str | Path) -> dict:

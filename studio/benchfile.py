@@ -5,6 +5,8 @@ import json
 import sys
 from pathlib import Path
 
+from studio import atomic
+
 
 def merge_json(path: Path, rows: list[dict], stage: str) -> None:
     old = []
@@ -14,9 +16,7 @@ def merge_json(path: Path, rows: list[dict], stage: str) -> None:
         except (ValueError, AttributeError):
             old = []
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(old + rows, indent=1) + "\n")
-    tmp.replace(path)
+    atomic.write_text(path, json.dumps(old + rows, indent=1) + "\n")
 
 
 def update_readme(readme: Path, marker: str, text: str) -> None:

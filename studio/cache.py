@@ -53,7 +53,6 @@ This module uses NumPy only; both stages import it.
 from __future__ import annotations
 
 import hashlib
-import contextlib
 import json
 import os
 import re
@@ -64,6 +63,7 @@ from typing import Any, Iterable, Optional
 
 import numpy as np
 
+from studio import atomic
 from studio.cli import UserError
 
 #: Bump when the cache layout or the meaning of a landscape key changes (the scene's cache keys
@@ -315,15 +315,10 @@ def _descent_index(descents: dict[str, Descent]) -> dict:
     return {h: dict(d.info, spec=d.spec) for h, d in descents.items()}
 
 
-def _fsync(path: Path) -> None:
-    with open(path, "rb") as fh:
-        os.fsync(fh.fileno())
-
-
 def write(root: Path, ls: Landscape) -> Path:
     """Write a finished entry atomically; returns its directory."""
     validate(ls)
-    with _atomic_dir(Path(root), ls.key) as tmp:
+    with _entry_dir(Path(root), ls.key) as tmp:
         np.save(tmp / "loss.npy", ls.loss)
         np.save(tmp / "alpha.npy", ls.alpha)
         np.save(tmp / "beta.npy", ls.beta)
@@ -345,43 +340,12 @@ def write(root: Path, ls: Landscape) -> Path:
     return entry_dir(root, ls.key)
 
 
-@contextlib.contextmanager
-def _atomic_dir(base: Path, name: str):
-    """Yields an empty temporary directory next to ``base/name``; when the block ends normally its
-    files are synced to disk, an older ``base/name`` is removed and the directory renamed into
-    place; when it raises, the temporary directory is removed and nothing else changes."""
+def _entry_dir(base: Path, name: str):
+    """studio/atomic.py's temporary folder for entry ``name`` under ``base``, after clearing what
+    killed writers left there."""
     base.mkdir(parents=True, exist_ok=True)
-    final = base / name
-    tmp = base / f".{name}.tmp-{os.getpid()}"
     _remove_dead_temps(base)
-    if tmp.exists():
-        shutil.rmtree(tmp)
-    tmp.mkdir()
-    try:
-        yield tmp
-        for f in tmp.iterdir():
-            _fsync(f)
-        if final.exists():
-            shutil.rmtree(final)
-        os.replace(tmp, final)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-
-
-def _atomic(path: Path, save) -> None:
-    """Write one file of an entry: ``save(file object)`` under a temporary name in the same
-    directory, then renamed into place."""
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    try:
-        with open(tmp, "wb") as fh:
-            save(fh)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
+    return atomic.directory(base / name)
 
 
 class _EntryLock:
@@ -422,15 +386,15 @@ def add_descents(root: Path, key: str, descents: Iterable[Descent] = (),
         _remove_dead_temps(d)                    # files of writers that were killed mid-way
         if plane is not None:
             for name in ("origin", "d1", "d2"):
-                _atomic(d / f"{name}.npy", lambda f, a=getattr(plane, name): np.save(f, a))
+                atomic.write_file(d / f"{name}.npy", lambda f, a=getattr(plane, name): np.save(f, a))
         for ds in descents:
-            _atomic(d / f"descent_{ds.key}.npz", lambda f, ds=ds: _save_path(f, ds.path))
+            atomic.write_file(d / f"descent_{ds.key}.npz", lambda f, ds=ds: _save_path(f, ds.path))
         meta = json.loads((d / "meta.json").read_text())
         index = dict(meta.get("descents") or {})
         index.update(_descent_index({ds.key: ds for ds in descents}))
         meta["descents"] = index
         text = json.dumps(meta, indent=2, sort_keys=True) + "\n"
-        _atomic(d / "meta.json", lambda fh: fh.write(text.encode()))
+        atomic.write_file(d / "meta.json", lambda fh: fh.write(text.encode()))
     return d
 
 
@@ -597,7 +561,7 @@ def write_model(root: Path, tm: TrainedModel) -> Path:
         raise CacheError(f"params: expected float32, found {tm.params.dtype}")
     log = check_log(tm.log, tm.params.shape[0])
     base = Path(root) / MODELS
-    with _atomic_dir(base, tm.key) as tmp:
+    with _entry_dir(base, tm.key) as tmp:
         np.save(tmp / "params.npy", tm.params)
         if tm.buffers:
             np.savez(tmp / "buffers.npz", **tm.buffers)
@@ -652,8 +616,8 @@ def write_figures(root: Path, key: str, record: dict, arrays: dict[str, np.ndarr
     text = json.dumps(record, indent=1, sort_keys=True, allow_nan=False) + "\n"
     with _EntryLock(d):
         _remove_dead_temps(d)
-        _atomic(d / "figures.npz", lambda f: np.savez_compressed(f, **arrays))
-        _atomic(d / "figures.json", lambda fh: fh.write(text.encode()))
+        atomic.write_file(d / "figures.npz", lambda f: np.savez_compressed(f, **arrays))
+        atomic.write_file(d / "figures.json", lambda fh: fh.write(text.encode()))
     return d
 
 
