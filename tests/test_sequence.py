@@ -7,6 +7,7 @@ import pytest
 
 from studio import cache
 from studio.scene import SceneError, load_scene
+from tests.conftest import synthetic_sequence
 
 SCENE = """
 title: "Learning"
@@ -248,25 +249,9 @@ def test_sequence_changes_the_cache_key(tmp_path):
 
 # --------------------------------------------------------------------------- render
 
-def _synthetic_sequence(k_all=4, nx=60, ny=50):
-    """A bowl that deepens and sharpens over 'training', as a cache entry."""
-    from studio.cache import GridSequence, Landscape, Path2D
-    alpha, beta = np.linspace(-1, 1, nx), np.linspace(-1, 1, ny)
-    A, B = np.meshgrid(alpha, beta)
-    grids = np.stack([(1.0 - 0.2 * k) * (0.3 + (1 + k) * (A ** 2 + B ** 2)) for k in range(k_all)]).astype(np.float32)
-    t = np.linspace(0, 1, 3 * k_all - 2)
-    xy = np.stack([0.8 * (1 - t), 0.6 * (1 - t)], axis=1)
-    steps = np.arange(len(t)) * 10
-    loss = np.array([1.0 - 0.2 * t_ for t_ in t])
-    paths = {"training": Path2D("training", xy, loss, loss * 0.9, np.zeros(len(t)), steps)}
-    idx = np.arange(0, len(t), 3)
-    seq = GridSequence(grids, steps[idx], idx, xy[idx])
-    return Landscape("seqtest", grids[-1].copy(), alpha, beta, paths, {"landscape": {}}, sequence=seq)
-
-
 def test_morph_endpoints_equal_the_grids_and_the_scale_is_shared():
     from render.look import TerrainSequence
-    ls = _synthetic_sequence()
+    ls = synthetic_sequence()
     ts = TerrainSequence(ls, "linear", 0.5, "magma", 0.5)
     top = ts.heights.top
     for k in range(len(ts)):
@@ -291,7 +276,7 @@ def test_morph_endpoints_equal_the_grids_and_the_scale_is_shared():
 def test_film_morphs_and_the_head_rides_the_current_terrain(gl, tmp_path):
     from render.film import Film, Options
     from render.look import _bilinear
-    ls = _synthetic_sequence()
+    ls = synthetic_sequence()
     p = tmp_path / "m.yaml"
     p.write_text("title: ''\nrender:\n  size: [192, 108]\n  duration: 3\n  paths: {training: {start: 0.2, end: 2.6}}\n")
     scene = load_scene(p)
@@ -345,7 +330,7 @@ def test_follow_track_over_a_morphing_landscape_rides_the_current_terrain(gl, tm
     shown at that moment (not on the last grid)."""
     from render.film import Film, Options
     from render.look import _bilinear
-    ls = _synthetic_sequence()
+    ls = synthetic_sequence()
     p = tmp_path / "f.yaml"
     p.write_text("title: ''\nrender:\n  size: [192, 108]\n  duration: 3\n"
                  "  paths: {training: {start: 0.2, end: 2.6}}\n"

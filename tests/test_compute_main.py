@@ -1,4 +1,4 @@
-"""Bad weights, bad losses and meaningless planes: one line naming the scene file, the key and what
+"""compute/__main__.py: bad weights, bad losses and meaningless planes end in one line naming the scene
 to do, exit status 2, and nothing left in the cache (python -m compute, run in this process)."""
 from __future__ import annotations
 
