@@ -1,5 +1,6 @@
-"""compute/__main__.py: bad weights, bad losses and meaningless planes end in one line naming the scene
-to do, exit status 2, and nothing left in the cache (python -m compute, run in this process)."""
+"""compute/__main__.py: bad weights, bad losses and meaningless planes end in one line naming the
+scene file, the key and what to do, exit status 2, and nothing left in the cache (python -m compute,
+run in this process)."""
 from __future__ import annotations
 
 from pathlib import Path
