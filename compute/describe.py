@@ -49,6 +49,12 @@ def measure_entry(scene: Scene, root: Path, key: str, device: torch.device,
     vec = lambda a: torch.from_numpy(np.array(a, dtype=np.float64)).to(device)
     origin, d1, d2 = vec(pv.origin), vec(pv.d1), vec(pv.d2)
     path = ls.paths.get("training")
+    if not np.isfinite(np.asarray(ls.loss)).any():       # training diverged: there is nothing to measure
+        record = {"options": _options_record(scene), "figures": None, "diverged": True,
+                  "seconds": time.perf_counter() - t0, "device": str(device)}
+        cache.write_figures(root, key, record, {})
+        log("figures: the grid holds no finite loss (the training diverged); nothing to measure")
+        return record, {}
     hessian = scene.landscape.figures.hessian
     figs = measure(np.asarray(ls.loss, dtype=np.float64), ls.alpha, ls.beta, options,
                    hvp_at=model_hvp(task.model, task.eval.x, task.eval.y, task.loss) if hessian else None,
@@ -112,6 +118,9 @@ def main(argv: list[str]) -> int:
         return 0
     for caption, key, rec in out:
         print(f"{args.scene}{f' ({caption})' if caption else ''}: landscape {key}")
+        if rec.get("figures") is None:
+            print("  diverged: the grid holds no finite loss")
+            continue
         for line in describe(rec["figures"]):
             print(f"  {line}")
     return 0

@@ -273,6 +273,8 @@ def _run(scene: Scene, cache_root: Path, device: str | None, progress: bool, for
 
     # ---- the training path on the plane, the scene's in-plane descents, the precision check
     paths = {"training": _training_path(engine, run, fit)} if len(run.steps) > 1 else {}
+    if "training" in paths and len(paths["training"].step) < 1:
+        paths = {}
     pv = descent.plane_vectors(fit.origin, fit.d1, fit.d2)
     paths_down = descent.compute_descents(scene.landscape.descents, task.model,
                                           descent.plane_from_vectors(task.model, pv, dev), task.eval.x,
@@ -396,5 +398,8 @@ def _training_path(engine: GridEngine, run: Run, fit: PlaneFit) -> Path2D:
     surf = engine.losses(torch.tensor(xy[:, 0], dtype=torch.float32, device=dev),
                          torch.tensor(xy[:, 1], dtype=torch.float32, device=dev)).cpu().numpy()
     t = run.trajectory
-    return Path2D("training", xy.astype(np.float64), np.asarray(t.eval_loss, np.float64),
-                  surf.astype(np.float64), np.asarray(fit.offplane, np.float64), np.asarray(t.steps, np.int64))
+    # a run that diverged leaves the plane where its weights stop being finite: the path ends there
+    keep = int(np.argmin(np.isfinite(xy).all(axis=1))) if not np.isfinite(xy).all() else len(xy)
+    return Path2D("training", xy[:keep].astype(np.float64), np.asarray(t.eval_loss[:keep], np.float64),
+                  surf[:keep].astype(np.float64), np.asarray(fit.offplane[:keep], np.float64),
+                  np.asarray(t.steps[:keep], np.int64))

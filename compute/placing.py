@@ -42,8 +42,9 @@ def fit_plane(spec: dict, run: Run, task: Task) -> PlaneFit:
     """The scene's plane (its resolved ``plane:`` section) for ``run``; the Hessian is taken on the
     evaluation subset, the data of the grid, with the task's loss."""
     t0 = time.perf_counter()
+    origin = run.final if spec.get("at") is None else planes.nearest_snapshots(run.steps, [spec["at"]])[0]
     pl = planes.build_plane(spec, task.model, run.params, run.steps, task.eval.x, task.eval.y,
-                            run.trajectory.eval_loss, task.loss, run.final)
+                            run.trajectory.eval_loss, task.loss, origin)
     origin, d1, d2, info = pl["origin"], pl["d1"], pl["d2"], pl["info"]
     info["plane_s"] = time.perf_counter() - t0
     xy, off = planes.project(run.params, origin, d1, d2)

@@ -597,8 +597,14 @@ def build_plane(spec: dict, model: nn.Module, params: torch.Tensor, steps: np.nd
     -> {origin, d1, d2: flat tensors like params' rows, info: dict for the cache's meta}."""
     method = spec["method"]
     final = params[final_index]
-    _check_trajectory(method, params, final, steps)
     how, bias, seed = spec["normalization"], spec["include_biases"], spec["seed"]
+    finite = torch.isfinite(params).all(dim=1)
+    if not bool(finite[final_index]):
+        return _diverged_plane(spec, model, params, steps, finite, final_index)
+    if not bool(finite.all()):          # a run that diverged after this moment: the finite snapshots
+        params, steps = params[finite], np.asarray(steps)[finite.numpy()]
+        final_index = int(finite[:final_index % len(finite) + 1].sum()) - 1
+    _check_trajectory(method, params, final, steps)
     if method == "pca":
         d1, d2, info = pca_plane(params, final)
         origin = final
@@ -625,6 +631,20 @@ def build_plane(spec: dict, model: nn.Module, params: torch.Tensor, steps: np.nd
         raise ValueError(f"landscape.plane.method: unknown method {method!r}")
     info.setdefault("origin_step", int(steps[final_index]))
     return {"origin": origin, "d1": d1, "d2": d2, "info": info}
+
+
+def _diverged_plane(spec: dict, model: nn.Module, params: torch.Tensor, steps: np.ndarray, finite: torch.Tensor,
+                    final_index: int) -> dict:
+    """The plane of weights that are not finite (the training diverged before this moment): its origin
+    is those weights, so every grid point is NaN and the landscape is drawn as diverged; the
+    directions are a random plane's at the last finite snapshot, so the entry is whole."""
+    last = int(torch.nonzero(finite)[-1]) if bool(finite.any()) else None
+    if last is None:
+        raise PlaneError("landscape.train: every snapshot of the run has non-finite weights; nothing to draw")
+    d1, d2, _ = random_plane(split(model, params[last]), spec["seed"], spec["normalization"], spec["include_biases"])
+    info = {"origin_step": int(steps[final_index]), "diverged": True, "last_finite_step": int(steps[last]),
+            "note": "the weights at this step are not finite (the training diverged): every grid point is NaN"}
+    return {"origin": params[final_index], "d1": flatten(d1), "d2": flatten(d2), "info": info}
 
 
 def _hessian_subset(x: torch.Tensor, y: torch.Tensor | None, n: int, seed: int):
@@ -677,6 +697,12 @@ def project(points: torch.Tensor, origin: torch.Tensor, d1: torch.Tensor, d2: to
 
     -> (xy (T, 2) float64, offplane (T,) float64)"""
     T, P = points.shape
+    ok = torch.isfinite(points).all(dim=1) & bool(torch.isfinite(origin).all())
+    if not bool(ok.all()):              # snapshots of a diverged run: not on any plane
+        xy, off = np.full((T, 2), np.nan), np.full(T, np.nan)
+        if bool(ok.any()):
+            xy[ok.numpy()], off[ok.numpy()] = project(points[ok], origin, d1, d2)
+        return xy, off
     if T * P <= SVD_ELEMENTS:
         A = torch.stack([d1, d2], dim=1).double()                     # (P, 2)
         v = (points.double() - origin.double()).T                     # (P, T)

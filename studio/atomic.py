@@ -20,10 +20,11 @@ def temporary(path: Path) -> Path:
 
 
 def write_file(path: str | os.PathLike, save: Callable[[BinaryIO], None], sync: bool = True) -> Path:
-    """``save(file)`` into a temporary file beside ``path``, synced to disk, then renamed over
-    ``path``; on any failure (Ctrl-C included) the temporary file is removed and ``path`` is as it
+    """``save(file)`` into a temporary file beside ``path`` (its folder made if missing), synced to
+    disk, then renamed over ``path``; on any failure (Ctrl-C included) the temporary file is removed and ``path`` is as it
     was.  Returns ``path``."""
     path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
     tmp = temporary(path)
     try:
         with open(tmp, "wb") as fh:

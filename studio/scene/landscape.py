@@ -37,6 +37,11 @@ class PlaneSpec(_Strict):
     2018): a point (a, b) stands for the weights ``origin + a*d1 + b*d2``."""
     method: Literal["pca", "random", "hessian", "checkpoints", "interpolate"] = Field(
         "pca", description="how the origin and the two directions are chosen (see above)")
+    at: Optional[int] = Field(
+        None, ge=0, description="a moment of training: the plane's origin is the snapshot nearest this training step "
+                                "(0: the initial weights) instead of the final weights, so the grid is the landscape "
+                                "around the network at that moment (a sweep's moments set it)",
+        json_schema_extra=doc(applies="`pca`, `random`, `hessian`"))
     seed: int = Field(0, ge=0, description="seed of the random directions, of the Hessian's start vector and of its "
                                            "`samples` subset",
                       json_schema_extra=doc(applies="`random`, `hessian`, `checkpoints` (with 2), `interpolate`"))
@@ -119,6 +124,9 @@ class PlaneSpec(_Strict):
     def _one_extent(self):
         if self.span is not None and self.range is not None:
             raise ValueError("give either span or range, not both")
+        if self.at is not None and self.method in ("checkpoints", "interpolate"):
+            raise ValueError(f"at (a moment of training) is for the methods pca, random and hessian; {self.method!r} "
+                             f"places its origin on its checkpoints")
         if self.method in ("checkpoints", "interpolate") and self.checkpoints is None:
             example = "2 training steps, e.g. checkpoints: [0, 1500]" if self.method == "interpolate" else \
                 "2 or 3 training steps, e.g. checkpoints: [0, 300, 1500]"

@@ -6,12 +6,13 @@ import json
 from pathlib import Path
 from typing import Optional
 
-from pydantic import Field
+from pydantic import Field, ValidationError, model_validator
 
 from studio.cache import FORMAT_VERSION
 from studio.scene.base import _Strict
 from studio.scene.film import CompareSpec, OutputSpec, RenderSpec, frames_path
 from studio.scene.landscape import _TAGGED, LandscapeSpec
+from studio.scene.sweep import MAX_PANELS, SweepSpec, moment_name, moment_step, nested
 
 
 class Scene(_Strict):
@@ -24,6 +25,9 @@ class Scene(_Strict):
     compare: Optional[CompareSpec] = Field(
         None, description="a comparison film: two to four landscapes, each the landscape section with a "
                           "panel's changes")
+    sweep: Optional[SweepSpec] = Field(
+        None, description="one landscape key over a list of values, each looked at at chosen moments of "
+                          "training: one panel (and cache entry) per value and moment")
 
     #: the file the scene was read from (load_scene sets it; a scene file cannot)
     source: str = Field("", exclude=True)
@@ -91,10 +95,35 @@ class Scene(_Strict):
         canon = json.dumps({"format": FORMAT_VERSION, "trained_model": part}, sort_keys=True, separators=(",", ":"))
         return hashlib.sha256(canon.encode()).hexdigest()[:16]
 
+    def sweep_panels(self) -> list[tuple[str, "Scene", object, object]]:
+        """(caption, scene, value, moment) of each panel of the sweep (see ``_sweep_panels``)."""
+        return _sweep_panels(self) if self.sweep is not None else []
+
+    @model_validator(mode="after")
+    def _sweep_fits(self):
+        if self.sweep is None:
+            return self
+        sw = self.sweep
+        if self.compare is not None:
+            raise ValueError("give compare (landscapes side by side) or sweep (one key over values), not both")
+        if len(sw.values) * len(sw.moments) > MAX_PANELS:
+            raise ValueError(f"sweep: {len(sw.values)} values x {len(sw.moments)} moments make "
+                             f"{len(sw.values) * len(sw.moments)} panels; at most {MAX_PANELS}")
+        for value in sw.values:
+            try:
+                LandscapeSpec.model_validate(deep_merge(self.landscape.model_dump(exclude_unset=True, by_alias=True),
+                                                        nested(sw.key, value)))
+            except ValidationError as e:
+                raise ValueError(_sweep_problem(sw.key, value, e)) from None
+        return self
+
     def panels(self) -> list[tuple[str, "Scene"]]:
         """The comparison's panels as (caption, scene): each a copy of this scene with the panel's
-        merged landscape (so its cache_key() is the panel's grid entry) and no compare section.
-        Empty for a scene without ``compare:``."""
+        merged landscape (so its cache_key() is the panel's grid entry) and no compare section;
+        a sweep's, value by value and moment by moment (:meth:`sweep_panels`).  Empty for a scene
+        with neither."""
+        if self.sweep is not None:
+            return [(caption, sc) for caption, sc, _, _ in self.sweep_panels()]
         if self.compare is None:
             return []
         out = []
@@ -102,6 +131,34 @@ class Scene(_Strict):
             spec = LandscapeSpec.model_validate(panel_landscape(self.landscape, p.landscape))
             out.append((p.caption or "", self.model_copy(update={"landscape": spec, "compare": None})))
         return out
+
+
+def _sweep_problem(key: str, value, e: ValidationError) -> str:
+    """One line for a sweep whose key or value the landscape refuses."""
+    err = e.errors()[0]
+    loc = ".".join(str(p) for p in err["loc"] if not isinstance(p, int))
+    if err["type"] == "extra_forbidden":
+        return (f"sweep.key: {key!r} is not a key of the landscape section ({loc} is unknown); give a dotted "
+                f"key such as train.lr, train.batch_size, model.widths or data.noise (scenes/README.md lists them)")
+    return f"sweep.values: {value!r} is not a value landscape.{key} takes: {err['msg']}"
+
+
+def _sweep_panels(scene: Scene) -> list[tuple[str, Scene, object, object]]:
+    """(caption, scene, value, moment) of each panel of ``scene.sweep``, value by value, each value's
+    moments in order.  The panel's landscape: the scene's, with the swept key set to the value and
+    ``plane.at`` to the moment."""
+    sw = scene.sweep
+    given = scene.landscape.model_dump(exclude_unset=True, by_alias=True)
+    out = []
+    for value in sw.values:
+        for moment in sw.moments:
+            over = deep_merge(nested(sw.key, value), {"plane": {"at": moment_step(moment)}})
+            if moment_step(moment) is None:
+                over["plane"].pop("at")
+            spec = LandscapeSpec.model_validate(deep_merge(given, over))
+            caption = sw.caption(value) + (f", {moment_name(moment)}" if len(sw.moments) > 1 else "")
+            out.append((caption, scene.model_copy(update={"landscape": spec, "sweep": None}), value, moment))
+    return out
 
 
 def deep_merge(base: dict, over: dict) -> dict:
