@@ -11,7 +11,7 @@ from typing import Any, Literal, Optional, Union
 
 from pydantic import Field, field_validator
 
-from studio.scene.base import _Strict
+from studio.scene.base import _Strict, doc
 
 #: most panels of a sweep (values x moments) and most values
 MAX_VALUES, MAX_PANELS = 16, 64
@@ -24,8 +24,11 @@ class SweepSpec(_Strict):
     key: str = Field(description="a key of the landscape section, dotted: train.lr, train.batch_size, model.widths, "
                                  "model.skip, train.weight_decay, data.noise, ...")
     values: list[Any] = Field(min_length=1, max_length=MAX_VALUES,
+                              json_schema_extra=doc(allowed="1 to 16 values the key takes, e.g. `[0.01, 0.1, 1]`"),
                               description="the values the key takes, one panel (a column) each; at most 16")
     moments: list[Moment] = Field(["end"], min_length=1, max_length=8,
+                                  json_schema_extra=doc(allowed="1 to 8 of `init`, `end` and training steps, "
+                                                                "e.g. `[init, 30, end]`"),
                                   description="the moments of training each value is looked at: init (the initial "
                                               "weights, under the hyperparameters that will be used), a training step, "
                                               "or end (the final weights); one row each")
