@@ -3,6 +3,7 @@
 #   make preview [SCENE=...]                 a small, fast film for checking a camera path
 #   make storyboard [SCENE=...]              a contact sheet of the film's shots, with their cameras
 #   make report [SCENE=...]                  the landscape's report: heat map, basins, figures
+#   make view [SCENE=...]                    a window to find shots by eye: orbit, scrub, print keyframes
 #   make test                                the test suite
 #   SET="key=value ..."                      scene values overridden for this run, e.g.
 #                                            make preview SCENE=scenes/x.yaml SET="landscape.grid.resolution=[150,150]"
@@ -38,6 +39,7 @@ render: setup gl
 	$(PY) -m render $(SCENE) $(SETS)
 
 test: setup gl
+	@tools/ensure-gl.sh $(PY) --viewer-test
 	$(PY) -m pytest -q
 
 # Benchmarks (not tests): ratios against a baseline measured in the same run, table into README.md,
@@ -63,7 +65,7 @@ gpu-check-imagenette: $(SETUP)
 
 # A contact sheet of a scene's shots (out/<name>_storyboard.png) and the landscape's report
 # (out/<name>_report.png: heat map, basins, convexity map and figures).
-.PHONY: storyboard report gallery
+.PHONY: storyboard report gallery view
 storyboard: setup gl
 	$(PY) -m compute $(SCENE) $(SETS)
 	$(PY) -m render $(SCENE) --storyboard --size 640x360 $(SETS)
@@ -71,6 +73,12 @@ storyboard: setup gl
 report: setup
 	$(PY) -m compute $(SCENE) $(SETS)
 	$(PY) -m render $(SCENE) --report $(SETS)
+
+# The viewer (render/viewer.py; needs a display): the cached landscape in the film's look; mouse orbits,
+# pans and dollies, arrows scrub, space plays the scene's camera, k prints the camera as a keyframe line.
+view: setup gl
+	$(PY) -m compute $(SCENE) $(SETS)
+	$(PY) -m render $(SCENE) --view $(SETS)
 
 # The README's gallery: a still of each example scene, small, into docs/gallery/ (scene:seconds).
 GALLERY := default:11 optimizers:10 orbit:9 regression:10 autoencoder:10 charlm:11

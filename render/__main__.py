@@ -4,7 +4,7 @@ Usage:
     python -m render SCENE.yaml [--cache-dir cache] [--out PATH]
                      [--size WxH | --size 720p|1080p|1440p|4k] [--fps N] [--duration S]
                      [--frames N] [--format mp4|mov|webm|gif|png] [--preview] [--still SECONDS --out PATH.png]
-                     [--storyboard [N]] [--report]
+                     [--storyboard [N]] [--report] [--view]
 
 Reads the scene's ``render:`` and ``output:`` sections and the cache entry of
 its ``landscape:`` section (run ``python -m compute SCENE`` first; ``make
@@ -18,7 +18,8 @@ A scene with ``compare:`` reads each panel's cache entry and renders them as one
 comparison film (render/compare.py).  ``--storyboard`` writes a contact sheet of N stills at even
 times with their time codes and cameras (``out/<name>_storyboard.png``, render/storyboard.py);
 ``--report`` the landscape's report, its heat map and figures (``out/<name>_report.png``,
-render/report.py).
+render/report.py).  ``--view`` opens a window to orbit, scrub and print the camera as a keyframe
+(render/viewer.py; needs a display).
 """
 from __future__ import annotations
 
@@ -73,11 +74,16 @@ def _render(argv: list[str]) -> int:
                     help="write a contact sheet of N stills (default 12) at even times, with time codes and cameras")
     ap.add_argument("--report", action="store_true",
                     help="write the landscape's report: heat map, basins, convexity map and figures")
+    ap.add_argument("--view", action="store_true",
+                    help="open a window to find shots by eye (render/viewer.py; --out: where its screenshot key writes)")
     ap.add_argument("--quiet", action="store_true")
     args = ap.parse_args(argv)
     scene = load_scene_or_report(args.scene, args.set)
     if scene is None:
         return 2
+    if args.view:                                   # no window here: say so before reading anything
+        from render.viewer import require_display
+        require_display(args.scene)
     r = scene.render
     w, h = args.size or tuple(r.size)
     if args.still is None and max(w, h) > MAX_FILM:
@@ -98,6 +104,8 @@ def _render(argv: list[str]) -> int:
     if args.fps is not None and args.fps < 1:
         print("error: --fps must be at least 1", file=sys.stderr)
         return 2
+    if scene.sweep is not None:
+        return _sweep(args, scene)
     panels = []                                     # a comparison: (caption, scene, landscape) per panel
     # the grid entry, plus the scene's in-plane descents (each must have been computed)
     if scene.compare is None:
@@ -113,6 +121,11 @@ def _render(argv: list[str]) -> int:
     from render.film import Options, render_film, render_still
     from render.look import LookError
     opts = Options(w, h, fps, duration, stride, supersample=supersample)
+    if args.view:
+        if panels:
+            raise cli.UserError(f"{args.scene}: --view shows one landscape; a comparison (compare:) is not supported")
+        from render.viewer import view
+        return view(scene, ls, opts, args.scene, screenshot=args.out, fit=args.size is None)
     try:
         if args.storyboard is not None:
             out = Path(args.out) if args.out else scene.output_path().with_name(f"{scene.name}_storyboard.png")
@@ -153,6 +166,28 @@ def _render(argv: list[str]) -> int:
         raise cli.UserError(f"cannot write {e.filename or 'the output'}: {e.strerror or e}") from None
     print(f"[render] wrote {out}: {stats['frames']} frames {w}x{h} at {fps} fps in {stats['seconds']:.1f} s "
           f"({stats['fps']:.2f} frames/s)", file=sys.stderr)
+    return 0
+
+
+def _sweep(args, scene) -> int:
+    """A sweep's contact sheet, figures table and chart, from its panels' entries (render/sweep.py)."""
+    from render.sweep import SweepPanel, table_rows, write_chart, write_sheet, write_table
+    root = Path(args.cache_dir)
+    panels = []
+    for caption, sc, value, moment in scene.sweep_panels():
+        try:
+            entry = cache.read(root, sc.cache_key(), args.scene)
+        except cache.CacheError as e:
+            raise cache.CacheError(f"sweep panel {caption!r}: {e}") from None
+        stored = cache.read_figures(root, entry.key)
+        panels.append(SweepPanel(caption, value, moment, entry, stored[0] if stored else None))
+    base = scene.output_path().with_suffix("")
+    out = base.with_name(f"{base.name}_sheet.png")
+    write_sheet(scene, panels, out)
+    rows = table_rows(scene, panels)
+    files = [out, *write_table(rows, base.with_name(f"{base.name}_figures.csv")),
+             write_chart(scene, rows, base.with_name(f"{base.name}_chart.png"))]
+    print(f"[render] wrote {', '.join(str(f) for f in files)}", file=sys.stderr)
     return 0
 
 
