@@ -55,17 +55,47 @@ def measure_entry(scene: Scene, root: Path, key: str, device: torch.device,
         cache.write_figures(root, key, record, {})
         log("figures: the grid holds no finite loss (the training diverged); nothing to measure")
         return record, {}
-    hessian = scene.landscape.figures.hessian
-    figs = measure(np.asarray(ls.loss, dtype=np.float64), ls.alpha, ls.beta, options,
-                   hvp_at=model_hvp(task.model, task.eval.x, task.eval.y, task.loss) if hessian else None,
+    spec = scene.landscape.figures
+    hvp_at, options, note = None, options, None
+    if spec.hessian:
+        x, y = task.eval.x[:spec.samples], None if task.eval.y is None else task.eval.y[:spec.samples]
+        hvp_at = model_hvp(task.model, x, y, task.loss)
+        hvp_at, options, note = _within_budget(hvp_at, origin, options, spec.budget)
+    figs = measure(np.asarray(ls.loss, dtype=np.float64), ls.alpha, ls.beta, options, hvp_at=hvp_at,
                    origin=origin, d1=d1, d2=d2,
                    xy=None if path is None else path.xy, offplane=None if path is None else path.offplane,
                    steps=None if path is None else path.step)
     record = {"options": _options_record(scene), "figures": figs.to_json(),
-              "seconds": time.perf_counter() - t0, "device": str(device)}
+              "seconds": time.perf_counter() - t0, "device": str(device), "note": note}
+    if note:
+        log(f"figures: {note}")
     cache.write_figures(root, key, record, figs.arrays())
     log(f"figures measured in {record['seconds']:.1f} s (python -m compute describe SCENE prints them)")
     return record, figs.arrays()
+
+
+def _within_budget(hvp_at, origin: torch.Tensor, options: FigureOptions, budget: float):
+    """The Hessian figures cost one Hessian-vector product each step: time one, and where the whole
+    would pass ``budget`` seconds (a large network on a CPU), leave out the convexity map, then the
+    Hessian figures altogether, and say so -> (hvp_at or None, options, note or None)."""
+    import time
+    hvp = hvp_at(origin)
+    v = torch.ones_like(origin) / origin.numel() ** 0.5
+    hvp(v)                                                    # the first product pays for tracing
+    t0 = time.perf_counter()
+    hvp(v)
+    one = time.perf_counter() - t0
+    o = options
+    core = (o.iterations + o.trace_samples) * one
+    conv = 2 * o.convexity_k ** 2 * o.convexity_iterations * one
+    if core + conv <= budget:
+        return hvp_at, options, None
+    if core <= budget:
+        return hvp_at, dataclasses.replace(options, convexity_k=0), (
+            f"no convexity map: its {2 * o.convexity_k ** 2 * o.convexity_iterations} Hessian-vector products at "
+            f"{one:.2f} s each would pass figures.budget ({budget:g} s); raise it, or lower figures.convexity_k")
+    return None, options, (f"no Hessian figures: a Hessian-vector product takes {one:.2f} s here, so they would pass "
+                           f"figures.budget ({budget:g} s); raise it, or set figures.samples lower")
 
 
 def _options_record(scene: Scene) -> dict:

@@ -253,10 +253,15 @@ class FiguresSpec(_Strict):
     hessian: bool = Field(True, description="the Hessian figures (top eigenvalue, trace, convexity map): "
                                             "Hessian-vector products on the evaluation subset; false for a large "
                                             "network on a CPU")
-    iterations: int = Field(50, ge=2, le=1000, description="Lanczos steps for the top eigenvalue")
-    trace_samples: int = Field(64, ge=2, le=10_000, description="Hutchinson's random vectors for the trace")
-    convexity_k: int = Field(7, ge=0, le=33, description="the convexity map's points a side (0: no map)")
-    convexity_iterations: int = Field(12, ge=2, le=1000, description="Lanczos steps for each eigenvalue of "
+    samples: int = Field(256, ge=1, le=1_000_000, description="evaluation samples the Hessian figures use (the "
+                                                              "first of the grid's evaluation subset)")
+    budget: float = Field(60.0, gt=0, le=86_400, description="seconds the Hessian figures may take, estimated from "
+                                                             "one Hessian-vector product: over it the convexity map, "
+                                                             "then the other Hessian figures are left out, and said")
+    iterations: int = Field(30, ge=2, le=1000, description="Lanczos steps for the top eigenvalue")
+    trace_samples: int = Field(32, ge=2, le=10_000, description="Hutchinson's random vectors for the trace")
+    convexity_k: int = Field(5, ge=0, le=33, description="the convexity map's points a side (0: no map)")
+    convexity_iterations: int = Field(10, ge=2, le=1000, description="Lanczos steps for each eigenvalue of "
                                                                       "the convexity map")
     seed: int = Field(0, ge=0, description="seed of the random vectors")
 
