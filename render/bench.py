@@ -15,6 +15,8 @@ on this machine's OpenGL (llvmpipe without a GPU) at each size:
                 through the project's VideoWriter, ms per frame
     film        the whole frame loop of a 5-second film (terrain, trail, overlays, encoder
                 in its own thread and process), x264's start and end included: frames/s
+    full look   the same film with the full look (FULL_LOOK: points, light with highlight,
+                valley darkening, dissolving border, bloom, depth of field), ratio to the film
 
 Methods are timed round-robin and medians reported.  Rows go to ``--json``
 (stage "render"), merged with other stages' rows, and with ``--readme`` the
@@ -52,10 +54,17 @@ def synthetic(n: int = 1000):
                      {"landscape": {"grid": {"resolution": [n, n]}}})
 
 
-def _scene(width: int, height: int, duration: float):
+#: render.look of the "whole film, full look" row: every effect of the art form's look on
+FULL_LOOK = {"style": "points", "light": {"specular": 0.35}, "occlusion": 0.6, "edge": 0.06, "bloom": 0.6,
+             "depth_of_field": 0.4}
+
+
+def _scene(width: int, height: int, duration: float, look: dict | None = None):
     from studio.scene import Scene
-    return Scene.model_validate({"title": "Bench", "render": {"size": [width, height], "fps": 30,
-                                                              "duration": duration}})
+    render = {"size": [width, height], "fps": 30, "duration": duration}
+    if look is not None:
+        render["look"] = look
+    return Scene.model_validate({"title": "Bench", "render": render})
 
 
 def _finish():
@@ -133,9 +142,9 @@ def time_encode(width: int, height: int, frames: int) -> float:
         return 1000 * (time.perf_counter() - t0) / frames
 
 
-def time_film(ls, width: int, height: int, frames: int) -> float:
+def time_film(ls, width: int, height: int, frames: int, look: dict | None = None) -> float:
     from render.film import Options, render_film
-    scene = _scene(width, height, frames / 30)
+    scene = _scene(width, height, frames / 30, look)
     with tempfile.TemporaryDirectory() as d:
         stats = render_film(scene, ls, Path(d) / "film.mp4", Options(width, height, 30, frames / 30), 18,
                             "medium", progress=False)
@@ -170,6 +179,7 @@ def run(sizes: list[str], frames: int, rounds: int, film_frames: int = 150) -> l
         # the film loop over a longer run: x264's start and its flush of buffered frames at the end
         # would otherwise weigh on a short one
         fps.append(time_film(ls, w, h, film_frames))
+        full = time_film(ls, w, h, film_frames, FULL_LOOK)
         d, r, m, e, f = (statistics.median(x) for x in (pts_d, pts_r, mk, enc, fps))
         common = {"stage": "render", "model": f"1M points, {name} ({w}x{h})", "device": dev}
         rows += [
@@ -181,6 +191,8 @@ def run(sizes: list[str], frames: int, rounds: int, film_frames: int = 150) -> l
                  baseline=None, ratio=None),
             dict(common, method="whole film (draw, overlays, encode overlapped)", frames_per_s=f,
                  baseline="markers", ratio=f / (1000 / m)),
+            dict(common, method="whole film, full look (points, light, bloom, depth of field)", frames_per_s=full,
+                 baseline="markers", ratio=full / (1000 / m), vs_film=full / f),
         ]
     return rows
 
@@ -196,7 +208,8 @@ def table(rows: list[dict]) -> str:
                  f"{r['ms_read']:.0f}" if r.get("ms_read") is not None else "",
                  f"{r['ms_encode']:.0f}" if r.get("ms_encode") is not None else "",
                  f"{r['frames_per_s']:.2f}", f"{r['ratio']:.2f}" if r.get("ratio") is not None else ""]
-        lines.append(f"| render | {r['model']} | {r['method']} | {r['device']} | " + " | ".join(cells) + " |")
+        method = r["method"] + (f" ({r['vs_film']:.2f} x the plain film)" if r.get("vs_film") is not None else "")
+        lines.append(f"| render | {r['model']} | {method} | {r['device']} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
 

@@ -170,7 +170,8 @@ class CompareFilm(Closing):
 
     # ------------------------------------------------------------------ overlays
     def _overlays(self, img: np.ndarray, t: float) -> None:
-        o, sc, r = self.opts, self.sc, self.scene.render
+        o, r = self.opts, self.scene.render
+        sc = overlay.text_scale(o.height)
         margin = overlay.MARGIN * sc
         titled = bool(r.title_card and self.scene.title)
         if titled:

@@ -23,17 +23,30 @@ def smootherstep(u):
     return u * u * u * (u * (6.0 * u - 15.0) + 10.0)
 
 
-def ramp_progress(u: float, r: float) -> float:
-    """Progress 0 -> 1 over u in [0, 1]: speed rises from rest over the first fraction r (a
-    smoothstep in speed), holds, and falls back to rest over the last r; 0 < r <= 0.5."""
+def ramp_progress(u: float, r: float, r_end: float | None = None, s0: float = 0.0, s1: float = 0.0) -> float:
+    """Progress 0 -> 1 over u in [0, 1]: speed rises from ``s0`` over the first fraction r (a
+    smoothstep in speed), holds, and falls to ``s1`` over the last ``r_end`` (default r); the speeds
+    are in progress per unit u, 0 (the default) is at rest.  The cruising speed between is the one
+    that makes the total 1; 0 < r, r_end and r + r_end <= 1."""
     u = min(max(float(u), 0.0), 1.0)
-    r = min(max(float(r), 1e-6), 0.5)
-    v = 1.0 / (1.0 - r)                     # the cruising speed that makes the total 1
-    if u < r:
-        return v * r * smoothstep_area(u / r)
-    if u > 1.0 - r:
-        return 1.0 - v * r * smoothstep_area((1.0 - u) / r)
-    return v * (r / 2.0 + u - r)
+    r_in = min(max(float(r), 1e-6), 1.0)
+    r_out = r_in if r_end is None else min(max(float(r_end), 1e-6), 1.0)
+    c = (1.0 - r_in * s0 / 2.0 - r_out * s1 / 2.0) / (1.0 - r_in / 2.0 - r_out / 2.0)
+    if u < r_in:
+        x = u / r_in
+        return r_in * (s0 * x + (c - s0) * smoothstep_area(x))
+    if u > 1.0 - r_out:
+        y = (1.0 - u) / r_out
+        return 1.0 - r_out * (s1 * y + (c - s1) * smoothstep_area(y))
+    return r_in * (s0 + c) / 2.0 + c * (u - r_in)
+
+
+def appear(t: float, start: float, fade_s: float) -> float:
+    """Opacity of something that appears at ``start`` and fades in over ``fade_s`` seconds
+    (smoothstep): 0 before start, 1 from start + fade_s."""
+    if fade_s <= 0:
+        return 1.0 if t >= start else 0.0
+    return smoothstep((t - start) / fade_s)
 
 
 def smoothstep_area(x: float) -> float:

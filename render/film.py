@@ -31,10 +31,11 @@ from studio.cache import Landscape
 from studio.scene import CameraKey, FollowShot, PathStyle, Scene
 from render import camera as cam
 from render import overlay
-from render.easing import smoothstep
+from render.easing import appear, smoothstep
 from render.gl import SIZE_DEPTH, SIZE_FIXED, SIZE_WORLD, plan_tiles
-from render.look import (HeightMap, LookError, Trail, TerrainSequence, build_terrain, build_trail, hex_rgba,
-                         terrain_sample)
+from render.look import (Finish, HeightMap, LookError, Trail, TerrainSequence, build_terrain, build_trail,
+                         hex_rgba, terrain_sample)
+from render import post
 
 
 @dataclass
@@ -51,6 +52,8 @@ class Options:
 #: grid points drawn per drawn pixel at most: beyond about two, more points change nothing on
 #: screen and only cost time (a 4096 x 4096 grid at 1080p is drawn at every second point)
 POINTS_PER_PIXEL = 2.0
+#: seconds over which a trail's head and first stretch fade in after its start
+TRAIL_FADE = 0.6
 
 
 def auto_stride(shape: tuple[int, int], width: int, height: int, stride: int = 1) -> int:
@@ -159,8 +162,9 @@ class Film(Closing):
         self.bg_top, self.bg_bottom = background_gradient(self.look.background_colors())
         self.max_tile = max_tile_size(opts.max_tile)
         self.gl = Renderer(min(self.rw, self.max_tile), min(self.rh, self.max_tile))
-        self.gl.set_cloud(self.terrain.positions, self.terrain.colors, self.terrain.grow)
+        self._set_cloud(self.terrain)
         self._point_sizes()
+        self._eye, self._depth_range = None, None       # the frame's, set by frame()
         self.overlays = overlay.FilmOverlays(scene, ls.meta, opts.height, opts.duration, len(self.trails),
                                              scene_text=self.panel.overlays)
 
@@ -178,7 +182,8 @@ class Film(Closing):
         the training path's head moves on, and its last grid stands in for the still one."""
         look, ls = self.look, self.ls
         common = dict(stride=self.stride, quantile=look.clip_quantile, color_by=look.color_by,
-                      heights=self.panel.heights, color_scale=self.panel.color_scale, contours=look.contours)
+                      heights=self.panel.heights, color_scale=self.panel.color_scale, contours=look.contours,
+                      finish=Finish.of(look))
         if ls.sequence is not None:
             morph = TerrainSequence(ls, look.height, look.exaggeration, look.colormap, look.shading, **common)
             return morph, morph.grid(len(morph) - 1)
@@ -255,6 +260,7 @@ class Film(Closing):
         ``point_size`` (pixels at 1080p scaled to the drawn frame), and ``floor_point``, the
         smallest near point of SIZE_DEPTH."""
         look = self.look
+        self.round_points = "points" in look.styles and look.point_units == "pixels"
         nx_drawn = self.terrain.level.shape[1]
         spacing = 2.0 / max(nx_drawn - 1, 1)        # between grid neighbours, in landscape units
         # SIZE_DEPTH's smallest near point: a little more than the spacing, as a world diameter
@@ -269,7 +275,13 @@ class Film(Closing):
             # (the terrain fills about 70% of the frame's width there), so the surface reads as one
             # (steep cells grow further in the shader: Terrain.grow)
             px = look.point_size if look.point_size is not None else 2.0
-            self.point_size = max(px * self.rscale, 0.7 * self.rw / nx_drawn, 1.0)
+            gap = 0.7 * self.rw / nx_drawn
+            if self.round_points:
+                # points: a little smaller than the gap at the framing distance, so mid shots show
+                # the points and only far views (and grids denser than the pixels) close them up
+                self.point_size = max(px * self.rscale, 0.8 * gap, 1.0)
+            else:
+                self.point_size = max(px * self.rscale, gap, 1.0)
             self.point_mode = SIZE_DEPTH if look.depth_scale else SIZE_FIXED
 
     # ------------------------------------------------------------------ timing
@@ -280,6 +292,11 @@ class Film(Closing):
         u = (t - start) / max(end - start, 1e-6)
         # ease in and out, so the head accelerates away and settles at the minimum
         return smoothstep(u) * (count - 1)
+
+    def trail_opacity(self, style: PathStyle, t: float) -> float:
+        """How visible a trail drawn with ``style`` is at time t: its head and first stretch fade in
+        over ``TRAIL_FADE`` seconds from its ``start`` instead of popping on in one frame."""
+        return appear(t, style.start, TRAIL_FADE)
 
     def morph_position(self, t: float) -> float:
         """Which grid of a landscape over training is shown at time t (fractional): the one of
@@ -294,11 +311,28 @@ class Film(Closing):
         if u == self._morph_at:
             return
         terrain = self.morph.at(u)
-        self.gl.set_cloud(terrain.positions, terrain.colors, terrain.grow)
+        self._set_cloud(terrain)
         self.trails = [(trail.on(terrain), style) for trail, style in self._still_trails]
         self._morph_at = u
 
+    def _set_cloud(self, terrain) -> None:
+        self.gl.set_cloud(terrain.positions, terrain.colors, terrain.grow, terrain.normals, terrain.fade)
+
     # ------------------------------------------------------------------ a frame
+    def _focus(self, t: float, mvp: np.ndarray, s: dict, depth_range) -> float:
+        """Depth of field's focus on the depth code's scale (0-1 over depth_range): the first
+        drawn trail's head at t, or with none drawn yet the camera's look-at point."""
+        at = np.asarray(s["target"], np.float64)
+        for trail, style in self.trails:
+            if t < style.start:
+                continue
+            pos = trail.head(self.trail_progress(style, t, len(trail.steps)))[0]
+            if pos is not None:
+                at = np.asarray(pos, np.float64)
+                break
+        w = float((mvp @ np.r_[at, 1.0])[3])
+        return float(np.clip((w - depth_range[0]) / max(depth_range[1] - depth_range[0], 1e-9), 0, 1))
+
     def frame(self, t: float) -> np.ndarray:
         o = self.opts
         if self.morph is not None:
@@ -314,10 +348,28 @@ class Film(Closing):
         center_d = float(np.linalg.norm((lo + hi) / 2 - eye))
         fog_range = (max(dists.min(), center_d - radius * 0.6), dists.max())
         sprites, readings = self._trail_sprites(t)
+        depth_range = (float(dists.min()) * 0.9, float(dists.max()))
+        self._eye, self._depth_range = eye, depth_range
         img = box_downsample(self._draw(mvp, fog_range, sprites, corners), self.ss)
+        img = self._post(img, t, mvp, s, depth_range)
         self.overlays.draw(img, t, readings)
         # with no background the frame was drawn and overlaid in premultiplied colours
         return unpremultiply(img) if self.transparent else img
+
+    @property
+    def _dof(self) -> bool:
+        return self.look.depth_of_field > 0 and not self.transparent
+
+    def _post(self, img: np.ndarray, t: float, mvp, s: dict, depth_range) -> np.ndarray:
+        """The post passes on the whole (stitched) frame at the output size: depth of field (from
+        the depth code in the alpha channel, which then goes), then bloom (render/post.py)."""
+        look = self.look
+        if self._dof:
+            img = post.depth_of_field(np.ascontiguousarray(img[..., :3]), img[..., 3],
+                                      self._focus(t, mvp, s, depth_range), look.depth_of_field)
+        if look.bloom > 0:
+            img = post.bloom(img, look.bloom)
+        return np.ascontiguousarray(img)
 
     def _trail_sprites(self, t: float) -> tuple[list, list[overlay.Reading]]:
         """The trails at time t as sprite batches (positions, colours, sizes, scale, soft,
@@ -334,20 +386,21 @@ class Film(Closing):
                                             None if in_plane else surface, trail.over_grid(p)))
             if k == 0:              # nothing of this path over the grid yet: only the read-out
                 continue
+            op = self.trail_opacity(style, t)        # fading in after its start
             w = style.width * self.rscale
             pts = trail.points[:k]
             ramp = 0.35 + 0.65 * (np.arange(k) / max(k - 1, 1)) ** 1.5
             cols = np.tile(rgba, (k, 1))
-            cols[:, 3] = ramp * rgba[3]
+            cols[:, 3] = ramp * rgba[3] * op
             halo = cols.copy()
             halo[:, 3] *= 0.16
             batches.append((pts, halo, np.full(k, 3.2), w, 1.0, True))
             batches.append((pts, cols, np.full(k, 1.0), w, 0.0, False))
             pulse = 1.0 + 0.18 * math.sin(2 * math.pi * 0.9 * t)
             head = pos[None, :]
-            batches.append((head, np.array([[*rgba[:3], 0.55]]), np.array([7.0 * pulse]), w, 1.0, True))
+            batches.append((head, np.array([[*rgba[:3], 0.55 * op]]), np.array([7.0 * pulse]), w, 1.0, True))
             core = np.clip(rgba[:3] * 0.4 + 0.6, 0, 1)
-            batches.append((head, np.array([[*core, 1.0]]), np.array([2.1]), w, 0.0, False))
+            batches.append((head, np.array([[*core, op]]), np.array([2.1]), w, 0.0, False))
         return batches, readings
 
     def _per_unit(self, mvp: np.ndarray) -> float:
@@ -387,14 +440,18 @@ class Film(Closing):
         margin = self._margin(mvp, size, sprites, corners) if tiled else 0
         tiles = plan_tiles(W, H, self.max_tile, margin)
         g = self.gl
-        out = np.empty((H, W, 4 if self.transparent else 3), np.uint8) if len(tiles) > 1 else None
+        depth = self._dof               # the alpha channel brings back the terrain's depth
+        out = np.empty((H, W, 4 if self.transparent or depth else 3), np.uint8) if len(tiles) > 1 else None
+        light = self.look.light
+        finish = dict(round_points=self.round_points, eye=self._eye, light=Finish.of(self.look).light,
+                      specular=light.specular, shininess=light.shininess, depth_range=self._depth_range)
         for tile in tiles:
             g.begin(self.bg_top, self.bg_bottom, tile, (W, H), transparent=self.transparent)
             g.draw_cloud(mvp, size, self.home["distance"], self.look.fog, fog_range, self.point_mode,
-                         self._cloud_floor(mvp))
+                         self._cloud_floor(mvp), **finish)
             for pts, cols, sizes, scale, soft, additive in sprites:
                 g.draw_sprites(mvp, pts, cols, sizes, scale, soft=soft, additive=additive)
-            part = g.read()
+            part = g.read(alpha=depth)
             g.end()
             if out is None:
                 return part

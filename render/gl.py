@@ -170,36 +170,79 @@ uniform vec3 u_bg_bottom;
 uniform float u_fog;
 uniform vec2 u_fog_range;
 uniform float u_transparent; // 1: no background; the frame's alpha is coverage (colours premultiplied)
+uniform float u_round;       // 1: soft round points (render.look.style points), 0: square
+uniform vec3 u_eye;          // the camera, in landscape units
+uniform vec3 u_light;        // towards the light, unit
+uniform float u_specular;
+uniform float u_shininess;
+uniform vec2 u_depth_range;  // view depths written to alpha as 0..1 (opaque frames; depth of field)
 attribute vec3 a_position;
 attribute vec3 a_color;
 attribute float a_grow;      // larger points on steep cells (render.look.steepness)
+attribute vec3 a_normal;
+attribute float a_fade;      // 0 inside, 1 at the dissolving border (render.look.edge)
 varying vec4 v_color;
+varying float v_size;
 void main() {
     vec4 p = u_mvp * vec4(a_position, 1.0);
     gl_Position = u_tile * p;
     float depth = p.w;
     float f = clamp((depth - u_fog_range.x) / (u_fog_range.y - u_fog_range.x), 0.0, 1.0);
-    // fog fades a point into the background behind it (the gradient at its height in the frame),
-    // or with no background into transparency
+    vec3 col = a_color;
+    if (u_specular > 0.0) {
+        vec3 v = normalize(u_eye - a_position);
+        vec3 h = normalize(u_light + v);
+        float lit = step(0.0, dot(a_normal, u_light));
+        col += u_specular * lit * pow(max(dot(a_normal, h), 0.0), u_shininess) * vec3(1.0, 0.97, 0.92);
+    }
+    float near = clamp(u_ref_depth / max(depth, 1e-4), 0.5, 2.5);
+    if (u_round > 0.5) {
+        col *= clamp(sqrt(near), 0.8, 1.25);          // nearer points a little brighter
+    }
+    // fog (and the dissolving border) fade a point into the background behind it (the gradient at
+    // its height in the frame), or with no background into transparency
     float sy = clamp(p.y / max(p.w, 1e-6) * 0.5 + 0.5, 0.0, 1.0);
-    float fade = u_fog * f * f;
-    v_color = u_transparent > 0.5 ? vec4(a_color * (1.0 - fade), 1.0 - fade)
-                                  : vec4(mix(a_color, mix(u_bg_bottom, u_bg_top, sy), fade), 1.0);
+    float fade = 1.0 - (1.0 - u_fog * f * f) * (1.0 - a_fade);
+    float code = clamp((depth - u_depth_range.x) / max(u_depth_range.y - u_depth_range.x, 1e-6), 0.0, 1.0);
+    v_color = u_transparent > 0.5 ? vec4(col * (1.0 - fade), 1.0 - fade)
+                                  : vec4(mix(col, mix(u_bg_bottom, u_bg_top, sy), fade), code * 0.996);
     float s = u_size * a_grow;
     if (u_mode > 1.5) {
         s = s / max(depth, 1e-4);
+    } else if (u_round > 0.5) {
+        // points that read as points: they grow for near points more slowly than the gaps
+        // between grid neighbours do, so a close-up shows single points, a far view a surface
+        s = s * near;
     } else if (u_mode > 0.5) {
         // grown for near points, and never smaller than the gap to the grid neighbours there,
         // so a close-up reads as a surface, not as rows of dots with the sky between them
         s = max(s * clamp(u_ref_depth / max(depth, 1e-4), 0.75, 3.0), u_floor * a_grow / max(depth, 1e-4));
     }
+    s *= 1.0 - 0.6 * a_fade;                      // thinning towards the border
     gl_PointSize = min(s, u_max_size);
+    v_size = gl_PointSize;
 }
 """
 
 CLOUD_FS = """
+uniform float u_round;
+uniform float u_transparent;
 varying vec4 v_color;
-void main() { gl_FragColor = v_color; }
+varying float v_size;
+void main() {
+    if (u_round > 0.5) {
+        vec2 q = gl_PointCoord * 2.0 - 1.0;
+        float r = dot(q, q);
+        if (r > 1.0 && v_size > 2.5) discard;
+        // a soft round point: full in the middle, falling off to the rim (points of two pixels or
+        // less are one pixel block, drawn full)
+        float soft = clamp((v_size - 2.0) / 3.0, 0.0, 1.0);
+        float k = mix(1.0, 1.0 - smoothstep(0.15, 1.0, r), soft);
+        gl_FragColor = u_transparent > 0.5 ? v_color * k : vec4(v_color.rgb * k, v_color.a);
+    } else {
+        gl_FragColor = v_color;
+    }
+}
 """
 
 SPRITE_VS = """
@@ -248,7 +291,7 @@ BG_FS = """
 uniform vec3 u_top;
 uniform vec3 u_bottom;
 varying float v_y;
-void main() { gl_FragColor = vec4(mix(u_bottom, u_top, v_y), 1.0); }
+void main() { gl_FragColor = vec4(mix(u_bottom, u_top, v_y), 1.0); }   // alpha 1: the farthest depth
 """
 
 
@@ -279,12 +322,19 @@ class Renderer:
         #: set by begin: no background, and read() gives RGBA with premultiplied colours
         self.transparent = False
 
-    def set_cloud(self, positions: np.ndarray, colors: np.ndarray, grow: np.ndarray | None = None) -> None:
-        """The terrain's points, their colours and (optional) per-point size factors."""
-        self.cloud["a_position"] = self.gloo.VertexBuffer(np.ascontiguousarray(positions, np.float32))
-        self.cloud["a_color"] = self.gloo.VertexBuffer(np.ascontiguousarray(colors, np.float32))
+    def set_cloud(self, positions: np.ndarray, colors: np.ndarray, grow: np.ndarray | None = None,
+                  normals: np.ndarray | None = None, fade: np.ndarray | None = None) -> None:
+        """The terrain's points, their colours and (optional) per-point size factors, unit normals
+        (for the specular highlight; none: straight up) and border fade (none: 0)."""
+        vb = lambda a: self.gloo.VertexBuffer(np.ascontiguousarray(a, np.float32))
+        self.cloud["a_position"] = vb(positions)
+        self.cloud["a_color"] = vb(colors)
         g = np.ones(len(positions), np.float32) if grow is None else grow
-        self.cloud["a_grow"] = self.gloo.VertexBuffer(np.ascontiguousarray(g, np.float32).reshape(-1, 1))
+        self.cloud["a_grow"] = vb(np.asarray(g).reshape(-1, 1))
+        if normals is None:
+            normals = np.tile(np.array([[0.0, 0.0, 1.0]], np.float32), (len(positions), 1))
+        self.cloud["a_normal"] = vb(normals)
+        self.cloud["a_fade"] = vb((np.zeros(len(positions)) if fade is None else fade).reshape(-1, 1))
         self.cloud_count = len(positions)
         self.max_grow = float(g.max()) if len(g) else 1.0
 
@@ -314,12 +364,19 @@ class Renderer:
         self.background = (tuple(float(c) for c in background_top), tuple(float(c) for c in background_bottom))
 
     def draw_cloud(self, mvp: np.ndarray, size: float, ref_depth: float, fog: float, fog_range,
-                   mode: float = SIZE_DEPTH, floor: float = 0.0) -> None:
+                   mode: float = SIZE_DEPTH, floor: float = 0.0, round_points: bool = False,
+                   eye=None, light=None, specular: float = 0.0, shininess: float = 28.0,
+                   depth_range=None) -> None:
         """The terrain: ``size`` in pixels (``mode`` SIZE_FIXED or SIZE_DEPTH: grown up to 3x for
         points nearer than ``ref_depth``, and for SIZE_DEPTH at least ``floor`` pixels at view
         depth 1, the grid's spacing, so near points close up) or, for SIZE_WORLD, pixels at view
         depth 1 (a world diameter times the pixels per unit at depth 1).  Fog fades the points
-        between the two depths of ``fog_range`` into the background behind them."""
+        between the two depths of ``fog_range`` into the background behind them.
+
+        ``round_points``: soft round points that grow for near points more slowly than their gaps
+        (render.look.style points); ``eye``, ``light`` (towards it), ``specular``, ``shininess``:
+        the highlight; ``depth_range``: the view depths written to the alpha channel as 0..1 of an
+        opaque frame (for depth of field; the background's alpha is 1)."""
         if not self.cloud_count:
             return
         g = self.gloo
@@ -337,6 +394,12 @@ class Renderer:
         p["u_fog"] = float(fog)
         p["u_fog_range"] = tuple(float(v) for v in fog_range)
         p["u_transparent"] = 1.0 if self.transparent else 0.0
+        p["u_round"] = 1.0 if round_points else 0.0
+        p["u_eye"] = tuple(float(v) for v in (eye if eye is not None else (0.0, 0.0, 10.0)))
+        p["u_light"] = tuple(float(v) for v in (light if light is not None else (0.0, 0.0, 1.0)))
+        p["u_specular"] = float(specular)
+        p["u_shininess"] = float(shininess)
+        p["u_depth_range"] = tuple(float(v) for v in (depth_range if depth_range is not None else fog_range))
         p.draw("points")
 
     def draw_sprites(self, mvp: np.ndarray, positions: np.ndarray, colors: np.ndarray, sizes: np.ndarray,
@@ -348,10 +411,12 @@ class Renderer:
         g.set_depth_func("lequal")
         # colours as usual; the alpha channel accumulates coverage ("over"), so with no background
         # the frame holds premultiplied colour and its coverage (and with one, alpha is unused)
+        # (an opaque frame's alpha holds the terrain's depth for depth of field: the sprites keep it)
+        a_src, a_dst = ("one", "one_minus_src_alpha") if self.transparent else ("zero", "one")
         if additive:
-            g.set_blend_func("src_alpha", "one", "one", "one_minus_src_alpha")
+            g.set_blend_func("src_alpha", "one", a_src, a_dst)
         else:
-            g.set_blend_func("src_alpha", "one_minus_src_alpha", "one", "one_minus_src_alpha")
+            g.set_blend_func("src_alpha", "one_minus_src_alpha", a_src, a_dst)
         p = self.sprites
         p["u_mvp"] = mvp.T.astype(np.float32)
         p["u_tile"] = self.tile_mat
@@ -365,11 +430,12 @@ class Renderer:
         p.draw("points")
         g.set_state(depth_mask=True)
 
-    def read(self) -> np.ndarray:
+    def read(self, alpha: bool = False) -> np.ndarray:
         """What was drawn since ``begin`` (the frame or the tile's region) as (h, w, 3) uint8, top
-        row first; (h, w, 4) with premultiplied colours after a transparent ``begin``."""
+        row first; (h, w, 4) with premultiplied colours after a transparent ``begin``, or with
+        ``alpha`` the terrain's depth code (draw_cloud's depth_range) in the fourth channel."""
         w, h = self.view
-        img = self.gloo.read_pixels((0, 0, w, h), alpha=self.transparent)
+        img = self.gloo.read_pixels((0, 0, w, h), alpha=self.transparent or alpha)
         return np.ascontiguousarray(img)
 
     def end(self) -> None:

@@ -58,6 +58,8 @@ class Terrain:
     half_y: float           # terrain spans y in [-half_y, half_y]
     level: np.ndarray       # (ny, nx) normalized height, NaN where not finite
     grow: np.ndarray | None = None   # (M,) float32: point size factor for steep cells (1 on the flat)
+    normals: np.ndarray | None = None   # (M, 3) float32: unit normals, for the specular highlight
+    fade: np.ndarray | None = None      # (M,) float32: 0 inside, towards 1 at the dissolving border
 
     @property
     def bounds(self) -> tuple[np.ndarray, np.ndarray]:
@@ -94,14 +96,144 @@ def terrain_sample(level: np.ndarray, top: float, points: int = 4000) -> np.ndar
 def build_terrain(ls: Landscape, mode: str, exaggeration: float, cmap: str, shading: float,
                   stride: int = 1, quantile: float | None = None, color_by: str = "height",
                   heights: HeightMap | None = None, color_scale: HeightMap | None = None,
-                  contours: int = 0) -> Terrain:
+                  contours: int = 0, finish: "Finish | None" = None) -> Terrain:
     """``heights`` and ``color_scale`` replace the scales this landscape's own loss would give
-    (a comparison's panels share them: render/compare.py, shared_scales)."""
+    (a comparison's panels share them: render/compare.py, shared_scales); ``finish``: the style,
+    light, valley darkening, edge and smoothing of render.look (None: the plain surface)."""
     loss = np.asarray(ls.loss)[::stride, ::stride]
     hm = heights if heights is not None else height_map(np.asarray(ls.loss), mode, exaggeration, quantile)
     level = hm.level(loss)
     value = color_values(ls, level, color_by, hm.quantile, stride, scale=color_scale)
-    return _terrain(level, value, hm, cmap, shading, contours=contours)
+    if finish is not None and finish.min_grid:
+        f = upsample_factor(level.shape, finish.min_grid)
+        if f > 1:
+            level, value = upsample(level, f), upsample(value, f)
+    return _terrain(level, value, hm, cmap, shading, contours=contours, finish=finish)
+
+
+@dataclass(frozen=True)
+class Finish:
+    """What render.look adds to the plain surface (render.look's style, light, occlusion, edge,
+    min_grid): see LookSpec's descriptions."""
+    styles: tuple[str, ...] = ("surface",)
+    azimuth: float = 138.0
+    elevation: float = 48.0
+    occlusion: float = 0.0
+    edge: float = 0.0
+    min_grid: int = 0
+    seed: int = 7
+
+    @classmethod
+    def of(cls, look) -> "Finish":
+        return cls(tuple(look.styles), look.light.azimuth, look.light.elevation, look.occlusion, look.edge,
+                   look.min_grid)
+
+    @property
+    def base(self) -> str | None:
+        return next((s for s in self.styles if s in ("surface", "points")), None)
+
+    @property
+    def light(self) -> np.ndarray:
+        a, e = np.radians(self.azimuth), np.radians(self.elevation)
+        return np.array([np.cos(e) * np.cos(a), np.cos(e) * np.sin(a), np.sin(e)])
+
+
+#: the light of the plain surface (before render.look.light): from the upper left
+PLAIN_LIGHT = np.array([-0.5, 0.45, 0.75]) / np.linalg.norm([-0.5, 0.45, 0.75])
+
+
+def upsample_factor(shape: tuple[int, int], min_grid: int) -> int:
+    """How many times finer a grid of ``shape`` is drawn so its longer side has at least
+    ``min_grid`` points (1: as it is)."""
+    n = max(shape)
+    if n >= min_grid or n < 2:
+        return 1
+    return int(np.ceil((min_grid - 1) / (n - 1)))
+
+
+def _cubic_axis(a: np.ndarray, f: int, axis: int) -> np.ndarray:
+    """Catmull-Rom interpolation of ``a`` along ``axis`` at f samples per cell (n -> (n-1)f+1)."""
+    a = np.moveaxis(a, axis, 0)
+    n = a.shape[0]
+    if n < 2:
+        return np.moveaxis(a, 0, axis)
+    u = np.arange((n - 1) * f + 1) / f
+    i = np.minimum(np.floor(u).astype(int), n - 2)
+    t = (u - i).reshape((-1,) + (1,) * (a.ndim - 1))
+    p = lambda k: a[np.clip(k, 0, n - 1)]
+    p0, p1, p2, p3 = p(i - 1), p(i), p(i + 1), p(i + 2)
+    out = 0.5 * ((2 * p1) + (-p0 + p2) * t + (2 * p0 - 5 * p1 + 4 * p2 - p3) * t ** 2
+                 + (-p0 + 3 * p1 - 3 * p2 + p3) * t ** 3)
+    # no overshoot beyond the two neighbours (a cubic rings at cliffs)
+    out = np.clip(out, np.minimum(p1, p2), np.maximum(p1, p2))
+    return np.moveaxis(out, 0, axis)
+
+
+def upsample(field: np.ndarray, f: int) -> np.ndarray:
+    """A (ny, nx) field interpolated (cubic, monotone between neighbours) to ((ny-1)f+1, (nx-1)f+1);
+    cells next to a NaN cell stay NaN."""
+    field = np.asarray(field, np.float64)
+    bad = ~np.isfinite(field)
+    filled = np.where(bad, np.nanmean(field) if (~bad).any() else 0.0, field)
+    out = _cubic_axis(_cubic_axis(filled, f, 0), f, 1)
+    if bad.any():
+        ny, nx = field.shape
+        iy = np.rint(np.arange(out.shape[0]) / f).astype(int).clip(0, ny - 1)
+        ix = np.rint(np.arange(out.shape[1]) / f).astype(int).clip(0, nx - 1)
+        out[bad[iy][:, ix]] = np.nan
+    return out
+
+
+def _box(a: np.ndarray, r: int) -> np.ndarray:
+    """Mean over a (2r+1)-square window (edges clamped), by cumulative sums."""
+    if r < 1:
+        return a
+    for axis in (0, 1):
+        n = a.shape[axis]
+        pad = np.pad(a, [(r + 1, r) if ax == axis else (0, 0) for ax in range(2)], mode="edge")
+        c = np.cumsum(pad, axis=axis)
+        hi = np.take(c, np.arange(2 * r + 1, 2 * r + 1 + n), axis=axis)
+        lo = np.take(c, np.arange(0, n), axis=axis)
+        a = (hi - lo) / (2 * r + 1)
+    return a
+
+
+def valley_occlusion(z: np.ndarray, spacing: float) -> np.ndarray:
+    """How open to the sky each cell is, in [0, 1] (1: on a crest or the flat; lower in valleys
+    and at the foot of walls): at several scales, how far the cell lies below the mean of its
+    surroundings, against the scale's width (a curvature term; NumPy, once per terrain)."""
+    n = max(z.shape)
+    occ = np.zeros_like(z, dtype=np.float64)
+    for frac in (0.01, 0.03, 0.08):
+        r = max(1, int(round(frac * n)))
+        below = np.maximum(_box(z, r) - z, 0.0)
+        occ += below / (r * spacing)
+    return np.exp(-1.5 * occ)
+
+
+def wireframe_lines(shape: tuple[int, int], across: int = 40, width: float = 0.9) -> np.ndarray:
+    """How much each cell lies on a grid line, in [0, 1]: about ``across`` lines along each axis."""
+    ny, nx = shape
+    k = max(2, int(round(max(nx, ny) / across)))
+    dx = np.abs((np.arange(nx) + k / 2) % k - k / 2)
+    dy = np.abs((np.arange(ny) + k / 2) % k - k / 2)
+    d = np.minimum(dy[:, None], dx[None, :])
+    return np.clip(1.0 - d / max(width, 1e-6), 0.0, 1.0).astype(np.float32)
+
+
+def edge_fade(shape: tuple[int, int], width: float, seed: int = 7) -> np.ndarray:
+    """0 inside, rising to 1 at the grid's border over ``width`` (a fraction of the longer side),
+    with a ragged, seeded edge: the border dissolves instead of ending in a hard rectangle."""
+    ny, nx = shape
+    if width <= 0:
+        return np.zeros(shape, np.float32)
+    n = max(nx, ny) - 1
+    d = np.minimum(np.minimum(np.arange(ny), ny - 1 - np.arange(ny))[:, None],
+                   np.minimum(np.arange(nx), nx - 1 - np.arange(nx))[None, :]) / max(n, 1)
+    rng = np.random.default_rng(seed)
+    noise = rng.random(shape) - 0.5
+    u = np.clip(d / width + 0.35 * noise, 0.0, 1.0)
+    return (1.0 - u * u * (3 - 2 * u)).astype(np.float32)
 
 
 #: contour lines: half their width in grid cells, and how much they darken the terrain
@@ -126,7 +258,7 @@ def contour_lines(level: np.ndarray, count: int) -> np.ndarray:
 
 
 def _terrain(level: np.ndarray, value: np.ndarray, hm: HeightMap, cmap: str, shading: float,
-             keep_all: bool = False, contours: int = 0) -> Terrain:
+             keep_all: bool = False, contours: int = 0, finish: Finish | None = None) -> Terrain:
     """Points, shaded colours and size factors of a normalized height field; ``keep_all`` keeps
     the cells that are not finite too (drawn at the top of the scale), so two terrains of the
     same grid have the same points in the same order and can be blended; ``contours``: that many
@@ -141,22 +273,59 @@ def _terrain(level: np.ndarray, value: np.ndarray, hm: HeightMap, cmap: str, sha
     gy, gx = np.gradient(zf, y, x)
     n = np.stack([-gx, -gy, np.ones_like(gx)], axis=-1)
     n /= np.linalg.norm(n, axis=-1, keepdims=True)
-    light = np.array([-0.5, 0.45, 0.75])
-    light /= np.linalg.norm(light)
+    fin = finish or Finish()
+    light = fin.light if finish is not None else PLAIN_LIGHT
     lambert = np.clip(n @ light, 0.0, 1.0)
     shade = (1.0 - shading) + shading * (0.35 + 0.95 * lambert)
+    if fin.occlusion > 0 and min(level.shape) > 2:
+        spacing = x[1] - x[0] if nx > 1 else 1.0
+        shade = shade * ((1.0 - fin.occlusion) + fin.occlusion * valley_occlusion(zf, spacing))
     lut = colormap(cmap)
     if keep_all:
         value = np.where(np.isfinite(value), value, 1.0)
         z = np.where(np.isfinite(z), z, hm.top)
-    rgb = lut[lut_index(value, len(lut))] * shade[..., None]
-    if contours:
+    base = lut[lut_index(value, len(lut))]
+    rgb = base * shade[..., None]
+    lines = np.zeros(level.shape, np.float32)
+    if "contours" in fin.styles:
+        lines = np.maximum(lines, contour_lines(level, contours or 12))
+    if "wireframe" in fin.styles:
+        lines = np.maximum(lines, wireframe_lines(level.shape))
+    if "contours" in fin.styles or "wireframe" in fin.styles:
+        # luminous lines: the colour lifted towards white, kept bright on the dark side too
+        glow = np.clip(base * 1.5 + 0.18, 0, 1) * (0.55 + 0.45 * shade[..., None])
+        rgb = rgb * (1.0 - 0.85 * lines[..., None]) if fin.base else rgb * 0.0
+        rgb = rgb + glow * lines[..., None]
+    elif contours:
         rgb = rgb * (1.0 - CONTOUR_STRENGTH * contour_lines(level, contours))[..., None]
     ok = np.isfinite(level) if not keep_all else np.ones(level.shape, bool)
+    if fin.base is None and not keep_all:
+        ok &= lines > 0.35                       # lines only: just the points on them
     xx, yy = np.meshgrid(x, y)
-    pos = np.stack([xx[ok], yy[ok], z[ok]], axis=1).astype(np.float32)
-    grow = steepness(zf, x[1] - x[0] if nx > 1 else 1.0, y[1] - y[0] if ny > 1 else 1.0)[ok]
-    return Terrain(pos, np.clip(rgb[ok], 0, 1).astype(np.float32), hm, half_y, level, grow.astype(np.float32))
+    dx, dy = (x[1] - x[0] if nx > 1 else 1.0), (y[1] - y[0] if ny > 1 else 1.0)
+    px, py, pz = xx[ok], yy[ok], z[ok]
+    if fin.base == "points" and nx > 1 and ny > 1:
+        # each point somewhere in its cell (seeded: the same every frame), on the surface there,
+        # so no rows line up with the frame's pixel rows
+        rng = np.random.default_rng(fin.seed)
+        jx, jy = (rng.random((2, int(ok.sum()))) - 0.5) * 0.9
+        iy, ix = np.nonzero(ok)
+        fx, fy = np.clip(ix + jx, 0, nx - 1), np.clip(iy + jy, 0, ny - 1)
+        px, py = x[0] + fx * dx, y[0] + fy * dy
+        zz = _bilinear(np.where(np.isfinite(z), z, hm.top), fx, fy)
+        pz = np.where(np.isfinite(pz), zz, pz)
+    grow = steepness(zf, dx, dy)[ok]
+    rgb, normals, fade = rgb[ok], n[ok], None
+    if fin.edge > 0:
+        # the border dissolves: points thin out towards it (seeded, so the same points go in
+        # every frame and in every grid of a landscape over training) and those left fade
+        fade = edge_fade(level.shape, fin.edge, fin.seed)[ok]
+        keep = np.random.default_rng(fin.seed + 1).random(len(fade)) >= fade ** 1.5
+        px, py, pz, rgb, normals, grow, fade = (a[keep] for a in (px, py, pz, rgb, normals, grow, fade))
+        fade = 0.6 * fade ** 2
+    pos = np.stack([px, py, pz], axis=1).astype(np.float32)
+    return Terrain(pos, np.clip(rgb, 0, 1).astype(np.float32), hm, half_y, level, grow.astype(np.float32),
+                   normals.astype(np.float32), None if fade is None else fade.astype(np.float32))
 
 
 def highest_level(ls: Landscape, hm: HeightMap, stride: int = 1) -> np.ndarray:
@@ -184,7 +353,8 @@ class TerrainSequence:
 
     def __init__(self, ls: Landscape, mode: str, exaggeration: float, cmap: str, shading: float,
                  stride: int = 1, quantile: float | None = None, color_by: str = "height",
-                 heights: HeightMap | None = None, color_scale: HeightMap | None = None, contours: int = 0):
+                 heights: HeightMap | None = None, color_scale: HeightMap | None = None, contours: int = 0,
+                 finish: Finish | None = None):
         """``heights`` and ``color_scale`` replace the sequence's own scales (a comparison's
         panels share them: render/compare.py, shared_scales); ``contours`` as build_terrain's."""
         if ls.sequence is None:
@@ -195,6 +365,7 @@ class TerrainSequence:
         self.seq, self.stride = ls.sequence, stride
         self.mode, self.cmap, self.shading, self.color_by = mode, cmap, shading, color_by
         self.contours = contours
+        self.finish = finish
         q = top_quantile(mode, quantile)
         if heights is None or color_scale is None:
             sample = loss_sample(ls)
@@ -223,7 +394,7 @@ class TerrainSequence:
             level = self.heights.level(loss)
             value = level if self.color_by == "height" else self.color_scale.level(loss)
             self._built[k] = _terrain(level, value, self.heights, self.cmap, self.shading, keep_all=True,
-                                      contours=self.contours)
+                                      contours=self.contours, finish=self.finish)
         return self._built[k]
 
     def at(self, u: float) -> Terrain:
@@ -239,8 +410,9 @@ class TerrainSequence:
             return b
         lerp = lambda p, q: (p + f * (q - p)).astype(np.float32)
         level = a.level + f * (b.level - a.level)
+        normals = None if a.normals is None else lerp(a.normals, b.normals)
         return Terrain(lerp(a.positions, b.positions), lerp(a.colors, b.colors), self.heights, a.half_y, level,
-                       np.maximum(a.grow, b.grow))
+                       np.maximum(a.grow, b.grow), normals, a.fade)
 
     def position(self, snapshot):
         """Fractional grid position for a fractional snapshot index of the training path (a number

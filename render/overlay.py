@@ -4,14 +4,17 @@ Text is set with Pillow in the font shipped in assets/fonts (Open Sans, Apache
 License 2.0), each piece rendered once into a small RGBA tile with a soft
 shadow (``text_tile``; a ``TileCache`` keeps them between frames), then blended
 onto the frame in NumPy with the opacity of its fade (``composite``, ``fade``).
-Sizes are given for 1080p and scale with the output height (``scale``: the
-output height / 1080); frames are composited at the output size, after any
-tiling and supersampling.
+Sizes are given for 1080p and scale with the output height, less than in
+proportion (``text_scale``: (height / 1080) ** 0.6), so text stays legible in a
+small frame (the read-out's line is about 3.4% of a 360-pixel frame, 2.2% at
+1080p) and is not huge at 4K (1.7%); frames are composited at the output size,
+after any tiling and supersampling.
 
 The layout:
 
     title card   the scene's title and a line saying what the landscape is (``describe``),
-                 at the top, fading out by ``title_end``
+                 at the top, fading out by ``title_end``; over a soft dark band from the top of
+                 the frame (``title_band``), so it stays legible whatever the camera puts behind it
     read-out     one line per trail (``Reading``: its step and loss now), stacked upwards from
                  the bottom left, the first trail on top; it fades in as the title goes
     captions     the scene's ``render.captions`` (``draw_captions``): bottom, top, centre or a
@@ -41,6 +44,22 @@ SOFT = (0.78, 0.80, 0.86)           # subtitles
 READOUT = (0.92, 0.93, 0.96)
 #: the distance of titles, captions and the read-out from the frame's edges, at 1080p
 MARGIN = 56
+#: text grows as the frame's height to this power (``text_scale``)
+TEXT_EXPONENT = 0.6
+#: the title band (``title_band``): its darkness at the top of the frame (0-1), how much lighter it
+#: is at the card's last line (a fraction of that), and how far below it it fades out (a fraction
+#: of the card's height)
+BAND_ALPHA = 0.62
+BAND_SLOPE = 0.3
+BAND_FADE = 0.5
+#: the widest a title card may be, as a fraction of the frame's width (a longer title is set smaller)
+TITLE_WIDTH = 0.94
+
+
+def text_scale(height: int) -> float:
+    """Sizes at 1080p to pixels in a frame ``height`` pixels high: (height / 1080) ** TEXT_EXPONENT.
+    Less than in proportion, so overlays stay legible in a small frame and modest in a large one."""
+    return (float(height) / 1080.0) ** TEXT_EXPONENT
 
 
 @lru_cache(maxsize=64)
@@ -245,16 +264,49 @@ def title_end(duration: float) -> float:
     return min(4.5, duration * 0.4)
 
 
+def title_band(img: np.ndarray, bottom: float, fade_px: float, opacity: float) -> None:
+    """Darken the top of the frame in place, behind the title card: ``BAND_ALPHA`` x opacity at the
+    top, a little less (``BAND_SLOPE``) at ``bottom`` (the card's last line), then fading out
+    (smoothstep) over ``fade_px`` more.  Black "over" the frame: an RGBA frame (premultiplied) takes
+    the band's alpha too."""
+    a = BAND_ALPHA * opacity
+    if a <= 0:
+        return
+    end = bottom + max(fade_px, 1.0)
+    rows = min(img.shape[0], int(np.ceil(end)))
+    y = np.arange(rows, dtype=np.float32) + 0.5
+    u = np.clip((y - bottom) / (end - bottom), 0.0, 1.0)
+    top = 1.0 - BAND_SLOPE * np.clip(y / max(bottom, 1.0), 0.0, 1.0)
+    alpha = (a * top * (1.0 - u * u * (3.0 - 2.0 * u)))[:, None]           # (rows, 1): per row
+    region = img[:rows].astype(np.float32)
+    region[..., :3] *= (1.0 - alpha)[..., None]
+    if img.shape[2] == 4:
+        region[..., 3] += alpha * (255.0 - region[..., 3])
+    img[:rows] = np.clip(np.rint(region), 0, 255).astype(np.uint8)
+
+
+def title_tile(tiles: TileCache, title: str, subtitle: str, scale: float, width: int) -> Tile:
+    """The title card's tile, set smaller where it would be wider than ``TITLE_WIDTH`` of the frame."""
+    def make() -> Tile:
+        lines = [(title, 68, True, WHITE)] + ([(subtitle, 26, False, SOFT)] if subtitle else [])
+        tile = text_tile(lines, scale)
+        if tile.size[0] > TITLE_WIDTH * width:
+            tile = text_tile(lines, scale * TITLE_WIDTH * width / tile.size[0])
+        return tile
+    return tiles.get(("title", width), make)
+
+
 def draw_title(img: np.ndarray, tiles: TileCache, title: str, subtitle: str, t: float, end: float,
                scale: float) -> None:
-    """The title card at time t: the title over a subtitle (none if empty), at the top of the frame,
+    """The title card at time t: the title over a subtitle (none if empty), at the top of the frame
+    over a soft dark band (``title_band``: the terrain may rise behind it, whatever the camera does),
     fading in from 0.3 s and out by ``end``."""
     op = fade(t, 0.3, end, 0.9)
     if op <= 0:
         return
-    tile = tiles.get("title", lambda: text_tile(
-        [(title, 68, True, WHITE)] + ([(subtitle, 26, False, SOFT)] if subtitle else []), scale))
+    tile = title_tile(tiles, title, subtitle, scale, img.shape[1])
     x, y = place(tile, img.shape[1], img.shape[0], "top", MARGIN * scale * 1.3)
+    title_band(img, y + tile.size[1] - tile_pad(scale), BAND_FADE * tile.size[1], op)
     composite(img, tile, x, y, op)
 
 
@@ -366,7 +418,7 @@ class FilmOverlays:
     def __init__(self, scene: Scene, meta: dict, height: int, duration: float, trails: int,
                  scene_text: bool = True):
         self.scene = scene
-        self.scale = height / 1080.0            # sizes at 1080p to output pixels
+        self.scale = text_scale(height)         # sizes at 1080p to output pixels
         self.duration = float(duration)
         self.title_end = title_end(duration)
         self.titled = bool(scene.render.title_card and scene.title and scene_text)

@@ -59,6 +59,34 @@ render:
   captions:
     - {text: "The top 10% of the loss is clipped", subtitle: "colour: the log loss", from: 1, to: 3, position: top}
 """),
+    # points that read as points, glossy light, bloom on the trail, focus on its head, the border dissolving
+    "points_glow": dict(t=3.2, descents=(), yaml="""
+render:
+  fps: 10
+  duration: 4
+  title_card: false
+  look: {style: points, light: {azimuth: 60, elevation: 35, specular: 0.4}, bloom: 0.8, depth_of_field: 0.5,
+         edge: 0.1, occlusion: 1.0}
+  paths: {training: {color: "#7fe3ff", end: 3.0}}
+"""),
+    # luminous grid lines on the surface, strong valley darkening
+    "surface_wireframe": dict(t=2.0, descents=(), yaml="""
+render:
+  fps: 10
+  duration: 4
+  title_card: false
+  look: {style: surface+wireframe, colormap: ice, occlusion: 1.0}
+  paths: {training: {color: "#ffd166", end: 3.0}}
+"""),
+    # contour lines alone, glowing in the dark
+    "contours": dict(t=2.0, descents=(), yaml="""
+render:
+  fps: 10
+  duration: 4
+  title_card: false
+  look: {style: contours, contours: 14, colormap: aurora, bloom: 0.6}
+  paths: {training: {color: "#ffffff", end: 3.0}}
+"""),
 }
 
 

@@ -200,7 +200,8 @@ def test_auto_stride():
 
 def test_a_grid_denser_than_the_pixels_is_drawn_thinner_and_looks_the_same(gl, scene_with_cache, monkeypatch):
     from render import film as film_mod
-    p, c = scene_with_cache(RENDER + "  title_card: false\n", nx=600, ny=500)
+    # (no dissolving border: its seeded thinning differs between grids of different sizes)
+    p, c = scene_with_cache(RENDER + "  title_card: false\n  look: {edge: 0}\n", nx=600, ny=500)
     thin = _frame(p, c, 0.6)                          # 320x180: 115,200 points at most, of 300,000
     monkeypatch.setattr(film_mod, "POINTS_PER_PIXEL", 1e9)
     full = _frame(p, c, 0.6)
@@ -449,9 +450,12 @@ def test_box_downsample():
 
 
 def test_supersample_output_size_and_smoother_edges(gl, scene_with_cache):
-    p, c = scene_with_cache(RENDER + "  title_card: false\n")
+    # (a hard border, whose steps are what supersampling smooths, on
+    # the plain surface of the grid's own points)
+    plain_look = "edge: 0, min_grid: 0, occlusion: 0, light: {specular: 0}"
+    p, c = scene_with_cache(RENDER + "  title_card: false\n  look: {" + plain_look + "}\n")
     plain = _frame(p, c, 1.1)
-    p, c = scene_with_cache(RENDER + "  title_card: false\n  look: {supersample: 3}\n")
+    p, c = scene_with_cache(RENDER + "  title_card: false\n  look: {supersample: 3, " + plain_look + "}\n")
     smooth = _frame(p, c, 1.1)
     assert smooth.shape == plain.shape == (180, 320, 3)
     # the same picture...
@@ -471,16 +475,17 @@ def test_point_options(gl, scene_with_cache):
     base = RENDER + "  title_card: false\n"
     p, c = scene_with_cache(base)
     ref = _frame(p, c, 0.6)
-    for look in ("{point_units: world}", "{depth_scale: false}", "{point_size: 24}"):
+    # (min_grid: 0: the grid's own points, whose spacing the sizes below are measured against)
+    for look in ("{point_units: world, min_grid: 0}", "{depth_scale: false}", "{point_size: 24}"):
         p, c = scene_with_cache(base + f"  look: {look}\n")
         img = _frame(p, c, 0.6)
         land = 1 - _background_fraction(img, (5, 6, 10))
         assert 0.15 < land < 0.8, (look, land)
         assert _diff(ref, img)[0] > 0.05, look
     # world units: tiny points leave the background showing through, large ones cover it
-    p, c = scene_with_cache(base + "  look: {point_units: world, point_size: 0.003}\n")
+    p, c = scene_with_cache(base + "  look: {point_units: world, point_size: 0.003, min_grid: 0}\n")
     sparse = 1 - _background_fraction(_frame(p, c, 0.6), (5, 6, 10))
-    p, c = scene_with_cache(base + "  look: {point_units: world, point_size: 0.03}\n")
+    p, c = scene_with_cache(base + "  look: {point_units: world, point_size: 0.03, min_grid: 0}\n")
     dense = 1 - _background_fraction(_frame(p, c, 0.6), (5, 6, 10))
     assert dense > sparse + 0.05, (sparse, dense)
 
@@ -517,7 +522,7 @@ def test_close_up_reads_as_a_surface_not_rows_of_dots(gl, scene_with_cache, monk
     # a camera 0.3 units from a 120x100 grid: neighbours lie ~15 pixels apart there, far more
     # than a 2-pixel point grown 3x.  Depth-scaled points are never smaller than the grid's spacing.
     from render.film import Film
-    close = RENDER + ("  title_card: false\n  look: {colormap: viridis, fog: 0}\n"
+    close = RENDER + ("  title_card: false\n  look: {colormap: viridis, fog: 0, edge: 0, min_grid: 0}\n"
                       "  camera: [{t: 0, target: [0.3, 0.0, 0.05], distance: 0.3, elevation: 40, azimuth: 20,"
                       " fov: 40}]\n")
     p, c = scene_with_cache(close)

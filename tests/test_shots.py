@@ -68,13 +68,15 @@ def test_c1_at_every_keyframe_and_every_shot_boundary():
         jump = derivative_jump(path, t)
         assert jump.max() < 1e-2, (t, jump)
         np.testing.assert_allclose(path.vec(t - 1e-7), path.vec(t + 1e-7), atol=1e-4)
-    # and a shot's ends are at rest on the values it moves
-    for k in MIXED:
-        if "shot" in k:
-            c = {"orbit": 3, "crane": 4, "dolly": 5, "zoom": 6}[k["shot"]]
-            for t in (k["from"], k["to"]):
-                v = (path.vec(t + 1e-5) - path.vec(t - 1e-5)) / 2e-5
-                assert abs(v[c]) < 1e-3, (k, t, v[c])
+    # and a shot's ends are at rest on the values it moves, where its motion ends (t0, t1: the orbit
+    # hands its motion on to the dolly that starts as it ends, a cross-fade either side of 5 s)
+    for shot in path.shots:
+        c = {"orbit": 3, "crane": 4, "dolly": 5, "zoom": 6}[shot.spec.shot]
+        for t in (shot.t0, shot.t1):
+            v = (path.vec(t + 1e-5) - path.vec(t - 1e-5)) / 2e-5
+            assert abs(v[c]) < 1e-3, (shot.spec, t, v[c])
+            assert derivative_jump(path, t).max() < 1e-2
+    assert path.shots[0].t1 > 5.0 and path.shots[2].t0 < 5.0
 
 
 def test_orbit_turns_by_the_requested_angle_any_amount():
@@ -120,6 +122,69 @@ def test_shots_that_touch_chain():
     path = cam.CameraPath(entries(keys), HOME)
     assert path.state(5)["azimuth"] == pytest.approx(180.0)
     assert derivative_jump(path, 3.0).max() < 1e-2
+
+
+def eye_change(path: cam.CameraPath, t0: float, t1: float, fps: float = 30.0) -> tuple[np.ndarray, np.ndarray]:
+    """Frame-to-frame change of the camera, as a film sees it: how far the eye moves between frames
+    (landscape units), plus how far the point looked at moves; with the frames' midpoints."""
+    ts = np.arange(t0, t1 + 1e-9, 1.0 / fps)
+    states = [path.state(t) for t in ts]
+    eye = np.array([cam.eye_position(s) for s in states])
+    target = np.array([s["target"] for s in states])
+    d = np.linalg.norm(np.diff(eye, axis=0), axis=1) + np.linalg.norm(np.diff(target, axis=0), axis=1)
+    return d, (ts[1:] + ts[:-1]) / 2
+
+
+ADJACENT = [
+    # different values: an orbit hands on to a crane
+    [{"shot": "orbit", "from": 0, "to": 6, "degrees": 180}, {"shot": "crane", "from": 6, "to": 10, "elevation": 60}],
+    # the same value: two orbits
+    [{"shot": "orbit", "from": 0, "to": 3, "degrees": 90}, {"shot": "orbit", "from": 3, "to": 8, "degrees": 120}],
+    # three in a run, with ramps
+    [{"shot": "dolly", "from": 0, "to": 4, "distance": 3.0, "ramp": 1.0},
+     {"shot": "orbit", "from": 4, "to": 8, "degrees": 90, "ramp": 1.0},
+     {"shot": "crane", "from": 8, "to": 11, "elevation": 55}],
+]
+
+
+@pytest.mark.parametrize("keys", ADJACENT, ids=["orbit-crane", "orbit-orbit", "dolly-orbit-crane"])
+def test_adjacent_shots_flow_into_each_other(keys):
+    path = cam.CameraPath(entries(keys), HOME)
+    start, end = keys[0]["from"], keys[-1]["to"]
+    d, mid = eye_change(path, start, end)
+    # the middle of the run (leaving out the first shot's ease in and the last one's ease out)
+    inner = (mid > start + 1.0) & (mid < end - 1.0)
+    median = float(np.median(d[inner]))
+    for k in keys[:-1]:
+        near = np.abs(mid - k["to"]) < 0.5
+        assert d[near].min() > 0.4 * median, (k["to"], d[near].min(), median)
+        assert derivative_jump(path, k["to"]).max() < 1e-2          # every value C1 across the seam
+    # the run starts and ends at rest, and every shot reaches its values
+    assert d[0] < 0.05 * median and d[-1] < 0.05 * median
+    s = path.state(end)
+    for k in keys:
+        for name in ("distance", "elevation"):
+            if name in k:
+                assert s[name] == pytest.approx(k[name])
+    turned = sum(k.get("degrees", 0) for k in keys)
+    assert s["azimuth"] == pytest.approx(HOME["azimuth"] + turned)
+
+
+@pytest.mark.parametrize("how", ["hold", "gap", "keyframe"])
+def test_a_hold_a_gap_or_a_keyframe_stops_the_camera_between_shots(how):
+    first = {"shot": "orbit", "from": 0, "to": 6, "degrees": 180}
+    second = {"shot": "crane", "from": 6, "to": 10, "elevation": 60}
+    keys = [first, second]
+    if how == "hold":
+        second["ease"] = "hold"
+    elif how == "gap":
+        second["from"] = 6.5
+    else:
+        keys.append({"t": 6, "ease": "linear"})
+    path = cam.CameraPath(entries(keys), HOME)
+    d, mid = eye_change(path, 0, 10)
+    assert d[np.abs(mid - 6.0) < 0.6].min() < 1e-3
+    assert path.state(6.0)["azimuth"] == pytest.approx(HOME["azimuth"] + 180.0)
 
 
 def test_a_keyframe_at_a_shots_start_sets_where_it_starts():
@@ -281,7 +346,7 @@ BAD = {
         render:
           camera:
             - {shot: dolly, from: 1, to: 4, distnce: 2}
-        """, 3, ["unknown key 'render.camera[0].distnce'", "shot, from, to, distance, ramp",
+        """, 3, ["unknown key 'render.camera[0].distnce'", "shot, from, to, ease, distance, ramp",
                  "did you mean 'distance'"]),
     "typo_in_a_keyframe": ("""
         render:

@@ -3,8 +3,9 @@
 A shot spans ``[from, to]`` (``start``, ``end``) and moves some channels there
 (``spec.channels()``: the schema says which).  On the timeline it is a pair of
 knots on each of those channels, the value carried at ``from`` and the shot's
-end value at ``to``, with the shot's motion in between; every shot starts and
-ends at rest, so the motion stays C1 where shots begin and end.
+end value at ``to``, with the shot's motion in between; a shot starts and ends
+at rest, so the motion stays C1 where shots begin and end, except where it hands
+its motion on to an adjacent shot (``render.camera.timeline``: hand-offs).
 
     orbit    azimuth turned by ``degrees`` (or ``turns``; positive is counterclockwise
              seen from above) around the current target
@@ -21,7 +22,9 @@ ends at rest, so the motion stays C1 where shots begin and end.
 
 Orbit, dolly, zoom and crane move with a speed ramp: up to speed over ``ramp``
 seconds and back to rest over the last ``ramp`` (a smoothstep in speed; without
-a ramp, half the shot: one smooth ease in and out).
+a ramp, half the shot: one smooth ease in and out).  At a hand-off a ramp runs
+from or to the hand-off's velocity instead of rest (``ramp_progress``'s s0, s1),
+and may reach past ``from`` or ``to`` (``t0``, ``t1``).
 
 Every shot's ``value(channel, t, path)`` is the channel's value at time t in
 ``[start, end]``; ``path`` is the :class:`~render.camera.timeline.CameraPath`,
@@ -56,14 +59,27 @@ def wrap_near(angle: float, ref: float) -> float:
 # ----------------------------------------------------------------------------- shots
 
 class Shot:
-    """A shot of the timeline: the schema's validated ``spec`` and the values it starts from."""
+    """A shot of the timeline: the schema's validated ``spec`` and the values it starts from.
+
+    ``t0``, ``t1``: where its motion really starts and ends on the timeline (``start`` and ``end``
+    unless a hand-off moves them, ``render.camera.timeline``); ``v_in``, ``v_out``: the channel's
+    velocity (units per second) there, 0 at rest; ``r_in``, ``r_out``: the seconds of each ramp."""
 
     def __init__(self, spec):
         self.spec = spec
         self.start = float(spec.start)
         self.end = float(spec.end)
+        self.t0, self.t1 = self.start, self.end
+        self.v_in = self.v_out = 0.0
         self.channels: tuple[str, ...] = spec.channels()
         self.v0: dict[str, np.ndarray] = {}
+        self.next_same: "Shot | None" = None        # the shot that takes this one's channel on at its end
+        self.hold = getattr(spec, "ease", "flow") == "hold"
+
+    @property
+    def ramp_s(self) -> float:
+        """Seconds of the shot's ramp (a follow shot: its blend)."""
+        return (self.end - self.start) / 2.0
 
     def bind(self, channel: str, v0: np.ndarray, path: "CameraPath") -> None:
         """The value the shot starts from on this channel (carried from the entries before it)."""
@@ -74,16 +90,53 @@ class Shot:
 
 
 class _Eased(Shot):
-    """One channel from its carried value to the shot's, with a speed ramp."""
+    """One channel from its carried value to the shot's, with a speed ramp at each end; where it
+    hands its motion on to another shot (or takes it from one) the ramp there ends (starts) at the
+    velocity of the hand-off instead of at rest (``v_out``, ``v_in``)."""
 
     def __init__(self, spec, tracks: dict):
         super().__init__(spec)
         ramp = spec.ramp
-        self.ramp = 0.5 if ramp is None else float(ramp) / (self.end - self.start)
+        self._ramp = (self.end - self.start) / 2.0 if ramp is None else float(ramp)
+        self.r_in = self.r_out = self._ramp
+
+    @property
+    def ramp_s(self) -> float:
+        return self._ramp
+
+    def rate(self, v0: np.ndarray, e: float) -> float:
+        """d(channel)/d(progress) at progress e from v0."""
+        h = 1e-6
+        a, b = (e - h, e) if e >= h else (e, e + h)
+        return float((self.move(v0, b) - self.move(v0, a))[0]) / h
+
+    def cruise_velocity(self, v0: np.ndarray, at_end: bool) -> float:
+        """The channel's velocity at one end if the shot ran there at its cruising speed, not easing."""
+        d = self.t1 - self.t0
+        other = (self.r_in if at_end else self.r_out) / d
+        return self.rate(v0, 1.0 if at_end else 0.0) / (1.0 - other / 2.0) / d
+
+    def bind(self, channel: str, v0: np.ndarray, path: "CameraPath") -> None:
+        super().bind(channel, v0, path)
+        b = self.next_same
+        if b is None:
+            return
+        # the next shot on this channel starts where this one ends: meet at one velocity (the
+        # slower of their cruising velocities, or at rest where they go opposite ways)
+        va = self.cruise_velocity(self.v0[channel], at_end=True)
+        vb = b.cruise_velocity(self.move(self.v0[channel], 1.0), at_end=False)
+        v = math.copysign(min(abs(va), abs(vb)), va) if va * vb > 0 else 0.0
+        self.v_out = b.v_in = v
+
+    def progress(self, t: float, channel: str) -> float:
+        d = self.t1 - self.t0
+        v0 = self.v0[channel]
+        s0 = self.v_in * d / self.rate(v0, 0.0) if self.v_in else 0.0
+        s1 = self.v_out * d / self.rate(v0, 1.0) if self.v_out else 0.0
+        return ramp_progress((t - self.t0) / d, self.r_in / d, self.r_out / d, s0, s1)
 
     def value(self, channel: str, t: float, path: "CameraPath") -> np.ndarray:
-        e = ramp_progress((t - self.start) / (self.end - self.start), self.ramp)
-        return self.move(self.v0[channel], e)
+        return self.move(self.v0[channel], self.progress(t, channel))
 
     def move(self, v0: np.ndarray, e: float) -> np.ndarray:
         """The channel at progress e in [0, 1] from v0."""
@@ -212,6 +265,10 @@ class Follow(Shot):
         self.azimuth, self.heading = spec.azimuth, spec.heading
         self.elevation, self.distance = spec.elevation, spec.distance
         self._table: tuple[np.ndarray, np.ndarray] | None = None
+
+    @property
+    def ramp_s(self) -> float:
+        return self.blend
 
     def clock(self, t: float) -> float:
         """The shot's own clock: real time, easing to a halt over the last ``blend`` seconds."""

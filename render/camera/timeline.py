@@ -23,6 +23,11 @@ Azimuth and roll take the short way round between keyframes.
 channel they move, with the shot's own motion between; the value a shot ends
 on is carried on like a keyframe's.
 
+**Hand-offs** (``plan_handoffs``): where one shot ends as another starts, the
+camera does not stop between them: the same channel meets at one velocity, and
+different channels cross-fade over the seam.  ``ease: hold`` on either shot, or
+a keyframe at the seam, makes it a stop; so does a gap between the shots.
+
 The film starts and ends at rest.  With a ``ground`` the camera is kept above
 the terrain (``render.camera.ground``).
 """
@@ -33,7 +38,7 @@ from typing import Sequence
 import numpy as np
 
 from render.camera.ground import Ground
-from render.camera.shots import Track, make_shot, wrap_near
+from render.camera.shots import Shot, Track, _Eased, make_shot, wrap_near
 from studio.scene import CameraEntry, CameraKey
 
 #: the channels, as the schema names them (``CameraKey``'s fields, a shot's ``channels()``), and
@@ -42,6 +47,59 @@ CHANNELS = {"azimuth": (3,), "elevation": (4,), "distance": (5,), "fov": (6,), "
 STATE_SIZE = 8
 #: channels that are angles: keyframes reach them the short way round
 ANGULAR = ("azimuth", "roll")
+
+
+#: seams closer than this (seconds) are one time
+SEAM = 1e-9
+
+
+def plan_handoffs(shots: list[Shot], key_times: list[float]) -> None:
+    """Where shots touch (one's ``to`` is another's ``from``), hand the motion on instead of stopping.
+
+    A seam flows unless a shot at it has ``ease: hold`` or a keyframe sits at it.  Orbit, dolly,
+    zoom and crane take part (a follow shot always blends in and out from rest):
+
+    * the same channel goes on (an orbit, then an orbit): the two meet at one velocity, the slower
+      of their cruising velocities (rest where they turn opposite ways), so the channel is C1;
+    * other channels go on (an orbit, then a crane): a cross-fade centred on the seam, half the
+      shorter of the two ramps either side of it: the first shot's motion slows to rest over the
+      cross-fade (finishing its move that much after its ``to``) while the second's comes up to
+      speed (starting that much before its ``from``).  Each channel stays C1 and the camera never
+      stops.  The cross-fade keeps clear of anything else on the channel (keyframes, other shots)."""
+    eased = [s for s in shots if isinstance(s, _Eased)]
+
+    def at(t: float, attr: str) -> list[Shot]:
+        return [s for s in shots if abs(getattr(s, attr) - t) < SEAM]
+
+    def flows(t: float, group: list[Shot]) -> bool:
+        return bool(group) and not any(s.hold for s in group) and not any(abs(k - t) < SEAM for k in key_times)
+
+    def others_on(c: str, me: Shot) -> list[Shot]:
+        return [s for s in shots if s is not me and c in s.channels]
+
+    for a in eased:
+        c = a.channels[0]
+        nxt = at(a.end, "start")
+        if nxt and flows(a.end, nxt + [a]):
+            same = [b for b in nxt if c in b.channels]
+            if same:
+                if isinstance(same[0], _Eased):
+                    a.next_same = same[0]
+            else:
+                h = min([a.ramp_s] + [b.ramp_s for b in nxt]) / 2.0
+                later = [k for k in key_times if k > a.end] + [s.start for s in others_on(c, a) if s.start > a.end]
+                if later:
+                    h = min(h, 0.5 * (min(later) - a.end))
+                if h > 0:
+                    a.t1, a.r_out = a.end + h, 2.0 * h
+        prv = at(a.start, "end")
+        if prv and flows(a.start, prv + [a]) and not any(c in b.channels for b in prv):
+            h = min([a.ramp_s] + [b.ramp_s for b in prv]) / 2.0
+            earlier = [k for k in key_times if k < a.start] + [s.end for s in others_on(c, a) if s.end < a.start]
+            h = min(h, 0.5 * (a.start - max(earlier)) if earlier else a.start)
+            if h <= 0:
+                continue
+            a.t0, a.r_in = a.start - h, 2.0 * h
 
 
 def state_to_vec(s: dict) -> np.ndarray:
@@ -128,6 +186,7 @@ class CameraPath:
                  ground: Ground | None = None):
         keys = [e for e in entries if isinstance(e, CameraKey)]
         self.shots = [make_shot(e, tracks or {}) for e in entries if not isinstance(e, CameraKey)]
+        plan_handoffs(self.shots, [float(k.t) for k in keys])
         self.ground = ground
         self.default = dict(default)
         start = state_to_vec(default)
@@ -144,8 +203,8 @@ class CameraPath:
             if not any(s.start < k.t <= s.end for s in own):
                 events.append((float(k.t), 1, "key", k))
         for s in own:
-            events.append((s.start, 2, "start", s))
-            events.append((s.end, 0, "end", s))
+            events.append((s.t0, 2, "start", s))
+            events.append((s.t1, 0, "end", s))
         events.sort(key=lambda e: (e[0], e[1]))
         knots: list[_Knot] = []
         cur = np.array(start, dtype=np.float64)

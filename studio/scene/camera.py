@@ -46,12 +46,19 @@ RAMP_DOC = doc(default="half the shot", allowed="> 0, at most half the shot")
 
 class _Shot(_Strict):
     """A camera move over [from, to]: it starts from the values carried from the entries before it,
-    starts and ends at rest, and its end values are carried on (render/camera.py)."""
+    starts and ends at rest (or hands its motion on to a shot that starts as it ends: ``ease``), and
+    its end values are carried on (render/camera.py)."""
     shot: str = Field(description="the kind of move",
                       json_schema_extra=doc(allowed=", ".join(f"`{s}`" for s in SHOTS)))
     start: float = Field(ge=0, alias="from", description="second the shot starts")
     end: float = Field(gt=0, le=3600, alias="to", description="second it ends",
                        json_schema_extra=doc(allowed="later than `from`, at most 3600"))
+    ease: Literal["flow", "hold"] = Field(
+        "flow", description="`flow`: where another shot starts as this one ends (or ends as it starts), the camera "
+                            "hands its motion on without stopping (the same value meets at one speed; different "
+                            "values cross-fade over the seam, half the shorter ramp either side of it); `hold`: the "
+                            "camera comes to rest at both ends of this shot. A gap between shots, or a keyframe at "
+                            "the seam, is a rest too. A follow shot always blends in and out from rest")
 
     #: the camera values (channels) the shot moves; the follow shot adds the ones it is given
     moves: ClassVar[tuple[str, ...]] = ()

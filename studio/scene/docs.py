@@ -25,9 +25,10 @@ from studio.scene.data import (_DATA_MODELS, Cifar10Spec, CustomDataSpec, DataSp
                                ImagenetteSpec, MnistSpec, RegressionSpec, ShapesSpec)
 from studio.scene.film import Caption, CompareSpec, OutputSpec, PanelSpec, RenderSpec
 from studio.scene.landscape import DescentSpec, FiguresSpec, GridSpec, HessianSpec, PlaneSpec, SequenceSpec
-from studio.scene.look import LookSpec, PathStyle
+from studio.scene.look import LightSpec, LookSpec, PathStyle
 from studio.scene.network import (_MODEL_MODELS, ConvNetSpec, CustomModelSpec, LossSpec, ModelSpec, ResNetSpec,
                                   TorchvisionSpec, VGGSpec)
+from studio.scene.sweep import SweepSpec
 from studio.scene.training import TrainSpec, WeightsSpec
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -68,6 +69,7 @@ TABLES: dict[str, tuple[Part, ...]] = {
     "landscape.figures": (Part((FiguresSpec,)),),
     "render": (Part((RenderSpec,)),),
     "render.look": (Part((LookSpec,)),),
+    "render.look.light": (Part((LightSpec,)),),
     "render.paths": (Part((PathStyle,)),),
     "render.camera keyframe": (Part((CameraKey,)),),
     "render.camera shot": (Part((_Shot,), skip=()),),
@@ -79,6 +81,7 @@ TABLES: dict[str, tuple[Part, ...]] = {
     "render.captions": (Part((Caption,)),),
     "output": (Part((OutputSpec,)),),
     "compare": (Part((CompareSpec,)), Part((PanelSpec,), skip=(), prefix="panels[i].")),
+    "sweep": (Part((SweepSpec,)),),
 }
 
 MARKER = re.compile(r"(<!-- keys: (?P<name>[^>]+?) -->\n)(?P<body>.*?)(<!-- /keys -->)", re.S)

@@ -31,8 +31,80 @@ def _colormaps(schema: dict) -> None:
     schema["anyOf"] = [{"enum": colormap_names()}, {"type": "string", "pattern": "\\.[cC][sS][vV]$"}]
 
 
+#: the parts a render.look.style combines: one base (a surface or points) and grid lines
+STYLE_BASES = ("surface", "points")
+STYLE_LINES = ("contours", "wireframe")
+STYLE_PARTS = STYLE_BASES + STYLE_LINES
+
+
+def parse_style(v) -> tuple[str, ...]:
+    """``surface``, ``points+contours`` or a list of parts -> the parts in a fixed order (raises
+    ValueError for unknown parts or two bases)."""
+    parts = v if isinstance(v, list) else str(v).replace(",", "+").split("+")
+    parts = [str(x).strip().lower() for x in parts if str(x).strip()]
+    if not parts:
+        raise ValueError(f"a style names at least one of: {', '.join(STYLE_PARTS)}")
+    for x in parts:
+        if x not in STYLE_PARTS:
+            close = difflib.get_close_matches(x, STYLE_PARTS, n=1)
+            hint = f"; did you mean {close[0]!r}?" if close else ""
+            raise ValueError(f"unknown style {x!r}; allowed: {', '.join(STYLE_PARTS)} and mixtures such as "
+                             f"'points+contours'{hint}")
+    if sum(x in STYLE_BASES for x in set(parts)) > 1:
+        raise ValueError("a style has at most one base: 'surface' or 'points' (add lines with '+contours' "
+                         "or '+wireframe')")
+    return tuple(x for x in STYLE_PARTS if x in parts)
+
+
+class LightSpec(_Strict):
+    """``render.look.light``: where the light comes from and how glossy the terrain is."""
+    azimuth: float = Field(138.0, ge=-360, le=360, description="degrees around the vertical from the terrain's "
+                                                               "+x axis towards +y (138: from the upper left of "
+                                                               "the default framing)")
+    elevation: float = Field(48.0, ge=0, le=90, description="degrees above the horizon (90: from straight above)")
+    specular: float = Field(0.25, ge=0, le=2, description="strength of the highlight where the light's "
+                                                          "reflection reaches the camera (0: matte)")
+    shininess: float = Field(28.0, ge=1, le=256, description="how tight the highlight is (higher: smaller, "
+                                                             "sharper)")
+
+
 class LookSpec(_Strict):
     """How the terrain is drawn (render/look.py, render/gl.py)."""
+    style: Union[str, list[str]] = Field(
+        "surface", description="how the terrain is drawn: `surface` (points that close into one smooth, shaded "
+                               "surface at every distance), `points` (soft round luminous points, jittered within "
+                               "their grid cell so rows never line up with pixel rows: near the camera and on "
+                               "steep walls they read as single points, far away they merge into a glowing "
+                               "surface), `contours` (luminous lines of equal height, `contours` of them or 12), "
+                               "`wireframe` (luminous grid lines, about 40 across); mixtures join a base and "
+                               "lines with `+` or as a list, e.g. `points+contours`, `[surface, wireframe]`",
+        json_schema_extra=doc(allowed="`surface`, `points`, `contours`, `wireframe`, or a mixture "
+                                      "(`points+contours`)",
+                              anyOf=[{"type": "string"}, {"type": "array", "items": {"type": "string"}}]))
+    light: LightSpec = Field(default_factory=LightSpec, description="the light: `{azimuth, elevation, specular, "
+                                                                    "shininess}`; `shading` sets how strong its "
+                                                                    "diffuse part is")
+    occlusion: float = Field(0.5, ge=0, le=1, description="valley darkening: how much cells below their "
+                                                          "surroundings (valleys, the funnel's floor) darken, from "
+                                                          "the grid's heights at several scales (ambient "
+                                                          "occlusion); 0: none")
+    edge: float = Field(0.06, ge=0, le=0.5, description="the terrain's border dissolves over this fraction of its "
+                                                        "width (fading into the background with a ragged, seeded "
+                                                        "edge; points thin out) instead of ending in a hard "
+                                                        "rectangle; 0: a hard edge")
+    bloom: float = Field(0.0, ge=0, le=2, description="glow around the brightest parts of the frame (the path's "
+                                                      "head and trail, highlights, the brightest colours): a post "
+                                                      "pass on the whole frame (about 30 ms a 1080p frame on 2 CPU cores); 0: "
+                                                      "none")
+    depth_of_field: float = Field(0.0, ge=0, le=1, description="focus: the path's head (or, with no path, the "
+                                                               "camera's look-at point) stays sharp while nearer and "
+                                                               "farther terrain softens, this much (1: strongly); a "
+                                                               "post pass using depth (about 10-30 ms a 1080p "
+                                                               "frame). Not with `background: transparent`; 0: none")
+    min_grid: int = Field(256, ge=0, le=2048, description="grids with fewer points than this a side are drawn "
+                                                          "interpolated (cubic) up to at least this many, so a "
+                                                          "coarse grid (40 x 40) is a smooth surface, not big flat "
+                                                          "squares; 0: draw the grid as it is")
     height: Literal["linear", "log", "clip"] = Field(
         "log", description="loss to height: `linear` (the loss), `log` (its logarithm), `clip` (linear, with the top "
                            "of the scale at a lower quantile: the basin gets the whole height and everything above "
@@ -95,6 +167,17 @@ class LookSpec(_Strict):
                                                        "slopes alike; they crowd where the landscape is steep. 0: "
                                                        "none (`scenes/orbit.yaml` uses 18)")
     fog: float = Field(0.35, ge=0, le=1, description="how much far points fade into the background")
+
+    @field_validator("style")
+    @classmethod
+    def _style(cls, v):
+        parse_style(v)
+        return v
+
+    @property
+    def styles(self) -> tuple[str, ...]:
+        """render.look.style as its parts (parse_style)."""
+        return parse_style(self.style)
 
     @field_validator("background")
     @classmethod
