@@ -405,8 +405,7 @@ def test_failed_still_leaves_nothing(gl, scene_with_cache, tmp_path, monkeypatch
     out = tmp_path / "s" / "still.png"
 
     def broken_save(self, fp, *a, **k):          # dies half way through writing the file
-        with open(fp, "wb") as fh:
-            fh.write(b"\x89PNG\r\n\x1a\n partial")
+        fp.write(b"\x89PNG\r\n\x1a\n partial")    # (the still is saved into an open temporary file)
         raise OSError("disk full")
 
     monkeypatch.setattr(Image.Image, "save", broken_save)
