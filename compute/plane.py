@@ -18,14 +18,14 @@ Loss Landscape of Neural Nets"):
                      with ``include_biases`` a direction rescaled as a whole to
                      the parameter's norm.  ``orthogonalize`` makes d2 exactly
                      orthogonal to d1 while keeping its normalization exact
-                     (``orthogonal_direction``).
+                     (``orthogonal_direction``; both in compute/directions.py).
 * ``hessian``     -- origin: the final weights.  The eigenvectors of the two
                      largest (algebraic) eigenvalues of the loss Hessian there,
                      on the evaluation subset, by Lanczos with full
                      reorthogonalization on Hessian-vector products
-                     (``hessian_top2``); unit length.  Default extent: a square
-                     sized by the curvature (``curvature_span``) and the
-                     projected trajectory.
+                     (``hessian_top2``, compute/hessian.py); unit length.
+                     Default extent: a square sized by the curvature
+                     (``curvature_span``) and the projected trajectory.
 * ``checkpoints`` -- the plane through two or three training snapshots, found
                      by Gram-Schmidt, unit directions; the origin is the final
                      weights if they are among them, else the first listed.
@@ -36,19 +36,27 @@ Loss Landscape of Neural Nets"):
                      A's weights) exactly orthogonal to d1.
 
 Random directions are always normalized relative to the plane's origin.  The
-trajectory is put on any plane by least squares (``project``), exact for
-non-orthogonal, non-unit directions too.
+trajectory is put on any plane by least squares (``project``; it and PCA in
+compute/projection.py), exact for non-orthogonal, non-unit directions too.
 """
 from __future__ import annotations
-
-import math
 
 import numpy as np
 import torch
 import torch.nn as nn
 
+from compute.directions import _cos, normalize_direction, orthogonal_direction
 from compute.errors import DataError
+from compute.hessian import _hessian_subset, curvature_span, hessian_plane, hessian_top2, hvp_function
 from compute.losses import CROSS_ENTROPY, Loss
+from compute.projection import pca_plane, project
+
+#: the names importers take from here, those defined in compute/directions.py, compute/hessian.py and
+#: compute/projection.py included
+__all__ = ["PlaneError", "split", "flatten", "normalize_direction", "orthogonal_direction", "random_plane",
+           "pca_plane", "hvp_function", "hessian_top2", "hessian_plane", "nearest_snapshots", "checkpoint_plane",
+           "interpolate_plane", "curvature_span", "build_plane", "STILL", "project", "INTERPOLATE_EXTENT",
+           "extents", "sequence_indices", "sequence_plane"]
 
 
 class PlaneError(DataError):
@@ -66,148 +74,6 @@ def split(model: nn.Module, flat: torch.Tensor) -> dict[str, torch.Tensor]:
 
 def flatten(d: dict[str, torch.Tensor]) -> torch.Tensor:
     return torch.cat([v.reshape(-1) for v in d.values()])
-
-
-# --------------------------------------------------------------------------- normalization
-
-def _groups(v: torch.Tensor, how: str) -> torch.Tensor:
-    """The tensor as (groups, -1): the units whose norms a normalization matches.  ``filter``: one
-    row per output unit / filter for 2-D and larger tensors, the whole tensor for a 1-D (or 0-D)
-    one; ``layer``: the whole tensor."""
-    if how == "filter" and v.dim() >= 2:
-        return v.reshape(v.shape[0], -1)
-    return v.reshape(1, -1)
-
-
-def _included(v: torch.Tensor, include_biases: bool) -> bool:
-    return v.dim() >= 2 or include_biases
-
-
-def normalize_direction(d: dict[str, torch.Tensor], w: dict[str, torch.Tensor], how: str,
-                        include_biases: bool = False) -> dict[str, torch.Tensor]:
-    """Rescale direction ``d`` to the weights ``w`` (Li et al. 2018).
-
-    1-D parameters (biases, BatchNorm) get a zero direction, as in the paper; with
-    ``include_biases`` they are normalized too, each as a single group (``filter``, ``layer``: the
-    whole vector rescaled to the parameter's norm).  Li et al.'s code, when it keeps them,
-    copies the weights into the direction instead; a rescaled Gaussian keeps the direction
-    random and seeded like the rest of it."""
-    if how not in ("filter", "layer", "weight", "none"):
-        raise ValueError(f"unknown normalization {how!r}; allowed: filter, layer, weight, none")
-    out = {}
-    for k, dv in d.items():
-        wv = w[k]
-        if not _included(dv, include_biases):
-            out[k] = torch.zeros_like(dv)          # biases and BatchNorm: no direction (Li et al.)
-        elif how in ("filter", "layer"):
-            dg, wg = _groups(dv, how), _groups(wv, how)
-            scale = wg.norm(dim=1) / dg.norm(dim=1).clamp_min(1e-12)
-            out[k] = (dg * scale[:, None]).view_as(dv)
-        elif how == "weight":
-            out[k] = dv * wv
-        else:
-            out[k] = dv.clone()
-    return out
-
-
-def _cos(u: torch.Tensor, v: torch.Tensor) -> float:
-    u, v = u.double(), v.double()
-    den = float(u.norm() * v.norm())
-    return float(u @ v) / den if den > 0 else 0.0
-
-
-def orthogonal_direction(g: dict[str, torch.Tensor], d1: dict[str, torch.Tensor], w: dict[str, torch.Tensor],
-                         how: str, include_biases: bool = False) -> dict[str, torch.Tensor]:
-    """A direction made from the Gaussian ``g`` like ``normalize_direction(g, w, how, include_biases)``,
-    but exactly orthogonal to ``d1`` (over the flat weight vector) with its normalization intact.
-
-    Gram-Schmidt followed by renormalization would undo part of the orthogonalization, so:
-
-    * ``filter`` / ``layer``: d2 = N(d - t*d1), N the renormalization, d = N(g).  Each group's
-      contribution to <d1, N(d - t*d1)> is norm_r * |d1_r| * cos(angle of d1_r and d_r - t*d1_r),
-      strictly decreasing in t, so the inner product has exactly one root, found by bisection on
-      per-group sums (t = 0 would be no change; plain Gram-Schmidt's coefficient is where the
-      search starts).  Every group keeps exactly its target norm.
-    * ``weight``: d = g*w, so Gram-Schmidt acts on g against d1*w, and d2 = g'*w keeps the form.
-    * ``none``: plain Gram-Schmidt.
-    Zero-direction parameters (biases without ``include_biases``) stay zero."""
-    keys = list(g)
-    if how in ("filter", "layer"):
-        d = normalize_direction(g, w, how, include_biases)
-        v, u, n = [], [], []
-        for k in keys:
-            if not _included(g[k], include_biases):
-                continue
-            vg, ug, wg = (_groups(t.double(), how) for t in (d[k], d1[k].to(d[k]), w[k]))
-            v.append(vg)
-            u.append(ug)
-            n.append(wg.norm(dim=1))
-        if not v:
-            return d
-        # per group: p = <u, v>, uu = |u|^2, vv = |v|^2, target norm n
-        p = torch.cat([(a * b).sum(1) for a, b in zip(u, v)])
-        uu = torch.cat([(a * a).sum(1) for a in u])
-        vv = torch.cat([(b * b).sum(1) for b in v])
-        nn_ = torch.cat(n)
-
-        def f(t: float) -> float:
-            den = (vv - 2 * t * p + t * t * uu).clamp_min(1e-300).sqrt()
-            return float((nn_ * (p - t * uu) / den).sum())
-
-        t = _root_decreasing(f, float(p.sum() / uu.sum().clamp_min(1e-300)))
-        out = {}
-        for k in keys:
-            if not _included(g[k], include_biases):
-                out[k] = d[k]
-                continue
-            r = _groups(d[k].double() - t * d1[k].double().to(d[k].device), how)
-            wn = _groups(w[k].double(), how).norm(dim=1)
-            r = r * (wn / r.norm(dim=1).clamp_min(1e-300))[:, None]
-            out[k] = r.view_as(d[k]).to(d[k].dtype)
-        return out
-    if how not in ("weight", "none"):
-        raise ValueError(f"unknown normalization {how!r}; allowed: filter, layer, weight, none")
-    mask = {k: float(_included(g[k], include_biases)) for k in keys}
-    # the Gaussian part and the vector it must be orthogonal to, flat, masked
-    scale = {k: (w[k].double() if how == "weight" else torch.ones_like(w[k], dtype=torch.float64)) * mask[k]
-             for k in keys}
-    gz = torch.cat([g[k].double().reshape(-1) for k in keys])
-    z = torch.cat([(d1[k].double().to(scale[k].device) * scale[k]).reshape(-1) for k in keys])
-    zz = float(z @ z)
-    if zz > 0:
-        gz = gz - (float(z @ gz) / zz) * z
-    out, i = {}, 0
-    for k in keys:
-        m = g[k].numel()
-        out[k] = (gz[i:i + m].view_as(g[k]).to(scale[k].device) * scale[k]).to(g[k].dtype)
-        i += m
-    return out
-
-
-def _root_decreasing(f, t0: float) -> float:
-    """The root of a continuous, strictly decreasing f, by bracketing from t0 and bisection."""
-    f0 = f(t0)
-    if f0 == 0.0:
-        return t0
-    step = max(abs(t0), 1e-6)
-    lo, hi = (t0, t0 + step) if f0 > 0 else (t0 - step, t0)
-    for _ in range(200):
-        if f(lo) > 0 >= f(hi):
-            break
-        step *= 2
-        if f0 > 0:
-            hi = t0 + step
-        else:
-            lo = t0 - step
-    for _ in range(200):
-        mid = 0.5 * (lo + hi)
-        if mid in (lo, hi):
-            break
-        if f(mid) > 0:
-            lo = mid
-        else:
-            hi = mid
-    return lo if abs(f(lo)) < abs(f(hi)) else hi
 
 
 # --------------------------------------------------------------------------- random
@@ -231,259 +97,6 @@ def random_plane(origin: dict[str, torch.Tensor], seed: int, how: str = "filter"
         d2 = orthogonal_direction(g2, d1, origin, how, include_biases)
         info["cosine"] = _cos(flatten(d1), flatten(d2))
     return d1, d2, info
-
-
-# --------------------------------------------------------------------------- pca
-
-#: float64 elements of one column block of the trajectory (T rows x the block's columns): 64 MB
-#: whatever T is.  PCA and projection work block by block, so a long trajectory of a large model
-#: (ResNet-18, 50 snapshots: 2.3 GB of float32) costs itself plus one block, never a float64 copy.
-BLOCK_ELEMENTS = 1 << 23
-
-
-def _column_blocks(rows: int, n: int):
-    """Slices of the columns of a (rows, n) matrix, about BLOCK_ELEMENTS elements each."""
-    step = max(1, BLOCK_ELEMENTS // max(rows, 1))
-    for j in range(0, n, step):
-        yield slice(j, min(j + step, n))
-
-
-def _centred_block(snapshots: torch.Tensor, cols: slice) -> torch.Tensor:
-    """Columns ``cols`` of the centred trajectory, float64: each snapshot minus the mean snapshot.
-    (Snapshots minus the final weights, centred, are the same matrix: the final weights cancel.)"""
-    m = snapshots[:, cols].to(torch.float64, copy=True)       # a copy: centred in place below
-    m -= m.mean(dim=0, keepdim=True)
-    return m
-
-
-def _gram(snapshots: torch.Tensor) -> np.ndarray:
-    """G = M M^T (T x T, float64) of the centred trajectory M, summed over column blocks."""
-    T, P = snapshots.shape
-    g = torch.zeros(T, T, dtype=torch.float64, device=snapshots.device)
-    for cols in _column_blocks(T, P):
-        m = _centred_block(snapshots, cols)
-        g.addmm_(m, m.T)
-    return g.cpu().numpy()
-
-
-#: a second eigenvalue at most this fraction of the first is rounding (the Gram matrix holds
-#: squares, so its eigenvalues are good to about T * 1e-16 of the largest): the trajectory is a line
-FLAT = 1e-12
-
-
-def _unit_orthogonal(v: torch.Tensor, to: torch.Tensor | None) -> torch.Tensor:
-    """``v`` (changed in place) made unit and, with ``to`` (a unit vector), orthogonal to it:
-    Gram-Schmidt twice, as the Gram matrix's rounding leaks a little of the first direction into
-    the second.  A zero ``v`` (no spread along it: two snapshots span a line only) becomes a
-    Gaussian direction of seed 0, made orthogonal: not a direction of training, but the same one
-    on every run."""
-    def remove_to(x: torch.Tensor) -> None:
-        for _ in range(2 if to is not None else 0):
-            x.sub_(to, alpha=float(x @ to))
-
-    remove_to(v)
-    if not float(v.norm()) > 0:
-        g = torch.Generator().manual_seed(0)
-        v.copy_(torch.randn(v.numel(), generator=g, dtype=v.dtype))
-        remove_to(v)
-    n = float(v.norm())
-    if not n > 0:
-        raise ValueError("landscape.plane: a plane needs a model with at least two parameters")
-    return v.div_(n)
-
-
-def _positive(v: torch.Tensor) -> torch.Tensor:
-    """``v`` or ``-v``, in place: the one whose largest-magnitude component is positive (the first
-    such component on a tie).  A direction's sign is arbitrary; this makes it the same everywhere."""
-    hi, lo = int(v.argmax()), int(v.argmin())
-    top, bottom = float(v[hi]), -float(v[lo])
-    if bottom > top or (bottom == top and lo < hi):
-        v.neg_()
-    return v
-
-
-#: trajectories up to this many values (T x P) take LAPACK's SVD of a float64 copy (256 MB): the
-#: most exact directions, and the same bits as ever for every scene that fits; larger ones the Gram
-#: matrix, with no copy of the snapshots
-SVD_ELEMENTS = 1 << 25
-
-
-def pca_plane(snapshots: torch.Tensor, final: torch.Tensor):
-    """-> (d1, d2) flat unit vectors (float32) and info with the explained variance ratios.
-
-    The top two principal directions of the trajectory: the right singular vectors of M, the
-    snapshots minus the final weights, centred (each minus the mean snapshot).  Up to
-    ``SVD_ELEMENTS`` values, the SVD of M itself (``_pca_svd``).  Beyond, without copying
-    M: the eigenvectors u_k of its Gram matrix G = M M^T (T x T) give them as v_k = M^T u_k / s_k,
-    s_k^2 the eigenvalues; both products are summed over column blocks, so the peak memory is the
-    snapshots plus one block, O(T^2), and the two float64 directions.  Each direction's largest
-    component is positive (``_positive``).  A trajectory on a line (two snapshots; a second
-    eigenvalue that is rounding, ``FLAT``) gets a seeded random second direction orthogonal to the
-    first (``_unit_orthogonal``)."""
-    T, P = snapshots.shape
-    if T * P <= SVD_ELEMENTS and T >= 3:
-        return _pca_svd(snapshots, final)
-    w, u = np.linalg.eigh(_gram(snapshots))
-    w, u = np.clip(w[::-1], 0.0, None), np.ascontiguousarray(u[:, ::-1])     # largest first
-    ratio = w / w.sum() if w.sum() > 0 else np.zeros_like(w)
-    top = torch.from_numpy(u[:, :2]).to(snapshots.device)                      # (T, 2)
-    v = torch.zeros(2, P, dtype=torch.float64, device=snapshots.device)       # rows: s_k v_k
-    for cols in _column_blocks(T, P):
-        v[:, cols] = top.T @ _centred_block(snapshots, cols)
-    # unit length replaces the division by s_k (the same in exact arithmetic, and defined at s_k = 0)
-    if not w[0] > 0:
-        v[0] = 0
-    if not w[1] > FLAT * w[0]:
-        v[1] = 0
-    d1 = _unit_orthogonal(v[0], None)
-    d2 = _unit_orthogonal(v[1], d1)
-    d1, d2 = _positive(d1).float(), _positive(d2).float()
-    return d1, d2, {"explained_variance_ratio": [float(ratio[0]), float(ratio[1])]}
-
-
-def _pca_svd(snapshots: torch.Tensor, final: torch.Tensor):
-    m = (snapshots - final).double().numpy()
-    m = m - m.mean(axis=0, keepdims=True)
-    _, s, vt = np.linalg.svd(m, full_matrices=False)
-    var = s ** 2
-    ratio = var / var.sum() if var.sum() > 0 else np.zeros_like(var)
-    d1, d2 = torch.from_numpy(vt[0]).float(), torch.from_numpy(vt[1]).float()
-    return d1, d2, {"explained_variance_ratio": [float(ratio[0]), float(ratio[1])]}
-
-
-# --------------------------------------------------------------------------- hessian
-
-def hvp_function(model: nn.Module, at: torch.Tensor, x: torch.Tensor, y: torch.Tensor | None,
-                 loss_fn: Loss = CROSS_ENTROPY):
-    """v -> H v, H the Hessian of the loss of ``model`` on (x, y) at the flat weights ``at``
-    (forward-over-reverse: ``torch.func.jvp`` of ``torch.func.grad``; reverse-over-reverse where a
-    model's backward has no forward derivative), in ``at``'s dtype."""
-    from torch.func import grad, jvp, vjp
-    names = [n for n, _ in model.named_parameters()]
-    shapes = [p.shape for _, p in model.named_parameters()]
-    sizes = [math.prod(s) for s in shapes]
-    buffers = {k: (b.to(at.dtype) if b.is_floating_point() else b) for k, b in model.named_buffers()}
-    xx = x.to(at.dtype) if x.is_floating_point() else x          # token ids stay integers
-    yy = y.to(at.dtype) if y is not None and y.is_floating_point() else y
-
-    def loss(flat):
-        params = {n: t.view(s) for n, t, s in zip(names, torch.split(flat, sizes), shapes)}
-        return loss_fn.functional(model, params, buffers, xx, yy).reshape(())
-
-    g = grad(loss)
-
-    def forward_over_reverse(v: torch.Tensor) -> torch.Tensor:
-        return jvp(g, (at,), (v,))[1]
-
-    def reverse_over_reverse(v: torch.Tensor) -> torch.Tensor:
-        return vjp(g, at)[1](v)[0]
-
-    # forward-over-reverse is the cheaper; a few backward formulas have no forward derivative (an
-    # embedding's backward writes into a zero tensor), and there reverse-over-reverse, the slower
-    # but general way, gives the same product
-    chosen: list = []
-
-    def hvp(v: torch.Tensor) -> torch.Tensor:
-        if not chosen:
-            try:
-                out = forward_over_reverse(v)
-                chosen.append(forward_over_reverse)
-                return out
-            except RuntimeError:
-                chosen.append(reverse_over_reverse)
-        return chosen[0](v)
-
-    return hvp
-
-
-def hessian_top2(hvp, n: int, iterations: int, tolerance: float, seed: int,
-                 dtype=torch.float64, device="cpu") -> tuple[torch.Tensor, torch.Tensor, dict]:
-    """Eigenvectors of the two largest (algebraic) eigenvalues of the symmetric operator ``hvp``.
-
-    Lanczos with full reorthogonalization from a seeded unit start vector: after each step the
-    Ritz pairs of the tridiagonal matrix are computed, and the run stops once both top Ritz pairs'
-    residuals |H v - theta v| (= beta_k |last component|) are at most ``tolerance`` times the
-    largest |Ritz value| (an estimate of |H|), after ``iterations`` steps, or when the Krylov space
-    is invariant (then the pairs are exact).  -> (v1, v2) unit vectors, info."""
-    m = max(2, min(iterations, n))
-    g = torch.Generator().manual_seed(seed)
-    q = torch.randn(n, generator=g, dtype=torch.float64).to(device=device, dtype=dtype)
-    q = q / q.norm()
-    Q = torch.zeros(m, n, dtype=dtype, device=device)
-    alphas: list[float] = []
-    betas: list[float] = []
-    evals = evecs = None
-    converged = False
-    beta = 0.0
-    for j in range(m):
-        Q[j] = q
-        w = hvp(q)
-        a = float(w @ q)
-        w = w - a * q
-        if j:
-            w = w - beta * Q[j - 1]
-        for _ in range(2):                                # full reorthogonalization, twice
-            w = w - Q[:j + 1].T @ (Q[:j + 1] @ w)
-        beta = float(w.norm())
-        alphas.append(a)
-        T = np.diag(alphas) + np.diag(betas, 1) + np.diag(betas, -1)
-        evals, evecs = np.linalg.eigh(T)
-        scale = max(float(np.abs(evals).max()), 1e-30)
-        res = beta * np.abs(evecs[-1, -2:]) if j >= 1 else np.array([np.inf])
-        if j >= 1 and np.all(res <= tolerance * scale):
-            converged = True
-            break
-        if beta <= 1e-12 * scale:                        # invariant subspace: the Ritz pairs are exact
-            converged = j >= 1
-            if j >= 1:
-                break
-            # a start vector that is an eigenvector: restart orthogonally to it
-            w = torch.randn(n, generator=g, dtype=torch.float64).to(device=device, dtype=dtype)
-            w = w - Q[:1].T @ (Q[:1] @ w)
-            beta = 0.0
-            betas.append(0.0)
-            q = w / w.norm()
-            continue
-        betas.append(beta)
-        q = w / beta
-    k = len(alphas)
-    vecs = []
-    for i in (-1, -2):
-        v = Q[:k].T @ torch.from_numpy(evecs[:, i]).to(device=device, dtype=dtype)
-        v = v / v.norm()
-        big = int(v.abs().argmax())                        # a fixed sign: largest entry positive
-        vecs.append(v if v[big] >= 0 else -v)
-    lam, resid = [], []
-    for v in vecs:                                         # checked with two more products
-        hv = hvp(v)
-        r = float(v @ hv)
-        lam.append(r)
-        resid.append(float((hv - r * v).norm()))
-    scale = max(float(np.abs(evals).max()), abs(lam[0]), 1e-30)
-    lmin = float(evals[0])
-    info = {"eigenvalues": lam,
-            "min_eigenvalue_estimate": lmin,
-            "negative_curvature_dominates": bool(-lmin > abs(lam[0])),
-            "lanczos_steps": k,
-            "hessian_vector_products": k + 2,
-            "converged": bool(converged),
-            "residuals": [r / scale for r in resid]}
-    return vecs[0], vecs[1], info
-
-
-def hessian_plane(model: nn.Module, at: torch.Tensor, x: torch.Tensor, y: torch.Tensor | None,
-                  iterations: int, tolerance: float, seed: int, loss: Loss = CROSS_ENTROPY):
-    """-> (d1, d2) flat unit vectors (float32, on ``at``'s device) and info (eigenvalues, steps)."""
-    was = model.training
-    model.eval()
-    try:
-        w = at.detach().double()
-        hvp = hvp_function(model, w, x, y, loss)
-        v1, v2, info = hessian_top2(hvp, w.numel(), iterations, tolerance, seed, torch.float64, w.device)
-    finally:
-        model.train(was)
-    return v1.float(), v2.float(), info
-
 
 # --------------------------------------------------------------------------- checkpoints
 
@@ -575,17 +188,6 @@ def interpolate_plane(params: torch.Tensor, steps: np.ndarray, requested: list[i
 
 # --------------------------------------------------------------------------- dispatch
 
-def curvature_span(eigenvalue: float, loss_start: float, loss_end: float) -> float | None:
-    """Hessian planes' default half-width: where the quadratic model along the sharpest direction,
-    L(final) + eigenvalue * a^2 / 2, climbs back by the depth training descended (the evaluation
-    loss at step 0 minus the final one; at least 5% of the loss at step 0).  None if the
-    eigenvalue is not positive."""
-    depth = max(loss_start - loss_end, 0.05 * abs(loss_start))
-    if not (eigenvalue > 0 and depth > 0 and math.isfinite(depth)):
-        return None
-    return math.sqrt(2 * depth / eigenvalue)
-
-
 def build_plane(spec: dict, model: nn.Module, params: torch.Tensor, steps: np.ndarray,
                 x: torch.Tensor, y: torch.Tensor | None, eval_loss: np.ndarray | None = None,
                 loss: Loss = CROSS_ENTROPY, final_index: int = -1) -> dict:
@@ -647,16 +249,6 @@ def _diverged_plane(spec: dict, model: nn.Module, params: torch.Tensor, steps: n
     return {"origin": params[final_index], "d1": flatten(d1), "d2": flatten(d2), "info": info}
 
 
-def _hessian_subset(x: torch.Tensor, y: torch.Tensor | None, n: int, seed: int):
-    """A seeded part of the evaluation data for the Hessian: class-balanced for class labels."""
-    if y is not None and y.dim() == 1 and not y.is_floating_point():
-        from compute.data import eval_subset
-        x, y, _ = eval_subset(x.cpu(), y.cpu(), n, seed)
-        return x, y
-    idx = torch.randperm(len(x), generator=torch.Generator().manual_seed(seed))[:n].sort().values
-    return x.cpu()[idx], None if y is None else y.cpu()[idx]
-
-
 #: what each method needs of the run: snapshots at least
 _NEEDS = {"pca": 2, "checkpoints": 2, "interpolate": 2}
 #: a trajectory whose snapshots all lie within this fraction of the final weights' norm of them has
@@ -681,56 +273,7 @@ def _check_trajectory(method: str, params: torch.Tensor, final: torch.Tensor, st
                          f"or hessian, or checkpoints further apart")
 
 
-# --------------------------------------------------------------------------- projection and extents
-
-def project(points: torch.Tensor, origin: torch.Tensor, d1: torch.Tensor, d2: torch.Tensor):
-    """Least-squares plane coordinates of flat weight vectors and their distance from the plane.
-
-    With A = [d1 d2] (P x 2) and v a point minus the origin: the coordinates solve the 2 x 2
-    normal equations (A^T A) c = A^T v, and the distance is |v - A c|.  A^T A, A^T v and the
-    squared residuals are summed over column blocks (two passes over the points), so a long
-    trajectory is never copied: memory is one block plus O(T).  The normal equations square the
-    directions' condition number, harmless for planes (their directions are far from parallel);
-    a singular A^T A (a zero or repeated direction) gets the minimum-norm solution, as lstsq does.
-
-    Up to ``SVD_ELEMENTS`` values, LAPACK's least squares on a float64 copy, as ever.
-
-    -> (xy (T, 2) float64, offplane (T,) float64)"""
-    T, P = points.shape
-    ok = torch.isfinite(points).all(dim=1) & bool(torch.isfinite(origin).all())
-    if not bool(ok.all()):              # snapshots of a diverged run: not on any plane
-        xy, off = np.full((T, 2), np.nan), np.full(T, np.nan)
-        if bool(ok.any()):
-            xy[ok.numpy()], off[ok.numpy()] = project(points[ok], origin, d1, d2)
-        return xy, off
-    if T * P <= SVD_ELEMENTS:
-        A = torch.stack([d1, d2], dim=1).double()                     # (P, 2)
-        v = (points.double() - origin.double()).T                     # (P, T)
-        coef = torch.linalg.lstsq(A, v).solution                      # (2, T)
-        return coef.T.numpy(), (v - A @ coef).norm(dim=0).numpy()
-
-    def block(cols: slice) -> tuple[torch.Tensor, torch.Tensor]:
-        v = points[:, cols].to(torch.float64, copy=True).sub_(origin[cols])   # (T, cols)
-        a = torch.stack([d1[cols], d2[cols]], dim=1).double()                  # (cols, 2)
-        return v, a
-
-    ata = torch.zeros(2, 2, dtype=torch.float64, device=points.device)
-    atv = torch.zeros(T, 2, dtype=torch.float64, device=points.device)
-    for cols in _column_blocks(T, P):
-        v, a = block(cols)
-        ata.addmm_(a.T, a)
-        atv.addmm_(v, a)
-    coef = np.ascontiguousarray(np.linalg.lstsq(ata.cpu().numpy(), atv.cpu().numpy().T, rcond=None)[0].T)
-    # the residual summed block by block, not |v|^2 - c.(A^T v): that difference cancels
-    # catastrophically for points close to the plane
-    c = torch.from_numpy(coef).to(points.device)
-    r2 = torch.zeros(T, dtype=torch.float64, device=points.device)
-    for cols in _column_blocks(T, P):
-        v, a = block(cols)
-        v.addmm_(c, a.T, alpha=-1)                                             # v - A c, in place
-        r2 += v.square().sum(dim=1)
-    return coef, r2.sqrt().cpu().numpy()
-
+# --------------------------------------------------------------------------- extents
 
 #: interpolate's default extents: a from A - half the segment to B + half of it (as in
 #: Goodfellow et al. 2015 and Li et al. 2018's 1-D plots), b in Li et al.'s [-1, 1]

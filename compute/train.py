@@ -23,9 +23,6 @@ from tqdm import tqdm
 from compute.losses import CROSS_ENTROPY, Loss
 
 
-#: the columns of the per-snapshot training log, in the cache entry's meta.json and the model store
-LOG_COLUMNS = ("step", "epoch", "lr", "train_loss", "train_accuracy", "eval_loss", "eval_accuracy")
-
 #: above this many samples, the log's evaluations run in chunks (smaller sets in one pass)
 _EVAL_CHUNK = 8192
 
@@ -44,7 +41,7 @@ class Trajectory:
     info: dict = field(default_factory=dict)   # resolved settings for the provenance record
 
     def log(self) -> dict[str, list]:
-        """The per-snapshot log as columns of plain numbers (JSON-ready)."""
+        """The per-snapshot log as columns of plain numbers (JSON-ready): studio/store.py's LOG_COLUMNS."""
         return {"step": [int(s) for s in self.steps], "epoch": [float(v) for v in self.epoch],
                 "lr": [float(v) for v in self.lr], "train_loss": [float(v) for v in self.train_loss],
                 "train_accuracy": [float(v) for v in self.train_accuracy],

@@ -13,15 +13,13 @@ overlays (``render.overlay``) are joined here, one frame at a time, at time
 3. the overlays are composited on the result at the output size.
 
 A film holds a GL renderer: use it in a ``with`` block (or call ``close()``).
-``write_film`` and ``write_still`` take any film (a ``Film``, a comparison's
-``CompareFilm``) and wrap it in ``Looped`` where the scene's ``render.loop``
-asks for it.
+``write_film`` and ``write_still`` (render/frames.py) take any film (a ``Film``,
+a comparison's ``CompareFilm``) and wrap it in ``Looped`` where the scene's
+``render.loop`` asks for it.
 """
 from __future__ import annotations
 
 import math
-import sys
-from contextlib import closing
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -36,6 +34,12 @@ from render.gl import SIZE_DEPTH, SIZE_FIXED, SIZE_WORLD, plan_tiles
 from render.look import (Finish, HeightMap, LookError, Trail, TerrainSequence, build_terrain, build_trail,
                          hex_rgba, terrain_sample)
 from render import post
+from render.frames import Closing, Looped, box_downsample, looped, unpremultiply, write_film, write_still
+
+#: the names importers take from here, the frames' way to a file (render/frames.py) included
+__all__ = ["Options", "POINTS_PER_PIXEL", "TRAIL_FADE", "auto_stride", "PanelOptions", "box_downsample",
+           "unpremultiply", "background_gradient", "single_weights", "Closing", "Film", "Looped", "looped",
+           "render_film", "write_film", "render_still", "write_still"]
 
 
 @dataclass
@@ -77,26 +81,6 @@ class PanelOptions:
     overlays: bool = True
 
 
-def box_downsample(img: np.ndarray, f: int) -> np.ndarray:
-    """Shrink an (H*f, W*f, C) uint8 image by f with a box filter (each output pixel the rounded
-    mean of its f x f block, in sRGB values; with an alpha channel, of premultiplied colours)."""
-    if f == 1:
-        return img
-    h, w, c = img.shape[0] // f, img.shape[1] // f, img.shape[2]
-    blocks = img[:h * f, :w * f].reshape(h, f, w, f, c).astype(np.uint16).sum(axis=(1, 3))
-    return ((blocks + (f * f) // 2) // (f * f)).astype(np.uint8)
-
-
-def unpremultiply(img: np.ndarray) -> np.ndarray:
-    """(H, W, 4) uint8 with premultiplied colours -> straight colours (what PNG, ProRes 4444 and
-    VP9 with alpha store); fully transparent pixels are black.  Additive glow can leave more
-    light than coverage (a colour above its alpha), which straight alpha cannot hold: there the
-    alpha is raised to the brightest channel, so the frame over black is exactly what was drawn."""
-    a = np.maximum(img[..., 3:4], img[..., :3].max(axis=-1, keepdims=True)).astype(np.uint32)
-    rgb = (img[..., :3].astype(np.uint32) * 255 + a // 2) // np.maximum(a, 1)
-    return np.concatenate([np.minimum(rgb, 255).astype(np.uint8), a.astype(np.uint8)], axis=-1)
-
-
 def background_gradient(colors: tuple[str, ...]) -> tuple[np.ndarray, np.ndarray]:
     """The background's (top, bottom) RGB in [0, 1] from ``render.look.background_colors()``: an
     explicit gradient, or one colour as the bottom of a faint gradient that lightens upwards."""
@@ -109,19 +93,6 @@ def background_gradient(colors: tuple[str, ...]) -> tuple[np.ndarray, np.ndarray
 def single_weights(meta: dict) -> bool:
     """The entry's run is one set of weights (the user's trained model): it has no training path."""
     return (meta.get("training") or {}).get("source") == "weights"
-
-
-class Closing:
-    """A film as a context manager: ``with Film(...) as film:`` closes it (its GL renderer) at the end."""
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.close()
-
-    def close(self) -> None:
-        raise NotImplementedError
 
 
 class Film(Closing):
@@ -465,40 +436,6 @@ class Film(Closing):
         self.gl.close()
 
 
-class Looped(Closing):
-    """A film (anything write_film takes) that loops without a seam: its first ``fade`` seconds
-    dissolve from the film's last moment, held, into its beginning, so its last frame runs on
-    into its first (render.loop).  Past ``duration`` every motion has stopped (keyframes and
-    shots end by then, trails are whole), so the held moment is the film's end."""
-
-    def __init__(self, film, duration: float, fade: float):
-        self.film, self.duration, self.fade = film, float(duration), float(fade)
-        self.transparent, self.note = film.transparent, film.note
-
-    def frame(self, t: float) -> np.ndarray:
-        if t >= self.fade:
-            return self.film.frame(t)
-        w = smoothstep(t / self.fade)
-        start = self.film.frame(t).astype(np.float32)
-        end = self.film.frame(self.duration + t).astype(np.float32)
-        if start.shape[2] == 4:          # straight alpha: blend premultiplied, then divide again
-            for img in (start, end):
-                img[..., :3] *= img[..., 3:4] / 255.0
-            out = end * (1 - w) + start * w
-            out = np.clip(np.rint(out), 0, 255).astype(np.uint8)
-            return unpremultiply(out)
-        return np.clip(np.rint(end * (1 - w) + start * w), 0, 255).astype(np.uint8)
-
-    def close(self) -> None:
-        self.film.close()
-
-
-def looped(film, opts: Options):
-    """``film`` as its scene's render.loop asks: Looped, or itself."""
-    fade = film.scene.render.loop
-    return Looped(film, opts.duration, fade) if fade else film
-
-
 def render_film(scene: Scene, ls: Landscape, out: Path, opts: Options, crf: int, preset: str,
                 progress: bool = True, max_frames: int | None = None, fmt: str = "mp4") -> dict:
     """Render the film to ``out``: a film of format ``fmt`` (mp4, mov, webm, gif:
@@ -507,45 +444,7 @@ def render_film(scene: Scene, ls: Landscape, out: Path, opts: Options, crf: int,
     return write_film(Film(scene, ls, opts), out, opts, crf, preset, progress, max_frames, fmt)
 
 
-def write_film(film, out: Path, opts: Options, crf: int, preset: str, progress: bool = True,
-               max_frames: int | None = None, fmt: str = "mp4") -> dict:
-    """Every frame of ``film`` (anything with ``frame(t)``, ``close()``, ``transparent`` and ``note``:
-    a Film, a comparison) to ``out`` through the film or PNG-sequence writer; the film is closed at the end."""
-    import time
-    from tqdm import tqdm
-    from render.writer import PngSequenceWriter, VideoWriter
-    n = max(1, int(round(opts.duration * opts.fps)))
-    if max_frames:
-        n = min(n, max_frames)
-    with closing(looped(film, opts)) as film:
-        if progress and film.note:
-            print(f"[render] {film.note}", file=sys.stderr)
-        t0 = time.perf_counter()
-        writer = (PngSequenceWriter(out, opts.width, opts.height, alpha=film.transparent) if fmt == "png" else
-                  VideoWriter(out, opts.width, opts.height, opts.fps, crf=crf, preset=preset, fmt=fmt,
-                              alpha=film.transparent))
-        with writer as w:
-            for i in tqdm(range(n), desc="frames", unit="frame", disable=not progress,
-                          mininterval=1.0, dynamic_ncols=True, file=sys.stderr):
-                w.write(film.frame(i / opts.fps))
-    dt = time.perf_counter() - t0
-    return {"frames": n, "seconds": dt, "fps": n / dt if dt > 0 else None}
-
-
 def render_still(scene: Scene, ls: Landscape, out: Path, opts: Options, t: float) -> Path:
     """One frame at time t as an image at ``out`` (any size: drawn in tiles when larger than the
     GL draws in one piece), written under a temporary name and renamed into place."""
     return write_still(Film(scene, ls, opts), out, t, opts)
-
-
-def write_still(film, out: Path, t: float, opts: Options | None = None) -> Path:
-    """Frame t of ``film`` as an image at ``out`` (atomically); the film is closed.  With
-    ``opts``, a looping film's opening is the dissolve the film shows there."""
-    from render.writer import write_image
-    if opts is not None:
-        film = looped(film, opts)
-    with closing(film):
-        if film.note:
-            print(f"[render] {film.note}", file=sys.stderr)
-        img = film.frame(t)
-    return write_image(out, img)

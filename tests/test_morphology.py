@@ -210,7 +210,7 @@ def test_convexity_map_on_a_small_mlp_is_quick_and_inside_the_spectrum():
     assert m.lambda_max[2, 2] > 0.5 * float(ev[-1])
     assert model.training                                                # the mode is restored
     # run to convergence at the origin: the extreme eigenvalues themselves, and the same top
-    # eigenvalue as the project's Lanczos (compute.plane.hessian_top2)
+    # eigenvalue as the project's Lanczos (compute.hessian.hessian_top2)
     at0 = convexity_map(model_hvp(model, x, y), o, d1, d2, (0, 0), (0, 0), k=1, iterations=120, tolerance=1e-9)
     scale = float(ev.abs().max())
     assert at0.lambda_max[0, 0] == pytest.approx(float(ev[-1]), abs=1e-6 * scale)

@@ -11,6 +11,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+from compute import directions
 from compute import plane as planes
 from compute.models import mlp
 from studio import cache
@@ -31,7 +32,7 @@ def weights(seed=0):
 
 
 def group_norms(v, how):
-    return planes._groups(v, how).norm(dim=1)
+    return directions._groups(v, how).norm(dim=1)
 
 
 def flat(d):

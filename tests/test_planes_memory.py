@@ -1,4 +1,4 @@
-"""PCA and projection in column blocks (compute/plane.py): the same results as a plain SVD and lstsq
+"""PCA and projection in column blocks (compute/projection.py): the same results as a plain SVD and lstsq
 on the whole trajectory, with the blocks forced small so every problem spans many of them."""
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from compute import plane as planes
+from compute import projection
 
 
 pytestmark = pytest.mark.usefixtures("torch_one_thread")
@@ -15,14 +15,14 @@ pytestmark = pytest.mark.usefixtures("torch_one_thread")
 @pytest.fixture(autouse=True)
 def blockwise(monkeypatch):
     """The blockwise methods at any size (small trajectories otherwise take the SVD of a copy)."""
-    monkeypatch.setattr(planes, "SVD_ELEMENTS", 0)
+    monkeypatch.setattr(projection, "SVD_ELEMENTS", 0)
 
 
 @pytest.fixture(params=[None, 7 * 3], ids=["one-block", "many-blocks"])
 def blocks(request, monkeypatch):
     """The default block size (these problems fit in one block) and tiny blocks of a few columns."""
     if request.param is not None:
-        monkeypatch.setattr(planes, "BLOCK_ELEMENTS", request.param)
+        monkeypatch.setattr(projection, "BLOCK_ELEMENTS", request.param)
     return request.param
 
 
@@ -55,7 +55,7 @@ def walk(T, P, seed, spreads=(5.0, 2.0, 0.5, 0.1)):
 @pytest.mark.parametrize("T, P", [(12, 300), (40, 50), (25, 8), (3, 97)])
 def test_pca_matches_svd(blocks, T, P):
     snaps, final = walk(T, P, seed=T + P)
-    d1, d2, info = planes.pca_plane(snaps, final)
+    d1, d2, info = projection.pca_plane(snaps, final)
     vt, ratio = reference_pca(snaps, final)
     assert d1.dtype == d2.dtype == torch.float32 and d1.shape == d2.shape == (P,)
     for d, v in ((d1, vt[0]), (d2, vt[1])):
@@ -70,9 +70,9 @@ def test_pca_matches_svd(blocks, T, P):
 
 def test_pca_sign_does_not_depend_on_the_blocks(monkeypatch):
     snaps, final = walk(30, 200, seed=5)
-    d1, d2, _ = planes.pca_plane(snaps, final)
-    monkeypatch.setattr(planes, "BLOCK_ELEMENTS", 30 * 9)
-    e1, e2, _ = planes.pca_plane(snaps, final)
+    d1, d2, _ = projection.pca_plane(snaps, final)
+    monkeypatch.setattr(projection, "BLOCK_ELEMENTS", 30 * 9)
+    e1, e2, _ = projection.pca_plane(snaps, final)
     torch.testing.assert_close(e1, d1, rtol=0, atol=1e-6)
     torch.testing.assert_close(e2, d2, rtol=0, atol=1e-6)
 
@@ -81,7 +81,7 @@ def test_pca_leaves_float64_snapshots_alone(blocks):
     snaps, final = walk(10, 40, seed=1)
     snaps = snaps.double()
     before = snaps.clone()
-    planes.pca_plane(snaps, final.double())
+    projection.pca_plane(snaps, final.double())
     assert torch.equal(snaps, before)
 
 
@@ -90,21 +90,21 @@ def test_pca_of_a_line_and_of_a_point(blocks):
     P = 30
     final, u = torch.randn(P, generator=g), torch.randn(P, generator=g)
     line = final + torch.linspace(-2, 1, 9)[:, None] * u
-    d1, d2, info = planes.pca_plane(line, final)
+    d1, d2, info = projection.pca_plane(line, final)
     assert abs(abs(float(d1.double() @ u.double())) / float(u.double().norm()) - 1) < 1e-6
     assert abs(float(d1.double() @ d2.double())) < 1e-6 and abs(float(d2.double().norm()) - 1) < 1e-6
     assert info["explained_variance_ratio"][0] == pytest.approx(1.0)
     assert info["explained_variance_ratio"][1] == pytest.approx(0.0, abs=1e-9)
     # two snapshots: d1 along the segment, d2 a seeded random direction orthogonal to it
-    d1, d2, info = planes.pca_plane(line[[0, -1]], final)
+    d1, d2, info = projection.pca_plane(line[[0, -1]], final)
     assert abs(abs(float(d1.double() @ u.double())) / float(u.double().norm()) - 1) < 1e-6
     assert abs(float(d1.double() @ d2.double())) < 1e-6 and abs(float(d2.double().norm()) - 1) < 1e-6
     assert (d2 != 0).sum() > P // 2                           # spread over the weights, not one axis
-    assert torch.equal(planes.pca_plane(line[[0, -1]], final)[1], d2)
+    assert torch.equal(projection.pca_plane(line[[0, -1]], final)[1], d2)
     assert info["explained_variance_ratio"][1] == pytest.approx(0.0, abs=1e-9)
     # no movement at all: still two orthonormal directions (any), and no variance
     still = final.expand(5, P).clone()
-    d1, d2, info = planes.pca_plane(still, final)
+    d1, d2, info = projection.pca_plane(still, final)
     assert torch.all(torch.isfinite(d1)) and torch.all(torch.isfinite(d2))
     assert float(d1.norm()) == pytest.approx(1.0) and float(d2.norm()) == pytest.approx(1.0)
     assert abs(float(d1 @ d2)) < 1e-7
@@ -121,7 +121,7 @@ def test_project_matches_lstsq(blocks, dtype):
     points = (origin + torch.randn(T, 2, generator=g, dtype=dtype) @ torch.stack([d1, d2])
               + 0.3 * torch.randn(T, P, generator=g, dtype=dtype))
     before = points.clone()
-    xy, off = planes.project(points, origin, d1, d2)
+    xy, off = projection.project(points, origin, d1, d2)
     ref_xy, ref_off = reference_project(points, origin, d1, d2)
     assert xy.shape == (T, 2) and off.shape == (T,) and xy.dtype == off.dtype == np.float64
     np.testing.assert_allclose(xy, ref_xy, rtol=1e-6, atol=1e-9)
@@ -131,13 +131,13 @@ def test_project_matches_lstsq(blocks, dtype):
 
 def test_project_points_on_the_plane_and_the_origin(blocks):
     snaps, final = walk(20, 120, seed=3)
-    d1, d2, _ = planes.pca_plane(snaps, final)
+    d1, d2, _ = projection.pca_plane(snaps, final)
     ab = torch.tensor([[1.5, -2.0], [0.0, 0.0], [-0.25, 3.0]], dtype=torch.float64)
     pts = final.double() + ab @ torch.stack([d1, d2]).double()
-    xy, off = planes.project(pts, final, d1, d2)
+    xy, off = projection.project(pts, final, d1, d2)
     np.testing.assert_allclose(xy, ab.numpy(), atol=1e-9)
     assert off.max() < 1e-9                                   # exact residuals: no cancellation
-    xy, off = planes.project(snaps, final, d1, d2)
+    xy, off = projection.project(snaps, final, d1, d2)
     ref_xy, ref_off = reference_project(snaps, final, d1, d2)
     np.testing.assert_allclose(xy, ref_xy, rtol=1e-6, atol=1e-9)
     np.testing.assert_allclose(off, ref_off, rtol=1e-6)
@@ -149,6 +149,6 @@ def test_project_with_a_zero_direction(blocks):
     P = 60
     origin, d1 = torch.randn(P, generator=g), torch.randn(P, generator=g)
     pts = origin + torch.tensor([[2.0], [-1.0]]) * d1
-    xy, off = planes.project(pts, origin, d1, torch.zeros(P))
+    xy, off = projection.project(pts, origin, d1, torch.zeros(P))
     np.testing.assert_allclose(xy, [[2.0, 0.0], [-1.0, 0.0]], atol=1e-6)
     assert off.max() < 1e-5

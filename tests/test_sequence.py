@@ -122,7 +122,8 @@ def test_each_grid_holds_its_snapshot_at_its_plane_coordinates(computed):
 
 
 def test_random_plane_directions_are_filter_normalized_to_each_snapshot(computed):
-    from compute.plane import _groups, sequence_plane, split
+    from compute.directions import _groups
+    from compute.plane import sequence_plane, split
     scene, ls, setup, _ = computed["random"]
     model, _, _ = _model_and_data(scene, setup)
     params = setup["run"].params

@@ -2,14 +2,14 @@
 
 Everything here sees the Hessian only through Hessian-vector products:
 
-* ``hvp``: a callable v -> H v at one weight vector (``compute.plane.hvp_function`` makes one);
+* ``hvp``: a callable v -> H v at one weight vector (``compute.hessian.hvp_function`` makes one);
 * ``hvp_at``: a factory at -> hvp, for figures that move over the plane (:func:`model_hvp` makes
   one from a model, its evaluation data and its :class:`~compute.losses.Loss`).
 
 Functions:
 
 * :func:`top_eigenvalue`  the largest (algebraic) eigenvalue, by the project's Lanczos
-                          (``compute.plane.hessian_top2``).
+                          (``compute.hessian.hessian_top2``).
 * :func:`hutchinson_trace` tr H ~ mean of v^T H v over seeded Rademacher vectors, with its
                           standard error.
 * :func:`convexity_map`   |lambda_min / lambda_max| of the full Hessian on a k x k sub-grid of the
@@ -35,7 +35,7 @@ import torch.nn as nn
 
 from compute.losses import CROSS_ENTROPY, Loss
 from compute.morphology.jsonable import Jsonable
-from compute.plane import hessian_top2, hvp_function
+from compute.hessian import hessian_top2, hvp_function
 
 Hvp = Callable[[torch.Tensor], torch.Tensor]
 HvpAt = Callable[[torch.Tensor], Hvp]
@@ -80,7 +80,7 @@ class TopEigenvalue(Jsonable):
 
 def top_eigenvalue(hvp: Hvp, n: int, *, iterations: int = 50, tolerance: float = 1e-3, seed: int = 0,
                    dtype: torch.dtype = torch.float64, device: str | torch.device = "cpu") -> TopEigenvalue:
-    """Lanczos (``compute.plane.hessian_top2``: full reorthogonalization, seeded start) on ``hvp``
+    """Lanczos (``compute.hessian.hessian_top2``: full reorthogonalization, seeded start) on ``hvp``
     of an n x n symmetric operator; at most ``iterations`` steps, stopping when both top Ritz
     residuals are at most ``tolerance`` x the largest |Ritz value|."""
     _, _, info = hessian_top2(hvp, n, iterations, tolerance, seed, dtype, device)
@@ -230,7 +230,7 @@ def lanczos_top(op: BatchedOp, points: int, n: int, iterations: int, tolerance: 
     """The largest (algebraic) eigenvalue of ``points`` symmetric n x n operators at once: ``op``
     maps V (points, n) to the products (points, n), row p by operator p.
 
-    Lanczos with full reorthogonalization (twice, as ``compute.plane.hessian_top2``), every
+    Lanczos with full reorthogonalization (twice, as ``compute.hessian.hessian_top2``), every
     operator from the same seeded unit start vector; at most ``iterations`` steps (and n), stopping
     when every top Ritz residual beta_j |last component| is at most ``tolerance`` x that operator's
     largest |Ritz value|.  An invariant subspace (beta ~ 0) restarts that operator's recurrence
