@@ -24,6 +24,10 @@ from compute.morphology import FigureOptions, measure, model_hvp
 from compute.runs import build_task, final_buffers
 
 
+#: the grid figures are measured on at most this many rows and columns
+FIGURE_GRID = 1024
+
+
 def log(msg: str) -> None:
     print(f"[compute] {msg}", file=sys.stderr, flush=True)
 
@@ -42,14 +46,16 @@ def measure_entry(scene: Scene, root: Path, key: str, device: torch.device,
     import time
     options = options or options_of(scene)
     t0 = time.perf_counter()
-    ls = cache.read(root, key, scene.source or "SCENE")
+    ls = cache.read(root, key, scene.source or "SCENE", mmap=True)     # a 4096 x 4096 grid is not copied
     pv = cache.read_plane(root, key, scene.source or "SCENE")
     task = build_task(scene, device)
     final_buffers(task, ls.meta, root)
     vec = lambda a: torch.from_numpy(np.array(a, dtype=np.float64)).to(device)
     origin, d1, d2 = vec(pv.origin), vec(pv.d1), vec(pv.d2)
     path = ls.paths.get("training")
-    if not np.isfinite(np.asarray(ls.loss)).any():       # training diverged: there is nothing to measure
+    k = max(1, -(-max(ls.loss.shape) // FIGURE_GRID))
+    loss, alpha, beta = np.asarray(ls.loss[::k, ::k], dtype=np.float64), ls.alpha[::k], ls.beta[::k]
+    if not np.isfinite(loss).any():                     # training diverged: there is nothing to measure
         record = {"options": _options_record(scene), "figures": None, "diverged": True,
                   "seconds": time.perf_counter() - t0, "device": str(device)}
         cache.write_figures(root, key, record, {})
@@ -61,7 +67,12 @@ def measure_entry(scene: Scene, root: Path, key: str, device: torch.device,
         x, y = task.eval.x[:spec.samples], None if task.eval.y is None else task.eval.y[:spec.samples]
         hvp_at = model_hvp(task.model, x, y, task.loss)
         hvp_at, options, note = _within_budget(hvp_at, origin, options, spec.budget)
-    figs = measure(np.asarray(ls.loss, dtype=np.float64), ls.alpha, ls.beta, options, hvp_at=hvp_at,
+    # the grid figures of a very large grid on every k-th row and column (above): the same landscape,
+    # in memory bounded like the grid's own (a 4096 x 4096 grid: every 4th, 1024 x 1024)
+    if k > 1:
+        note = "; ".join(n for n in (note, f"grid figures on every {k}th row and column ({FIGURE_GRID} a side at "
+                                           f"most)") if n)
+    figs = measure(loss, alpha, beta, options, hvp_at=hvp_at,
                    origin=origin, d1=d1, d2=d2,
                    xy=None if path is None else path.xy, offplane=None if path is None else path.offplane,
                    steps=None if path is None else path.step)

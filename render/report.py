@@ -68,7 +68,9 @@ def _landscape(ax, ls: Landscape, record: dict, arrays: dict) -> None:
     for name, colour in (("basin_absolute", "#7fe3ff"), ("basin_relative", "#b4ff9a")):
         mask = arrays.get(name)
         if mask is not None and mask.any():
-            ax.contour(ls.alpha, ls.beta, mask.astype(float), levels=[0.5], colors=colour, linewidths=1.6)
+            k = -(-len(ls.alpha) // mask.shape[1])          # a large grid's figures are on every k-th node
+            ax.contour(ls.alpha[::k], ls.beta[::k], mask.astype(float), levels=[0.5], colors=colour,
+                       linewidths=1.6)
     path = ls.paths.get("training")
     if path is not None:
         ax.plot(path.xy[:, 0], path.xy[:, 1], color="#ffd27f", linewidth=1.8, label="training path")

@@ -381,8 +381,10 @@ def read_plane(root: Path, key: str, scene_path: str = "SCENE") -> Optional[Plan
     return pv
 
 
-def read(root: Path, key: str, scene_path: str = "SCENE", descents: Iterable[Any] = ()) -> Landscape:
-    """Load and check a finished entry; arrays come back read-only.
+def read(root: Path, key: str, scene_path: str = "SCENE", descents: Iterable[Any] = (),
+         mmap: bool = False) -> Landscape:
+    """Load and check a finished entry; arrays come back read-only (``mmap``: the loss grid mapped
+    from disk, not read into memory).
 
     ``descents`` (``studio.scene.DescentSpec`` objects or their resolved dicts): the in-plane
     descents to load as well; each comes back in ``paths`` under its name (and in ``descents``
@@ -397,7 +399,7 @@ def read(root: Path, key: str, scene_path: str = "SCENE", descents: Iterable[Any
         if meta.get("format_version") != FORMAT_VERSION:
             raise CacheError(f"cache entry {d} has format version {meta.get('format_version')}, "
                              f"this program reads version {FORMAT_VERSION}")
-        loss = np.load(d / "loss.npy")
+        loss = np.load(d / "loss.npy", mmap_mode="r" if mmap else None)
         alpha = np.load(d / "alpha.npy")
         beta = np.load(d / "beta.npy")
         paths = {}

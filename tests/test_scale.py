@@ -55,9 +55,11 @@ def test_4096_grid_in_bounded_memory(tmp_path):
     result_mib = loss.nbytes / 2**20                     # 64 MiB
     grown_mib = (rss - small_rss) / 1024
     # the memory map of the result, a chunk, and torch.compile's own memory (only the large grid
-    # compiles): measured here about 180 MiB; nothing holds the 16.7 million points twice
+    # compiles): about 180 MiB; then the figures, measured on every 4th row and column (1024 x 1024
+    # nodes, compute/describe.py: FIGURE_GRID), about 110 MiB more.  Nothing holds the 16.7 million
+    # points twice: that alone would be 64 MiB more for every copy
     print(f"peak resident memory grew by {grown_mib:.0f} MiB for a {result_mib:.0f} MiB result")
-    assert grown_mib < 4 * result_mib, (grown_mib, result_mib)
+    assert grown_mib < 4 * result_mib + 128, (grown_mib, result_mib)
     assert meta["loss_stats"]["nonfinite"] == 0
 
 
