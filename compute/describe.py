@@ -92,7 +92,10 @@ def _within_budget(hvp_at, origin: torch.Tensor, options: FigureOptions, budget:
     import time
     hvp = hvp_at(origin)
     v = torch.ones_like(origin) / origin.numel() ** 0.5
-    hvp(v)                                                    # the first product pays for tracing
+    try:
+        hvp(v)                                                # the first product pays for tracing
+    except RuntimeError as e:                                 # a layer with no second derivative in torch
+        return None, options, f"no Hessian figures: {str(e).splitlines()[0]}"
     t0 = time.perf_counter()
     hvp(v)
     one = time.perf_counter() - t0
