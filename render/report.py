@@ -48,8 +48,9 @@ def write_report(ls: Landscape, record: dict, arrays: dict, out: Path, title: st
     return out
 
 
-def _style(ax, title: str) -> None:
-    ax.set_title(title, color="#e8e9ee", fontsize=12, loc="left")
+def style_axes(ax, title: str, size: float = 12) -> None:
+    """The dark style of the studio's charts (reports, sweeps) on one matplotlib axes."""
+    ax.set_title(title, color="#e8e9ee", fontsize=size, loc="left")
     ax.set_facecolor("#0b0c10")
     ax.tick_params(colors="#9a9fad", labelsize=9)
     for s in ax.spines.values():
@@ -88,7 +89,7 @@ def _landscape(ax, ls: Landscape, record: dict, arrays: dict) -> None:
              Line2D([], [], color="#b4ff9a", label="basin: loss <= 2 x min")]
     ax.legend(handles=[*handles[0], *extra], loc="upper right", fontsize=9, facecolor="#16181f",
               labelcolor="#e8e9ee", edgecolor="#3a3d47")
-    _style(ax, "log10 loss on the plane, with contours, the path, the minimum and the basins")
+    style_axes(ax, "log10 loss on the plane, with contours, the path, the minimum and the basins")
     ax.set_xlabel("a", color="#9a9fad")
     ax.set_ylabel("b", color="#9a9fad")
     cb = ax.figure.colorbar(im, ax=ax, fraction=0.04, pad=0.01)
@@ -105,14 +106,14 @@ def _convexity(ax, arrays: dict) -> None:
     a, b = arrays["convexity_alpha"], arrays["convexity_beta"]
     im = ax.imshow(np.asarray(ratio, dtype=np.float64), origin="lower", extent=[a[0], a[-1], b[0], b[-1]],
                    aspect="auto", cmap="viridis", vmin=0, vmax=1, interpolation="nearest")
-    _style(ax, "convexity: |lambda_min / lambda_max| of the Hessian (0: convex)")
+    style_axes(ax, "convexity: |lambda_min / lambda_max| of the Hessian (0: convex)")
     cb = ax.figure.colorbar(im, ax=ax, fraction=0.05, pad=0.02)
     cb.ax.tick_params(colors="#9a9fad", labelsize=8)
 
 
 def _table(ax, lines: list[str]) -> None:
     ax.axis("off")
-    _style(ax, "figures (docs/figures.md)")
+    style_axes(ax, "figures (docs/figures.md)")
     import textwrap
     # the label's column (26 characters) stays clear: continuation lines are indented to it
     text = "\n".join("\n".join(textwrap.wrap(line, 78, subsequent_indent=" " * 26)) for line in lines)

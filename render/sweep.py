@@ -20,6 +20,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageDraw
 
+from render.report import style_axes
 from studio import atomic
 from studio.assets import font
 from studio.cache import Landscape
@@ -169,7 +170,7 @@ def write_chart(scene: Scene, rows: list[dict], out: Path) -> Path:
              ("basin_radius", "basin radius (plane units)"), ("hessian_trace", "Hessian trace"))
     fig, axes = plt.subplots(2, 2, figsize=(13, 8.5), dpi=130, facecolor="#0b0c10")
     for ax, (column, title) in zip(axes.flat, shown):
-        _style(ax, title)
+        style_axes(ax, title, 11)
         for moment in sw.moments:
             ys = [_value(r, column) for r in rows if r["moment"] == moment]
             ax.plot(xs, ys, marker="o", label=moment_name(moment))
@@ -200,11 +201,3 @@ def _value(row: dict, column: str) -> float:
 def _positive(rows: list[dict], column: str) -> bool:
     vals = [_value(r, column) for r in rows]
     return all(v > 0 for v in vals if math.isfinite(v)) and any(math.isfinite(v) for v in vals)
-
-
-def _style(ax, title: str) -> None:
-    ax.set_title(title, color="#e8e9ee", fontsize=11, loc="left")
-    ax.set_facecolor("#0b0c10")
-    ax.tick_params(colors="#9a9fad", labelsize=8)
-    for s in ax.spines.values():
-        s.set_color("#3a3d47")
