@@ -42,12 +42,12 @@ test: setup gl
 	@tools/ensure-gl.sh $(PY) --viewer-test
 	$(PY) -m pytest -q
 
-# Benchmarks (not tests): ratios against a baseline measured in the same run, table into README.md,
+# Benchmarks (not tests): ratios against a baseline measured in the same run, tables into docs/benchmarks.md,
 # rows into out/bench.json. loss-landscapes (PyPI) is installed as a peer when it can be.
 bench: setup gl
 	-$(PY) -m pip install -q --no-deps loss-landscapes
-	$(PY) -m compute.bench --json out/bench.json --readme README.md
-	$(PY) -m render.bench --json out/bench.json --readme README.md
+	$(PY) -m compute.bench --json out/bench.json --readme docs/benchmarks.md --profile
+	$(PY) -m render.bench --json out/bench.json --readme docs/benchmarks.md
 
 # On a machine with a CUDA GPU (under 5 minutes): the bench table on the GPU and the time of a
 # 1000 x 1000 grid of the bench ConvNet.  Most of it is torch.compile (ten kernels compiled, outside the

@@ -1,8 +1,9 @@
 """Benchmark of the compute stage: grid points per second, engine against the per-point loop.
 
 Usage:
-    python -m compute.bench [--device cpu|cuda] [--rounds 5] [--seconds 2] [--quick]
-                            [--json out/bench.json] [--readme README.md] [--grid 1000]
+    python -m compute.bench [--device cpu|cuda] [--rounds 5] [--seconds 1.5] [--quick]
+                            [--json out/bench.json] [--readme docs/benchmarks.md] [--grid 1000]
+                            [--profile]
 
 For each model (the default scene's MLP, a 64-input MLP, a small ConvNet) the
 methods are timed round-robin in one process, each round giving every method
@@ -20,19 +21,31 @@ rounds keep the ratios honest):
                     one-off compile happens in the warm-up, outside the timing
     vmap            GridEngine's generic torch.func functional_call + vmap path
     loss-landscapes the PyPI package's random_plane, on the same model and
-                    data (its own filter-normalized random plane), if installed
+                    data (its own filter-normalized random plane), if
+                    installed, called as its users call it: a grid of
+                    PEER_STEPS x PEER_STEPS points a call (its setup, copying
+                    the model and drawing the directions, is then a small
+                    share of the call, as in real use)
 
-Also printed: the model-equivalent FLOP rate (forward FLOPs of one point times
-points/s) as a fraction of this device's measured matmul peak in the same
-arithmetic: float32 for float32 work (on a GPU with TensorFloat-32 off, as the
-engine's fp32 runs), TensorFloat-32 and bfloat16 for the GPU's tf32 and bf16
-rows; both sides count a multiply-add as 2 FLOPs.  On a GPU every timing waits
-for the device before reading the clock, and each method's one-off costs
-(torch.compile, kernel selection) are spent in a warm-up call before the
-rounds.
+The engines are timed on calls of eight chunks, as the compute stage evaluates
+a block of grid rows.  Also printed: the model-equivalent FLOP rate (forward
+FLOPs of one point times points/s) as a fraction of this device's measured
+matmul peak in the same arithmetic: float32 for float32 work (on a GPU with
+TensorFloat-32 off, as the engine's fp32 runs), TensorFloat-32 and bfloat16
+for the GPU's tf32 and bf16 rows; both sides count a multiply-add as 2 FLOPs.
+On a GPU every timing waits for the device before reading the clock, and each
+method's one-off costs (torch.compile, kernel selection) are spent in a warm-up
+call before the rounds.
+
+``--profile`` also prints where the time of one compiled chunk goes (matmuls
+and convolutions, the other fused kernels, the loss, and the rest: Python,
+guards, allocation), from torch.profiler, and with ``--readme`` puts that table
+between the ``bench:compute-profile`` markers.
+
 Rows go to ``--json`` (one record per row: stage, model, method, device,
-points_per_s, baseline, ratio, ...), merged with rows of other stages already
-there, and, with ``--readme``, the table between the bench markers of the README.
+points_per_s, baseline, ratio, peer_ratio, ...), merged with rows of other
+stages already there, and, with ``--readme``, the table between the
+``bench:compute`` markers of that Markdown file.
 """
 from __future__ import annotations
 
@@ -40,6 +53,7 @@ import argparse
 import statistics
 import sys
 import time
+from pathlib import Path
 
 import torch
 import torch.nn.functional as F
@@ -48,7 +62,7 @@ from compute.data import spirals
 from compute.engine import GridEngine, Plane, precision_context, reference_loss
 from compute.models import convnet, mlp
 from compute.plane import random_plane
-from studio.benchfile import publish
+from studio.benchfile import publish, update_readme
 
 # Flush denormals to zero (much slower arithmetic near a minimum, where activations and
 # probabilities underflow) before any parallel torch operation: the flag lives in each thread's
@@ -65,6 +79,12 @@ def _sync(dev: torch.device) -> None:
 
 #: the arithmetic of each GPU precision's matmul peak (CPU rows are float32 only)
 PRECISIONS = ("fp32", "tf32", "bf16")
+
+#: points a side of the peer's grid a call: its users ask for 25 to 100 (its default is 20); with few
+#: (6: 36 points a call) its per-call setup would be most of what is timed
+PEER_STEPS = 40
+#: the same in --quick (a smoke test: one call of the ConvNet at 40 x 40 takes seconds)
+PEER_STEPS_QUICK = 10
 
 
 def matmul_peak(dev: torch.device, precision: str = "fp32", reps: int = 5) -> float:
@@ -136,7 +156,7 @@ def time_engine(e: GridEngine, pts: tuple[torch.Tensor, torch.Tensor], blk: int,
     return done, time.perf_counter() - t0
 
 
-def bench_case(name, model, x, y, dev, rounds: int, seconds: float, peer: bool):
+def bench_case(name, model, x, y, dev, rounds: int, seconds: float, peer: bool, steps: int = PEER_STEPS):
     torch.manual_seed(0)
     model = model.to(dev).eval()
     x, y = x.to(dev), y.to(dev)
@@ -177,7 +197,6 @@ def bench_case(name, model, x, y, dev, rounds: int, seconds: float, peer: bool):
         import loss_landscapes
         import loss_landscapes.metrics
         metric = loss_landscapes.metrics.Loss(F.cross_entropy, x, y)
-        steps = 6
         _sync(dev)
         t0 = time.perf_counter()
         done = 0
@@ -228,7 +247,8 @@ def bench_case(name, model, x, y, dev, rounds: int, seconds: float, peer: bool):
                   "precision": engines[k].precision if k in engines else "fp32",
                   "method_detail": (engines[k].method + f", chunk {engines[k].chunk}"
                                     + (", compiled" if engines[k].compiled else "")
-                                    + errors.get(k, "")) if k in engines else k}
+                                    + errors.get(k, "")) if k in engines else
+                  f"random_plane, steps={steps}: {steps * steps:,} points a call" if k == "loss-landscapes" else k}
     return out, flops
 
 
@@ -236,7 +256,8 @@ def device_name(dev: torch.device) -> str:
     return str(dev) if dev.type != "cuda" else f"cuda ({torch.cuda.get_device_name(dev)})"
 
 
-def run(dev: torch.device, rounds: int, seconds: float, quick: bool) -> list[dict]:
+def run(dev: torch.device, rounds: int, seconds: float, quick: bool,
+        profile: bool = False) -> tuple[list[dict], dict[str, dict]]:
     torch.set_flush_denormal(True)
     t_start = time.perf_counter()
     peer = _peer_available()
@@ -244,22 +265,86 @@ def run(dev: torch.device, rounds: int, seconds: float, quick: bool) -> list[dic
     print(f"device {device_name(dev)}: measured matmul peak "
           + ", ".join(f"{p} {v / 1e9:,.1f} GFLOP/s" for p, v in peaks.items())
           + f"; loss-landscapes {'installed' if peer else 'not installed'}", file=sys.stderr)
-    rows = []
+    rows, profiles = [], {}
+    if profile:                  # the compiled kernels named in torch.profiler (a few microseconds a chunk)
+        import torch._inductor.config as inductor_config
+        inductor_config.cpp.enable_kernel_profile = True
     for name, model, x, y in cases(dev, quick):
         print(f"  {name} ...", file=sys.stderr, flush=True)
-        res, flops = bench_case(name, model, x, y, dev, rounds, seconds, peer)
+        res, flops = bench_case(name, model, x, y, dev, rounds, seconds, peer,
+                                PEER_STEPS_QUICK if quick else PEER_STEPS)
         base = res["loop"]["points_per_s"]
+        fair = res.get("loss-landscapes", {}).get("points_per_s")
         for method, r in res.items():
             pps, peak = r["points_per_s"], peaks[r["precision"]]
             rows.append({"stage": "compute", "model": name, "method": method, "detail": r["method_detail"],
                          "device": device_name(dev), "precision": r["precision"], "points_per_s": pps,
                          "spread": r["spread"], "baseline": "loop", "ratio": pps / base,
+                         "peer_ratio": pps / fair if fair else None,
                          "flop_rate": pps * flops, "peak_flop_rate": peak, "peak_fraction": pps * flops / peak,
                          "forward_flops_per_point": flops})
             # each result as it comes, so a run stopped early still tells something
-            print(f"    {method}: {pps:,.0f} points/s, {pps / base:.2f}x loop", file=sys.stderr)
+            print(f"    {method}: {pps:,.0f} points/s, {pps / base:.2f}x loop"
+                  + (f", {pps / fair:.2f}x loss-landscapes" if fair else ""), file=sys.stderr)
+        if profile:
+            profiles[name] = chunk_profile(model, x, y, dev)
         print(f"  ({time.perf_counter() - t_start:.0f} s so far)", file=sys.stderr, flush=True)
-    return rows
+    return rows, profiles
+
+
+#: torch.profiler names of the matmuls and convolutions (self time: a convolution's is in its kernel)
+_DENSE = ("aten::mm", "aten::bmm", "aten::addmm", "aten::baddbmm", "aten::mkldnn_convolution",
+          "aten::_convolution", "aten::convolution", "aten::conv2d")
+
+
+def chunk_profile(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, dev: torch.device,
+                  calls: int = 10) -> dict:
+    """Where the time of one chunk of the compiled engine goes: milliseconds a chunk in the
+    matmuls and convolutions, in the loss's fused kernel, in the other fused kernels (mixing the
+    weights, biases, activations, pooling) and the rest of the wall time (Python, guards,
+    allocation), from torch.profiler over ``calls`` calls of eight chunks.  The compiled kernels
+    carry their names only when compiled with inductor's kernel profiling on (``run`` switches it
+    on before the first compile)."""
+    from torch.profiler import ProfilerActivity, profile
+    model = model.to(dev).eval()
+    x, y = x.to(dev), y.to(dev)
+    origin = {k: v.detach().clone() for k, v in model.named_parameters()}
+    d1, d2, _ = random_plane(origin, seed=0, how="filter")
+    e = GridEngine(model, Plane(origin, d1, d2), x, y, compile=True)
+    gen = torch.Generator().manual_seed(2)
+    a, b = ((torch.rand(e.chunk * 8, generator=gen) * 2 - 1).to(dev) for _ in range(2))
+    for _ in range(2):
+        e.losses(a, b)                                   # compiling, then one warm call
+    chunks = calls * 8
+    parts = {"matmul / convolution": 0.0, "loss": 0.0, "other fused kernels": 0.0}
+    with profile(activities=[ProfilerActivity.CPU]) as prof:
+        _sync(dev)
+        t = time.perf_counter()
+        for _ in range(calls):
+            e.losses(a, b)
+        _sync(dev)
+        wall = (time.perf_counter() - t) / chunks * 1e3
+    for ev in prof.key_averages():
+        ms = ev.self_cpu_time_total / 1e3 / chunks
+        if ev.key in _DENSE:
+            parts["matmul / convolution"] += ms
+        elif "cpp_fused" in ev.key or "triton_" in ev.key:
+            loss = "logsumexp" in ev.key or "gather" in ev.key
+            parts["loss" if loss else "other fused kernels"] += ms
+    parts["rest"] = max(0.0, wall - sum(parts.values()))
+    return {"method": e.method, "chunk": e.chunk, "compiled": e.compiled, "ms": wall, "parts": parts}
+
+
+def profile_table(profiles: dict[str, dict]) -> str:
+    """The chunk profiles as a Markdown table, each part in percent of the chunk's wall time."""
+    names = list(next(iter(profiles.values()))["parts"])
+    lines = ["| model | path, points a chunk | ms a chunk | " + " | ".join(names) + " |",
+             "|---|---|---:|" + "---:|" * len(names)]
+    for model, p in profiles.items():
+        path = f"{p['method']}{', compiled' if p['compiled'] else ''}, {p['chunk']}"
+        lines.append(f"| {model} | {path} | {p['ms']:.2f} | "
+                     + " | ".join(f"{100 * p['parts'][k] / p['ms']:.0f}%" for k in names) + " |")
+    return "\n".join(lines)
 
 
 def time_grid(dev: torch.device, n: int) -> dict:
@@ -296,17 +381,19 @@ def time_grid(dev: torch.device, n: int) -> dict:
 
 
 def table(rows: list[dict]) -> str:
-    lines = ["| stage | model | method | device | points/s | × loop | model FLOP/s ÷ matmul peak |",
-             "|---|---|---|---|---:|---:|---:|"]
+    lines = ["| stage | model | method | device | points/s | × loop | × loss-landscapes | "
+             "model FLOP/s ÷ matmul peak |",
+             "|---|---|---|---|---:|---:|---:|---:|"]
     for r in rows:
         if r["stage"] != "compute":
             continue
         if r.get("seconds") is not None:
             lines.append(f"| compute | {r['model']} | {r['method']} ({r['detail']}) | {r['device']} | "
-                         f"{r['points_per_s']:,.0f} | {r['seconds']:.1f} s | |")
+                         f"{r['points_per_s']:,.0f} | {r['seconds']:.1f} s | | |")
             continue
+        peer = f"{r['peer_ratio']:.2f}" if r.get("peer_ratio") else ""
         lines.append(f"| compute | {r['model']} | {r['method']} ({r['detail']}) | {r['device']} | "
-                     f"{r['points_per_s']:,.0f} | {r['ratio']:.2f} | {100 * r['peak_fraction']:.1f}% |")
+                     f"{r['points_per_s']:,.0f} | {r['ratio']:.2f} | {peer} | {100 * r['peak_fraction']:.1f}% |")
     return "\n".join(lines)
 
 
@@ -317,7 +404,10 @@ def main(argv=None) -> int:
     ap.add_argument("--seconds", type=float, default=1.5, help="wall time per method per round")
     ap.add_argument("--quick", action="store_true", help="fewer rounds, shorter: a smoke test")
     ap.add_argument("--json", default="out/bench.json")
-    ap.add_argument("--readme", default=None)
+    ap.add_argument("--readme", default=None, metavar="FILE.md",
+                    help="put the table between the bench:compute markers of this Markdown file")
+    ap.add_argument("--profile", action="store_true",
+                    help="also print where the time of one compiled chunk goes, per model")
     ap.add_argument("--grid", type=int, default=0, metavar="N", help="also time a full N x N ConvNet grid")
     args = ap.parse_args(argv)
     dev = torch.device(args.device or ("cuda" if torch.cuda.is_available() else "cpu"))
@@ -325,12 +415,20 @@ def main(argv=None) -> int:
         print("compute.bench: no CUDA device here (--device cpu, or no --device, benches this machine's CPU)",
               file=sys.stderr)
         return 2
+    if args.profile and dev.type != "cpu":
+        print("compute.bench: --profile times the CPU's work only; left out on a GPU", file=sys.stderr)
+        args.profile = False
     rounds, seconds = (2, 0.2) if args.quick else (args.rounds, args.seconds)
     t = time.perf_counter()
-    rows = run(dev, rounds, seconds, args.quick)
+    rows, profiles = run(dev, rounds, seconds, args.quick, args.profile)
     if args.grid:
         rows.append(time_grid(dev, args.grid))
     publish(rows, table(rows), "compute", args.json, args.readme)
+    if profiles:
+        text = profile_table(profiles)
+        print(text)
+        if args.readme:
+            update_readme(Path(args.readme), "compute-profile", text)
     print(f"compute bench: {time.perf_counter() - t:.0f} s in all", file=sys.stderr)
     return 0
 

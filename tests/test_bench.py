@@ -21,16 +21,17 @@ def _run(module, *args, tmp):
 def test_compute_and_render_benches_write_their_rows(tmp_path, gl):
     readme = tmp_path / "README.md"
     readme.write_text("x\n<!-- bench:compute:start -->\nold\n<!-- bench:compute:end -->\n"
+                      "<!-- bench:compute-profile:start -->\nold\n<!-- bench:compute-profile:end -->\n"
                       "<!-- bench:render:start -->\nold\n<!-- bench:render:end -->\n")
-    out = _run("compute.bench", "--readme", str(readme), tmp=tmp_path)
-    assert "| compute |" in out
+    out = _run("compute.bench", "--readme", str(readme), "--profile", tmp=tmp_path)
+    assert "| compute |" in out and "| matmul / convolution | loss |" in out
     _run("render.bench", "--sizes", "720p", "--readme", str(readme), tmp=tmp_path)
     rows = json.loads((tmp_path / "bench.json").read_text())
     compute = [r for r in rows if r["stage"] == "compute"]
     render = [r for r in rows if r["stage"] == "render"]
     assert {r["method"] for r in compute} >= {"loop", "engine", "engine+compile", "vmap"}
     for r in compute:
-        assert {"model", "method", "device", "points_per_s", "baseline", "ratio"} <= r.keys()
+        assert {"model", "method", "device", "points_per_s", "baseline", "ratio", "peer_ratio"} <= r.keys()
         assert r["points_per_s"] > 0 and r["baseline"] == "loop"
         assert 0 < r["peak_fraction"]
     loops = [r for r in compute if r["method"] == "loop"]
@@ -39,6 +40,7 @@ def test_compute_and_render_benches_write_their_rows(tmp_path, gl):
     assert all(r["frames_per_s"] > 0 for r in render)
     text = readme.read_text()
     assert "old" not in text and "| compute |" in text and "| render |" in text
+    assert "| linear, compiled," in text and "| conv, compiled," in text       # the chunk profiles
 
 
 def test_gpu_bench_without_a_gpu_says_so_in_one_line(tmp_path):
@@ -50,3 +52,55 @@ def test_gpu_bench_without_a_gpu_says_so_in_one_line(tmp_path):
     assert r.returncode == 2 and "Traceback" not in r.stderr, r.stderr
     assert r.stderr.strip().splitlines()[-1].startswith("compute.bench: no CUDA device here")
     assert not (tmp_path / "b.json").exists()
+
+
+def _fake_peer(monkeypatch, calls):
+    """A stand-in for the loss-landscapes package that records how it is called."""
+    import types
+
+    import numpy as np
+    pkg = types.ModuleType("loss_landscapes")
+    metrics = types.ModuleType("loss_landscapes.metrics")
+    metrics.Loss = lambda fn, x, y: (fn, x, y)
+
+    def random_plane(model, metric, distance=1, steps=20, normalization="filter", deepcopy_model=False):
+        calls.append(steps)
+        return np.zeros((steps, steps))
+
+    pkg.random_plane, pkg.metrics = random_plane, metrics
+    monkeypatch.setitem(sys.modules, "loss_landscapes", pkg)
+    monkeypatch.setitem(sys.modules, "loss_landscapes.metrics", metrics)
+
+
+def test_the_peer_is_called_as_its_users_call_it(monkeypatch):
+    """A grid of at least 25 x 25 points a call (its users ask for 25 to 100 steps a side): with
+    6 x 6 its per-call setup was most of what was timed.  Its points are counted as steps^2."""
+    import torch
+
+    from compute import bench
+    from compute.data import spirals
+    from compute.models import mlp
+    calls = []
+    _fake_peer(monkeypatch, calls)
+    torch.manual_seed(0)
+    x, y = spirals(64)
+    res, _ = bench.bench_case("tiny", mlp(2, [4], 2, "tanh"), x, y, torch.device("cpu"), rounds=1, seconds=0.01,
+                              peer=True)
+    assert bench.PEER_STEPS >= 25 and set(calls) == {bench.PEER_STEPS}
+    assert f"steps={bench.PEER_STEPS}: {bench.PEER_STEPS ** 2:,} points a call" in res["loss-landscapes"]["method_detail"]
+
+
+def test_the_table_gives_both_ratios_and_the_profile_its_shares():
+    from compute import bench
+    row = {"stage": "compute", "model": "m", "method": "engine", "detail": "linear, chunk 8", "device": "cpu",
+           "points_per_s": 9000.0, "ratio": 4.0, "peer_ratio": 3.0, "peak_fraction": 0.5}
+    loop = dict(row, method="loop", detail="loop", points_per_s=2250.0, ratio=1.0, peer_ratio=0.75)
+    text = bench.table([loop, row, dict(row, peer_ratio=None)])
+    lines = text.splitlines()
+    assert "× loop | × loss-landscapes |" in lines[0]
+    assert lines[3].endswith("| 9,000 | 4.00 | 3.00 | 50.0% |")
+    assert lines[4].endswith("| 9,000 | 4.00 |  | 50.0% |")             # no peer measured
+    prof = {"m": {"method": "conv", "chunk": 8, "compiled": True, "ms": 10.0,
+                  "parts": {"matmul / convolution": 8.0, "loss": 0.5, "other fused kernels": 1.0, "rest": 0.5}}}
+    lines = bench.profile_table(prof).splitlines()
+    assert lines[2] == "| m | conv, compiled, 8 | 10.00 | 80% | 5% | 10% | 5% |"

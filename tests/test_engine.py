@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import copy
+import sys
 
 import numpy as np
 import pytest
@@ -245,3 +246,101 @@ def test_denormals_are_flushed_on_every_thread():
                        env={**__import__("os").environ, "OMP_NUM_THREADS": "2"})
     assert r.returncode == 0, r.stderr
     assert r.stdout.strip() == "0"
+
+
+# ---------------------------------------------------------------- strategies (compute/grid/)
+
+def test_one_strategy_per_method_behind_one_interface():
+    from compute import grid
+    from compute.losses import CROSS_ENTROPY
+    model, plane, x, y = setup("tanh", [8], 2)
+    m, pl, xc, yc = _conv_case(True)
+    cases = {"linear": (model, plane, x, y), "conv": (m, pl, xc, yc), "vmap": (model, plane, x, y),
+             "loop": (model, plane, x, y)}
+    a, b = random_points(k=5, seed=2)
+    for method, (mm, pp, xx, yy) in cases.items():
+        s = grid.choose(grid.Problem(mm, pp, xx, yy, CROSS_ENTROPY), method)
+        assert isinstance(s, grid.STRATEGIES[method]) and s.name == method
+        s.prepare()
+        eng = GridEngine(mm, pp, xx, yy, method=method)
+        assert eng.method == method and type(eng.strategy) is type(s)
+        with torch.no_grad():
+            torch.testing.assert_close(s.losses(a, b), eng.losses(a, b), rtol=0, atol=0)
+    # auto takes the first that fits; an unknown method is refused by name
+    assert grid.choose(grid.Problem(model, plane, x, y, CROSS_ENTROPY)).name == "linear"
+    assert grid.choose(grid.Problem(m, pl, xc, yc, CROSS_ENTROPY)).name == "conv"
+    with pytest.raises(ValueError, match="linear, conv, vmap, loop"):
+        GridEngine(model, plane, x, y, method="batched")
+
+
+def _pooled_convnet(first_pool, size=8, batchnorm=True, seed=0):
+    """Conv (+BN) + activation + ``first_pool``, a second conv block with a max-pool, a linear head."""
+    from compute.models import Activation
+    torch.manual_seed(seed)
+    layers = [nn.Conv2d(3, 6, 3, padding=1)] + ([nn.BatchNorm2d(6)] if batchnorm else [])
+    layers += [Activation("relu"), first_pool, nn.Conv2d(6, 8, 3, padding=1), Activation("tanh"), nn.MaxPool2d(2),
+               nn.Flatten()]
+    m = nn.Sequential(*layers)
+    with torch.no_grad():
+        feats = m(torch.zeros(1, 3, size, size)).shape[1]
+    m = nn.Sequential(*layers, nn.Linear(feats, 4)).eval()
+    for mod in m.modules():
+        if isinstance(mod, nn.BatchNorm2d):
+            mod.running_mean.uniform_(-0.3, 0.3)
+            mod.running_var.uniform_(0.5, 2.0)
+    g = torch.Generator().manual_seed(seed + 1)
+    x = torch.randn(20, 3, size, size, generator=g)
+    y = torch.randint(0, 4, (20,), generator=g)
+    o = {k: v.detach().clone() for k, v in m.named_parameters()}
+    d1 = {k: torch.randn(v.shape, generator=g) * 0.2 for k, v in o.items()}
+    d2 = {k: torch.randn(v.shape, generator=g) * 0.2 for k, v in o.items()}
+    return m, Plane(o, d1, d2), x, y
+
+
+@pytest.mark.parametrize("bn_mode", ["running", "batch"])
+@pytest.mark.parametrize("pool,size,windowed", [(nn.MaxPool2d(2), 8, True), (nn.AvgPool2d(2), 8, True),
+                                                (nn.MaxPool2d(2), 7, False), (nn.MaxPool2d(3, 2), 8, False)])
+def test_conv_first_block_from_its_windows(pool, size, windowed, bn_mode):
+    """The first convolution, its BatchNorm, activation and a 2x2 pool are evaluated from the 2x2
+    windows of the products (no full-size maps); other pools and odd sizes take the plain path.
+    Both equal the reference."""
+    m, pl, x, y = _pooled_convnet(pool, size)
+    e = GridEngine(m, pl, x, y, chunk=3, batchnorm=bn_mode)
+    assert e.method == "conv" and e.strategy.windowed is windowed
+    a, b = random_points(k=7, seed=4, lim=1.0)
+    ref = torch.tensor([reference_loss(m, pl, float(p), float(q), x, y, batchnorm=bn_mode) for p, q in zip(a, b)])
+    torch.testing.assert_close(e.losses(a, b), ref, rtol=1e-4, atol=1e-5)
+
+
+def test_conv_windowed_path_compiled_and_on_a_new_plane():
+    m, pl, x, y = _pooled_convnet(nn.MaxPool2d(2))
+    own = Plane(*({k: v.clone() for k, v in d.items()} for d in (pl.origin, pl.d1, pl.d2)))
+    other = Plane(pl.origin, {k: -v for k, v in pl.d2.items()}, pl.d1)
+    a, b = torch.linspace(-1, 1, 9), torch.linspace(0.5, -1, 9)
+    e = GridEngine(m, own, x, y, chunk=4, compile=True)
+    torch.testing.assert_close(e.losses(a, b), GridEngine(m, pl, x, y, chunk=4).losses(a, b), rtol=1e-5, atol=1e-6)
+    e.set_plane(other)                      # copied into the held products: no second compile
+    assert e.compiled
+    torch.testing.assert_close(e.losses(a, b), GridEngine(m, other, x, y, chunk=4).losses(a, b),
+                               rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="glibc's malloc")
+def test_passes_reuse_freed_memory_instead_of_faulting_pages_in():
+    """Freed scratch blocks stay in the heap (compute.engine.keep_freed_memory): a pass of a
+    64-wide MLP on 1024 samples took ~120 fresh pages a grid point before."""
+    import resource
+    torch.manual_seed(0)
+    model = mlp(2, [64, 64], 2, "tanh")
+    x, y = spirals(1024)
+    o = {k: v.detach().clone() for k, v in model.named_parameters()}
+    plane = Plane(o, {k: 0.1 * torch.randn_like(v) for k, v in o.items()},
+                  {k: 0.1 * torch.randn_like(v) for k, v in o.items()})
+    e = GridEngine(model, plane, x, y, chunk=16)
+    a, b = random_points(k=128, seed=1)
+    e.losses(a, b)
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+    for _ in range(3):
+        e.losses(a, b)
+    faults = resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before
+    assert faults / (3 * 128) < 10, faults
