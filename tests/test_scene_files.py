@@ -5,6 +5,7 @@ on-disk formats; and compute/gpucheck.py's stand-in path, tiny, on the CPU."""
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import numpy as np
@@ -35,8 +36,21 @@ def write_imagenette(root: Path, per_train: int = 4, per_val: int = 2, size=(40,
                 Image.fromarray(a).save(d / f"{wnid}_{i}.JPEG", format="JPEG")
 
 
+def _recorded_run(folder) -> None:
+    """A small run folder where a scene films one (scenes/charlm.yaml: runs/charlm, which its
+    training script writes): loading a scene hashes the files it names."""
+    import torch
+    from compute.recorder import Recorder
+    net = torch.nn.Linear(3, 2)
+    with Recorder(folder, net, every=1) as rec:
+        rec.snapshot(1)
+
+
 @pytest.mark.parametrize("path", SCENES, ids=[p.name for p in SCENES])
-def test_every_scene_file_loads(path):
+def test_every_scene_file_loads(path, tmp_path, monkeypatch):
+    if re.search(r"^\s+weights:\s*\{run:", path.read_text(), re.M):   # its run folder, from the working directory
+        monkeypatch.chdir(tmp_path)
+        _recorded_run(tmp_path / "runs" / path.stem)
     scene = load_scene(path)
     assert scene.source == str(path)
     if scene.compare is not None:
