@@ -63,7 +63,8 @@ def text_scale(height: int) -> float:
 
 
 @lru_cache(maxsize=64)
-def _font(size: int, bold: bool) -> ImageFont.FreeTypeFont:
+def load_font(size: int, bold: bool = False) -> ImageFont.FreeTypeFont:
+    """The shipped font at ``size`` pixels (titles, captions, storyboards, sweep sheets)."""
     return ImageFont.truetype(str(font(bold)), size)
 
 
@@ -88,7 +89,7 @@ def text_tile(lines: list[tuple[str, float, bool, tuple]], scale: float, align: 
     ``dot``: an optional rgb colour for a round swatch before the first line (legends).
     ``bar``: an optional rgb colour for a vertical accent bar left of all lines (lower thirds;
     the lines are then left-aligned after it)."""
-    fonts = [_font(max(6, int(round(sz * scale))), b) for _, sz, b, _ in lines]
+    fonts = [load_font(max(6, int(round(sz * scale))), b) for _, sz, b, _ in lines]
     boxes = [f.getbbox(t) for (t, *_), f in zip(lines, fonts)]
     heights = [f.getmetrics()[0] + f.getmetrics()[1] for f in fonts]
     widths = [b[2] - b[0] for b in boxes]

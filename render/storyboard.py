@@ -14,8 +14,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageDraw
 
+from render.overlay import load_font
 from studio import atomic
-from studio.assets import font
 
 #: the sheet's background and label colours (RGB, 0-255)
 SHEET = (12, 13, 18)
@@ -46,8 +46,8 @@ def write_storyboard(film, out: Path, duration: float, count: int = 12, columns:
     states = [film.camera.state(t) if hasattr(film, "camera") else None for t in times]
     h, w = frames[0].shape[:2]
     pad, label_h = max(6, w // 60), max(30, h // 7)
-    font = _font(max(11, label_h // 3))
-    small = _font(max(9, label_h // 4))
+    font = load_font(max(11, label_h // 3))
+    small = load_font(max(9, label_h // 4))
     sheet = Image.new("RGB", (columns * (w + pad) + pad, rows * (h + label_h + pad) + pad), SHEET)
     draw = ImageDraw.Draw(sheet)
     for k, (t, img, state) in enumerate(zip(times, frames, states)):
@@ -61,8 +61,3 @@ def write_storyboard(film, out: Path, duration: float, count: int = 12, columns:
     out.parent.mkdir(parents=True, exist_ok=True)
     atomic.write_file(out, lambda fh: sheet.save(fh, format="PNG"))
     return out
-
-
-def _font(size: int):
-    from PIL import ImageFont
-    return ImageFont.truetype(str(font()), size)

@@ -21,8 +21,8 @@ import numpy as np
 from PIL import Image, ImageDraw
 
 from render.report import style_axes
+from render.overlay import load_font
 from studio import atomic
-from studio.assets import font
 from studio.cache import Landscape
 from studio.scene import Scene
 from studio.scene.sweep import moment_name
@@ -96,7 +96,7 @@ def write_sheet(scene: Scene, panels: list[SweepPanel], out: Path, cell: tuple[i
     pad, head = 8, 44
     sheet = Image.new("RGB", (cols * (w + pad) + pad, head + rows * (h + label + pad) + pad), (11, 12, 17))
     draw = ImageDraw.Draw(sheet)
-    big, small = _font(22), _font(max(11, label // 4))
+    big, small = load_font(22), load_font(max(11, label // 4))
     draw.text((pad, 10), f"{scene.title or scene.name}: {sw.label or sw.key} over {cols} values, "
                          f"{rows} moment{'s' if rows > 1 else ''}", fill=(232, 233, 238), font=big)
     t = scene.render.duration * 0.75 if t is None else t
@@ -128,7 +128,7 @@ def write_sheet(scene: Scene, panels: list[SweepPanel], out: Path, cell: tuple[i
 def _diverged_cell(w: int, h: int) -> Image.Image:
     img = Image.new("RGB", (w, h), (28, 8, 10))
     d = ImageDraw.Draw(img)
-    f = _font(max(14, h // 9))
+    f = load_font(max(14, h // 9))
     d.text((w // 2, h // 2), "diverged: no finite loss", fill=(240, 120, 110), font=f, anchor="mm")
     return img
 
@@ -148,13 +148,6 @@ def _figures_line(p: SweepPanel) -> str:
         parts.append(f"basin radius {r:.3g}")
     return ", ".join(parts)
 
-
-def _font(size: int):
-    from PIL import ImageFont
-    return ImageFont.truetype(str(font()), size)
-
-
-# --------------------------------------------------------------------------- the chart
 
 def write_chart(scene: Scene, rows: list[dict], out: Path) -> Path:
     """Each figure against the swept value (log axis where the values are positive numbers spread over
