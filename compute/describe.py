@@ -21,7 +21,7 @@ from studio import cache
 from studio.figures import describe
 from studio.scene import Scene
 from compute.morphology import FigureOptions, measure, model_hvp
-from compute.runs import build_task, final_buffers
+from compute.runs import Task, build_task, final_buffers
 
 
 #: the grid figures are measured on at most this many rows and columns
@@ -40,16 +40,18 @@ def options_of(scene: Scene) -> FigureOptions:
 
 
 def measure_entry(scene: Scene, root: Path, key: str, device: torch.device,
-                  options: FigureOptions | None = None) -> tuple[dict, dict]:
+                  options: FigureOptions | None = None, task: Task | None = None) -> tuple[dict, dict]:
     """Measure a finished entry's figures (the Hessian ones on the evaluation subset, at the plane's
-    origin and over its window) and store them in the entry -> (record, arrays)."""
+    origin and over its window) and store them in the entry -> (record, arrays).  ``task``: the one
+    the compute stage just used (its model holds the final buffers); else it is built here."""
     import time
     options = options or options_of(scene)
     t0 = time.perf_counter()
     ls = cache.read(root, key, scene.source or "SCENE", mmap=True)     # a 4096 x 4096 grid is not copied
     pv = cache.read_plane(root, key, scene.source or "SCENE")
-    task = build_task(scene, device)
-    final_buffers(task, ls.meta, root)
+    if task is None:
+        task = build_task(scene, device)
+        final_buffers(task, ls.meta, root)
     vec = lambda a: torch.from_numpy(np.array(a, dtype=np.float64)).to(device)
     origin, d1, d2 = vec(pv.origin), vec(pv.d1), vec(pv.d2)
     path = ls.paths.get("training")

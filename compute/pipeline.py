@@ -295,7 +295,7 @@ def _run(scene: Scene, cache_root: Path, device: str | None, progress: bool, for
     log(f"wrote {entry}: {nx}x{ny} grid in {grid_s:.1f} s "
         f"({computed / max(grid_s, 1e-9):,.0f} points/s), total {timings['total_s']:.1f} s")
     # ---- the landscape's figures, measured on the entry just written (compute/describe.py)
-    describe.measure_entry(scene, cache_root, key, dev)
+    describe.measure_entry(scene, cache_root, key, dev, task=task)
     return entry
 
 
