@@ -28,6 +28,7 @@ from compute import plane as planes
 from compute.data import DataError
 from compute.engine import GridEngine, Plane
 from compute.entry import scene_folder
+from compute.minima import prepare_minima
 from compute.placing import PlaneFit, fit_plane
 from compute.provenance import provenance
 from compute.runs import Run, Task, build_run, build_task, read_run, save_run
@@ -275,6 +276,9 @@ def _run(scene: Scene, cache_root: Path, device: str | None, progress: bool, for
     paths = {"training": _training_path(engine, run, fit)} if len(run.steps) > 1 else {}
     if "training" in paths and len(paths["training"].step) < 1:
         paths = {}
+    for name, p in fit.extra_paths.items():         # a minima plane's other two networks
+        if len(p["step"]) > 1:
+            paths[name] = _plane_path(engine, name, p["xy"], p["loss"], p["offplane"], p["step"])
     pv = descent.plane_vectors(fit.origin, fit.d1, fit.d2)
     paths_down = descent.compute_descents(scene.landscape.descents, task.model,
                                           descent.plane_from_vectors(task.model, pv, dev), task.eval.x,
@@ -350,8 +354,11 @@ def _prepare(scene: Scene, task: Task, part: Path, progress: bool, cache_root: P
     try:
         # the trained model comes from cache/models/ when a scene with the same data, model and
         # training made it; --force trains again
-        run = build_run(scene, task, progress, cache_root=cache_root, retrain=force)
-        fit = fit_plane(ls["plane"], run, task)
+        if ls["plane"]["method"] == "minima":        # three runs, the plane through their ends
+            run, fit = prepare_minima(scene, task, progress, cache_root=cache_root, retrain=force)
+        else:
+            run = build_run(scene, task, progress, cache_root=cache_root, retrain=force)
+            fit = fit_plane(ls["plane"], run, task)
     except DataError:
         if fresh:                      # leave nothing behind (the message says what to change)
             shutil.rmtree(part, ignore_errors=True)
@@ -393,13 +400,18 @@ def _grid(task: Task, plane: Plane, gspec: dict, group: distributed.Group, part:
 
 def _training_path(engine: GridEngine, run: Run, fit: PlaneFit) -> Path2D:
     """The run's path on the plane: the true loss at each snapshot and the surface loss under it."""
+    t = run.trajectory
+    return _plane_path(engine, "training", fit.xy, t.eval_loss, fit.offplane, t.steps)
+
+
+def _plane_path(engine: GridEngine, name: str, xy: np.ndarray, loss: np.ndarray, offplane: np.ndarray,
+                steps: np.ndarray) -> Path2D:
+    """A run's path from its projection: the true loss at each snapshot and the surface loss under it."""
     dev = engine.device
-    xy = fit.xy
     surf = engine.losses(torch.tensor(xy[:, 0], dtype=torch.float32, device=dev),
                          torch.tensor(xy[:, 1], dtype=torch.float32, device=dev)).cpu().numpy()
-    t = run.trajectory
     # a run that diverged leaves the plane where its weights stop being finite: the path ends there
     keep = int(np.argmin(np.isfinite(xy).all(axis=1))) if not np.isfinite(xy).all() else len(xy)
-    return Path2D("training", xy[:keep].astype(np.float64), np.asarray(t.eval_loss[:keep], np.float64),
-                  surf[:keep].astype(np.float64), np.asarray(fit.offplane[:keep], np.float64),
-                  np.asarray(t.steps[:keep], np.int64))
+    return Path2D(name, xy[:keep].astype(np.float64), np.asarray(loss[:keep], np.float64),
+                  surf[:keep].astype(np.float64), np.asarray(offplane[:keep], np.float64),
+                  np.asarray(steps[:keep], np.int64))

@@ -4,7 +4,7 @@ so a resumed compute stage finds the same plane."""
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -24,18 +24,25 @@ class PlaneFit:
     xy: np.ndarray              # (T, 2) float64 each snapshot's least-squares plane coordinates
     offplane: np.ndarray        # (T,) float64 its distance from the plane
     extent: list                # [[a0, a1], [b0, b1]] the grid's window
+    #: other runs on the same plane (a ``minima`` plane's second and third networks): path name ->
+    #: {xy (T, 2), offplane (T,), loss (T,) float64, step (T,) int64}
+    extra_paths: dict = field(default_factory=dict)
 
     def save(self, path: Path) -> None:
         record = {"origin": self.origin.cpu(), "d1": self.d1.cpu(), "d2": self.d2.cpu(), "info": self.info,
                   "xy": torch.from_numpy(np.asarray(self.xy, np.float64)),
                   "offplane": torch.from_numpy(np.asarray(self.offplane, np.float64)),
-                  "extent": [[float(v) for v in r] for r in self.extent]}
+                  "extent": [[float(v) for v in r] for r in self.extent],
+                  "extra_paths": {name: {k: torch.from_numpy(np.asarray(v)) for k, v in p.items()}
+                                  for name, p in self.extra_paths.items()}}
         atomic.write_file(path, lambda fh: torch.save(record, fh))
 
     @classmethod
     def read(cls, path: Path) -> "PlaneFit":
         r = torch.load(path, weights_only=True)
-        return cls(r["origin"], r["d1"], r["d2"], r["info"], r["xy"].numpy(), r["offplane"].numpy(), r["extent"])
+        extra = {name: {k: v.numpy() for k, v in p.items()} for name, p in r.get("extra_paths", {}).items()}
+        return cls(r["origin"], r["d1"], r["d2"], r["info"], r["xy"].numpy(), r["offplane"].numpy(), r["extent"],
+                   extra)
 
 
 def fit_plane(spec: dict, run: Run, task: Task) -> PlaneFit:

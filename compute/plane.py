@@ -34,6 +34,10 @@ Loss Landscape of Neural Nets"):
 * ``interpolate`` -- origin: checkpoint A; d1 = B - A (so A is at a = 0 and
                      B at a = 1); d2 a random normalized direction (relative to
                      A's weights) exactly orthogonal to d1.
+* ``minima``      -- the plane through three trained networks' final weights
+                     (compute/minima.py, which trains or loads them; the
+                     pipeline calls it instead of ``build_plane``); only its
+                     default extent is here.
 
 Random directions are always normalized relative to the plane's origin.  The
 trajectory is put on any plane by least squares (``project``; it and PCA in
@@ -289,7 +293,10 @@ def extents(spec: dict, xy: np.ndarray | None, marks: np.ndarray | None = None,
     a square [-h, h] on both axes (one scale, so the two curvatures compare), h the larger of
     ``curvature`` (``curvature_span``) and the trajectory's largest |coordinate| grown by
     ``margin``; ``pca`` and ``checkpoints`` fit the projected trajectory ``xy`` and the ``marks``
-    (plane coordinates of checkpoints), the origin always inside, grown by ``margin``."""
+    (plane coordinates of checkpoints), the origin always inside, grown by ``margin``; ``minima`` a
+    square about the three networks (``marks``) alone, its side their larger spread grown by
+    ``margin`` on each side: one scale on both axes, so on a square grid the triangle they make
+    keeps its true shape (the runs' starts, far off the plane, would make the minima small)."""
     if spec.get("range") is not None:
         (a0, a1), (b0, b1) = spec["range"]
         return (a0, a1), (b0, b1)
@@ -301,6 +308,11 @@ def extents(spec: dict, xy: np.ndarray | None, marks: np.ndarray | None = None,
         reach = float(np.abs(xy).max()) * (1 + spec["margin"]) if xy is not None and len(xy) else 0.0
         h = max(curvature or 0.0, reach)
         span = h if h > 0 else 1.0
+    if span is None and method == "minima" and marks is not None and len(marks):
+        m = np.asarray(marks, dtype=np.float64).reshape(-1, 2)
+        centre, side = (m.min(axis=0) + m.max(axis=0)) / 2, np.ptp(m, axis=0).max() * (1 + 2 * spec["margin"])
+        h = max(side, 1e-6) / 2
+        return (float(centre[0] - h), float(centre[0] + h)), (float(centre[1] - h), float(centre[1] + h))
     pts = [p for p in (xy, marks) if p is not None and len(p)]
     if span is None and (method == "random" or not pts):
         span = 1.0

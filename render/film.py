@@ -27,6 +27,7 @@ import numpy as np
 
 from studio.cache import Landscape
 from studio.scene import CameraKey, FollowShot, PathStyle, Scene
+from studio.scene.landscape import MINIMA_PATHS
 from render import camera as cam
 from render import overlay
 from render.easing import appear, smoothstep
@@ -34,6 +35,7 @@ from render.gl import SIZE_DEPTH, SIZE_FIXED, SIZE_WORLD, plan_tiles
 from render.look import (Finish, HeightMap, LookError, Trail, TerrainSequence, build_terrain, build_trail,
                          hex_rgba, terrain_sample)
 from render import post
+from render.marks import MarkLayer, with_minima_paths
 from render.frames import Closing, Looped, box_downsample, looped, unpremultiply, write_film, write_still
 
 #: the names importers take from here, the frames' way to a file (render/frames.py) included
@@ -103,6 +105,7 @@ class Film(Closing):
 
     def __init__(self, scene: Scene, ls: Landscape, opts: Options, panel: PanelOptions | None = None):
         from render.gl import Renderer, max_tile_size
+        scene = with_minima_paths(scene, ls.meta)       # a minima plane's three trails by default
         self.scene, self.ls, self.opts = scene, ls, opts
         self.panel = panel or PanelOptions()
         self.look = scene.render.look
@@ -119,6 +122,8 @@ class Film(Closing):
         self.trails: list[tuple[Trail, PathStyle]] = self._trails()
         self._still_trails = list(self.trails)
         self._morph_at = None
+        #: the networks the plane goes through (a minima plane's three), marked on the terrain
+        self.marks = MarkLayer(scene, ls.alpha, ls.beta, ls.meta, self.terrain, opts.height, opts.duration)
 
         # ------------------------------------------------------------ the camera
         self.home = self._home()
@@ -164,7 +169,7 @@ class Film(Closing):
         """The drawn paths (render.paths) set on the terrain, with their styles."""
         ls, trails = self.ls, []
         for name, style in self.scene.render.paths.items():
-            if name == "training" and name not in ls.paths and single_weights(ls.meta):
+            if name in MINIMA_PATHS and name not in ls.paths and single_weights(ls.meta):
                 continue                    # one set of weights: no path to draw
             if name not in ls.paths:
                 raise ValueError(f"render.paths.{name}: the cache has no path of that name "
@@ -319,10 +324,12 @@ class Film(Closing):
         center_d = float(np.linalg.norm((lo + hi) / 2 - eye))
         fog_range = (max(dists.min(), center_d - radius * 0.6), dists.max())
         sprites, readings = self._trail_sprites(t)
+        sprites += self.marks.sprites(t, self.rscale)
         depth_range = (float(dists.min()) * 0.9, float(dists.max()))
         self._eye, self._depth_range = eye, depth_range
         img = box_downsample(self._draw(mvp, fog_range, sprites, corners), self.ss)
         img = self._post(img, t, mvp, s, depth_range)
+        self.marks.draw_labels(img, mvp, t)
         self.overlays.draw(img, t, readings)
         # with no background the frame was drawn and overlaid in premultiplied colours
         return unpremultiply(img) if self.transparent else img

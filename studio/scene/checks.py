@@ -14,6 +14,7 @@ from pydantic import ValidationError
 from studio.scene.camera import _Shot, CameraKey, FollowShot
 from studio.scene.errors import Problem, format_errors, place
 from studio.scene.film import ALPHA_FORMATS, FILM_FORMATS
+from studio.scene.landscape import MINIMA_PATHS
 from studio.scene.source import Source, _dotted
 from studio.scene.spec import Scene, panel_landscape
 from studio.scene.training import data_size, train_run_problem, train_steps
@@ -123,8 +124,17 @@ def _sizes(src: Source, scene: "Scene") -> list[Problem]:
                             f"(landscape.data.{size_key}); give at most {n} or raise the data set's size")]
 
 
+def _runs(scene: "Scene") -> list[str]:
+    """The training paths: a minima plane's other two networks have paths of their own."""
+    return list(MINIMA_PATHS) if scene.landscape.plane.method == "minima" else ["training"]
+
+
 def _known_paths(scene: "Scene") -> list[str]:
-    return ["training"] + [d.name for d in scene.landscape.descents]
+    return _runs(scene) + [d.name for d in scene.landscape.descents]
+
+
+def _allowed_paths(scene: "Scene") -> str:
+    return f"{', '.join(repr(r) for r in _runs(scene))} and the names under landscape.descents"
 
 
 def _paths(src: Source, scene: "Scene") -> list[Problem]:
@@ -136,8 +146,8 @@ def _paths(src: Source, scene: "Scene") -> list[Problem]:
             close = difflib.get_close_matches(k, known, n=1)
             hint = f"; did you mean {close[0]!r}?" if close else ""
             out.append((src.where(("render", "paths", k), key=True),
-                        f"render.paths: unknown path {k!r}; allowed: 'training' and the names under "
-                        f"landscape.descents ({', '.join(known)}){hint}"))
+                        f"render.paths: unknown path {k!r}; allowed: {_allowed_paths(scene)} "
+                        f"({', '.join(known)}){hint}"))
     return out
 
 
@@ -183,8 +193,8 @@ def _followed(src: Source, scene: "Scene") -> list[Problem]:
             close = difflib.get_close_matches(e.path, known, n=1)
             hint = f"; did you mean {close[0]!r}?" if close else ""
             out.append((src.where(("render", "camera", i, "path")),
-                        f"render.camera[{i}].path: unknown path {e.path!r}; allowed: 'training' and the names under "
-                        f"landscape.descents ({', '.join(known)}){hint}"))
+                        f"render.camera[{i}].path: unknown path {e.path!r}; allowed: {_allowed_paths(scene)} "
+                        f"({', '.join(known)}){hint}"))
     return out
 
 

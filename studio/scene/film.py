@@ -57,9 +57,14 @@ class RenderSpec(_Strict):
                            json_schema_extra=doc(default="", allowed="see below"))
     paths: dict[str, PathStyle] = Field(default_factory=lambda: {"training": PathStyle()},
                                         description="trails to draw",
-                                        json_schema_extra=doc(default="`{training: {}}`",
-                                                              allowed="`training` and the names under "
-                                                                      "`landscape.descents`"))
+                                        json_schema_extra=doc(default="`{training: {}}`; a `minima` plane's: "
+                                                                      "its three runs' trails",
+                                                              allowed="`training` (and a `minima` plane's "
+                                                                      "`training_2`, `training_3`) and the names "
+                                                                      "under `landscape.descents`"))
+    marks: bool = Field(True, description="mark the networks the plane goes through (a `minima` plane's three): a "
+                                          "ring on the surface around each, a stem and a label (its seed or file "
+                                          "and its loss), fading in with the read-out")
     camera: list[CameraEntry] = Field(
         default_factory=list, description="see below",
         json_schema_extra=doc(default="automatic", allowed="a list of keyframes and shots"))

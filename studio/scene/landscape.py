@@ -35,7 +35,7 @@ RANDOM = "the random directions: `random`, `checkpoints` (with 2), `interpolate`
 class PlaneSpec(_Strict):
     """The plane through weight space the grid covers (compute/plane.py; the methods after Li et al.
     2018): a point (a, b) stands for the weights ``origin + a*d1 + b*d2``."""
-    method: Literal["pca", "random", "hessian", "checkpoints", "interpolate"] = Field(
+    method: Literal["pca", "random", "hessian", "checkpoints", "interpolate", "minima"] = Field(
         "pca", description="how the origin and the two directions are chosen (see above)")
     at: Optional[int] = Field(
         None, ge=0, description="a moment of training: the plane's origin is the snapshot nearest this training step "
@@ -66,6 +66,14 @@ class PlaneSpec(_Strict):
         json_schema_extra=doc(allowed="2 or 3 distinct training steps from 0 to `train.steps`",
                               applies="`checkpoints` (2 or 3), `interpolate` (exactly 2: `[A, B]`); required there, "
                                       "an error elsewhere"))
+    seeds: Optional[Annotated[list[int], WithJsonSchema(
+            {"type": "array", "items": {"type": "integer", "minimum": 0}, "minItems": 3, "maxItems": 3})]] = Field(
+        None, description="the three networks of the `minima` plane: the scene's own training run once per seed "
+                          "(`train.seed` set to it, everything else the same); the first is the origin and its "
+                          "path is `training`, the others' are `training_2` and `training_3`",
+        json_schema_extra=doc(allowed="3 distinct seeds, each ≥ 0",
+                              applies="`minima`; required there unless `landscape.weights.files` lists the three "
+                                      "networks, an error elsewhere"))
     hessian: HessianSpec = Field(HessianSpec(), description="the `hessian` method's Lanczos iteration (below)",
                                  json_schema_extra=doc(default="", allowed="see below", applies="`hessian`"))
     span: Optional[Union[float, Annotated[list[float], WithJsonSchema(
@@ -82,7 +90,8 @@ class PlaneSpec(_Strict):
                           description="with neither `span` nor `range`: how far the fitted extent grows beyond the "
                                       "trajectory (and checkpoints), as a fraction of its width on each side "
                                       "(`hessian`: of its largest coordinate)",
-                          json_schema_extra=doc(applies="`pca`, `hessian`, `checkpoints`"))
+                          json_schema_extra=doc(applies="`pca`, `hessian`, `checkpoints`, `minima` (of the "
+                                                        "three minima)"))
 
     @field_validator("span")
     @classmethod
@@ -120,13 +129,33 @@ class PlaneSpec(_Strict):
             raise ValueError(f"checkpoints must be distinct steps of at least 0, got {v}")
         return v
 
+    @field_validator("seeds")
+    @classmethod
+    def _seeds(cls, v):
+        if v is None:
+            return v
+        if len(v) != 3:
+            raise ValueError(f"seeds must list 3 training seeds, one per network, got {len(v)}")
+        twice = sorted({s for s in v if v.count(s) > 1})
+        if twice:
+            raise ValueError(f"seeds must be 3 distinct training seeds; {twice[0]} is given twice (the same "
+                             f"seed trains the same network)")
+        return v
+
     @model_validator(mode="after")
     def _one_extent(self):
         if self.span is not None and self.range is not None:
             raise ValueError("give either span or range, not both")
-        if self.at is not None and self.method in ("checkpoints", "interpolate"):
+        if self.at is not None and self.method in ("checkpoints", "interpolate", "minima"):
             raise ValueError(f"at (a moment of training) is for the methods pca, random and hessian; {self.method!r} "
-                             f"places its origin on its checkpoints")
+                             f"places its origin on " + ("the first network's final weights"
+                                                         if self.method == "minima" else "its checkpoints"))
+        if self.method == "minima" and "seed" in self.model_fields_set:
+            raise ValueError(f"seed ({self.seed}) seeds random directions, and the 'minima' plane has none: its "
+                             f"three networks come from seeds (e.g. seeds: [0, 1, 2]); remove seed")
+        if self.seeds is not None and self.method != "minima":
+            raise ValueError(f"seeds are for the method 'minima' (three networks trained from them), not "
+                             f"{self.method!r}; remove them or change the method")
         if self.method in ("checkpoints", "interpolate") and self.checkpoints is None:
             example = "2 training steps, e.g. checkpoints: [0, 1500]" if self.method == "interpolate" else \
                 "2 or 3 training steps, e.g. checkpoints: [0, 300, 1500]"
@@ -138,6 +167,10 @@ class PlaneSpec(_Strict):
             raise ValueError(f"checkpoints are for the methods 'checkpoints' and 'interpolate', not "
                              f"{self.method!r}; remove them or change the method")
         return self
+
+
+#: the paths of a ``minima`` plane's three runs, in the order of its seeds (or weight files)
+MINIMA_PATHS = ("training", "training_2", "training_3")
 
 
 class GridSpec(_Strict):
@@ -300,6 +333,30 @@ class LandscapeSpec(_Strict):
         if self.weights is not None and "train" in self.model_fields_set:
             raise ValueError("landscape.train is the studio's own training, and landscape.weights brings weights "
                              "trained elsewhere: remove one of them")
+        return self
+
+    @model_validator(mode="after")
+    def _minima(self):
+        p = self.plane
+        if p.method != "minima":
+            return self
+        w = self.weights
+        if w is None and p.seeds is None:
+            raise ValueError("plane.method 'minima' needs plane.seeds: three training seeds, e.g. seeds: [0, 1, "
+                             "2] (or landscape.weights.files: three weight files, one per network)")
+        if w is not None and p.seeds is not None:
+            raise ValueError("plane.seeds train the three networks here, and landscape.weights brings them from "
+                             "files: remove one of them")
+        if w is not None and (w.run is not None or not isinstance(w.files, list) or len(w.files) != 3
+                              or w.steps is not None or w.final is not None):
+            raise ValueError("plane.method 'minima' with landscape.weights takes files: a list of exactly 3 weight "
+                             "files, one trained network each (no run, steps or final)")
+        if "seed" in self.train.model_fields_set:
+            raise ValueError(f"train.seed ({self.train.seed}) is set by plane.seeds: the 'minima' plane trains one "
+                             f"network per seed; remove train.seed")
+        if self.sequence is not None:
+            raise ValueError("a sequence follows one network's training, and the 'minima' plane holds three; "
+                             "remove landscape.sequence or choose another plane.method")
         return self
 
     @model_validator(mode="after")
