@@ -104,20 +104,18 @@ def _render(argv: list[str]) -> int:
     if args.fps is not None and args.fps < 1:
         print("error: --fps must be at least 1", file=sys.stderr)
         return 2
+    # the grid entry, plus the scene's in-plane descents (each must have been computed); or the entries
+    # of a comparison's or a sweep's panels, as (caption, scene, landscape), with a sweep's figures
+    ls = notes = sweep = None
     if scene.sweep is not None:
-        return _sweep(args, scene)
-    panels = []                                     # a comparison: (caption, scene, landscape) per panel
-    # the grid entry, plus the scene's in-plane descents (each must have been computed)
-    if scene.compare is None:
+        panels, notes, sweep = _sweep_panels(args, scene)
+    elif scene.compare is not None:
+        panels = _compare_panels(args, scene)
+    else:
+        panels = []
         ls = cache.read(Path(args.cache_dir), scene.cache_key(), args.scene, descents=scene.landscape.descents)
-    for i, (caption, ps) in enumerate(scene.panels()):
-        try:
-            panels.append((caption, ps, cache.read(Path(args.cache_dir), ps.cache_key(), args.scene,
-                                                   descents=ps.landscape.descents)))
-        except cache.CacheError as e:
-            raise cache.CacheError(f"compare.panels[{i}]{f' ({caption})' if caption else ''}: {e}") from None
     if args.report:
-        return _report(args, scene, ls if scene.compare is None else None, panels)
+        return _report(args, scene, ls, panels)
     from render.film import Options, render_film, render_still
     from render.look import LookError
     opts = Options(w, h, fps, duration, stride, supersample=supersample)
@@ -129,14 +127,14 @@ def _render(argv: list[str]) -> int:
     try:
         if args.storyboard is not None:
             out = Path(args.out) if args.out else scene.output_path().with_name(f"{scene.name}_storyboard.png")
-            _storyboard(scene, ls if not panels else None, panels, out, opts, args.storyboard)
+            _storyboard(scene, ls, panels, notes, out, opts, args.storyboard)
             print(f"[render] wrote {out} ({args.storyboard} stills of {w}x{h})", file=sys.stderr)
             return 0
         if args.still is not None:
             out = Path(args.out) if args.out else scene.output_path().with_suffix(f".{args.still:g}s.png")
             if panels:
                 from render.compare import render_compare_still
-                render_compare_still(scene, panels, out, opts, args.still)
+                render_compare_still(scene, panels, out, opts, args.still, notes)
             else:
                 render_still(scene, ls, out, opts, args.still)
             print(f"[render] wrote {out} ({w}x{h}, t={args.still:g} s)", file=sys.stderr)
@@ -156,7 +154,7 @@ def _render(argv: list[str]) -> int:
         if panels:
             from render.compare import render_compare_film
             stats = render_compare_film(scene, panels, out, opts, scene.output.crf, scene.output.preset,
-                                        progress=not args.quiet, max_frames=args.frames, fmt=fmt)
+                                        progress=not args.quiet, max_frames=args.frames, fmt=fmt, notes=notes)
         else:
             stats = render_film(scene, ls, out, opts, scene.output.crf, scene.output.preset,
                                 progress=not args.quiet, max_frames=args.frames, fmt=fmt)
@@ -166,36 +164,46 @@ def _render(argv: list[str]) -> int:
         raise cli.UserError(f"cannot write {e.filename or 'the output'}: {e.strerror or e}") from None
     print(f"[render] wrote {out}: {stats['frames']} frames {w}x{h} at {fps} fps in {stats['seconds']:.1f} s "
           f"({stats['fps']:.2f} frames/s)", file=sys.stderr)
+    if sweep is not None:
+        from render.sweep import write_outputs
+        files = write_outputs(scene, sweep, out.with_suffix("") if fmt in FILM_FORMATS else out)
+        print(f"[render] wrote {', '.join(str(f) for f in files)}", file=sys.stderr)
     return 0
 
 
-def _sweep(args, scene) -> int:
-    """A sweep's contact sheet, figures table and chart, from its panels' entries (render/sweep.py)."""
-    from render.sweep import SweepPanel, table_rows, write_chart, write_sheet, write_table
-    root = Path(args.cache_dir)
+def _compare_panels(args, scene) -> list:
     panels = []
+    for i, (caption, ps) in enumerate(scene.panels()):
+        try:
+            panels.append((caption, ps, cache.read(Path(args.cache_dir), ps.cache_key(), args.scene,
+                                                   descents=ps.landscape.descents)))
+        except cache.CacheError as e:
+            raise cache.CacheError(f"compare.panels[{i}]{f' ({caption})' if caption else ''}: {e}") from None
+    return panels
+
+
+def _sweep_panels(args, scene) -> tuple[list, list[str], list]:
+    """A sweep's panels for its film (captioned by value, the moment being the page's caption), their
+    key figures as the captions' second lines, and the SweepPanels for its sheet, table and chart."""
+    from render.sweep import SweepPanel, figures_line
+    root = Path(args.cache_dir)
+    sweep = []
     for caption, sc, value, moment in scene.sweep_panels():
         try:
             entry = cache.read(root, sc.cache_key(), args.scene)
         except cache.CacheError as e:
             raise cache.CacheError(f"sweep panel {caption!r}: {e}") from None
         stored = cache.read_figures(root, entry.key)
-        panels.append(SweepPanel(caption, value, moment, entry, stored[0] if stored else None))
-    base = scene.output_path().with_suffix("")
-    out = base.with_name(f"{base.name}_sheet.png")
-    write_sheet(scene, panels, out)
-    rows = table_rows(scene, panels)
-    files = [out, *write_table(rows, base.with_name(f"{base.name}_figures.csv")),
-             write_chart(scene, rows, base.with_name(f"{base.name}_chart.png"))]
-    print(f"[render] wrote {', '.join(str(f) for f in files)}", file=sys.stderr)
-    return 0
+        sweep.append(SweepPanel(caption, value, moment, entry, stored[0] if stored else None, sc))
+    panels = [(scene.sweep.caption(p.value), p.scene, p.landscape) for p in sweep]
+    return panels, [figures_line(scene, p) for p in sweep], sweep
 
 
-def _storyboard(scene, ls, panels, out: Path, opts, count: int) -> None:
+def _storyboard(scene, ls, panels, notes, out: Path, opts, count: int) -> None:
     from render.storyboard import write_storyboard
     if panels:
         from render.compare import CompareFilm
-        film = CompareFilm(scene, panels, opts)
+        film = CompareFilm(scene, panels, opts, notes)
     else:
         from render.film import Film
         film = Film(scene, ls, opts)

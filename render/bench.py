@@ -176,11 +176,13 @@ def run(sizes: list[str], frames: int, rounds: int, film_frames: int = 150) -> l
         finally:
             markers.close()
             film.close()
-        # the film loop over a longer run: x264's start and its flush of buffered frames at the end
-        # would otherwise weigh on a short one
-        fps.append(time_film(ls, w, h, film_frames))
-        full = time_film(ls, w, h, film_frames, FULL_LOOK)
-        d, r, m, e, f = (statistics.median(x) for x in (pts_d, pts_r, mk, enc, fps))
+        # the film loop over a longer run (x264's start and its flush of buffered frames at the end
+        # would otherwise weigh on a short one), the plain and the full look in turn
+        fulls = []
+        for _ in range(rounds):
+            fps.append(time_film(ls, w, h, film_frames))
+            fulls.append(time_film(ls, w, h, film_frames, FULL_LOOK))
+        d, r, m, e, f, full = (statistics.median(x) for x in (pts_d, pts_r, mk, enc, fps, fulls))
         common = {"stage": "render", "model": f"1M points, {name} ({w}x{h})", "device": dev}
         rows += [
             dict(common, method="points (draw + read-back)", ms_draw=d, ms_read=r, frames_per_s=1000 / (d + r),

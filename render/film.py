@@ -75,12 +75,14 @@ class PanelOptions:
     """A Film drawn as one panel of a comparison (render/compare.py): scales, camera home and
     ground shared with the other panels, so equal losses look equal and the cameras fly in step;
     ``overlays`` False leaves out the title card and the scene's captions (the comparison draws
-    them once over the whole frame).  None: the Film's own."""
+    them once over the whole frame); ``readout`` False the paths' read-out too (a sweep's gallery of
+    small panels, captioned with their figures instead).  None: the Film's own."""
     heights: HeightMap | None = None
     color_scale: HeightMap | None = None
     home: dict | None = None
     ground: np.ndarray | None = None   # (ny, nx) world heights for the camera's ground guard
     overlays: bool = True
+    readout: bool = True
 
 
 def background_gradient(colors: tuple[str, ...]) -> tuple[np.ndarray, np.ndarray]:
@@ -141,7 +143,8 @@ class Film(Closing):
         self._set_cloud(self.terrain)
         self._point_sizes()
         self._eye, self._depth_range = None, None       # the frame's, set by frame()
-        self.overlays = overlay.FilmOverlays(scene, ls.meta, opts.height, opts.duration, len(self.trails),
+        self.overlays = overlay.FilmOverlays(scene, ls.meta, opts.height, opts.duration,
+                                             len(self.trails) if self.panel.readout else 0,
                                              scene_text=self.panel.overlays)
 
     # ------------------------------------------------------------------ building
@@ -330,7 +333,7 @@ class Film(Closing):
         img = box_downsample(self._draw(mvp, fog_range, sprites, corners), self.ss)
         img = self._post(img, t, mvp, s, depth_range)
         self.marks.draw_labels(img, mvp, t)
-        self.overlays.draw(img, t, readings)
+        self.overlays.draw(img, t, readings if self.panel.readout else [])
         # with no background the frame was drawn and overlaid in premultiplied colours
         return unpremultiply(img) if self.transparent else img
 

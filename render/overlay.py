@@ -199,7 +199,8 @@ class TileCache:
 _DATA_NAMES = {"shapes": "generated shapes", "mnist": "MNIST", "fashion_mnist": "Fashion-MNIST",
                "cifar10": "CIFAR-10", "imagenette": "Imagenette", "folder": "an image folder"}
 _PLANE_NAMES = {"pca": "PCA plane of the training path", "hessian": "plane of the top Hessian eigenvectors",
-                "checkpoints": "plane through training checkpoints", "interpolate": "line between checkpoints"}
+                "checkpoints": "plane through training checkpoints", "interpolate": "line between checkpoints",
+                "minima": "plane through three trained networks"}
 #: what joins the parts of a description
 _PARTS = "  ·  "
 
@@ -238,7 +239,7 @@ def describe(meta: dict) -> str:
     if loss.get("name", "cross_entropy") != "cross_entropy":
         parts.append(f"loss {loss.get('entry') or loss['name']}")
     source = (meta.get("training") or {}).get("source", "trained")
-    if source != "trained":
+    if source != "trained" and p.get("method") != "minima":     # a minima plane's three files: its name says
         parts.append({"weights": "one trained model", "recorder": "your recorded run"}.get(source, "your checkpoints"))
     if p.get("method") == "random":
         parts.append(f"random {p.get('normalization')}-normalized plane")
@@ -265,12 +266,12 @@ def title_end(duration: float) -> float:
     return min(4.5, duration * 0.4)
 
 
-def title_band(img: np.ndarray, bottom: float, fade_px: float, opacity: float) -> None:
-    """Darken the top of the frame in place, behind the title card: ``BAND_ALPHA`` x opacity at the
+def title_band(img: np.ndarray, bottom: float, fade_px: float, opacity: float, alpha: float = BAND_ALPHA) -> None:
+    """Darken the top of the frame in place, behind the title card: ``alpha`` x opacity at the
     top, a little less (``BAND_SLOPE``) at ``bottom`` (the card's last line), then fading out
     (smoothstep) over ``fade_px`` more.  Black "over" the frame: an RGBA frame (premultiplied) takes
     the band's alpha too."""
-    a = BAND_ALPHA * opacity
+    a = alpha * opacity
     if a <= 0:
         return
     end = bottom + max(fade_px, 1.0)

@@ -1,4 +1,5 @@
-"""What a sweep writes (``sweep:``, studio/scene/sweep.py): from its panels' cache entries and figures,
+"""What a sweep writes (``sweep:``, studio/scene/sweep.py) besides its gallery film (render/compare.py:
+one page a moment, one panel a value): from its panels' cache entries and figures,
 
 * ``out/<name>_sheet.png``: a contact sheet, one column a value and one row a moment, each cell a
   still of that panel's landscape captioned with its value, its moment and its key figures; a panel
@@ -20,6 +21,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageDraw
 
+from render.compare import diverged
 from render.report import style_axes
 from render.overlay import load_font
 from studio import atomic
@@ -42,10 +44,11 @@ class SweepPanel:
     moment: object
     landscape: Landscape
     figures: dict | None           # the entry's figures record (studio.cache.read_figures), if measured
+    scene: Scene | None = None     # the panel's own scene (the key set to the value, the plane at the moment)
 
     @property
     def diverged(self) -> bool:
-        return not np.isfinite(np.asarray(self.landscape.loss)).any()
+        return diverged(self.landscape)
 
     def figure(self, where: tuple[str, str]):
         f = (self.figures or {}).get("figures") or {}
@@ -118,7 +121,7 @@ def write_sheet(scene: Scene, panels: list[SweepPanel], out: Path, cell: tuple[i
             with Film(sc, p.landscape, Options(w, h, 30, scene.render.duration, 1), panel) as film:
                 img = Image.fromarray(np.ascontiguousarray(np.asarray(film.frame(t))[..., :3], dtype=np.uint8))
         sheet.paste(img, (x, y))
-        lines = [f"{sw.label or sw.key} = {p.value}, {moment_name(p.moment)}", _figures_line(p)]
+        lines = [f"{sw.label or sw.key} = {p.value}, {moment_name(p.moment)}", figures_line(scene, p)]
         for n, line in enumerate(lines):
             draw.text((x + 2, y + h + 3 + n * (small.size + 3)), line, fill=(225, 228, 235) if n == 0 else
                       (150, 155, 168), font=small)
@@ -133,9 +136,12 @@ def _diverged_cell(w: int, h: int) -> Image.Image:
     return img
 
 
-def _figures_line(p: SweepPanel) -> str:
+def figures_line(scene: Scene, p: SweepPanel) -> str:
+    """A panel's key figures in one line (its caption's second line in the film and on the sheet): the
+    lowest loss and the top Hessian eigenvalue, and for a learning rate 2 / eta, the curvature above
+    which its steps are unstable (the basin radius and the rest are in the table)."""
     if p.diverged:
-        return "training diverged: the loss is not finite anywhere on this grid"
+        return "training diverged: no finite loss on this grid"
     parts = []
     loss = p.figure(("minimum", "loss"))
     if loss is not None:
@@ -143,10 +149,18 @@ def _figures_line(p: SweepPanel) -> str:
     eig = p.figure(("top_eigenvalue", "value"))
     if eig is not None:
         parts.append(f"top eigenvalue {eig:.3g}")
-    r = p.figure(("basin_absolute", "radius"))
-    if r is not None:
-        parts.append(f"basin radius {r:.3g}")
-    return ", ".join(parts)
+        if isinstance(p.value, (int, float)) and scene.sweep.key == "train.lr" and p.value > 0:
+            parts.append(f"2/lr {2 / p.value:.3g}")
+    return "  \u00b7  ".join(parts)
+
+
+def write_outputs(scene: Scene, panels: list[SweepPanel], base: Path) -> list[Path]:
+    """The sweep's contact sheet, figures table (CSV, JSON) and chart beside ``base`` (the film's path
+    without its suffix): ``<base>_sheet.png``, ``<base>_figures.csv`` / ``.json``, ``<base>_chart.png``."""
+    sheet = write_sheet(scene, panels, base.with_name(f"{base.name}_sheet.png"))
+    rows = table_rows(scene, panels)
+    return [sheet, *write_table(rows, base.with_name(f"{base.name}_figures.csv")),
+            write_chart(scene, rows, base.with_name(f"{base.name}_chart.png"))]
 
 
 def write_chart(scene: Scene, rows: list[dict], out: Path) -> Path:

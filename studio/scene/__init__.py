@@ -7,7 +7,7 @@ from this schema; schemas/scene.schema.json is the same schema for editors):
     landscape:  everything the compute stage needs; its canonical hash keys the cache
     render:     camera, look, paths and captions for the render stage
     output:     where the film goes and how it is encoded
-    compare:    optional: two to four landscapes in one film, each the landscape section with a
+    compare:    optional: two to sixteen landscapes in one film, each the landscape section with a
                 panel's changes (Scene.panels())
 
 Where each key's rule lives:

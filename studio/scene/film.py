@@ -109,6 +109,9 @@ class RenderSpec(_Strict):
         return v
 
 
+#: most panels a film shows at once: a comparison's panels, a sweep's values (render/compare.py lays
+#: them out, up to 4 x 4)
+MAX_GRID = 16
 #: the film formats and their files' suffixes (``png`` is a directory of frames instead)
 FILM_FORMATS = {"mp4": ".mp4", "mov": ".mov", "webm": ".webm", "gif": ".gif"}
 #: the formats that carry an alpha channel (render.look.background: transparent)
@@ -176,11 +179,12 @@ class PanelSpec(_Strict):
 
 
 class CompareSpec(_Strict):
-    """Two to four landscapes in one film (render/compare.py)."""
+    """Two to sixteen landscapes in one film (render/compare.py)."""
     layout: Literal["split", "sequence"] = Field(
-        "split", description="`split`: the panels side by side (2) or in a 2x2 grid (3 or 4; with 3 the last is "
-                             "centred in the bottom row), a thin divider between them, every camera flying the same "
-                             "path at the same time; `sequence`: one panel after another at full size (see below)")
+        "split", description="`split`: the panels in a grid, 2 side by side, 3 or 4 in 2 x 2, up to 6 in 3 x 2, 9 in "
+                             "3 x 3, 12 in 4 x 3, 16 in 4 x 4 (a short last row centred), a thin divider between "
+                             "them, every camera flying the same path at the same time; `sequence`: one panel after "
+                             "another at full size (see below)")
     shared_scale: bool = Field(True, description="`true`: one height scale (and, for `look.color_by` `loss` or a "
                                                  "grid, one colour scale) from all panels' losses together, so equal "
                                                  "losses have equal heights and colours in every panel: a fair "
@@ -190,5 +194,5 @@ class CompareSpec(_Strict):
                                                             "next, centred on the change",
                               json_schema_extra=doc(allowed="0 to 10 seconds, at most one panel's share of the "
                                                             "film"))
-    panels: list[PanelSpec] = Field(min_length=2, max_length=4, description="the landscapes, in order",
-                                    json_schema_extra=doc(allowed="2 to 4 panels"))
+    panels: list[PanelSpec] = Field(min_length=2, max_length=MAX_GRID, description="the landscapes, in order",
+                                    json_schema_extra=doc(allowed=f"2 to {MAX_GRID} panels"))

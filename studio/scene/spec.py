@@ -23,7 +23,7 @@ class Scene(_Strict):
     render: RenderSpec = Field(RenderSpec(), description="how the film looks and moves")
     output: OutputSpec = Field(OutputSpec(), description="where the film goes and how it is encoded")
     compare: Optional[CompareSpec] = Field(
-        None, description="a comparison film: two to four landscapes, each the landscape section with a "
+        None, description="a comparison film: two to sixteen landscapes, each the landscape section with a "
                           "panel's changes")
     sweep: Optional[SweepSpec] = Field(
         None, description="one landscape key over a list of values, each looked at at chosen moments of "

@@ -12,9 +12,10 @@ from typing import Any, Literal, Optional, Union
 from pydantic import Field, field_validator
 
 from studio.scene.base import _Strict, doc
+from studio.scene.film import MAX_GRID
 
-#: most panels of a sweep (values x moments) and most values
-MAX_VALUES, MAX_PANELS = 16, 64
+#: most values of a sweep (one page of the film: MAX_GRID) and most panels (values x moments)
+MAX_VALUES, MAX_PANELS = MAX_GRID, 64
 
 Moment = Union[int, Literal["init", "end"]]
 
