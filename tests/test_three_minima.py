@@ -203,6 +203,31 @@ def test_the_three_runs_are_in_the_model_store_and_a_rerun_is_a_cache_hit(tiny_e
     assert "nothing to do" in capfd.readouterr().err
 
 
+def test_three_weight_files_make_the_plane_without_training(tmp_path, monkeypatch):
+    from compute.models import build_model
+    from compute.pipeline import run
+    from studio import cache
+    torch.set_num_threads(1)
+    monkeypatch.chdir(tmp_path)                      # weight files are named from the working directory
+    model_spec = load_scene(write(tmp_path, TINY)).landscape_dict()["model"]
+    names = []
+    for k, name in enumerate(("left", "right", "top")):        # three networks, untrained but distinct
+        torch.manual_seed(10 + k)
+        torch.save(build_model(model_spec, (2,), 2).state_dict(), tmp_path / f"{name}.pt")
+        names.append(f"{name}.pt")
+    text = TINY.replace("  train: {steps: 40, snapshots: 6, lr: 0.05}\n", f"  weights: {{files: {names}}}\n") \
+               .replace("plane: {method: minima, seeds: [3, 1, 2]}", "plane: {method: minima}")
+    scene = load_scene(write(tmp_path, text, "files.yaml"))
+    entry = run(scene, tmp_path / "cache", device="cpu", progress=False)
+    ls = cache.read(tmp_path / "cache", scene.cache_key())
+    marks = ls.meta["plane"]["marks"]
+    assert [m["label"] for m in marks] == ["left", "right", "top"] and [m["file"] for m in marks] == names
+    assert "seeds" not in ls.meta["plane"] and ls.paths == {}          # one set of weights each: no paths
+    assert all(m["offplane"] < 1e-4 for m in marks) and marks[0]["xy"] == [0.0, 0.0]
+    assert not (tmp_path / "cache" / "models").exists() or not any((tmp_path / "cache" / "models").iterdir())
+    assert entry.is_dir()
+
+
 # --------------------------------------------------------------------------- the film
 
 def _minima_landscape(scene, nx=60, ny=60):
