@@ -7,7 +7,8 @@ provenance record:
     loss.npy            (ny, nx) float32   loss on the grid; NaN where it diverged
     alpha.npy           (nx,)    float64   first plane coordinate of each column
     beta.npy            (ny,)    float64   second plane coordinate of each row
-    path_<name>.npz     one per trajectory:
+    path_<name>.npz     one per trajectory (``training``; a ``minima`` plane's other two runs
+                        too, ``training_2`` and ``training_3``):
                           xy            (T, 2) float64  plane coordinates
                           loss          (T,)   float64  true loss at that step (full weights)
                           surface_loss  (T,)   float64  loss at the projected point, on the plane
@@ -33,6 +34,8 @@ provenance record:
                         versions, device, parameter count, timings, loss statistics,
                         ``training`` (the trained model's ``train_key``, the run's settings and
                         the per-snapshot ``log``: columns LOG_COLUMNS; see :func:`training_log`),
+                        ``plane`` (method, extent and the method's own record: a ``minima``
+                        plane's ``marks`` say where its three networks sit; scenes/README.md),
                         and ``descents``: {hash: {"spec": resolved descent, "steps_done": n,
                         "stopped": null or why it ended early, "seconds": s}}
 
