@@ -156,6 +156,19 @@ def test_the_default_window_is_a_square_around_the_three():
     assert extents({"method": "minima", "margin": 0.25, "span": 5.0}, None, marks) == ((-5.0, 5.0), (-5.0, 5.0))
 
 
+def test_a_resumed_compute_stage_finds_the_other_runs_paths(tmp_path):
+    from compute.placing import PlaneFit
+    extra = {"training_2": {"xy": np.ones((4, 2)), "offplane": np.arange(4.0), "loss": np.full(4, 0.5),
+                            "step": np.arange(4, dtype=np.int64) * 10}}
+    fit = PlaneFit(torch.zeros(5), torch.ones(5), torch.ones(5), {"marks": []}, np.zeros((4, 2)), np.zeros(4),
+                   [[-1.0, 1.0], [-1.0, 1.0]], extra)
+    fit.save(tmp_path / "plane.pt")
+    back = PlaneFit.read(tmp_path / "plane.pt")
+    assert list(back.extra_paths) == ["training_2"]
+    for k, v in extra["training_2"].items():
+        assert np.array_equal(back.extra_paths["training_2"][k], v) and back.extra_paths["training_2"][k].dtype == v.dtype
+
+
 # --------------------------------------------------------------------------- the compute stage
 
 @pytest.fixture(scope="module")
