@@ -1,5 +1,6 @@
-"""Shared fixtures and helpers: synthetic cache entries (no torch needed), scene files, camera
-entries, the compute command line's errors, and the GL check.
+"""Shared fixtures and helpers: synthetic cache entries (no torch needed), scene files and their
+errors, camera entries and tracks, small films and frames, data sets written in their on-disk
+formats, a PLY reader, the compute command line's errors, and the GL check.
 
 Every test that draws (asks for the ``gl`` fixture, itself or through another fixture) is marked
 ``gl`` here (``pytest_collection_modifyitems``), so ``-m "not gl"`` leaves out every test that
@@ -8,6 +9,7 @@ makes a GL context.
 from __future__ import annotations
 
 import os
+import pickle
 import subprocess
 import sys
 import textwrap
@@ -19,6 +21,8 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 os.environ.setdefault("EGL_PLATFORM", "surfaceless")
+#: the shipped scenes
+SCENES = sorted((ROOT / "scenes").glob("*.yaml"))
 
 
 def write_scene(tmp_path: Path, text: str, name: str = "scene.yaml") -> Path:
@@ -26,6 +30,35 @@ def write_scene(tmp_path: Path, text: str, name: str = "scene.yaml") -> Path:
     p = tmp_path / name
     p.write_text(textwrap.dedent(text).lstrip("\n"), encoding="utf-8")
     return p
+
+
+def scene_error(path: Path) -> str:
+    """The error that loading the scene file at ``path`` raises: one line, starting with the path."""
+    from studio.scene import SceneError, load_scene
+    with pytest.raises(SceneError) as e:
+        load_scene(path)
+    msg = str(e.value)
+    assert "\n" not in msg and msg.startswith(str(path)), msg
+    return msg
+
+
+#: a tiny scene for the compute stage, with a title and a render section (which its cache key leaves out)
+TINY_SCENE = """
+title: tiny
+landscape:
+  data: {samples: 512}
+  model: {widths: [16, 16]}
+  train: {steps: 100, snapshots: 20}
+  grid: {resolution: [24, 20], eval_samples: 128}
+render:
+  fps: 24
+  camera:
+    - {t: 0, azimuth: 10}
+    - {t: 2, azimuth: 40}
+"""
+
+#: the dark-room colormaps (made by tools/make_colormaps.py)
+DARK_ROOM = ("ember", "aurora", "ice")
 
 
 def _bowl(a, b):
@@ -88,6 +121,83 @@ def synthetic_sequence(k_all=4, nx=60, ny=50):
     return Landscape("seqtest", grids[-1].copy(), alpha, beta, paths, {"landscape": {}}, sequence=seq)
 
 
+#: a film of three descents over the synthetic bowl (synthetic_with_descents): 'red' inside the grid,
+#: 'green' running out of it, 'blue' never over it
+DESCENT_TRAILS_SCENE = """
+title: ""
+landscape:
+  grid: {resolution: [120, 100]}
+  descents:
+    - {name: red, start: [-1.6, 1.2]}
+    - {name: green, optimizer: adam, start: [0.6, -0.8]}
+    - {name: blue, optimizer: momentum, start: [5, 5]}
+render:
+  size: [320, 180]
+  fps: 10
+  duration: 1.2
+  paths:
+    red: {color: "#ff0000", width: 8, label: "red one", start: 0, end: 1.0}
+    green: {color: "#00ff00", width: 8, label: "green one", start: 0.1, end: 0.9}
+    blue: {color: "#0000ff", width: 8, start: 0, end: 1.0}
+"""
+
+
+def synthetic_with_descents(scene):
+    """The conftest bowl under the scene's key, with a path for each of the scene's descents:
+    'red' runs down inside the grid, 'green' starts inside and runs out of it, 'blue' is never over it."""
+    from studio import cache
+    from studio.cache import Descent, Path2D, canonical_descent
+    base = synthetic_landscape(scene.cache_key())
+    t = np.linspace(0, 1, 41)
+    shapes = {
+        "red": np.stack([-1.6 + 1.6 * t, 1.2 * (1 - t)], 1),
+        "green": np.stack([0.6 - 0.3 * t, -0.8 + 3.0 * t], 1),          # beta runs past 1.5
+        "blue": np.stack([5 + t, 5 + t], 1),
+    }
+    ds = {}
+    for s in scene.landscape.descents:
+        c = canonical_descent(s)
+        xy = shapes[c["name"]]
+        loss = 0.05 + xy[:, 0] ** 2 + 0.5 * xy[:, 1] ** 2
+        d = Descent(c, Path2D(c["name"], xy, loss, loss.copy(), np.zeros(len(t)), np.arange(len(t))), {})
+        ds[d.key] = d
+    return cache.Landscape(base.key, base.loss, base.alpha, base.beta, base.paths, base.meta, descents=ds)
+
+
+# ----------------------------------------------------------------------------- small films
+
+#: the render: section of a small film for the render tests: 320 x 180, 10 fps, 1.2 s
+FILM_RENDER = "render:\n  size: [320, 180]\n  fps: 10\n  duration: 1.2\n"
+
+
+def render_film(scene_path, cache_dir, w=320, h=180, fps=10, duration=1.2, **opts):
+    """render.film.Film of the scene over its cache entry (a context manager)."""
+    from render.film import Film, Options
+    from studio import cache
+    from studio.scene import load_scene
+    scene = load_scene(scene_path)
+    ls = cache.read(cache_dir, scene.cache_key())
+    return Film(scene, ls, Options(w, h, fps, duration, **opts))
+
+
+def render_frame(scene_path, cache_dir, t, w=320, h=180, **opts):
+    """The frame at time t of :func:`render_film`."""
+    with render_film(scene_path, cache_dir, w, h, **opts) as film:
+        return film.frame(t)
+
+
+def background_fraction(img, bg_rgb, tol=24):
+    """The share of the frame's pixels within ``tol`` of the background colour ``bg_rgb``."""
+    d = np.abs(img.astype(int) - np.array(bg_rgb)[None, None, :]).max(axis=-1)
+    return float((d <= tol).mean())
+
+
+def frame_diff(a, b):
+    """Two frames' absolute difference: (mean, 99th percentile, max)."""
+    d = np.abs(a.astype(int) - b.astype(int))
+    return float(d.mean()), float(np.percentile(d, 99)), int(d.max())
+
+
 #: a camera state for the camera's tests to start from
 CAMERA_HOME = {"target": [0.0, 0.0, 0.3], "azimuth": 30.0, "elevation": 30.0, "distance": 5.0, "fov": 35.0,
                "roll": 0.0}
@@ -100,6 +210,20 @@ def camera_entries(entries: list[dict]) -> list:
     from studio.scene import CameraEntry
     adapter = TypeAdapter(CameraEntry)
     return [adapter.validate_python(e) for e in entries]
+
+
+def make_track(start: float = 1.0, end: float = 9.0, n: int = 400, wiggle: float = 0.0):
+    """A render.camera.Track: a head moving along a curve over a terrain-like height, growing with a
+    smoothstep from start to end (like a drawn trail); ``wiggle`` adds a fine zig-zag."""
+    from render import camera as cam
+    s = np.linspace(0.0, 1.0, n)
+    pts = np.c_[-0.8 + 1.4 * s, 0.5 * np.sin(3 * s) + wiggle * np.sign(np.sin(120 * s)), 0.8 * (1 - s) ** 2]
+
+    def timing(t):
+        u = np.clip((np.asarray(t, float) - start) / (end - start), 0.0, 1.0)
+        return u * u * (3 - 2 * u) * (n - 1)
+
+    return cam.Track(pts, np.arange(n, dtype=float), timing)
 
 
 def cli_errors(tmp_path: Path, scene: Path, *args: str) -> list[str]:
@@ -125,6 +249,120 @@ def cli_error(tmp_path: Path, scene: Path, *args: str) -> str:
     lines = cli_errors(tmp_path, scene, *args)
     assert len(lines) == 1, lines
     return lines[0]
+
+
+# ----------------------------------------------------------------------------- planes
+
+def plane_weights(seed=0):
+    """An MLP's weights plus a 4-D filter bank and a bias of its own, with uneven filter norms
+    -> (model, weights)."""
+    import torch
+    from compute.models import mlp
+    torch.manual_seed(seed)
+    model = mlp(2, [16, 12], 3, "relu")
+    w = {k: v.detach().clone() for k, v in model.named_parameters()}
+    w["conv.weight"] = torch.randn(8, 3, 3, 3) * torch.linspace(0.1, 3, 8).view(-1, 1, 1, 1)
+    w["conv.bias"] = torch.randn(8)
+    return model, w
+
+
+def plane_spec(**kw):
+    """A resolved landscape.plane section: pca's defaults, with ``kw`` over them."""
+    base = {"method": "pca", "seed": 0, "normalization": "filter", "span": None, "range": None, "margin": 0.35}
+    base.update(kw)
+    return base
+
+
+# ----------------------------------------------------------------------------- files in their formats
+
+def write_cifar(root: Path, per_batch: int = 10) -> None:
+    """CIFAR-10's python pickle batches in <root>/cifar-10-batches-py: five training batches and a
+    test batch of ``per_batch`` images each, and the label names."""
+    d = root / "cifar-10-batches-py"
+    d.mkdir(parents=True)
+    g = np.random.default_rng(0)
+    for name in [f"data_batch_{i}" for i in range(1, 6)] + ["test_batch"]:
+        labels = [int(v) for v in np.arange(per_batch) % 10]
+        data = g.integers(0, 256, (per_batch, 3 * 32 * 32), dtype=np.uint8)
+        with open(d / name, "wb") as f:
+            pickle.dump({"data": data, "labels": labels}, f)
+    with open(d / "batches.meta", "wb") as f:
+        pickle.dump({"label_names": ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse",
+                                     "ship", "truck"]}, f)
+
+
+#: Imagenette's WordNet ids (torchvision maps them to class names; any subset of them works)
+WNIDS = ["n01440764", "n02102040", "n02979186"]
+
+
+def write_imagenette(root: Path, per_train: int = 4, per_val: int = 2, size=(40, 30)) -> None:
+    """<root>/imagenette2-160/{train,val}/<wnid>/*.JPEG, as the archive unpacks, written with Pillow.
+    Each class has its own brightness, so a wrong label order would show in the data."""
+    from PIL import Image
+    g = np.random.default_rng(0)
+    for split, per in (("train", per_train), ("val", per_val)):
+        for k, wnid in enumerate(WNIDS):
+            d = root / "imagenette2-160" / split / wnid
+            d.mkdir(parents=True)
+            for i in range(per):
+                a = (60 * k + g.integers(0, 40, (size[1], size[0], 3))).astype(np.uint8)
+                Image.fromarray(a).save(d / f"{wnid}_{i}.JPEG", format="JPEG")
+
+
+def imagenette_overrides(root: Path) -> list[str]:
+    """--set overrides that shrink scenes/imagenette_convnet.yaml to the files of write_imagenette(root)."""
+    return [f"landscape.data.root={root}", "landscape.data.size=16", "landscape.train.epochs=2",
+            "landscape.train.snapshots=3", "landscape.train.log_samples=0",
+            "landscape.grid.resolution=[6,6]", "landscape.grid.eval_samples=6"]
+
+
+PLY_TYPES = {"char": "i1", "uchar": "u1", "short": "<i2", "ushort": "<u2", "int": "<i4", "uint": "<u4",
+             "float": "<f4", "double": "<f8"}
+
+
+def read_ply(path: Path) -> tuple[dict, list[str]]:
+    """A small binary little-endian PLY reader -> ({element: rows}, comments).  Scalar-only
+    elements come back as structured arrays, elements with a list property as lists of tuples."""
+    data = path.read_bytes()
+    end = data.index(b"end_header\n") + len(b"end_header\n")
+    head = data[:end].decode("ascii").splitlines()
+    assert head[0] == "ply" and head[1] == "format binary_little_endian 1.0", head[:2]
+    elements, comments = [], []
+    for line in head[2:-1]:
+        w = line.split()
+        if w[0] == "comment":
+            comments.append(line[len("comment "):])
+        elif w[0] == "element":
+            elements.append((w[1], int(w[2]), []))
+        elif w[0] == "property":
+            elements[-1][2].append(("list", w[2], w[3], w[4]) if w[1] == "list" else ("scalar", w[1], w[2]))
+        else:
+            raise AssertionError(f"unexpected header line {line!r}")
+    out, pos = {}, end
+    for name, count, props in elements:
+        if all(p[0] == "scalar" for p in props):
+            dt = np.dtype([(p[2], PLY_TYPES[p[1]]) for p in props])
+            out[name] = np.frombuffer(data, dtype=dt, count=count, offset=pos)
+            pos += count * dt.itemsize
+        else:
+            rows = []
+            for _ in range(count):
+                row = []
+                for p in props:
+                    if p[0] == "scalar":
+                        t = np.dtype(PLY_TYPES[p[1]])
+                        row.append(np.frombuffer(data, t, 1, pos)[0])
+                        pos += t.itemsize
+                    else:
+                        ct, it = np.dtype(PLY_TYPES[p[1]]), np.dtype(PLY_TYPES[p[2]])
+                        n = int(np.frombuffer(data, ct, 1, pos)[0])
+                        pos += ct.itemsize
+                        row.append(tuple(int(v) for v in np.frombuffer(data, it, n, pos)))
+                        pos += n * it.itemsize
+                rows.append(row[0] if len(row) == 1 else tuple(row))
+            out[name] = rows
+    assert pos == len(data), f"{len(data) - pos} bytes after the last element"
+    return out, comments
 
 
 def pytest_addoption(parser):

@@ -1,35 +1,20 @@
-"""The cache: its format and reader, the compute pipeline that fills it, cache keys, and
-interrupted runs that resume bit for bit."""
+"""studio/cache.py: the cache's format and reader (round trips, damaged entries, the format
+version, temporaries of dead writers), extra grids, and the trained-model store.  The compute
+stage that fills it is tests/test_pipeline.py's, what a scene's cache key covers
+tests/test_scene_keys.py's."""
 from __future__ import annotations
 
 import json
-import os
-import signal
 import subprocess
 import sys
-import textwrap
-import time
-from pathlib import Path
 
 import numpy as np
 import pytest
 
 from studio import cache
-from studio.cache import CacheError, Landscape, Path2D
-from studio.scene import FORMAT_VERSION, load_scene
-
-ROOT = Path(__file__).resolve().parent.parent
-
-
-def write_scene(path: Path, text: str) -> Path:
-    path.write_text(textwrap.dedent(text).lstrip("\n"))
-    return path
-
-
-def compute_cli(scene: Path, cache_dir: Path, *extra: str, env: dict | None = None, timeout: float = 300):
-    return subprocess.run([sys.executable, "-m", "compute", str(scene), "--cache-dir", str(cache_dir),
-                           "--device", "cpu", "--quiet", *extra],
-                          cwd=ROOT, capture_output=True, text=True, timeout=timeout, env=env)
+from studio.cache import CacheError, Landscape, Path2D, TrainedModel
+from studio.scene import FORMAT_VERSION
+from tests.conftest import synthetic_landscape
 
 
 # --------------------------------------------------------------------------- (a) format and reader
@@ -161,242 +146,6 @@ def test_damaged_entry(tmp_path, damage):
     assert str(d) in str(ei.value)
 
 
-# --------------------------------------------------------------------------- (b) the pipeline
-
-TINY = """
-title: tiny
-landscape:
-  data: {samples: 512}
-  model: {widths: [16, 16]}
-  train: {steps: 100, snapshots: 20}
-  grid: {resolution: [24, 20], eval_samples: 128}
-render:
-  fps: 24
-  camera:
-    - {t: 0, azimuth: 10}
-    - {t: 2, azimuth: 40}
-"""
-
-
-@pytest.fixture(scope="module")
-def tiny(tmp_path_factory):
-    """The tiny scene computed once with compute.pipeline.run -> (scene path, cache root, entry dir)."""
-    import torch
-    from compute.pipeline import run
-    tmp = tmp_path_factory.mktemp("tiny")
-    scene_path = write_scene(tmp / "tiny.yaml", TINY)
-    root = tmp / "cache"
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)        # small tensors: a second thread only costs on a busy machine
-    try:
-        entry = run(load_scene(scene_path), root, device="cpu", progress=False)
-    finally:
-        torch.set_num_threads(n)
-    return scene_path, root, entry
-
-
-def test_pipeline_entry(tiny):
-    scene_path, root, entry = tiny
-    scene = load_scene(scene_path)
-    key = scene.cache_key()
-    assert entry == root / key
-    # no partial or temporary left; the trained model is stored beside the entry (cache/models/)
-    assert sorted(p.name for p in root.iterdir()) == sorted([key, "models"])
-    assert [p.name for p in (root / "models").iterdir()] == [scene.train_key()]
-    ls = cache.read(root, key)
-
-    assert ls.loss.shape == (20, 24) and ls.loss.dtype == np.float32
-    assert np.all(np.isfinite(ls.loss))
-    assert ls.alpha.shape == (24,) and ls.beta.shape == (20,)
-    assert np.all(np.diff(ls.alpha) > 0) and np.all(np.diff(ls.beta) > 0)
-
-    p = ls.paths["training"]
-    assert len(p.step) == 20
-    assert p.step[0] == 0 and p.step[-1] == 100 and np.all(np.diff(p.step) > 0)
-    assert p.xy.shape == (20, 2)
-    # the pca extents fit the trajectory with a margin
-    assert np.all((p.xy[:, 0] > ls.alpha[0]) & (p.xy[:, 0] < ls.alpha[-1]))
-    assert np.all((p.xy[:, 1] > ls.beta[0]) & (p.xy[:, 1] < ls.beta[-1]))
-    assert ls.alpha[0] < 0 < ls.alpha[-1] and ls.beta[0] < 0 < ls.beta[-1]
-    # the plane is centred on the final weights: the last snapshot is its origin, on the plane,
-    # and the surface there is the true loss
-    np.testing.assert_allclose(p.xy[-1], [0, 0], atol=1e-5)
-    assert p.offplane[-1] < 1e-4
-    assert p.surface_loss[-1] == pytest.approx(p.loss[-1], rel=1e-4)
-    assert np.all(p.offplane >= 0)
-    # training made progress
-    assert p.loss[-1] < p.loss[0]
-
-    m = ls.meta
-    assert m["key"] == key and m["format_version"] == FORMAT_VERSION
-    assert m["landscape"] == scene.landscape_dict()
-    assert m["title"] == "tiny" and m["scene"] == str(scene_path)
-    assert m["parameters"] == 2 * 16 + 16 + 16 * 16 + 16 + 16 * 2 + 2
-    assert m["device"] == "cpu"
-    t = m["timings"]
-    for k in ("train_s", "grid_s", "total_s"):
-        assert t[k] >= 0
-    assert t["total_s"] >= t["grid_s"]
-    assert t["resumed_from_row"] == 0
-    s = m["loss_stats"]
-    assert s["nonfinite"] == 0
-    assert s["min"] == pytest.approx(float(ls.loss.min()))
-    assert s["max"] == pytest.approx(float(ls.loss.max()))
-    assert s["min"] <= s["median"] <= s["max"] and s["min"] <= s["mean"] <= s["max"]
-    assert m["plane"]["method"] == "pca"
-    assert m["plane"]["extent"] == [[ls.alpha[0], ls.alpha[-1]], [ls.beta[0], ls.beta[-1]]]
-    assert len(m["plane"]["explained_variance_ratio"]) == 2
-    assert m["data"]["eval_samples"] == 128
-
-
-def test_second_run_is_a_cache_hit(tiny, tmp_path):
-    scene_path, root, entry = tiny
-    before = {f.name: f.stat().st_mtime_ns for f in entry.iterdir()}
-    t0 = time.perf_counter()
-    r = compute_cli(scene_path, root)
-    elapsed = time.perf_counter() - t0
-    assert r.returncode == 0, r.stderr
-    assert "cache hit" in r.stderr and str(entry) in r.stderr
-    assert "training" not in r.stderr and "wrote" not in r.stderr
-    assert elapsed < 30
-    assert {f.name: f.stat().st_mtime_ns for f in entry.iterdir()} == before
-
-    # editing only the render: section (and the title) finds the same entry
-    edited = write_scene(tmp_path / "tiny.yaml", TINY.replace("fps: 24", "fps: 60")
-                         .replace("azimuth: 40", "azimuth: 90").replace("title: tiny", "title: other"))
-    r = compute_cli(edited, root)
-    assert r.returncode == 0 and "cache hit" in r.stderr, r.stderr
-    assert {f.name: f.stat().st_mtime_ns for f in entry.iterdir()} == before
-    assert sorted(p.name for p in root.iterdir()) == sorted([entry.name, "models"])
-
-
-def key_of(tmp_path: Path, text: str) -> str:
-    return load_scene(write_scene(tmp_path / "k.yaml", text)).cache_key()
-
-
-SAME = {
-    "render fps": ("fps: 24", "fps: 12"),
-    "camera": ("azimuth: 40", "azimuth: -40"),
-    "render look": ("render:\n", "render:\n  look: {colormap: inferno, exaggeration: 1.2}\n"),
-    "title": ("title: tiny", "title: something else"),
-    "output": ("title: tiny", "title: tiny\noutput: {crf: 30, path: elsewhere.mp4}"),
-    "defaults written out": ("eval_samples: 128}", "eval_samples: 128, seed: 0}"),
-    "flow vs block style": ("  grid: {resolution: [24, 20], eval_samples: 128}",
-                            "  grid:\n    eval_samples: 128\n    resolution:\n      - 24\n      - 20"),
-    "comment": ("title: tiny", "# a comment\ntitle: tiny"),
-}
-
-DIFFERENT = {
-    "grid resolution": ("[24, 20]", "[24, 21]"),
-    "eval samples": ("eval_samples: 128", "eval_samples: 64"),
-    "model widths": ("widths: [16, 16]", "widths: [16, 8]"),
-    "activation": ("widths: [16, 16]", "widths: [16, 16], activation: relu"),
-    "data seed": ("samples: 512", "samples: 512, seed: 1"),
-    "data samples": ("samples: 512", "samples: 256"),
-    "train steps": ("steps: 100", "steps: 101"),
-    "plane method": ("  grid:", "  plane: {method: random}\n  grid:"),
-    "plane span": ("  grid:", "  plane: {span: 2}\n  grid:"),
-}
-
-
-def test_cache_key_ignores_render_and_presentation(tmp_path):
-    base = key_of(tmp_path, TINY)
-    assert len(base) == 16 and int(base, 16) >= 0
-    for name, (old, new) in SAME.items():
-        assert old in TINY, name
-        assert key_of(tmp_path, TINY.replace(old, new)) == base, name
-
-
-def test_cache_key_follows_the_landscape(tmp_path):
-    base = key_of(tmp_path, TINY)
-    keys = {base}
-    for name, (old, new) in DIFFERENT.items():
-        assert old in TINY, name
-        k = key_of(tmp_path, TINY.replace(old, new))
-        assert k != base, name
-        keys.add(k)
-    assert len(keys) == len(DIFFERENT) + 1
-
-
-# --------------------------------------------------------------------------- (c) interrupted runs
-
-BIG = """
-title: resumable
-landscape:
-  data: {samples: 1024}
-  model: {widths: [16, 16]}
-  train: {steps: 60, snapshots: 12}
-  grid: {resolution: [200, 400], eval_samples: 1024}
-"""
-
-
-@pytest.mark.slow
-def test_interrupted_run_resumes_bit_for_bit(tmp_path):
-    scene_path = write_scene(tmp_path / "big.yaml", BIG)
-    key = load_scene(scene_path).cache_key()
-    root = tmp_path / "cache"
-    part = cache.partial_dir(root, key)
-    progress = part / "progress.json"
-    # one thread in every run: the same arithmetic in each, and no thread thrash on a busy machine
-    env = dict(os.environ, OMP_NUM_THREADS="1")
-
-    with open(tmp_path / "first.err", "w") as err:
-        proc = subprocess.Popen([sys.executable, "-m", "compute", str(scene_path), "--cache-dir", str(root),
-                                 "--device", "cpu", "--quiet"], cwd=ROOT, env=env,
-                                stdout=subprocess.DEVNULL, stderr=err)
-        seen = 0
-        deadline = time.monotonic() + 120
-        try:
-            while time.monotonic() < deadline:
-                if proc.poll() is not None:
-                    pytest.fail(f"the run ended (status {proc.returncode}) before it could be interrupted: "
-                                + (tmp_path / "first.err").read_text())
-                try:
-                    seen = json.loads(progress.read_text())["rows_done"]
-                except (FileNotFoundError, ValueError, KeyError):
-                    seen = 0
-                if seen > 0:
-                    break
-                time.sleep(0.005)
-            os.kill(proc.pid, signal.SIGKILL)
-        finally:
-            if proc.poll() is None:
-                proc.kill()
-            proc.wait(timeout=30)
-    assert proc.returncode == -signal.SIGKILL
-    assert seen > 0, "no grid rows written within the time limit"
-
-    # no finished entry: only the work in progress
-    assert not cache.entry_dir(root, key).exists()
-    assert not cache.exists(root, key)
-    assert part.is_dir() and (part / "run.pt").is_file() and (part / "plane.pt").is_file() and (part / "loss.npy").is_file()
-    prog = json.loads(progress.read_text())
-    assert seen <= prog["rows_done"] < prog["rows"] == 400, "killed after the grid was finished"
-    with pytest.raises(CacheError, match="python -m compute"):
-        cache.read(root, key)
-
-    # the rerun resumes from the written rows
-    r = compute_cli(scene_path, root, env=env)
-    assert r.returncode == 0, r.stderr
-    assert "resuming" in r.stderr and "wrote" in r.stderr
-    assert not part.exists()
-    resumed = cache.read(root, key)
-    assert resumed.meta["timings"]["resumed_from_row"] >= seen > 0
-    assert resumed.meta["timings"]["resumed_from_row"] == prog["rows_done"]
-
-    # ... and gives exactly what an uninterrupted run gives
-    fresh_root = tmp_path / "fresh"
-    r = compute_cli(scene_path, fresh_root, env=env)
-    assert r.returncode == 0, r.stderr
-    fresh = cache.read(fresh_root, key)
-    assert fresh.meta["timings"]["resumed_from_row"] == 0
-    assert np.array_equal(resumed.loss, fresh.loss, equal_nan=True)
-    assert np.array_equal(resumed.alpha, fresh.alpha) and np.array_equal(resumed.beta, fresh.beta)
-    for f in ("xy", "loss", "surface_loss", "offplane", "step"):
-        assert np.array_equal(getattr(resumed.paths["training"], f), getattr(fresh.paths["training"], f)), f
-    assert resumed.meta["loss_stats"] == fresh.meta["loss_stats"]
-
-
 def test_write_removes_temporaries_of_dead_writers(tmp_path):
     ls = landscape()
     dead = subprocess.Popen([sys.executable, "-c", "pass"])
@@ -407,3 +156,62 @@ def test_write_removes_temporaries_of_dead_writers(tmp_path):
     cache.write(tmp_path, ls)
     assert not stale.exists()
     assert cache.exists(tmp_path, ls.key)
+
+
+# --------------------------------------------------------------------------- (b) extra grids
+
+def test_extra_grids_round_trip_through_the_cache(tmp_path):
+    ls = synthetic_landscape("a" * 16, accuracy=True)
+    cache.write(tmp_path, ls)
+    assert (tmp_path / ls.key / "grid_accuracy.npy").is_file()
+    back = cache.read(tmp_path, ls.key)
+    assert sorted(back.grids) == ["accuracy"] and back.meta["grids"] == ["accuracy"]
+    np.testing.assert_array_equal(back.grids["accuracy"], ls.grids["accuracy"])
+    assert not back.grids["accuracy"].flags.writeable
+    # an entry without extra grids reads with none
+    plain = synthetic_landscape("b" * 16)
+    cache.write(tmp_path, plain)
+    assert cache.read(tmp_path, plain.key).grids == {}
+
+
+def test_extra_grid_of_the_wrong_shape_is_refused(tmp_path):
+    ls = synthetic_landscape("c" * 16)
+    bad = cache.Landscape(ls.key, ls.loss, ls.alpha, ls.beta, ls.paths, ls.meta,
+                          grids={"accuracy": np.zeros((3, 3), np.float32)})
+    with pytest.raises(cache.CacheError, match="grid accuracy: expected shape"):
+        cache.write(tmp_path, bad)
+
+
+# --------------------------------------------------------------------------- (c) the trained-model store
+
+def test_model_store_round_trip(tmp_path):
+    params = np.random.default_rng(0).standard_normal((4, 10)).astype(np.float32)
+    log = {"step": [0, 1, 5, 9], "epoch": [0, 1, 5, 9], "lr": [0.1] * 4, "train_loss": [2.0, 1.0, 0.5, 0.25],
+           "train_accuracy": [0.5, 0.6, 0.7, 0.8], "eval_loss": [2.1, 1.1, 0.6, 0.3],
+           "eval_accuracy": [0.4, 0.5, 0.6, 0.7]}
+    bufs = {"bn.running_mean": np.arange(3, dtype=np.float32), "bn.num_batches_tracked": np.array(9)}
+    d = cache.write_model(tmp_path, TrainedModel("0123456789abcdef", params, log, bufs, {"device": "cpu"}))
+    assert d == tmp_path / "models" / "0123456789abcdef"
+    assert sorted(f.name for f in d.parent.iterdir()) == ["0123456789abcdef"]     # no temporary left
+    tm = cache.read_model(tmp_path, "0123456789abcdef")
+    assert np.array_equal(tm.params, params) and tm.params.dtype == np.float32
+    assert tm.log["train_loss"].tolist() == log["train_loss"] and tm.log["step"].dtype == np.int64
+    assert set(tm.buffers) == set(bufs) and np.array_equal(tm.buffers["bn.running_mean"], bufs["bn.running_mean"])
+    assert tm.buffers["bn.num_batches_tracked"].shape == () and tm.buffers["bn.num_batches_tracked"] == 9
+    assert tm.meta["device"] == "cpu" and tm.meta["snapshots"] == 4
+    # damage: a log shorter than the snapshots, an unknown format
+    meta = json.loads((d / "meta.json").read_text())
+    (d / "meta.json").write_text(json.dumps(dict(meta, log=dict(meta["log"], lr=[0.1]))))
+    with pytest.raises(CacheError, match="column lr"):
+        cache.read_model(tmp_path, "0123456789abcdef")
+    (d / "meta.json").write_text(json.dumps(dict(meta, format_version=-1)))
+    with pytest.raises(CacheError, match="format version"):
+        cache.read_model(tmp_path, "0123456789abcdef")
+    with pytest.raises(CacheError, match="steps must be at least 0"):
+        cache.write_model(tmp_path, TrainedModel("0123456789abcdef", params, dict(log, step=[0, 2, 2, 4])))
+
+
+def test_old_entry_without_log_reads(tmp_path):
+    cache.write(tmp_path, synthetic_landscape("k1"))
+    ls = cache.read(tmp_path, "k1")
+    assert cache.training_log(ls.meta) is None

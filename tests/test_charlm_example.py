@@ -5,14 +5,14 @@ import importlib.util
 import json
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 
 torch = pytest.importorskip("torch")
 from torch.func import functional_call, vmap  # noqa: E402
 
-ROOT = Path(__file__).resolve().parent.parent
+from tests.conftest import ROOT  # noqa: E402
+
 EXAMPLES = ROOT / "scenes" / "examples"
 
 

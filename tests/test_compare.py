@@ -1,237 +1,19 @@
-"""Comparison films (the scene's compare: section): merging panels, their errors and cache keys,
-shared scales, split-screen and sequence frames, the command lines."""
+"""render/compare.py: comparison films (the scene's compare: section) on synthetic cache entries:
+shared scales, split-screen and sequence frames, a landscape over training beside a still one, the
+command line.  The compare: section itself (merging, errors, cache keys) is
+tests/test_scene_compare.py's, computing the panels tests/test_compute_main.py's."""
 from __future__ import annotations
 
 import dataclasses
 import subprocess
 import sys
-import textwrap
 
 import numpy as np
 import pytest
 
-from studio.scene import SceneError, deep_merge, load_scene
-from tests.conftest import ROOT, cli_error, synthetic_landscape, synthetic_sequence, write_scene
+from studio.scene import load_scene
+from tests.conftest import ROOT, synthetic_landscape, synthetic_sequence, write_scene
 
-
-def write(tmp_path, text, name="cmp.yaml"):
-    return write_scene(tmp_path, text, name)
-
-
-def error_of(path) -> str:
-    with pytest.raises(SceneError) as ei:
-        load_scene(path)
-    return str(ei.value)
-
-
-# ----------------------------------------------------------------------------- the schema
-
-def test_deep_merge_merges_mappings_and_replaces_the_rest():
-    base = {"model": {"widths": [64, 64], "activation": "relu"}, "train": {"steps": 100, "lr": 0.1},
-            "descents": [{"name": "a", "start": [0, 0]}]}
-    over = {"model": {"widths": [8]}, "train": {"batch_size": 32}, "descents": [{"name": "b", "start": [1, 1]}],
-            "grid": {"resolution": [10, 10]}}
-    out = deep_merge(base, over)
-    assert out == {"model": {"widths": [8], "activation": "relu"},              # a list replaces
-                   "train": {"steps": 100, "lr": 0.1, "batch_size": 32},        # mappings merge
-                   "descents": [{"name": "b", "start": [1, 1]}],                # lists replace whole
-                   "grid": {"resolution": [10, 10]}}                            # new keys come in
-    assert base["model"]["widths"] == [64, 64] and "batch_size" not in base["train"]     # inputs untouched
-    out["grid"]["resolution"].append(3)
-    assert over["grid"]["resolution"] == [10, 10]                               # no shared lists
-    assert deep_merge({"a": {"b": 1}}, {"a": 5}) == {"a": 5}                    # a scalar replaces a mapping
-
-
-def test_panels_are_the_scene_with_merged_landscapes(tmp_path):
-    p = write(tmp_path, """
-        title: Batch sizes
-        landscape:
-          model: {widths: [16, 16], activation: relu}
-          train: {steps: 300, lr: 0.05}
-          grid: {resolution: [20, 20]}
-        render: {duration: 6}
-        compare:
-          panels:
-            - caption: small
-              landscape: {train: {batch_size: 32}}
-            - caption: large
-              landscape: {train: {batch_size: 0}, model: {skip: false}}
-        """)
-    msg = error_of(p)
-    # a key the model does not have: named under the panel, at the panel's line
-    assert msg.startswith(f"{p}:12: unknown key 'compare.panels[1].landscape.model.skip'"), msg
-    assert "allowed keys under compare.panels[1].landscape.model: name, widths, activation" in msg
-    p.write_text(p.read_text().replace(", model: {skip: false}", ""))
-    scene = load_scene(p)
-    (c0, s0), (c1, s1) = scene.panels()
-    assert (c0, c1) == ("small", "large")
-    assert s0.landscape.train.batch_size == 32 and s1.landscape.train.batch_size == 0
-    for s in (s0, s1):                               # everything else is the scene's
-        assert s.landscape.model.widths == [16, 16] and s.landscape.model.activation == "relu"
-        assert s.landscape.train.steps == 300 and s.landscape.train.lr == 0.05
-        assert s.compare is None and s.panels() == [] and s.title == "Batch sizes" and s.render == scene.render
-    # batch_size 0 is the default: the second panel is the scene's own landscape, the first is not
-    assert s1.cache_key() == scene.cache_key() != s0.cache_key()
-
-
-def test_a_panel_may_change_the_kind_of_model_or_data(tmp_path):
-    # the spirals keys do not fit shapes: naming another kind replaces the section instead of merging
-    p = write(tmp_path, """
-        landscape:
-          data: {samples: 512, turns: 2.0}
-          model: {widths: [8]}
-        compare:
-          panels:
-            - {landscape: {}}
-            - {landscape: {data: {name: shapes, size: 8}, model: {name: convnet, channels: [4]}}}
-        """)
-    (_, a), (_, b) = load_scene(p).panels()
-    assert a.landscape.data.name == "spirals" and a.landscape.data.turns == 2.0
-    assert b.landscape.data.name == "shapes" and b.landscape.data.size == 8 and b.landscape.data.samples == 1024
-    assert b.landscape.model.name == "convnet" and b.landscape.model.channels == [4]
-
-
-CASES = {
-    # a bad value inside the panel: its dotted key under the panel and its own line
-    "bad_value": ("""
-        landscape: {model: {widths: [8]}}
-        compare:
-          panels:
-            - caption: a
-              landscape:
-                model: {widths: [8, 8]}
-            - caption: b
-              landscape:
-                model:
-                  widths: [0]
-        """, 10, ["compare.panels[1].landscape.model.widths: bad value [0]", "from 1 to 65536"]),
-    "unknown_key": ("""
-        compare:
-          panels:
-            - {landscape: {trian: {steps: 10}}}
-            - {}
-        """, 3, ["unknown key 'compare.panels[0].landscape.trian'", "did you mean 'train'"]),
-    "wrong_kind": ("""
-        compare:
-          panels:
-            - {}
-            - landscape:
-                model: {name: convnt}
-        """, 5, ["compare.panels[1].landscape.model.name: bad value \"convnt\"", "did you mean 'convnet'"]),
-    # a check across the merged landscape's sections
-    "checkpoint_late": ("""
-        landscape: {train: {steps: 100}}
-        compare:
-          panels:
-            - {}
-            - landscape:
-                plane: {method: interpolate, checkpoints: [0, 500]}
-        """, 6, ["compare.panels[1].landscape.plane.checkpoints: bad value 500",
-                 "compare.panels[1].landscape.train.steps"]),
-    # a drawn path a panel does not make
-    "missing_descent": ("""
-        landscape:
-          descents: [{name: sgd, start: [0.5, 0.5]}]
-        render:
-          paths: {training: {}, sgd: {}}
-        compare:
-          panels:
-            - {}
-            - landscape:
-                descents: [{name: adam, optimizer: adam, start: [0.5, 0.5]}]
-        """, 9, ["compare.panels[1]: render.paths draws 'sgd'", "it makes: training, adam"]),
-    "too_few_panels": ("""
-        compare:
-          panels:
-            - {}
-        """, 3, ["compare.panels: bad value", "at least 2 items"]),
-    "too_many_panels": ("""
-        compare:
-          panels: [{}, {}, {}, {}, {}]
-        """, 2, ["compare.panels", "at most 4 items"]),
-    "layout": ("""
-        compare:
-          layout: grid
-          panels: [{}, {}]
-        """, 2, ["compare.layout: bad value \"grid\"", "'split'", "'sequence'"]),
-    "transition_too_long": ("""
-        render: {duration: 6}
-        compare:
-          layout: sequence
-          transition: 4
-          panels: [{}, {}]
-        """, 4, ["compare.transition: bad value 4", "3 s of the 6 s film"]),
-    "unknown_panel_key": ("""
-        compare:
-          panels:
-            - {}
-            - {captoin: relu}
-        """, 4, ["unknown key 'compare.panels[1].captoin'", "allowed keys under compare.panels[1]: caption, "
-                 "landscape", "did you mean 'caption'"]),
-    "landscape_not_a_mapping": ("""
-        compare:
-          panels:
-            - {landscape: [1, 2]}
-            - {}
-        """, 3, ["compare.panels[0].landscape: bad value [1, 2]", "a mapping of keys"]),
-}
-
-
-@pytest.mark.parametrize("case", sorted(CASES))
-def test_panel_errors_name_the_panel_key_and_line(tmp_path, case):
-    text, line, parts = CASES[case]
-    p = write(tmp_path, text)
-    msg = error_of(p)
-    assert "\n" not in msg
-    assert msg.startswith(f"{p}:{line}: "), msg
-    for part in parts:
-        assert part in msg, (part, msg)
-
-
-def test_a_landscape_over_training_can_be_a_panel(tmp_path):
-    from studio.scene import LandscapeSpec
-    if "sequence" not in LandscapeSpec.model_fields:
-        pytest.skip("no landscape.sequence in this schema")
-    panels = "compare:\n  panels:\n    - {}\n    - landscape:\n        sequence: {count: 4}\n"
-    p = write(tmp_path, panels)
-    (_, a), (_, b) = load_scene(p).panels()
-    assert a.landscape.sequence is None and b.landscape.sequence.count == 4
-    assert a.cache_key() != b.cache_key()
-    # a sequence panel is checked like a scene's own landscape: no descents on a moving landscape
-    p = write(tmp_path, panels + "        descents: [{name: sgd, start: [0.1, 0.1]}]\n")
-    msg = error_of(p)
-    assert msg.startswith(f"{p}:5: compare.panels[1].landscape: "), msg
-    assert "remove compare.panels[1].landscape.descents or compare.panels[1].landscape.sequence" in msg, msg
-
-
-def test_panel_error_from_the_command_line_writes_nothing(tmp_path):
-    p = write(tmp_path, CASES["bad_value"][0])
-    msg = cli_error(tmp_path, p)
-    assert msg.startswith(f"{p}:10: compare.panels[1].landscape.model.widths"), msg
-
-
-def test_cache_keys_follow_the_panels_landscapes(tmp_path):
-    default = load_scene(ROOT / "scenes" / "default.yaml")
-    assert default.compare is None and default.panels() == []
-    assert default.cache_key() == "6584cc1068dcc40e"          # a scene without compare: unchanged
-    text = (ROOT / "scenes" / "default.yaml").read_text()
-    p = write(tmp_path, text + textwrap.dedent("""
-        compare:
-          panels:
-            - {landscape: {grid: {resolution: [1000, 1000]}}}
-            - {landscape: {model: {widths: [64, 64]}}}
-            - {landscape: {model: {widths: [64, 32]}}}
-            - {landscape: {descents: [{name: sgd, start: [0.2, 0.2]}]}}
-        """))
-    scene = load_scene(p)
-    assert scene.cache_key() == "6584cc1068dcc40e"            # compare never enters the key
-    keys = [s.cache_key() for _, s in scene.panels()]
-    # the same landscape (a value the scene already has; descents are keyed apart): the same entry
-    assert keys[0] == keys[1] == keys[3] == "6584cc1068dcc40e"
-    assert keys[2] != keys[0]
-
-
-# ----------------------------------------------------------------------------- rendering
 
 def _ring(loss_like):
     """A landscape unlike the bowl: a high plateau with a narrow, deep well off centre."""
@@ -395,7 +177,7 @@ def test_a_landscape_over_training_beside_a_still_one(gl, tmp_path):
     grid and every grid of the sequence, one camera ground from the highest moment of each."""
     from render.compare import CompareFilm, _common_ground
     from render.film import Options
-    p = write(tmp_path, """
+    p = write_scene(tmp_path, """
         title: ''
         landscape: {grid: {resolution: [60, 50]}}
         render:
@@ -407,7 +189,7 @@ def test_a_landscape_over_training_beside_a_still_one(gl, tmp_path):
           panels:
             - {caption: still}
             - {caption: learning, landscape: {sequence: {count: 4}}}
-        """)
+        """, "cmp.yaml")
     scene = load_scene(p)
     (_, still), (_, moving) = scene.panels()
     seq = synthetic_sequence(k_all=4, nx=60, ny=50)
@@ -458,64 +240,3 @@ def test_split_film_and_still_from_the_command_line(gl, tmp_path):
     assert r.returncode == 3
     assert "compare.panels[1] (Panel 2)" in r.stderr and "python -m compute" in r.stderr
     assert not (tmp_path / "x.mp4").exists()
-
-
-# ----------------------------------------------------------------------------- compute
-
-def test_compute_runs_each_panel_and_reuses_the_cache(tmp_path, capsys, torch_one_thread):
-    from compute.__main__ import main
-    from studio import cache
-    p = write(tmp_path, """
-        landscape:
-          data: {samples: 64}
-          model: {widths: [4]}
-          train: {steps: 10, snapshots: 5}
-          grid: {resolution: [6, 5], eval_samples: 32}
-        compare:
-          panels:
-            - caption: tanh
-              landscape: {model: {activation: tanh}}
-            - caption: relu
-              landscape: {model: {activation: relu}}
-        """)
-    args = [str(p), "--cache-dir", str(tmp_path / "cache"), "--quiet", "--device", "cpu"]
-    assert main(args) == 0
-    err = capsys.readouterr().err
-    assert "panel 1/2: tanh" in err and "panel 2/2: relu" in err
-    keys = [s.cache_key() for _, s in load_scene(p).panels()]
-    assert keys[0] != keys[1]
-    assert [cache.read(tmp_path / "cache", k).meta["landscape"]["model"]["activation"] for k in keys] == \
-        ["tanh", "relu"]
-    assert main(args) == 0
-    assert capsys.readouterr().err.count("cache hit") == 2
-
-
-@pytest.mark.slow
-def test_compute_panels_under_torchrun(tmp_path, capsys, torch_one_thread):
-    # one process group held across the panels; each entry equals a one-process run's
-    import os
-    from compute.__main__ import main
-    from studio import cache
-    p = write(tmp_path, """
-        landscape:
-          data: {samples: 128}
-          model: {widths: [8]}
-          train: {steps: 20, snapshots: 5}
-          grid: {resolution: [24, 19], eval_samples: 64}
-        compare:
-          panels:
-            - {caption: tanh, landscape: {model: {activation: tanh}}}
-            - {caption: relu, landscape: {model: {activation: relu}}}
-        """)
-    env = dict(os.environ, OMP_NUM_THREADS="1", PYTHONPATH=str(ROOT))
-    for k in ("RANK", "WORLD_SIZE", "LOCAL_RANK", "MASTER_ADDR", "MASTER_PORT"):
-        env.pop(k, None)
-    r = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
-                        "-m", "compute", str(p), "--cache-dir", str(tmp_path / "two"), "--quiet", "--device", "cpu"],
-                       cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
-    assert r.returncode == 0, r.stderr[-3000:]
-    assert r.stderr.count("grid on 2 processes") == 2 and "panel 2/2: relu" in r.stderr
-    assert main([str(p), "--cache-dir", str(tmp_path / "one"), "--quiet", "--device", "cpu"]) == 0
-    for _, s in load_scene(p).panels():
-        a, b = cache.read(tmp_path / "one", s.cache_key()), cache.read(tmp_path / "two", s.cache_key())
-        assert np.array_equal(a.loss, b.loss) and np.array_equal(a.paths["training"].xy, b.paths["training"].xy)

@@ -1,15 +1,20 @@
 """compute/__main__.py: bad weights, bad losses and meaningless planes end in one line naming the
 scene file, the key and what to do, exit status 2, and nothing left in the cache (python -m compute,
-run in this process)."""
+run in this process); a comparison's panels computed in turn, each its own cache entry (one process
+and under torchrun)."""
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 
 from compute.__main__ import main
-from tests.conftest import write_scene
+from studio.scene import load_scene
+from tests.conftest import ROOT, write_scene
 
 torch.set_num_threads(1)
 
@@ -192,3 +197,62 @@ def test_editing_the_users_module_changes_the_key(tmp_path):
     assert load_scene(p).cache_key() == key                      # untouched: the same
     (tmp_path / "my_losses.py").write_text(LOSSES.replace("torch.rand(40)", "torch.rand(40) * 2"))
     assert load_scene(p).cache_key() != key and load_scene(p).train_key() != train_key
+
+
+def test_compute_runs_each_panel_and_reuses_the_cache(tmp_path, capsys, torch_one_thread):
+    from compute.__main__ import main
+    from studio import cache
+    p = write_scene(tmp_path, """
+        landscape:
+          data: {samples: 64}
+          model: {widths: [4]}
+          train: {steps: 10, snapshots: 5}
+          grid: {resolution: [6, 5], eval_samples: 32}
+        compare:
+          panels:
+            - caption: tanh
+              landscape: {model: {activation: tanh}}
+            - caption: relu
+              landscape: {model: {activation: relu}}
+        """, "cmp.yaml")
+    args = [str(p), "--cache-dir", str(tmp_path / "cache"), "--quiet", "--device", "cpu"]
+    assert main(args) == 0
+    err = capsys.readouterr().err
+    assert "panel 1/2: tanh" in err and "panel 2/2: relu" in err
+    keys = [s.cache_key() for _, s in load_scene(p).panels()]
+    assert keys[0] != keys[1]
+    assert [cache.read(tmp_path / "cache", k).meta["landscape"]["model"]["activation"] for k in keys] == \
+        ["tanh", "relu"]
+    assert main(args) == 0
+    assert capsys.readouterr().err.count("cache hit") == 2
+
+
+@pytest.mark.slow
+def test_compute_panels_under_torchrun(tmp_path, capsys, torch_one_thread):
+    # one process group held across the panels; each entry equals a one-process run's
+    import os
+    from compute.__main__ import main
+    from studio import cache
+    p = write_scene(tmp_path, """
+        landscape:
+          data: {samples: 128}
+          model: {widths: [8]}
+          train: {steps: 20, snapshots: 5}
+          grid: {resolution: [24, 19], eval_samples: 64}
+        compare:
+          panels:
+            - {caption: tanh, landscape: {model: {activation: tanh}}}
+            - {caption: relu, landscape: {model: {activation: relu}}}
+        """, "cmp.yaml")
+    env = dict(os.environ, OMP_NUM_THREADS="1", PYTHONPATH=str(ROOT))
+    for k in ("RANK", "WORLD_SIZE", "LOCAL_RANK", "MASTER_ADDR", "MASTER_PORT"):
+        env.pop(k, None)
+    r = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
+                        "-m", "compute", str(p), "--cache-dir", str(tmp_path / "two"), "--quiet", "--device", "cpu"],
+                       cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr[-3000:]
+    assert r.stderr.count("grid on 2 processes") == 2 and "panel 2/2: relu" in r.stderr
+    assert main([str(p), "--cache-dir", str(tmp_path / "one"), "--quiet", "--device", "cpu"]) == 0
+    for _, s in load_scene(p).panels():
+        a, b = cache.read(tmp_path / "one", s.cache_key()), cache.read(tmp_path / "two", s.cache_key())
+        assert np.array_equal(a.loss, b.loss) and np.array_equal(a.paths["training"].xy, b.paths["training"].xy)

@@ -3,7 +3,6 @@ write in each format, the generated shapes, the one-line message for a data set 
 mlp on images in the grid engine, and a tiny shapes + convnet compute."""
 from __future__ import annotations
 
-import pickle
 import struct
 import subprocess
 import sys
@@ -19,8 +18,7 @@ from compute.engine import GridEngine, Plane, reference_loss
 from compute.models import build_model
 from studio import cache
 from studio.scene import LandscapeSpec, SceneError, load_scene
-
-ROOT = Path(__file__).resolve().parent.parent
+from tests.conftest import ROOT, write_cifar
 
 
 def spec(name: str, **kw) -> dict:
@@ -49,20 +47,6 @@ def write_mnist(root: Path, folder: str, n: int = 40, classes: int = 10) -> tupl
         write_idx(raw / f"{prefix}-images-idx3-ubyte", images)
         write_idx(raw / f"{prefix}-labels-idx1-ubyte", labels)
     return images, labels
-
-
-def write_cifar(root: Path, per_batch: int = 10) -> None:
-    d = root / "cifar-10-batches-py"
-    d.mkdir(parents=True)
-    g = np.random.default_rng(0)
-    for name in [f"data_batch_{i}" for i in range(1, 6)] + ["test_batch"]:
-        labels = [int(v) for v in np.arange(per_batch) % 10]
-        data = g.integers(0, 256, (per_batch, 3 * 32 * 32), dtype=np.uint8)
-        with open(d / name, "wb") as f:
-            pickle.dump({"data": data, "labels": labels}, f)
-    with open(d / "batches.meta", "wb") as f:
-        pickle.dump({"label_names": ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse",
-                                     "ship", "truck"]}, f)
 
 
 def write_pngs(folder: Path, classes: list[str], per: int = 4, ext: str = ".png", size=(20, 14)) -> None:
@@ -175,19 +159,6 @@ def test_shapes_are_seeded_balanced_and_distinct():
     assert rgb.shape == (8, 3, 12, 12)
     _, _, shape, classes, _ = build_data(spec("shapes", samples=32, classes=3, size=12))
     assert shape == (1, 12, 12) and classes == 3
-
-
-def test_scene_errors_for_models_on_the_wrong_data(tmp_path):
-    p = tmp_path / "s.yaml"
-    p.write_text("title: t\nlandscape:\n  model: {name: convnet}\n")
-    with pytest.raises(SceneError, match="convnet.*needs image data"):
-        load_scene(p)
-    p.write_text("title: t\nlandscape:\n  data: {name: shapes, sise: 3}\n")
-    with pytest.raises(SceneError, match=r"unknown key 'landscape.data.sise'.*did you mean 'size'"):
-        load_scene(p)
-    p.write_text("title: t\nlandscape:\n  data: {name: mnst}\n")
-    with pytest.raises(SceneError, match=r":3: landscape.data.name: bad value \"mnst\".*did you mean 'mnist'"):
-        load_scene(p)
 
 
 def test_the_engine_on_an_mlp_over_images_matches_the_reference():

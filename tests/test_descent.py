@@ -1,6 +1,7 @@
-"""In-plane descents: the exact gradient, torch.optim's update rules, losses that agree with the
-grid's evaluators, descents added to a cached grid without recomputing it, the reader, divergence,
-trails clipped to the grid, and several coloured trails in one frame."""
+"""In-plane descents (compute/descent.py): the exact gradient, torch.optim's update rules, losses
+that agree with the grid's evaluators, descents added to a cached grid without recomputing it, the
+reader, divergence, descents that leave the grid.  Their trails are drawn in tests/test_look.py
+(clipped to the grid) and tests/test_render.py (several coloured trails in one frame)."""
 from __future__ import annotations
 
 import hashlib
@@ -8,7 +9,6 @@ import json
 import shutil
 import subprocess
 import sys
-import textwrap
 from pathlib import Path
 
 import numpy as np
@@ -21,9 +21,9 @@ from compute.descent import (compute_descents, descend, plane_from_vectors,
 from compute.engine import GridEngine, Plane, loss_fn_on_plane, reference_loss
 from compute.models import mlp
 from studio import cache
-from studio.cache import CacheError, Descent, Path2D, canonical_descent, descent_key
+from studio.cache import CacheError, canonical_descent, descent_key
 from studio.scene import load_scene
-from tests.conftest import ROOT, synthetic_landscape
+from tests.conftest import ROOT, synthetic_landscape, write_scene
 
 
 pytestmark = pytest.mark.usefixtures("torch_one_thread")
@@ -162,11 +162,6 @@ DESCENTS = """
 """
 
 
-def write_scene(path: Path, text: str) -> Path:
-    path.write_text(textwrap.dedent(text).lstrip("\n"))
-    return path
-
-
 def compute(scene_path: Path, root: Path, capfd=None):
     from compute.pipeline import run
     run(load_scene(scene_path), root, device="cpu", progress=False)
@@ -177,7 +172,7 @@ def compute(scene_path: Path, root: Path, capfd=None):
 def fresh(tmp_path_factory):
     """The scene with its two descents, computed from scratch -> (scene path, root, key)."""
     tmp = tmp_path_factory.mktemp("fresh")
-    p = write_scene(tmp / "s.yaml", LANDSCAPE + DESCENTS)
+    p = write_scene(tmp, LANDSCAPE + DESCENTS, "s.yaml")
     n = torch.get_num_threads()
     torch.set_num_threads(1)
     try:
@@ -248,7 +243,7 @@ def snapshot(d: Path) -> dict:
 
 def test_descents_are_added_to_a_cached_grid(fresh, tmp_path, capfd):
     p_fresh, root_fresh, key = fresh
-    base = write_scene(tmp_path / "base.yaml", LANDSCAPE)
+    base = write_scene(tmp_path, LANDSCAPE, "base.yaml")
     root = tmp_path / "cache"
     compute(base, root)
     capfd.readouterr()
@@ -258,7 +253,7 @@ def test_descents_are_added_to_a_cached_grid(fresh, tmp_path, capfd):
     assert load_scene(base).cache_key() == key                       # descents are not in the key
 
     # two descents on top of the finished grid: no training, no grid
-    scene_path = write_scene(tmp_path / "with.yaml", LANDSCAPE + DESCENTS)
+    scene_path = write_scene(tmp_path, LANDSCAPE + DESCENTS, "with.yaml")
     err = compute(scene_path, root, capfd)
     assert "cache hit" in err and "computing 2 descents" in err, err
     assert "training mlp" not in err and "grid" not in err and "wrote" not in err, err
@@ -280,7 +275,7 @@ def test_descents_are_added_to_a_cached_grid(fresh, tmp_path, capfd):
             np.testing.assert_array_equal(getattr(added.paths[name], f), getattr(first.paths[name], f))
 
     # a changed learning rate is a new descent (through the command line this time)
-    changed = write_scene(tmp_path / "changed.yaml", (LANDSCAPE + DESCENTS).replace("lr: 0.5", "lr: 0.8"))
+    changed = write_scene(tmp_path, (LANDSCAPE + DESCENTS).replace("lr: 0.5", "lr: 0.8"), "changed.yaml")
     r = subprocess.run([sys.executable, "-m", "compute", str(changed), "--cache-dir", str(root), "--device", "cpu",
                         "--quiet"], cwd=ROOT, capture_output=True, text=True, timeout=300,
                        env=dict(__import__("os").environ, OMP_NUM_THREADS="1"))
@@ -332,9 +327,9 @@ def test_missing_descent_says_how_to_compute_it(fresh, tmp_path):
     assert "'later'" in msg and "nesterov" in msg and "python -m compute scenes/mine.yaml" in msg
     assert cache.missing_descents(root, key, [extra]) == [canonical_descent(extra)]
     # the render stage says the same and stops before drawing anything
-    scene = write_scene(tmp_path / "r.yaml", (LANDSCAPE + DESCENTS).replace(
+    scene = write_scene(tmp_path, (LANDSCAPE + DESCENTS).replace(
         "  descents:\n", "  descents:\n    - {name: later, optimizer: nesterov, lr: 0.2, start: [0.1, 0.1], "
-        "steps: 10}\n"))
+        "steps: 10}\n"), "r.yaml")
     r = subprocess.run([sys.executable, "-m", "render", str(scene), "--cache-dir", str(root), "--still", "0",
                         "--out", str(tmp_path / "x.png")], cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert r.returncode == 3, r.stderr
@@ -351,111 +346,3 @@ def test_compute_descents_logs_leaving_the_grid(capfd):
     assert [d.path.name for d in out] == ["far", "outside"]
     assert "'far' leaves the grid at step" in err
     assert "'outside' starts at [5.0, 0.0], outside the grid" in err
-
-
-# --------------------------------------------------------------------------- the render stage
-
-def synthetic_with_descents(scene):
-    """The conftest bowl under the scene's key, with a path for each of the scene's descents:
-    'red' runs down inside the grid, 'green' starts inside and runs out of it, 'blue' is never over it."""
-    base = synthetic_landscape(scene.cache_key())
-    t = np.linspace(0, 1, 41)
-    shapes = {
-        "red": np.stack([-1.6 + 1.6 * t, 1.2 * (1 - t)], 1),
-        "green": np.stack([0.6 - 0.3 * t, -0.8 + 3.0 * t], 1),          # beta runs past 1.5
-        "blue": np.stack([5 + t, 5 + t], 1),
-    }
-    ds = {}
-    for s in scene.landscape.descents:
-        c = canonical_descent(s)
-        xy = shapes[c["name"]]
-        loss = 0.05 + xy[:, 0] ** 2 + 0.5 * xy[:, 1] ** 2
-        d = Descent(c, Path2D(c["name"], xy, loss, loss.copy(), np.zeros(len(t)), np.arange(len(t))), {})
-        ds[d.key] = d
-    return cache.Landscape(base.key, base.loss, base.alpha, base.beta, base.paths, base.meta, descents=ds)
-
-
-RENDER_SCENE = """
-title: ""
-landscape:
-  grid: {resolution: [120, 100]}
-  descents:
-    - {name: red, start: [-1.6, 1.2]}
-    - {name: green, optimizer: adam, start: [0.6, -0.8]}
-    - {name: blue, optimizer: momentum, start: [5, 5]}
-render:
-  size: [320, 180]
-  fps: 10
-  duration: 1.2
-  paths:
-    red: {color: "#ff0000", width: 8, label: "red one", start: 0, end: 1.0}
-    green: {color: "#00ff00", width: 8, label: "green one", start: 0.1, end: 0.9}
-    blue: {color: "#0000ff", width: 8, start: 0, end: 1.0}
-"""
-
-
-def test_trail_is_clipped_to_the_grid():
-    from render.look import build_terrain, build_trail
-    scene_path = Path(__import__("tempfile").mkdtemp()) / "s.yaml"
-    try:
-        scene = load_scene(write_scene(scene_path, RENDER_SCENE))
-    finally:
-        shutil.rmtree(scene_path.parent)
-    ls = synthetic_with_descents(scene)
-    terrain = build_terrain(ls, "log", 0.6, "magma", 0.5)
-    paths = {d.path.name: d.path for d in ls.descents.values()}
-
-    red = build_trail(paths["red"], ls, terrain)
-    assert len(red.points) > 1000 and red.over_grid(0) and red.over_grid(40)
-
-    green = build_trail(paths["green"], ls, terrain)
-    pts = green.points
-    assert np.all(np.abs(pts[:, 0]) <= 1 + 1e-6) and np.all(np.abs(pts[:, 1]) <= terrain.half_y + 1e-6)
-    assert np.all(np.isfinite(pts)) and np.all(np.diff(green.progress) >= 0)
-    # the trail stops at the grid's edge: beta = 1.5 is reached at t = 23/30, snapshot index 30.67
-    exit_p = 40 * 2.3 / 3.0
-    assert pts[:, 1].max() == pytest.approx(terrain.half_y, abs=1e-5)
-    assert green.progress.max() == pytest.approx(exit_p, abs=1e-6)
-    assert len(pts) > 1000                        # samples spread over the part that is drawn
-    pos, k, step, *_ = green.head(38.0)           # beyond the edge: the head waits there
-    assert k == len(pts) and pos[1] == pytest.approx(terrain.half_y, abs=1e-5)
-    assert step == pytest.approx(38.0)
-    assert green.over_grid(10.0) and not green.over_grid(38.0)
-
-    blue = build_trail(paths["blue"], ls, terrain)
-    assert blue.points.shape == (0, 3)
-    pos, k, *_ = blue.head(20.0)
-    assert pos is None and k == 0 and not blue.over_grid(20.0)
-
-    # a path that leaves and comes back is drawn in two pieces, none of it outside
-    xy = np.array([[-1.5, 0.0], [2.5, 0.0], [2.5, 1.0], [0.0, 1.0], [0.0, 0.5]])
-    back = build_trail(Path2D("b", xy, np.ones(5), np.ones(5), np.zeros(5), np.arange(5)), ls, terrain)
-    assert np.all(np.abs(back.points[:, 0]) <= 1 + 1e-6)
-    assert not back.over_grid(1.5) and back.over_grid(3.5)
-    inside_pieces = np.diff(back.progress) > 1.0                 # one jump: over the part outside
-    assert inside_pieces.sum() == 1
-
-
-@pytest.mark.gl
-def test_several_descent_trails_in_one_frame(gl, tmp_path):
-    from render.film import Film, Options
-    scene_path = write_scene(tmp_path / "film.yaml", RENDER_SCENE)
-    scene = load_scene(scene_path)
-    cache.write(tmp_path / "cache", synthetic_with_descents(scene))
-    ls = cache.read(tmp_path / "cache", scene.cache_key(), str(scene_path), descents=scene.landscape.descents)
-    assert set(ls.paths) == {"training", "red", "green", "blue"}
-    film = Film(scene, ls, Options(320, 180, 10, 1.2))
-    try:
-        early = film.frame(0.05)                  # green has not started, blue is never over the grid
-        late = film.frame(1.15)
-    finally:
-        film.close()
-    def count(img, ch):
-        others = [c for c in range(3) if c != ch]
-        return int(((img[..., ch] > 200) & (img[..., others[0]] < 90) & (img[..., others[1]] < 90)).sum())
-    assert count(late, 0) > 60, count(late, 0)              # red
-    assert count(late, 1) > 60, count(late, 1)              # green
-    assert count(early, 1) < count(late, 1)
-    # the three read-out lines (each with its dot) are at the bottom left, over the background
-    corner = late[int(180 * 0.55):, : int(320 * 0.2)]
-    assert count(corner, 0) > 0 and count(corner, 1) > 0 and count(corner, 2) > 0

@@ -1,12 +1,12 @@
 """Exports to 3-D tools (export/, `python -m export`): every format written from a
-small cache entry and read back with plain readers written here (a binary PLY parser, an OBJ line
-parser, an XML + base64 reader for VTP, the csv module), then held to a reference built cell by
-cell in Python: vertex and face counts, the loss at known vertices, NaN handling, the paths'
-polylines, errors, and files that appear only when complete.  A landscape over training
-(landscape.sequence): every grid as a numbered file on one colour scale, the index and the
-ParaView collection, one grid with --grid, one grid in memory at a time, all or nothing.  The
-command's default height scale is the film's proportions, and `python -m compute export` is the
-same command."""
+small cache entry and read back with plain readers written for the tests (a binary PLY parser in
+conftest.py, an OBJ line parser, an XML + base64 reader for VTP, the csv module), then held to a
+reference built cell by cell in Python: vertex and face counts, the loss at known vertices, NaN
+handling, the paths' polylines, errors, and files that appear only when complete.  A landscape
+over training (landscape.sequence): every grid as a numbered file on one colour scale, the index
+and the ParaView collection, one grid with --grid, one grid in memory at a time, all or nothing.
+The command's default height scale is the film's proportions, and `python -m compute export` is
+the same command."""
 from __future__ import annotations
 
 import base64
@@ -29,8 +29,8 @@ from studio import cache, scale
 from studio.assets import colormap
 from studio.cache import Descent, Landscape, Path2D
 from studio.scene import load_scene
+from tests.conftest import ROOT, read_ply
 
-ROOT = Path(__file__).resolve().parent.parent
 NX, NY = 7, 5
 NAN_AT = [(2, 3), (4, 6)]         # (row j = beta, column i = alpha): one inside the grid, one corner
 
@@ -128,55 +128,6 @@ def runs(surface_loss: np.ndarray) -> list[list[int]]:
 
 
 # --------------------------------------------------------------------------- readers
-
-PLY_TYPES = {"char": "i1", "uchar": "u1", "short": "<i2", "ushort": "<u2", "int": "<i4", "uint": "<u4",
-             "float": "<f4", "double": "<f8"}
-
-
-def read_ply(path: Path) -> tuple[dict, list[str]]:
-    """A small binary little-endian PLY reader -> ({element: rows}, comments).  Scalar-only
-    elements come back as structured arrays, elements with a list property as lists of tuples."""
-    data = path.read_bytes()
-    end = data.index(b"end_header\n") + len(b"end_header\n")
-    head = data[:end].decode("ascii").splitlines()
-    assert head[0] == "ply" and head[1] == "format binary_little_endian 1.0", head[:2]
-    elements, comments = [], []
-    for line in head[2:-1]:
-        w = line.split()
-        if w[0] == "comment":
-            comments.append(line[len("comment "):])
-        elif w[0] == "element":
-            elements.append((w[1], int(w[2]), []))
-        elif w[0] == "property":
-            elements[-1][2].append(("list", w[2], w[3], w[4]) if w[1] == "list" else ("scalar", w[1], w[2]))
-        else:
-            raise AssertionError(f"unexpected header line {line!r}")
-    out, pos = {}, end
-    for name, count, props in elements:
-        if all(p[0] == "scalar" for p in props):
-            dt = np.dtype([(p[2], PLY_TYPES[p[1]]) for p in props])
-            out[name] = np.frombuffer(data, dtype=dt, count=count, offset=pos)
-            pos += count * dt.itemsize
-        else:
-            rows = []
-            for _ in range(count):
-                row = []
-                for p in props:
-                    if p[0] == "scalar":
-                        t = np.dtype(PLY_TYPES[p[1]])
-                        row.append(np.frombuffer(data, t, 1, pos)[0])
-                        pos += t.itemsize
-                    else:
-                        ct, it = np.dtype(PLY_TYPES[p[1]]), np.dtype(PLY_TYPES[p[2]])
-                        n = int(np.frombuffer(data, ct, 1, pos)[0])
-                        pos += ct.itemsize
-                        row.append(tuple(int(v) for v in np.frombuffer(data, it, n, pos)))
-                        pos += n * it.itemsize
-                rows.append(row[0] if len(row) == 1 else tuple(row))
-            out[name] = rows
-    assert pos == len(data), f"{len(data) - pos} bytes after the last element"
-    return out, comments
-
 
 def read_obj(path: Path) -> dict:
     """OBJ lines -> {"v": [(x, y, z, r, g, b)], "objects": {name: {"f": [...], "l": [...]}}} with

@@ -5,8 +5,12 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from tests.conftest import FILM_RENDER as RENDER
+from tests.conftest import background_fraction as _background_fraction
+from tests.conftest import frame_diff as _diff
+from tests.conftest import render_film as _film
+from tests.conftest import render_frame as _frame
 from tests.conftest import synthetic_landscape
-from tests.test_render import RENDER, _background_fraction, _diff, _film, _frame
 
 CLOSE = ("  camera: [{t: 0, target: [0.3, 0.0, 0.05], distance: 0.3, elevation: 40, azimuth: 20, fov: 40}]\n")
 
@@ -105,13 +109,3 @@ def test_a_coarse_grid_is_drawn_smooth():
     assert np.allclose(t.level[::7, ::7], raw.level, equal_nan=True)
     row = t.level[60, :]
     assert len(np.unique(np.round(row[np.isfinite(row)], 6))) > 150        # the grid's row: 40
-
-
-def test_styles_parse():
-    from studio.scene.look import parse_style
-    assert parse_style("points+contours") == ("points", "contours")
-    assert parse_style(["wireframe", "surface"]) == ("surface", "wireframe")
-    with pytest.raises(ValueError, match="at most one base"):
-        parse_style("surface+points")
-    with pytest.raises(ValueError, match="did you mean 'points'"):
-        parse_style("pionts")

@@ -1,13 +1,13 @@
 """The built-in ResNets and VGGs, torchvision models by name and the user's own model and data
 entries: parameter counts against the published ones, shapes, the grid engine against the plain
 per-point reference on each family (BatchNorm's running and per-point batch statistics), the plane
-methods end to end, the scene and build-time errors, and the title card's line."""
+methods end to end, and the build-time errors.  The model section's scene errors are
+tests/test_scene_landscape.py's, the title card's line tests/test_overlay.py's."""
 from __future__ import annotations
 
 import subprocess
 import sys
 import warnings
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -22,8 +22,7 @@ from compute.models import ModelError, ResNet, build_model, parameter_count, vgg
 from render.overlay import describe
 from studio import cache
 from studio.scene import LandscapeSpec, SceneError, load_scene
-
-ROOT = Path(__file__).resolve().parent.parent
+from tests.conftest import ROOT
 
 pytestmark = pytest.mark.usefixtures("torch_one_thread")
 
@@ -450,62 +449,3 @@ def test_the_worked_example(tmp_path):
     assert ls.meta["parameters"] == (2 * 16 + 16) + (16 * 16 + 16) + (16 * 3 + 3)
     assert describe(ls.meta).startswith("custom model examples.tiny_models:ring_net  ·  data from "
                                         "examples.tiny_models:rings")
-
-
-# --------------------------------------------------------------------------- scene errors and the title card
-
-@pytest.mark.parametrize("landscape,pieces", [
-    ("model: {name: resnet, depth: 21}", [":3: landscape.model.depth: bad value 21; allowed: one of 20, 32, 44, "
-                                          "56 or 110"]),
-    ("model: {name: resnet, skp: false}", ["unknown key 'landscape.model.skp'", "did you mean 'skip'?"]),
-    ("model: {name: vgg, config: vgg16}", ["landscape.model.config: bad value \"vgg16\"", "'vgg9' or 'vgg11'"]),
-    ("model: {name: resnett}", ["landscape.model.name: bad value \"resnett\"", "'torchvision', 'custom'",
-                                "did you mean 'resnet'?"]),
-    ("model: {name: resnet}", ["model 'resnet' needs image data"]),
-    ("data: {name: mnist}\n  model: {name: torchvision, arch: resnet18}",
-     ["torchvision models take RGB images (3 channels)", "'mnist' here is grayscale"]),
-    ("model: {name: torchvision, arch: ResNet18}", ["landscape.model.arch: bad value \"ResNet18\"", "lower case"]),
-    ("model: {name: custom, entry: my_models.net}", ["landscape.model.entry: bad value \"my_models.net\"",
-                                                     "'module:function'"]),
-    ("model: {name: custom, entry: 'm:f', args: {classes: 3}}", ["landscape.model.args:",
-                                                                  "classes is passed by the compute stage"]),
-    ("data: {name: custom, entry: 'm:f', version: -1}", ["landscape.data.version: bad value -1"]),
-])
-def test_scene_errors(tmp_path, landscape, pieces):
-    p = tmp_path / "s.yaml"
-    p.write_text(f"title: t\nlandscape:\n  {landscape}\n")
-    with pytest.raises(SceneError) as e:
-        load_scene(p)
-    msg = str(e.value)
-    assert msg.startswith(str(p)) and "\n" not in msg
-    for piece in pieces:
-        assert piece in msg, (piece, msg)
-
-
-def test_cache_key_covers_entry_args_and_version(tmp_path):
-    def key(model: str) -> str:
-        p = tmp_path / "k.yaml"
-        p.write_text(f"landscape:\n  model: {model}\n")
-        return load_scene(p).cache_key()
-    base = key("{name: custom, entry: 'm:f'}")
-    assert key("{name: custom, entry: 'm:f', args: {}, version: 0}") == base       # defaults written out
-    others = [key("{name: custom, entry: 'm:g'}"), key("{name: custom, entry: 'm:f', args: {h: 3}}"),
-              key("{name: custom, entry: 'm:f', version: 1}")]
-    assert len({base, *others}) == 4
-
-
-@pytest.mark.parametrize("model,text", [
-    ({"name": "resnet", "depth": 20, "skip": True, "width": 16, "batchnorm": True}, "ResNet-20"),
-    ({"name": "resnet", "depth": 56, "skip": False, "width": 16, "batchnorm": True},
-     "ResNet-56 without skip connections"),
-    ({"name": "resnet", "depth": 20, "skip": True, "width": 4, "batchnorm": False},
-     "ResNet-20 (width 4, no BatchNorm)"),
-    ({"name": "vgg", "config": "vgg9", "width": 64, "batchnorm": True}, "VGG-9"),
-    ({"name": "vgg", "config": "vgg11", "width": 8, "batchnorm": True}, "VGG-11 (width 8)"),
-    ({"name": "torchvision", "arch": "resnet18"}, "torchvision resnet18"),
-    ({"name": "custom", "entry": "tiny_models:ring_net", "args": {}, "version": 0},
-     "custom model tiny_models:ring_net"),
-])
-def test_title_card_names_the_model(model, text):
-    line = describe({"landscape": {"model": model, "data": {"name": "cifar10"}, "plane": {"method": "pca"}}})
-    assert line.split("  ·  ")[:2] == [text, "CIFAR-10"]

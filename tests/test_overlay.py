@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from render import overlay
-from render.overlay import FilmOverlays, Reading, TileCache
+from render.overlay import FilmOverlays, Reading, TileCache, describe
 from studio.scene import load_scene
 from tests.conftest import synthetic_landscape, write_scene
 
@@ -73,6 +73,23 @@ def test_describe_says_what_the_landscape_is():
     assert overlay.shared_description([meta, wide]) == ("2 interleaved spirals  ·  PCA plane of the training "
                                                          "path  ·  12,000 loss evaluations")
     assert overlay.describe({"landscape": {}}) == ""
+
+
+@pytest.mark.parametrize("model,text", [
+    ({"name": "resnet", "depth": 20, "skip": True, "width": 16, "batchnorm": True}, "ResNet-20"),
+    ({"name": "resnet", "depth": 56, "skip": False, "width": 16, "batchnorm": True},
+     "ResNet-56 without skip connections"),
+    ({"name": "resnet", "depth": 20, "skip": True, "width": 4, "batchnorm": False},
+     "ResNet-20 (width 4, no BatchNorm)"),
+    ({"name": "vgg", "config": "vgg9", "width": 64, "batchnorm": True}, "VGG-9"),
+    ({"name": "vgg", "config": "vgg11", "width": 8, "batchnorm": True}, "VGG-11 (width 8)"),
+    ({"name": "torchvision", "arch": "resnet18"}, "torchvision resnet18"),
+    ({"name": "custom", "entry": "tiny_models:ring_net", "args": {}, "version": 0},
+     "custom model tiny_models:ring_net"),
+])
+def test_title_card_names_the_model(model, text):
+    line = describe({"landscape": {"model": model, "data": {"name": "cifar10"}, "plane": {"method": "pca"}}})
+    assert line.split("  ·  ")[:2] == [text, "CIFAR-10"]
 
 
 def test_title_card_fades_in_and_out_at_the_top(tmp_path):

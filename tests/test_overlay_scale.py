@@ -1,11 +1,10 @@
 """render.overlay at every frame size: text that scales with the frame (legible at 640 x 360, modest
 at 4K), the title card's band (legible whatever the camera puts behind it) and a title set to fit the
-frame's width; and the trails' fade-in (render.film.Film.trail_opacity).  The overlays are
-composited on plain frames (no GL) but for the trails."""
+frame's width.  The overlays are composited on plain frames (no GL); the trails' fade-in is
+tests/test_render.py's."""
 from __future__ import annotations
 
 import numpy as np
-import pytest
 
 from render import overlay
 from render.overlay import FilmOverlays, Reading
@@ -66,20 +65,3 @@ def test_a_long_title_is_set_to_fit_a_small_frame(tmp_path):
     ov.draw(img, 2.0, [])
     xs = np.nonzero((img.max(axis=-1) > 40).any(axis=0))[0]
     assert xs.min() > 0 and xs.max() < 319
-
-
-def test_trails_fade_in_after_their_start(gl, scene_with_cache):
-    from render.film import TRAIL_FADE, Film, Options
-    from studio import cache
-    p, c = scene_with_cache("render:\n  fps: 10\n  duration: 4\n  paths: {training: {start: 1.0, end: 3.0}}\n")
-    scene = load_scene(p)
-    film = Film(scene, cache.read(c, scene.cache_key()), Options(160, 90, 10, 4.0))
-    try:
-        def head_alpha(t: float) -> float:
-            sprites, _ = film._trail_sprites(t)
-            return max((float(b[1][:, 3].max()) for b in sprites), default=0.0)
-        alphas = [head_alpha(1.0 + f * TRAIL_FADE) for f in (0.0, 0.1, 0.3, 0.6, 1.0, 2.0)]
-        assert alphas[0] == 0.0 and 0 < alphas[1] < 0.1
-        assert np.all(np.diff(alphas) >= 0) and alphas[-2] == alphas[-1] == pytest.approx(1.0)
-    finally:
-        film.close()

@@ -1,7 +1,7 @@
 """Every plane method, each checked against its definition: include_biases and orthogonalize for
 random planes, the Hessian's eigenvectors against the full Hessian, checkpoint and interpolation
-planes through their snapshots, default extents, the pipeline on a tiny scene for each method,
-and the scene's messages for bad plane inputs."""
+planes through their snapshots, default extents, and the pipeline on a tiny scene for each
+method.  The scene's messages for bad plane inputs are tests/test_scene_landscape.py's."""
 from __future__ import annotations
 
 import textwrap
@@ -15,20 +15,11 @@ from compute import directions
 from compute import plane as planes
 from compute.models import mlp
 from studio import cache
-from studio.scene import SceneError, load_scene
-
+from studio.scene import load_scene
+from tests.conftest import plane_spec as spec
+from tests.conftest import plane_weights as weights
 
 pytestmark = pytest.mark.usefixtures("torch_one_thread")
-
-
-def weights(seed=0):
-    """An MLP's weights plus a 4-D filter bank and a bias of its own, with uneven filter norms."""
-    torch.manual_seed(seed)
-    model = mlp(2, [16, 12], 3, "relu")
-    w = {k: v.detach().clone() for k, v in model.named_parameters()}
-    w["conv.weight"] = torch.randn(8, 3, 3, 3) * torch.linspace(0.1, 3, 8).view(-1, 1, 1, 1)
-    w["conv.bias"] = torch.randn(8)
-    return model, w
 
 
 def group_norms(v, how):
@@ -326,12 +317,6 @@ def test_interpolate(include_biases):
 
 # --------------------------------------------------------------------------- extents
 
-def spec(**kw):
-    base = {"method": "pca", "seed": 0, "normalization": "filter", "span": None, "range": None, "margin": 0.35}
-    base.update(kw)
-    return base
-
-
 def test_default_extents_for_every_method_and_explicit_ones_win():
     xy = np.array([[-0.4, 0.1], [0.2, 0.3], [0.0, 0.0]])
     marks = np.array([[1.5, 0.0], [0.0, 0.0], [0.7, 0.9]])
@@ -448,75 +433,3 @@ def test_pipeline_writes_each_method(entries, name):
         assert [mk["xy"] for mk in info["marks"]] == [[0.0, 0.0], [1.0, 0.0]]
         assert (a0, a1, b0, b1) == (-0.5, 1.5, -1.0, 1.0)
         assert info["d1_norm"] == pytest.approx(info["distance"], rel=1e-6)
-
-
-# --------------------------------------------------------------------------- scene messages
-
-BAD = {
-    "checkpoints without steps": (
-        "{method: checkpoints}",
-        "landscape.plane: method 'checkpoints' needs checkpoints: 2 or 3 training steps, "
-        "e.g. checkpoints: [0, 300, 1500]"),
-    "interpolate without steps": (
-        "{method: interpolate}",
-        "landscape.plane: method 'interpolate' needs checkpoints: 2 training steps, e.g. checkpoints: [0, 1500]"),
-    "interpolate with three": (
-        "{method: interpolate, checkpoints: [0, 10, 20]}",
-        "landscape.plane: method 'interpolate' needs exactly 2 checkpoints, [from_step, to_step]; "
-        "got 3: [0, 10, 20]"),
-    "one checkpoint": (
-        "{method: checkpoints, checkpoints: [5]}",
-        "landscape.plane.checkpoints: bad value [5]: checkpoints must list 2 or 3 training steps, got 1"),
-    "four checkpoints": (
-        "{method: checkpoints, checkpoints: [1, 2, 3, 4]}",
-        "landscape.plane.checkpoints: bad value [1, 2, 3, 4]: checkpoints must list 2 or 3 training steps, got 4"),
-    "repeated checkpoint": (
-        "{method: checkpoints, checkpoints: [5, 5]}",
-        "landscape.plane.checkpoints: bad value [5, 5]: checkpoints must be distinct steps of at least 0"),
-    "checkpoint after training": (
-        "{method: interpolate, checkpoints: [0, 500]}",
-        "landscape.plane.checkpoints: bad value 500: training runs 100 steps (landscape.train.steps), "
-        "so a checkpoint must be a step from 0 to 100"),
-    "checkpoints for pca": (
-        "{method: pca, checkpoints: [0, 50]}",
-        "landscape.plane: checkpoints are for the methods 'checkpoints' and 'interpolate', not 'pca'; "
-        "remove them or change the method"),
-    "span and range": (
-        "{method: hessian, span: 1, range: [[0, 1], [0, 1]]}",
-        "landscape.plane: give either span or range, not both"),
-    "hessian iterations": (
-        "{method: hessian, hessian: {iterations: 0}}",
-        "landscape.plane.hessian.iterations: bad value 0; allowed: a value of at least 1"),
-    "hessian typo": (
-        "{method: hessian, hessian: {tolerence: 0.01}}",
-        "unknown key 'landscape.plane.hessian.tolerence'; allowed keys under landscape.plane.hessian: "
-        "iterations, tolerance, samples; did you mean 'tolerance'?"),
-    "method": (
-        "{method: eigen}",
-        "landscape.plane.method: bad value \"eigen\"; allowed: one of 'pca', 'random', 'hessian', "
-        "'checkpoints' or 'interpolate'"),
-}
-
-
-@pytest.mark.parametrize("case", list(BAD))
-def test_plane_scene_messages(tmp_path, case):
-    plane, expected = BAD[case]
-    p = tmp_path / "s.yaml"
-    p.write_text(f"title: t\nlandscape:\n  train: {{steps: 100}}\n  plane: {plane}\n")
-    with pytest.raises(SceneError) as ei:
-        load_scene(p)
-    msg = str(ei.value)
-    assert msg.startswith(f"{p}:4: "), msg
-    assert expected in msg, msg
-    assert "{'" not in msg and "\n" not in msg                 # no mapping dumped into the message
-
-
-def test_plane_scene_message_line_in_block_style(tmp_path):
-    p = tmp_path / "s.yaml"
-    p.write_text("title: t\nlandscape:\n  train: {steps: 100}\n  plane:\n    method: checkpoints\n"
-                 "    checkpoints:\n      - 0\n      - 40\n      - 400\n")
-    with pytest.raises(SceneError, match=r":9: landscape.plane.checkpoints: bad value 400: training runs 100"):
-        load_scene(p)
-    p.write_text("title: t\nlandscape:\n  train: {steps: 100}\n  plane:\n    method: checkpoints\n"
-                 "    checkpoints: [0, 40, 100]\n")
-    assert load_scene(p).landscape.plane.checkpoints == [0, 40, 100]

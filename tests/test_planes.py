@@ -6,20 +6,11 @@ import pytest
 import torch
 
 from compute import plane as planes
-from compute.models import mlp
 from compute.train import snapshot_steps
-
+from tests.conftest import plane_spec as spec
+from tests.conftest import plane_weights as weights
 
 pytestmark = pytest.mark.usefixtures("torch_one_thread")
-
-
-def weights():
-    torch.manual_seed(0)
-    model = mlp(2, [16, 12], 3, "relu")
-    w = {k: v.detach().clone() for k, v in model.named_parameters()}
-    w["conv.weight"] = torch.randn(8, 3, 3, 3) * torch.linspace(0.1, 3, 8).view(-1, 1, 1, 1)   # a 4-D filter bank
-    w["conv.bias"] = torch.randn(8)
-    return model, w
 
 
 def gaussian(w, seed):
@@ -161,12 +152,6 @@ def test_project_non_orthonormal_directions_and_offplane_distance():
     xy, off = planes.project(pts, origin, d1, d2)
     np.testing.assert_allclose(xy, ab.numpy(), atol=1e-5)
     np.testing.assert_allclose(off, dist.numpy(), atol=1e-5)
-
-
-def spec(**kw):
-    base = {"method": "pca", "seed": 0, "normalization": "filter", "span": None, "range": None, "margin": 0.35}
-    base.update(kw)
-    return base
 
 
 def test_extents_range_and_span():

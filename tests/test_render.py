@@ -1,6 +1,7 @@
-"""render.film (and the command line that runs it) on synthetic cache entries: frames, films,
-stills, tiles, supersampling, the look's options, loops, follow shots in a film, failures.  The
-overlays' layout is tests/test_overlay.py's."""
+"""render.film (and the command line that runs it, render/__main__.py) on synthetic cache entries:
+frames, films, stills, tiles, supersampling, the look's options, trails (several descents, their
+fade-in), loops, follow shots in a film, failures, and the command line's --size.  The overlays'
+layout is tests/test_overlay.py's."""
 import dataclasses
 import subprocess
 import sys
@@ -8,28 +9,15 @@ import sys
 import numpy as np
 import pytest
 
+from studio import cache
 from studio.scene import load_scene
-from tests.conftest import ROOT
-
-RENDER = "render:\n  size: [320, 180]\n  fps: 10\n  duration: 1.2\n"
-
-
-def _film(scene_path, cache_dir, w=320, h=180, fps=10, duration=1.2, **opts):
-    from render.film import Film, Options
-    from studio import cache
-    scene = load_scene(scene_path)
-    ls = cache.read(cache_dir, scene.cache_key())
-    return Film(scene, ls, Options(w, h, fps, duration, **opts))
-
-
-def _frame(scene_path, cache_dir, t, w=320, h=180, **opts):
-    with _film(scene_path, cache_dir, w, h, **opts) as film:
-        return film.frame(t)
-
-
-def _background_fraction(img, bg_rgb, tol=24):
-    d = np.abs(img.astype(int) - np.array(bg_rgb)[None, None, :]).max(axis=-1)
-    return float((d <= tol).mean())
+from tests.conftest import DESCENT_TRAILS_SCENE as RENDER_SCENE
+from tests.conftest import FILM_RENDER as RENDER
+from tests.conftest import ROOT, synthetic_with_descents, write_scene
+from tests.conftest import background_fraction as _background_fraction
+from tests.conftest import frame_diff as _diff
+from tests.conftest import render_film as _film
+from tests.conftest import render_frame as _frame
 
 
 def test_frame_shows_the_landscape(gl, scene_with_cache):
@@ -280,12 +268,16 @@ def test_missing_cache_says_what_to_run(tmp_path):
     assert not (tmp_path / "cache").exists() and not (ROOT / "out" / "s.mp4").exists()
 
 
+def test_cli_size_accepts_presets():
+    import argparse
+    from render.__main__ import _size
+    assert _size("4k") == (3840, 2160) and _size("720p") == (1280, 720) and _size("640x360") == (640, 360)
+    assert _size("20000x10000") == (20000, 10000)          # stills may be larger than films
+    with pytest.raises(argparse.ArgumentTypeError, match="1920x1080"):
+        _size("big")
+
+
 # ----------------------------------------------------------------------------- look and output
-
-def _diff(a, b):
-    d = np.abs(a.astype(int) - b.astype(int))
-    return float(d.mean()), float(np.percentile(d, 99)), int(d.max())
-
 
 TILED = RENDER + ("  title_card: false\n  look: {background: ['#182038', '#05060a'], point_size: 5}\n"
                   "  paths: {training: {color: '#ffcc00', width: 14, end: 0.8}}\n"
@@ -498,6 +490,49 @@ def test_several_trails_each_in_its_colour(gl, scene_with_cache):
     assert ((r > 200) & (g < 110) & (b < 110)).sum() > 150
     assert ((g > 200) & (r < 140) & (b < 140)).sum() > 150
     assert ((b > 200) & (r < 140) & (g < 170)).sum() > 150
+
+
+@pytest.mark.gl
+def test_several_descent_trails_in_one_frame(gl, tmp_path):
+    from render.film import Film, Options
+    scene_path = write_scene(tmp_path, RENDER_SCENE, "film.yaml")
+    scene = load_scene(scene_path)
+    cache.write(tmp_path / "cache", synthetic_with_descents(scene))
+    ls = cache.read(tmp_path / "cache", scene.cache_key(), str(scene_path), descents=scene.landscape.descents)
+    assert set(ls.paths) == {"training", "red", "green", "blue"}
+    film = Film(scene, ls, Options(320, 180, 10, 1.2))
+    try:
+        early = film.frame(0.05)                  # green has not started, blue is never over the grid
+        late = film.frame(1.15)
+    finally:
+        film.close()
+    def count(img, ch):
+        others = [c for c in range(3) if c != ch]
+        return int(((img[..., ch] > 200) & (img[..., others[0]] < 90) & (img[..., others[1]] < 90)).sum())
+    assert count(late, 0) > 60, count(late, 0)              # red
+    assert count(late, 1) > 60, count(late, 1)              # green
+    assert count(early, 1) < count(late, 1)
+    # the three read-out lines (each with its dot) are at the bottom left, over the background
+    corner = late[int(180 * 0.55):, : int(320 * 0.2)]
+    assert count(corner, 0) > 0 and count(corner, 1) > 0 and count(corner, 2) > 0
+
+
+def test_trails_fade_in_after_their_start(gl, scene_with_cache):
+    from render.film import TRAIL_FADE, Film, Options
+    from studio import cache
+    p, c = scene_with_cache("render:\n  fps: 10\n  duration: 4\n  paths: {training: {start: 1.0, end: 3.0}}\n")
+    scene = load_scene(p)
+    film = Film(scene, cache.read(c, scene.cache_key()), Options(160, 90, 10, 4.0))
+    try:
+        def head_alpha(t: float) -> float:
+            sprites, _ = film._trail_sprites(t)
+            return max((float(b[1][:, 3].max()) for b in sprites), default=0.0)
+        alphas = [head_alpha(1.0 + f * TRAIL_FADE) for f in (0.0, 0.1, 0.3, 0.6, 1.0, 2.0)]
+        assert alphas[0] == 0.0 and 0 < alphas[1] < 0.1
+        assert np.all(np.diff(alphas) >= 0) and alphas[-2] == alphas[-1] == pytest.approx(1.0)
+    finally:
+        film.close()
+
 
 
 def test_color_by_accuracy_without_a_grid_is_a_clear_error(gl, scene_with_cache, tmp_path):

@@ -102,7 +102,7 @@ def test_export_colours_are_the_films_terrain_colours(tmp_path, capsys, monkeypa
     from studio import cache
     from studio.assets import colormap
     from studio.scene import load_scene
-    from tests.test_export import read_ply
+    from tests.conftest import read_ply
     ls = _landscape()
     q = "" if quantile is None else f", clip_quantile: {quantile}"
     scene_path = tmp_path / "film.yaml"
@@ -152,7 +152,7 @@ def test_a_sequence_has_one_scale_for_film_and_export(tmp_path, monkeypatch):
     from studio import scale
     from studio.assets import colormap
     from studio.cache import GridSequence
-    from tests.test_export import read_ply
+    from tests.conftest import read_ply
     base = _landscape(nx=9, ny=7)
     g = np.stack([np.asarray(base.loss) * (1.5 - 0.3 * k) + 0.01 for k in range(4)]).astype(np.float32)
     g[2, 3, 5] = 1e-4                               # the lowest loss, on a cell a stride of 2 skips

@@ -12,9 +12,7 @@ from pathlib import Path
 import pytest
 
 from studio.scene import SceneError, load_scene
-from tests.conftest import cli_error, cli_errors, write_scene
-
-ROOT = Path(__file__).resolve().parent.parent
+from tests.conftest import ROOT, cli_error, cli_errors, write_scene
 
 
 write = write_scene

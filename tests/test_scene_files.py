@@ -1,39 +1,20 @@
-"""The shipped scenes: every scenes/*.yaml loads; the Imagenette scene and the skip / no-skip
-ResNet comparison run through the compute stage in a reduced form (their own settings, with
---set-style overrides for a tiny grid and short training) on tiny files written here in the real
-on-disk formats; and compute/gpucheck.py's stand-in path, tiny, on the CPU."""
+"""The shipped scenes: every scenes/*.yaml loads; the camera examples share the default grid; the
+Imagenette scene and the skip / no-skip ResNet comparison run through the compute stage in a reduced
+form (their own settings, with --set-style overrides for a tiny grid and short training) on tiny
+files written in the real on-disk formats (conftest.py).  compute/gpucheck.py, which runs the
+Imagenette scene, is tests/test_gpucheck.py's."""
 from __future__ import annotations
 
-import json
 import re
 from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
 
 from studio import cache
 from studio.scene import load_scene
-from tests.conftest import ROOT
-from tests.test_data import write_cifar
-
-SCENES = sorted((ROOT / "scenes").glob("*.yaml"))
-#: Imagenette's WordNet ids (torchvision maps them to class names; any subset of them works)
-WNIDS = ["n01440764", "n02102040", "n02979186"]
-
-
-def write_imagenette(root: Path, per_train: int = 4, per_val: int = 2, size=(40, 30)) -> None:
-    """<root>/imagenette2-160/{train,val}/<wnid>/*.JPEG, as the archive unpacks, written with Pillow.
-    Each class has its own brightness, so a wrong label order would show in the data."""
-    from PIL import Image
-    g = np.random.default_rng(0)
-    for split, per in (("train", per_train), ("val", per_val)):
-        for k, wnid in enumerate(WNIDS):
-            d = root / "imagenette2-160" / split / wnid
-            d.mkdir(parents=True)
-            for i in range(per):
-                a = (60 * k + g.integers(0, 40, (size[1], size[0], 3))).astype(np.uint8)
-                Image.fromarray(a).save(d / f"{wnid}_{i}.JPEG", format="JPEG")
+from tests.conftest import ROOT, SCENES, write_cifar, write_imagenette
+from tests.conftest import imagenette_overrides as _imagenette_overrides
 
 
 def _recorded_run(folder) -> None:
@@ -80,10 +61,14 @@ def test_the_resnet_scene_compares_only_the_shortcuts():
     assert scene.compare.shared_scale and "skip" in c1 and "no skip" in c2
 
 
-def _imagenette_overrides(root: Path) -> list[str]:
-    return [f"landscape.data.root={root}", "landscape.data.size=16", "landscape.train.epochs=2",
-            "landscape.train.snapshots=3", "landscape.train.log_samples=0",
-            "landscape.grid.resolution=[6,6]", "landscape.grid.eval_samples=6"]
+def test_example_scenes_load_and_share_the_default_grid():
+    key = load_scene(ROOT / "scenes" / "default.yaml").cache_key()
+    opt = load_scene(ROOT / "scenes" / "optimizers.yaml")
+    for name in ("orbit", "flyover", "follow"):
+        scene = load_scene(ROOT / "scenes" / f"{name}.yaml")
+        assert scene.cache_key() == key
+        assert any(getattr(e, "shot", None) for e in scene.render.camera)
+    assert load_scene(ROOT / "scenes" / "follow.yaml").landscape == opt.landscape
 
 
 def test_imagenette_scene_computes_on_the_real_folder_layout(tmp_path, torch_one_thread):
@@ -106,7 +91,7 @@ def test_imagenette_scene_computes_on_the_real_folder_layout(tmp_path, torch_one
 
 @pytest.fixture
 def cifar_files(tmp_path, monkeypatch):
-    """CIFAR-10's python pickle batches (tests/test_data.py: write_cifar, 5 x 10 training images).
+    """CIFAR-10's python pickle batches (conftest.py: write_cifar, 5 x 10 training images).
     torchvision checks every file's md5, which files written here cannot match: the check is
     replaced by one for the files' existence, as in tests/test_data.py."""
     import os
@@ -145,78 +130,3 @@ def test_resnet_comparison_computes_both_panels_on_cifar_files(tmp_path, cifar_f
     assert a["parameters"] - b["parameters"] == 2 * 4 + 4 * 8 + 2 * (4 + 8)
     assert a["training"]["train_key"] != b["training"]["train_key"]
     assert not np.allclose(grids[0], grids[1])
-
-
-# --------------------------------------------------------------------------- compute/gpucheck.py
-
-def test_convnet_flops_match_a_hand_count():
-    """The Imagenette scene's FLOP figure (its header): 3x3 convolutions with padding 1 at 64, 32,
-    16 and 8 pixels (a 2x2 pool after each), then a linear layer from 64 x 4 x 4."""
-    from compute.gpucheck import forward_flops
-    from compute.models import build_model
-    ls = load_scene(ROOT / "scenes" / "imagenette_convnet.yaml").landscape_dict()
-    model = build_model(ls["model"], (3, 64, 64), 10)
-    chans, px, hand = [3, 16, 32, 64, 64], 64, 0
-    for cin, cout in zip(chans, chans[1:]):
-        hand += 2 * cin * cout * 9 * px * px
-        px //= 2
-    hand += 2 * 64 * px * px * 10
-    assert forward_flops(model, (3, 64, 64)) == hand == 27_152_384
-
-
-def test_stand_in_images_are_seeded_and_balanced():
-    from compute.gpucheck import stand_in
-    x, y, c = stand_in(40, 10, 8, seed=1)
-    assert x.shape == (40, 3, 8, 8) and c == 10 and torch.bincount(y).tolist() == [4] * 10
-    assert torch.equal(x, stand_in(40, 10, 8, seed=1)[0])
-    assert abs(float(x.mean())) < 0.1 and abs(float(x.std()) - 1) < 0.1
-
-
-def _sets(items: list[str]) -> list[str]:
-    return [a for item in items for a in ("--set", item)]
-
-
-def test_gpucheck_times_a_stand_in_when_imagenette_is_missing(tmp_path, capsys, torch_one_thread):
-    from compute import gpucheck
-    out = tmp_path / "check.json"
-    argv = ["--device", "cpu", "--quiet", "--cache-dir", str(tmp_path / "c"), "--json", str(out),
-            *_sets([f"landscape.data.root={tmp_path / 'nowhere'}", "landscape.data.size=16",
-                    "landscape.data.train_samples=20", "landscape.train.epochs=1", "landscape.train.snapshots=3",
-                    "landscape.train.log_samples=0", "landscape.grid.resolution=[6,5]",
-                    "landscape.grid.eval_samples=10"])]
-    rc = gpucheck.main(argv)
-    text = capsys.readouterr().out
-    assert rc == 0
-    assert "Imagenette is not in" in text and "STAND-IN" in text and "points/s" in text
-    f = json.loads(out.read_text())
-    assert f["stand_in"] is True and f["shape"] == [3, 16, 16] and f["train_samples"] == 20
-    assert f["grid"] == [6, 5] and f["eval_samples"] == 10 and f["train_steps"] == 1
-    assert f["grid_points_per_s"] > 0 and f["train_s"] > 0 and f["total_s"] >= f["grid_s"]
-    # the forward FLOPs of the scene's ConvNet at 16 pixels (the pools take it to 1 x 1)
-    assert f["forward_flops_per_image"] == 2 * 9 * (3 * 16 * 256 + 16 * 32 * 64 + 32 * 64 * 16 + 64 * 64 * 4) \
-        + 2 * 64 * 10
-    meta = json.loads((Path(f["entry"]) / "meta.json").read_text())
-    assert meta["data"]["name"] == "custom" and meta["data"]["classes"] == 10
-    assert meta["landscape"]["data"]["entry"] == "compute.gpucheck:stand_in"
-    assert meta["landscape"]["model"]["name"] == "convnet"
-    # a second run recomputes (force): a fresh timing, not the cached entry's
-    assert gpucheck.main(argv) == 0 and json.loads(out.read_text())["total_s"] != f["total_s"]
-
-
-def test_gpucheck_uses_imagenette_when_it_is_there(tmp_path, capsys, torch_one_thread):
-    from compute import gpucheck
-    write_imagenette(tmp_path / "data")
-    rc = gpucheck.main(["--device", "cpu", "--quiet", "--cache-dir", str(tmp_path / "c"), "--json",
-                        str(tmp_path / "f.json"), *_sets(_imagenette_overrides(tmp_path / "data"))])
-    text = capsys.readouterr().out
-    assert rc == 0 and "STAND-IN" not in text
-    f = json.loads((tmp_path / "f.json").read_text())
-    assert f["stand_in"] is False and f["data"] == "imagenette" and f["train_samples"] == 12
-
-
-@pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has a CUDA device")
-def test_gpucheck_without_cuda_says_so_in_one_line(capsys):
-    from compute import gpucheck
-    assert gpucheck.main([]) == 1
-    err = capsys.readouterr().err.strip()
-    assert "\n" not in err and "no CUDA device" in err and "--device cpu" in err

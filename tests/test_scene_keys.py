@@ -1,7 +1,9 @@
 """The scene package keeps its promises across changes to its code: the cache keys of the shipped
 scenes (and their comparison panels) stay what they were, so no cached landscape is recomputed by
 a refactoring; the public names of ``studio.scene`` are all there; ``FORMAT_VERSION`` has one home,
-studio/cache.py; and every module stays short enough to read in one sitting.
+studio/cache.py; and every module stays short enough to read in one sitting.  And what a scene's
+cache key (Scene.cache_key, studio/scene/spec.py) covers: the landscape (a custom entry's args and
+version too), not the render section, the title, the output or the file's layout.
 
 A scene whose text (or whose user files: entries' modules, weights) changed since the keys below
 were recorded is skipped: its key is meant to change.  Record new keys by hand after a deliberate
@@ -13,7 +15,10 @@ from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parent.parent
+from studio.scene import load_scene
+from tests.conftest import ROOT, write_scene
+from tests.conftest import TINY_SCENE as TINY
+
 MODELINE = "# yaml-language-server:"
 
 #: scene file -> sha256 (16 hex) of its text without the schema line, the digests of its user
@@ -164,3 +169,70 @@ def test_every_module_of_the_package_is_short():
     long = {p.name: n for p in (ROOT / "studio" / "scene").glob("*.py")
             if (n := len(p.read_text(encoding="utf-8").splitlines())) > 500}
     assert not long, long
+
+
+# --------------------------------------------------------------------------- what a key covers
+
+def test_default_scene_keys_unchanged():
+    root = Path(__file__).resolve().parent.parent
+    assert load_scene(root / "scenes" / "default.yaml").cache_key() == "6584cc1068dcc40e"
+
+
+def test_cache_key_covers_entry_args_and_version(tmp_path):
+    def key(model: str) -> str:
+        p = tmp_path / "k.yaml"
+        p.write_text(f"landscape:\n  model: {model}\n")
+        return load_scene(p).cache_key()
+    base = key("{name: custom, entry: 'm:f'}")
+    assert key("{name: custom, entry: 'm:f', args: {}, version: 0}") == base       # defaults written out
+    others = [key("{name: custom, entry: 'm:g'}"), key("{name: custom, entry: 'm:f', args: {h: 3}}"),
+              key("{name: custom, entry: 'm:f', version: 1}")]
+    assert len({base, *others}) == 4
+
+
+def key_of(tmp_path: Path, text: str) -> str:
+    return load_scene(write_scene(tmp_path, text, "k.yaml")).cache_key()
+
+
+SAME = {
+    "render fps": ("fps: 24", "fps: 12"),
+    "camera": ("azimuth: 40", "azimuth: -40"),
+    "render look": ("render:\n", "render:\n  look: {colormap: inferno, exaggeration: 1.2}\n"),
+    "title": ("title: tiny", "title: something else"),
+    "output": ("title: tiny", "title: tiny\noutput: {crf: 30, path: elsewhere.mp4}"),
+    "defaults written out": ("eval_samples: 128}", "eval_samples: 128, seed: 0}"),
+    "flow vs block style": ("  grid: {resolution: [24, 20], eval_samples: 128}",
+                            "  grid:\n    eval_samples: 128\n    resolution:\n      - 24\n      - 20"),
+    "comment": ("title: tiny", "# a comment\ntitle: tiny"),
+}
+
+DIFFERENT = {
+    "grid resolution": ("[24, 20]", "[24, 21]"),
+    "eval samples": ("eval_samples: 128", "eval_samples: 64"),
+    "model widths": ("widths: [16, 16]", "widths: [16, 8]"),
+    "activation": ("widths: [16, 16]", "widths: [16, 16], activation: relu"),
+    "data seed": ("samples: 512", "samples: 512, seed: 1"),
+    "data samples": ("samples: 512", "samples: 256"),
+    "train steps": ("steps: 100", "steps: 101"),
+    "plane method": ("  grid:", "  plane: {method: random}\n  grid:"),
+    "plane span": ("  grid:", "  plane: {span: 2}\n  grid:"),
+}
+
+
+def test_cache_key_ignores_render_and_presentation(tmp_path):
+    base = key_of(tmp_path, TINY)
+    assert len(base) == 16 and int(base, 16) >= 0
+    for name, (old, new) in SAME.items():
+        assert old in TINY, name
+        assert key_of(tmp_path, TINY.replace(old, new)) == base, name
+
+
+def test_cache_key_follows_the_landscape(tmp_path):
+    base = key_of(tmp_path, TINY)
+    keys = {base}
+    for name, (old, new) in DIFFERENT.items():
+        assert old in TINY, name
+        k = key_of(tmp_path, TINY.replace(old, new))
+        assert k != base, name
+        keys.add(k)
+    assert len(keys) == len(DIFFERENT) + 1

@@ -9,8 +9,7 @@ from pathlib import Path
 import pytest
 
 from studio.scene import SceneError, load_scene, locate_error
-from tests.conftest import write_scene
-from tests.test_scene_errors import ROOT, cli_error, cli_errors
+from tests.conftest import ROOT, cli_error, cli_errors, write_scene
 
 write = write_scene
 

@@ -10,11 +10,9 @@ import yaml
 
 from studio.scene import jsonschema as scene_schema
 from studio.scene.source import _Loader
-from tests.conftest import ROOT
+from tests.conftest import ROOT, SCENES
 
 jsonschema = pytest.importorskip("jsonschema", reason="jsonschema is in the test extras: pip install -e '.[test]'")
-
-SCENES = sorted((ROOT / "scenes").glob("*.yaml"))
 
 
 @pytest.fixture(scope="module")

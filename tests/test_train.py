@@ -1,10 +1,10 @@
 """Training (compute/train.py): optimizers against their plain update rules, learning-rate schedules
 against their closed forms and torch's schedulers, epochs, snapshot schedules, the per-snapshot log,
-determinism, mixed precision, the trained-model store (studio/cache.py) and the train: section's
-scene errors."""
+determinism, mixed precision, and training once for many landscapes through the trained-model store
+(its key, cache hits, damaged entries).  The store's format is tests/test_cache.py's, the train:
+section's scene errors tests/test_scene_landscape.py's."""
 from __future__ import annotations
 
-import json
 import math
 import textwrap
 from pathlib import Path
@@ -13,8 +13,7 @@ import numpy as np
 import pytest
 
 from studio import cache
-from studio.cache import CacheError, TrainedModel
-from studio.scene import SceneError, TrainSpec, load_scene
+from studio.scene import TrainSpec, load_scene
 from tests.conftest import write_scene
 
 torch = pytest.importorskip("torch")
@@ -474,38 +473,6 @@ def test_train_key():
         assert key(t) != base
 
 
-def test_default_scene_keys_unchanged():
-    root = Path(__file__).resolve().parent.parent
-    assert load_scene(root / "scenes" / "default.yaml").cache_key() == "6584cc1068dcc40e"
-
-
-def test_model_store_round_trip(tmp_path):
-    params = np.random.default_rng(0).standard_normal((4, 10)).astype(np.float32)
-    log = {"step": [0, 1, 5, 9], "epoch": [0, 1, 5, 9], "lr": [0.1] * 4, "train_loss": [2.0, 1.0, 0.5, 0.25],
-           "train_accuracy": [0.5, 0.6, 0.7, 0.8], "eval_loss": [2.1, 1.1, 0.6, 0.3],
-           "eval_accuracy": [0.4, 0.5, 0.6, 0.7]}
-    bufs = {"bn.running_mean": np.arange(3, dtype=np.float32), "bn.num_batches_tracked": np.array(9)}
-    d = cache.write_model(tmp_path, TrainedModel("0123456789abcdef", params, log, bufs, {"device": "cpu"}))
-    assert d == tmp_path / "models" / "0123456789abcdef"
-    assert sorted(f.name for f in d.parent.iterdir()) == ["0123456789abcdef"]     # no temporary left
-    tm = cache.read_model(tmp_path, "0123456789abcdef")
-    assert np.array_equal(tm.params, params) and tm.params.dtype == np.float32
-    assert tm.log["train_loss"].tolist() == log["train_loss"] and tm.log["step"].dtype == np.int64
-    assert set(tm.buffers) == set(bufs) and np.array_equal(tm.buffers["bn.running_mean"], bufs["bn.running_mean"])
-    assert tm.buffers["bn.num_batches_tracked"].shape == () and tm.buffers["bn.num_batches_tracked"] == 9
-    assert tm.meta["device"] == "cpu" and tm.meta["snapshots"] == 4
-    # damage: a log shorter than the snapshots, an unknown format
-    meta = json.loads((d / "meta.json").read_text())
-    (d / "meta.json").write_text(json.dumps(dict(meta, log=dict(meta["log"], lr=[0.1]))))
-    with pytest.raises(CacheError, match="column lr"):
-        cache.read_model(tmp_path, "0123456789abcdef")
-    (d / "meta.json").write_text(json.dumps(dict(meta, format_version=-1)))
-    with pytest.raises(CacheError, match="format version"):
-        cache.read_model(tmp_path, "0123456789abcdef")
-    with pytest.raises(CacheError, match="steps must be at least 0"):
-        cache.write_model(tmp_path, TrainedModel("0123456789abcdef", params, dict(log, step=[0, 2, 2, 4])))
-
-
 def run_compute(scene_path: Path, root: Path, capfd, force=False) -> str:
     from compute.pipeline import run
     run(load_scene(scene_path), root, device="cpu", progress=False, force=force)
@@ -601,57 +568,3 @@ def test_model_store_damaged_or_forced_retrains(tmp_path, capfd):
     assert np.array_equal(cache.read_model(root, tkey).params, before.params)   # stored again, same run
     err = run_compute(a, root, capfd, force=True)
     assert "trained model from" not in err and "stored the trained model" in err
-
-
-def test_old_entry_without_log_reads(tmp_path):
-    from conftest import synthetic_landscape
-    cache.write(tmp_path, synthetic_landscape("k1"))
-    ls = cache.read(tmp_path, "k1")
-    assert cache.training_log(ls.meta) is None
-
-
-# --------------------------------------------------------------------------- scene errors
-
-@pytest.mark.parametrize("train_yaml,line,parts", [
-    ("{steps: 100, epochs: 3}", 3, ["landscape.train", "give steps (100) or epochs (3), not both"]),
-    ("{lr_schedule: step}", 3, ["landscape.train", "lr_schedule: step needs step_size"]),
-    ("{lr_schedule: step, step_size: 10, milestones: [50]}", 3, ["landscape.train", "not both"]),
-    ("\n    lr: 0.01\n    lr_schedule: cosine\n    lr_min: 0.5", 6,
-     ["landscape.train.lr_min", "bad value 0.5", "less than lr (0.01)"]),
-    ("{lr_schedule: cosine, step_size: 5}", 3, ["landscape.train.step_size", "for lr_schedule: step"]),
-    ("{lr_min: 0.001}", 3, ["landscape.train.lr_min", "for lr_schedule: cosine"]),
-    ("{optimizer: adam, nesterov: true}", 3, ["landscape.train.nesterov", "sgd and momentum, not 'adam'"]),
-    ("{optimizer: sgd, nesterov: true}", 3, ["landscape.train", "nesterov needs momentum"]),
-    ("{optimizer: lamb}", 3, ["landscape.train.optimizer", "'sgd', 'momentum', 'adam' or 'adamw'"]),
-    ("{every: 10, snapshots: 50}", 3, ["landscape.train", "every", "or snapshots, not both"]),
-    ("{steps: 100, every: 100}", 3, ["landscape.train.every", "bad value 100", "at most 99"]),
-    ("{steps: 1000000, every: 2}", 3, ["landscape.train.every", "500,001 snapshots", "at most 100,000"]),
-    ("{steps: 100, warmup: 100}", 3, ["landscape.train.warmup", "shorter than training (100 steps)"]),
-    ("{steps: 100, lr_schedule: step, milestones: [20, 100]}", 3,
-     ["landscape.train.milestones", "milestone 100 is not before the end"]),
-    ("{lr_schedule: step, milestones: [20, 10]}", 3, ["landscape.train.milestones", "strictly increasing"]),
-    ("{epochs: 0}", 3, ["landscape.train.epochs", "at least 1"]),
-])
-def test_train_scene_errors(tmp_path, train_yaml, line, parts):
-    p = write(tmp_path, f"title: t\nlandscape:\n  train: {train_yaml}\n")
-    with pytest.raises(SceneError) as ei:
-        load_scene(p)
-    msg = str(ei.value)
-    assert msg.startswith(f"{p}:{line}: "), msg
-    for part in parts:
-        assert part in msg, msg
-
-
-def test_epochs_checked_against_the_data(tmp_path):
-    # 512 samples in batches of 100: 6 steps an epoch, 2 epochs: 12 steps
-    p = write(tmp_path, "landscape:\n  data: {samples: 512}\n  train: {epochs: 2, batch_size: 100, every: 12}\n")
-    with pytest.raises(SceneError, match=r"landscape.train.every: bad value 12: training runs 2 epochs of 6 "
-                                         r"steps, 12 steps"):
-        load_scene(p)
-    p = write(tmp_path, "landscape:\n  data: {samples: 512}\n  train: {epochs: 2, batch_size: 100}\n"
-                        "  plane: {method: interpolate, checkpoints: [0, 13]}\n")
-    with pytest.raises(SceneError, match=r"bad value 13: training runs 12 steps \(landscape.train.epochs\)"):
-        load_scene(p)
-    ok = write(tmp_path, "landscape:\n  data: {samples: 512}\n  train: {epochs: 2, batch_size: 100, every: 5}\n"
-                         "  plane: {method: interpolate, checkpoints: [0, 12]}\n")
-    assert load_scene(ok).landscape.train.total_steps(512) == 12
