@@ -240,3 +240,160 @@ def test_split_film_and_still_from_the_command_line(gl, tmp_path):
     assert r.returncode == 3
     assert "compare.panels[1] (Panel 2)" in r.stderr and "python -m compute" in r.stderr
     assert not (tmp_path / "x.mp4").exists()
+
+
+# ----------------------------------------------------------------------------- grids of up to 16
+
+@pytest.mark.parametrize("n", range(1, 17))
+def test_split_cells_tile_the_frame_in_rows_up_to_sixteen(n):
+    from render.compare import GRID_SHAPES, MAX_PANELS, split_cells
+    from studio.scene.film import MAX_GRID
+    assert MAX_PANELS == MAX_GRID == 16                       # what the schema allows, the layout draws
+    w, h, g = 1920, 1008, 4
+    cells = split_cells(n, w, h, g)
+    cols, rows = GRID_SHAPES[n]
+    assert len(cells) == n and cols * rows >= n > (cols - 1) * rows if n > 1 else True
+    covered = np.zeros((h, w), int)
+    for x, y, cw, ch in cells:
+        assert x >= 0 and y >= 0 and x + cw <= w and y + ch <= h and cw > 0 and ch > 0
+        covered[y:y + ch, x:x + cw] += 1
+    assert covered.max() == 1                                 # no two panels overlap
+    by_row = {}
+    for x, y, cw, ch in cells:
+        by_row.setdefault(y, []).append((x, cw))
+    assert len(by_row) == rows
+    for y, row in by_row.items():
+        xs = sorted(row)
+        for (x0, w0), (x1, _) in zip(xs, xs[1:]):
+            assert x1 - (x0 + w0) == g                        # the divider between neighbours
+        left, right = xs[0][0], w - (xs[-1][0] + xs[-1][1])
+        assert abs(left - right) <= 1 if len(row) < cols else left == right == 0     # a short row centred
+    # the cells are as near the frame's shape as the count allows: none flatter than 1:3 or taller than 3:1
+    assert all(1 / 3 < (cw / ch) / (w / h) < 3 for _, _, cw, ch in cells)
+
+
+def test_split_cells_refuses_more_than_the_grid_holds():
+    from render.compare import split_cells
+    with pytest.raises(ValueError, match="1 to 16 panels, got 17"):
+        split_cells(17, 1920, 1080, 4)
+
+
+def test_six_panels_split_into_three_by_two(gl, tmp_path):
+    from render.compare import GAP_RGB
+    p, c = _compare_scene(tmp_path, "  layout: split\n", render_yaml="  title_card: false\n", panels=6)
+    scene, panels, film = _compare_film(p, c)
+    with film:
+        img = film.frame(1.5)
+        cells, parts = film.cells, [f.frame(1.5) for f in film.films]
+    assert len({(x, y) for x, y, _, _ in cells}) == 6 and len({y for _, y, _, _ in cells}) == 2
+    for (x, y, w, h), part in zip(cells, parts):
+        # each cell is its panel's own frame (the caption and its band aside, at the top: compare the
+        # bottom third, clear of them even in cells this small)
+        np.testing.assert_array_equal(img[y + 2 * h // 3:y + h, x:x + w], part[2 * h // 3:])
+    x, y, w, h = cells[0]
+    assert (img[y:y + h, x + w:x + w + film.gap] == GAP_RGB).all()
+
+
+# ----------------------------------------------------------------------------- a sweep's gallery film
+
+SWEEP_FILM = """title: A sweep
+landscape:
+  grid: {resolution: [60, 50]}
+  plane: {method: random}
+  train: {steps: 40, snapshots: 8}
+sweep: {key: train.lr, label: learning rate, values: [0.01, 0.1, 10.0], moments: [init, end]}
+render:
+  size: [640, 360]
+  fps: 10
+  duration: 4.0
+  title_card: false
+"""
+
+
+def _sweep_film(tmp_path, notes=True):
+    """A sweep of three values at two moments with synthetic entries; the last value's end diverged."""
+    from render.compare import CompareFilm
+    from render.film import Options
+    from studio import cache
+    tmp_path.mkdir(parents=True, exist_ok=True)
+    p = write_scene(tmp_path, SWEEP_FILM, "sweep.yaml")
+    scene = load_scene(p)
+    panels = []
+    for caption, sc, value, moment in scene.sweep_panels():
+        ls = synthetic_landscape(sc.cache_key(), 60, 50)
+        if value == 10.0 and moment == "end":
+            ls = dataclasses.replace(ls, loss=np.full_like(np.asarray(ls.loss), np.nan))
+        elif value == 0.1:
+            ls = dataclasses.replace(ls, loss=_ring(ls.loss))
+        cache.write(tmp_path / "cache", ls)
+        panels.append((scene.sweep.caption(value), sc, cache.read(tmp_path / "cache", sc.cache_key())))
+    texts = [f"note {k}" for k in range(len(panels))] if notes else None
+    return scene, panels, CompareFilm(scene, panels, Options(640, 360, 10, 4.0), texts)
+
+
+def test_a_sweep_film_is_one_page_a_moment_under_one_camera(gl, tmp_path):
+    from render.compare import DivergedPanel
+    scene, panels, film = _sweep_film(tmp_path)
+    with film:
+        # panels go value by value (each value's moments in turn): page j holds every value's moment j
+        assert film.layout.pages == [[0, 2, 4], [1, 3, 5]]
+        assert film.layout.page_captions == ["At initialization", "At the end"]
+        assert isinstance(film.films[5], DivergedPanel) and not isinstance(film.films[4], DivergedPanel)
+        # one camera: every page at the film's own time, the same view in every panel
+        assert film.local_time(1, 3.0) == 3.0 and film.local_time(0, 0.7) == 0.7
+        cams = [f.camera.state(1.0) for f in film.films if not isinstance(f, DivergedPanel)]
+        assert all(c == cams[0] for c in cams)
+        # the grid leaves a strip at the bottom for the moments' names
+        assert film.strip_h > 0 and max(y + h for _, y, _, h in film.cells) <= 360 - film.strip_h
+        first, second = film.frame(0.5), film.frame(3.5)
+        x, y, w, h = film.cells[5]
+        # the bottom quarter of the cell, clear of its caption and band
+        diverged_cell = second[y + 3 * h // 4:y + h, x:x + w].astype(int)
+        landscape_cell = first[y + 3 * h // 4:y + h, x:x + w].astype(int)      # the same cell on page 0
+    assert first.shape == second.shape == (360, 640, 3)
+    # the diverged panel is a dark red cell (red above green and blue), not a landscape or a hole;
+    # the same value at initialization, on the first page, is a landscape
+    assert (diverged_cell[..., 0] > diverged_cell[..., 1] + 12).mean() > 0.8
+    assert (landscape_cell[..., 0] > landscape_cell[..., 1] + 12).mean() < 0.5
+    assert landscape_cell.std() > 5
+
+
+def test_a_sweep_film_crossfades_pages_and_lights_the_current_moment(gl, tmp_path):
+    scene, panels, film = _sweep_film(tmp_path)
+    with film:
+        assert film.slot == 2.0 and film.half == pytest.approx(0.75)
+        a, b, u = film.blend_at(2.0)
+        assert (a, b) == (0, 1) and u == pytest.approx(0.5)
+        mid = film.frame(2.0).astype(np.float32)
+        p0, p1 = film._page(0, 2.0).astype(np.float32), film._page(1, 2.0).astype(np.float32)
+        strip = slice(360 - film.strip_h, 360)
+        early, late = film.frame(0.5)[strip], film.frame(3.5)[strip]
+    # the pictures halfway through the crossfade are the two pages mixed half and half (each cell's
+    # bottom third: clear of the captions drawn over the mix)
+    for x, y, w, h in film.cells[::2]:
+        part = (slice(y + 2 * h // 3, y + h), slice(x, x + w))
+        np.testing.assert_allclose(mid[part], 0.5 * p0[part] + 0.5 * p1[part], atol=1.01)
+    assert np.abs(p0 - p1).mean() > 3                      # two different pages, not one
+    # the strip's lit name moves from the first half (the first moment) to the second
+    def lit(img, half):
+        part = img[:, :320] if half == 0 else img[:, 320:]
+        return int((part.max(axis=-1) > 200).sum())
+    assert lit(early, 0) > lit(early, 1) and lit(late, 1) > lit(late, 0)
+
+
+def test_a_sweep_film_captions_each_panel_with_its_value_and_figures(gl, tmp_path):
+    _, _, plain = _sweep_film(tmp_path / "a", notes=False)
+    _, _, noted = _sweep_film(tmp_path / "b")
+    with plain, noted:
+        a, b = plain.frame(1.0).astype(int), noted.frame(1.0).astype(int)
+        x, y, w, h = noted.cells[0]
+        tiles = [film.tiles.get(("panel", 0, overlay_scale(film), w), None) for film in (plain, noted)]
+    # the note is a second line under the value: a taller caption at the cell's top, the rest alike
+    assert tiles[1].size[1] > tiles[0].size[1] * 1.4
+    top, bottom = (slice(y, y + h // 3), slice(x, x + w)), (slice(y + 2 * h // 3, y + h), slice(x, x + w))
+    assert np.abs(a[top] - b[top]).max() > 60 and np.array_equal(a[bottom], b[bottom])
+
+
+def overlay_scale(film) -> float:
+    from render import overlay
+    return overlay.text_scale(film.opts.height)

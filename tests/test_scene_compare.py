@@ -140,8 +140,8 @@ CASES = {
         """, 3, ["compare.panels: bad value", "at least 2 items"]),
     "too_many_panels": ("""
         compare:
-          panels: [{}, {}, {}, {}, {}]
-        """, 2, ["compare.panels", "at most 4 items"]),
+          panels: [{}, {}, {}, {}, {}, {}, {}, {}, {}, {}, {}, {}, {}, {}, {}, {}, {}]
+        """, 2, ["compare.panels", "at most 16 items"]),
     "layout": ("""
         compare:
           layout: grid

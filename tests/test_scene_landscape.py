@@ -96,7 +96,7 @@ BAD = {
     "method": (
         "{method: eigen}",
         "landscape.plane.method: bad value \"eigen\"; allowed: one of 'pca', 'random', 'hessian', "
-        "'checkpoints' or 'interpolate'"),
+        "'checkpoints', 'interpolate' or 'minima'"),
 }
 
 

@@ -43,6 +43,7 @@ def test_a_sweep_is_one_panel_per_value_and_moment(tmp_path):
 
 @pytest.mark.slow
 def test_a_sweep_computes_and_a_diverging_panel_renders(tmp_path, gl):
+    # computed in one process, then filmed: the gallery film, sheet, table and chart
     p = write_scene(tmp_path, SWEEP)
     env = {"cwd": tmp_path, "capture_output": True, "text": True, "timeout": 600}
     r = subprocess.run([sys.executable, "-m", "compute", str(p), "--quiet"], **env)
@@ -58,9 +59,13 @@ def test_a_sweep_computes_and_a_diverging_panel_renders(tmp_path, gl):
     end = entries[(10, "end")]
     assert not np.isfinite(end.loss).any() and end.meta["plane"].get("diverged")
     assert cache.read_figures(tmp_path / "cache", end.key)[0]["figures"] is None
-    r = subprocess.run([sys.executable, "-m", "render", str(p)], **env)
+    r = subprocess.run([sys.executable, "-m", "render", str(p), "--fps", "5"], **env)
     assert r.returncode == 0, r.stderr
     out = tmp_path / "out"
+    # the gallery film: the two values side by side, one page a moment (render/compare.py)
+    from render.writer import probe
+    assert probe(out / "scene.mp4") == {"codec": "h264", "pix_fmt": "yuv420p", "width": 320, "height": 180,
+                                        "frames": 20}
     rows = list(csv.DictReader(open(out / "scene_figures.csv")))
     assert [(r["value"], r["moment"]) for r in rows] == [("0.01", "init"), ("0.01", "20"), ("0.01", "end"),
                                                          ("10", "init"), ("10", "20"), ("10", "end")]
@@ -95,3 +100,25 @@ def test_a_sweeps_bad_input_is_one_line(tmp_path, sweep, piece):
     text = SWEEP.replace("sweep: {key: train.lr, values: [0.01, 10], moments: [init, 20, end]}", f"sweep: {sweep}")
     msg = cli_error(tmp_path, write_scene(tmp_path, text))
     assert piece in msg, msg
+
+
+@pytest.mark.slow
+def test_a_sweeps_panels_spread_over_processes(tmp_path, torch_one_thread):
+    """Under torchrun each panel's rows are shared out like a single grid's: every panel's entry equals
+    the one-process run's (one thread per process in both, so the rounding is the same)."""
+    import os
+    from compute.__main__ import main
+    p = write_scene(tmp_path, SWEEP.replace("values: [0.01, 10], moments: [init, 20, end]",
+                                            "values: [0.01, 0.1], moments: [init, end]"))
+    env = dict(os.environ, OMP_NUM_THREADS="1", PYTHONPATH=str(ROOT))
+    for k in ("RANK", "WORLD_SIZE", "LOCAL_RANK", "MASTER_ADDR", "MASTER_PORT"):
+        env.pop(k, None)
+    r = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
+                        "-m", "compute", str(p), "--cache-dir", str(tmp_path / "two"), "--quiet", "--device", "cpu"],
+                       cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr[-3000:]
+    assert r.stderr.count("grid on 2 processes") == 4 and "panel 4/4" in r.stderr
+    assert main([str(p), "--cache-dir", str(tmp_path / "one"), "--quiet", "--device", "cpu"]) == 0
+    for _, sc, _, _ in load_scene(p).sweep_panels():
+        a, b = cache.read(tmp_path / "one", sc.cache_key()), cache.read(tmp_path / "two", sc.cache_key())
+        assert np.array_equal(a.loss, b.loss, equal_nan=True)
