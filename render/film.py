@@ -345,12 +345,8 @@ class Film(Closing):
         """The post passes on the whole (stitched) frame at the output size: depth of field (from
         the depth code in the alpha channel, which then goes), then bloom (render/post.py)."""
         look = self.look
-        if self._dof:
-            img = post.depth_of_field(np.ascontiguousarray(img[..., :3]), img[..., 3],
-                                      self._focus(t, mvp, s, depth_range), look.depth_of_field)
-        if look.bloom > 0:
-            img = post.bloom(img, look.bloom)
-        return np.ascontiguousarray(img)
+        focus = self._focus(t, mvp, s, depth_range) if self._dof else None
+        return post.apply(img, focus, look.depth_of_field, look.bloom)
 
     def _trail_sprites(self, t: float) -> tuple[list, list[overlay.Reading]]:
         """The trails at time t as sprite batches (positions, colours, sizes, scale, soft,

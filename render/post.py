@@ -1,4 +1,4 @@
-"""Post passes on a whole drawn frame: bloom and depth of field.
+"""Post passes on a whole drawn frame: depth of field, then bloom (``apply``).
 
 They run on the frame after it is drawn and, when it was drawn in tiles, stitched
 (render/film.py), so a 4K still drawn in pieces gets exactly the glow and focus of
@@ -6,20 +6,19 @@ a frame drawn in one: no seams at the tiles' borders and no margins to size.
 
 Both work at a low resolution (about 270 rows, whatever the frame's size, so the
 blur's reach is a fixed fraction of the frame's height): the frame is shrunk by a
-box filter, blurred (a Gaussian made of three box blurs), and brought back with
-bilinear interpolation.  The image work is Pillow's (C: box reduce, Gaussian blur,
-bilinear resize, saturating add, masked composite), so the full look costs the film
-loop little beside drawing the million points; NumPy only shapes the low-resolution
-glow and looks up the depth of field's mask.
+box filter, blurred (a Gaussian made of three box blurs), and brought back to full
+size (bilinear to half size, then pixel doubling: the blurred picture is smooth, and
+this costs a third of a full-size bilinear resize).  The image work is Pillow's (C:
+box reduce, blur, resize, lookup table, masked composite, saturating add) on the
+frame as it comes from the GL read-back; NumPy only shapes the low-resolution glow.
 
+* ``depth_of_field``: the frame mixed with its blurred self by how far each pixel's
+  depth (the alpha channel the cloud program writes: render/gl.py, draw_cloud's
+  depth_range) lies from the focus depth; nothing in front of the terrain (trails,
+  the head) changes the depth, so they soften with what is under them.
 * ``bloom``: the light above a threshold (the path's head and trail, highlights,
-  the brightest colours) blurred and added back; only the part of the frame
-  around bright pixels is brought back to full size.
-* ``depth_of_field``: the frame mixed with its blurred self by how far each
-  pixel's depth (the alpha channel the cloud program writes: render/gl.py,
-  draw_cloud's depth_range) lies from the focus depth; nothing in front of the
-  terrain (trails, the head) changes the depth, so they soften with what is under
-  them.
+  the brightest colours) blurred and added back; only the part of the frame around
+  bright pixels is brought back to full size.
 """
 from __future__ import annotations
 
@@ -30,21 +29,35 @@ from PIL import Image, ImageChops, ImageFilter
 
 #: rows of the low-resolution copy the blurs work on
 LOW_ROWS = 270
-#: bloom: the brightness (0-1, the brightest channel) above which light spills
+#: bloom: the brightness (0-1, the luminance below) above which light spills
 BLOOM_THRESHOLD = 0.86
 #: bloom: the luminance weights of "bright" (the path's pale core and white highlights, not merely
 #: saturated colours)
 LUMA = np.array([0.30, 0.55, 0.15], np.float32)
 
 
+def apply(img: np.ndarray, focus: float | None, depth_of_field: float, bloom: float) -> np.ndarray:
+    """The frame ``img`` (H, W, 3 or 4 uint8) after its post passes: with a ``focus`` (0-1 on the
+    depth scale of the alpha channel, which then goes) and ``depth_of_field`` > 0 the depth of
+    field, then with ``bloom`` > 0 the bloom.  A fourth channel that is not a depth (a transparent
+    frame's alpha) passes through."""
+    if (focus is None or depth_of_field <= 0) and bloom <= 0:
+        return img
+    im = Image.fromarray(np.ascontiguousarray(img))
+    alpha = None
+    if focus is not None and depth_of_field > 0:
+        im = _depth_of_field(im, focus, depth_of_field)
+    elif im.mode == "RGBA":
+        alpha, im = im.getchannel("A"), im.convert("RGB")
+    if bloom > 0:
+        im = _bloom(im, bloom)
+    if alpha is not None:
+        im = Image.merge("RGBA", (*im.split(), alpha))
+    return np.array(im)                                     # a writable copy
+
+
 def _factor(h: int) -> int:
     return max(1, int(round(h / LOW_ROWS)))
-
-
-def _low(img: np.ndarray, f: int) -> Image.Image:
-    """(H, W, 3) uint8 -> the frame's block means over f x f blocks (edge blocks partial)."""
-    im = Image.fromarray(np.ascontiguousarray(img))
-    return im if f == 1 else im.reduce(f)
 
 
 def _blur(im: Image.Image, r: int) -> Image.Image:
@@ -52,53 +65,56 @@ def _blur(im: Image.Image, r: int) -> Image.Image:
     return im.filter(ImageFilter.GaussianBlur(math.sqrt(r * (r + 1))))
 
 
-def bloom(img: np.ndarray, strength: float, radius: float = 0.012) -> np.ndarray:
-    """``img`` (H, W, 3 or 4, uint8) with the light above BLOOM_THRESHOLD spilled around it:
-    blurred over about ``radius`` of the frame's height (two scales, the wider one fainter)
-    and added, ``strength`` times.  A fourth channel passes through unchanged."""
-    if strength <= 0:
-        return img
-    h, w = img.shape[:2]
-    f = _factor(h)
-    low = np.asarray(_low(img[..., :3], f), np.float32) / 255.0
-    weight = np.clip((low @ LUMA - BLOOM_THRESHOLD) / (1 - BLOOM_THRESHOLD), 0, 1) ** 2
-    if not weight.any():
-        return img
-    src = Image.fromarray(np.clip(np.rint(low * weight[..., None] * 255.0), 0, 255).astype(np.uint8))
-    rl = max(1, int(round(radius * h / f)))
-    glow = (np.asarray(_blur(src, rl), np.float32) + 0.5 * np.asarray(_blur(src, 3 * rl), np.float32)) * strength
-    on = glow.max(axis=-1) > 0.5
-    ys, xs = np.nonzero(on)
-    if len(ys) == 0:
-        return img
-    # only the part of the frame the glow reaches is brought back to full size
-    y0, y1, x0, x1 = ys.min(), ys.max() + 1, xs.min(), xs.max() + 1
-    part = Image.fromarray(np.clip(glow[y0:y1, x0:x1] + 0.5, 0, 255).astype(np.uint8))
-    r0, c0 = y0 * f, x0 * f
-    r1, c1 = min(h, y1 * f), min(w, x1 * f)
-    part = part.resize(((x1 - x0) * f, (y1 - y0) * f), Image.BILINEAR).crop((0, 0, c1 - c0, r1 - r0))
-    out = img.copy()
-    region = Image.fromarray(np.ascontiguousarray(out[r0:r1, c0:c1, :3]))
-    out[r0:r1, c0:c1, :3] = np.asarray(ImageChops.add(region, part))     # saturating at 255
-    return out
+def _up(low: Image.Image, f: int, size: tuple[int, int]) -> Image.Image:
+    """A low-resolution image made with factor f brought to ``size`` (cropped from the blocks' full
+    extent): bilinear to half of that extent, then doubled pixel by pixel."""
+    full = (low.width * f, low.height * f)
+    if f >= 2 and f % 2 == 0:
+        im = low.resize((full[0] // 2, full[1] // 2), Image.BILINEAR).resize(full, Image.NEAREST)
+    else:
+        im = low.resize(full, Image.BILINEAR)
+    return im.crop((0, 0, *size)) if full != size else im
 
 
-def depth_of_field(img: np.ndarray, depth: np.ndarray, focus: float, strength: float,
-                   radius: float = 0.006) -> np.ndarray:
-    """``img`` (H, W, 3, uint8) softened away from the focus: ``depth`` (H, W, uint8: 0 nearest,
-    255 the background) against ``focus`` (0-1 on the same scale); pixels ``0.5 / strength`` of
-    the depth range or more from it take the blurred frame (a blur over about ``radius`` of the
-    frame's height times 1 + 2 x strength)."""
-    if strength <= 0:
-        return img
-    h, w = img.shape[:2]
-    f = _factor(h)
-    low = _low(img, f)
-    r = max(1, int(round(radius * (1 + 2 * strength) * h / f)))
-    soft = _blur(low, r).resize((low.width * f, low.height * f), Image.BILINEAR).crop((0, 0, w, h))
+def _depth_of_field(rgbd: Image.Image, focus: float, strength: float, radius: float = 0.006) -> Image.Image:
+    """The RGB frame softened away from the focus: its alpha channel the depth (0 nearest, 255 the
+    background) against ``focus``; pixels ``0.5 / strength`` of the depth range or more from it take
+    the blurred frame (a blur over about ``radius`` of the frame's height times 1 + 2 x strength)."""
+    rgb = rgbd.convert("RGB")
+    f = _factor(rgb.height)
+    r = max(1, int(round(radius * (1 + 2 * strength) * rgb.height / f)))
+    low = rgb.reduce(f) if f > 1 else rgb
+    soft = _up(_blur(low, r), f, rgb.size)
     # how much each depth code takes of the blurred frame, 0-255 (a table of the 256 codes)
     code = np.arange(256) / 255.0
     lut = np.clip((np.abs(code - focus) * 2.0 * strength - 0.04) / 0.5, 0, 1)
     lut = np.rint(255 * lut * lut * (3 - 2 * lut)).astype(np.uint8)
-    mask = Image.fromarray(lut[np.ascontiguousarray(depth)])
-    return np.array(Image.composite(soft, Image.fromarray(np.ascontiguousarray(img)), mask))     # writable
+    mask = rgbd.getchannel("A").point(lut.tolist())
+    return Image.composite(soft, rgb, mask)
+
+
+def _bloom(rgb: Image.Image, strength: float, radius: float = 0.012) -> Image.Image:
+    """The RGB frame with the light above BLOOM_THRESHOLD spilled around it: blurred over about
+    ``radius`` of the frame's height (two scales, the wider one fainter) and added, ``strength``
+    times."""
+    w, h = rgb.size
+    f = _factor(h)
+    low = np.asarray(rgb.reduce(f) if f > 1 else rgb, np.float32) / 255.0
+    weight = np.clip((low @ LUMA - BLOOM_THRESHOLD) / (1 - BLOOM_THRESHOLD), 0, 1) ** 2
+    if not weight.any():
+        return rgb
+    src = Image.fromarray(np.clip(np.rint(low * weight[..., None] * 255.0), 0, 255).astype(np.uint8))
+    rl = max(1, int(round(radius * h / f)))
+    glow = (np.asarray(_blur(src, rl), np.float32) + 0.5 * np.asarray(_blur(src, 3 * rl), np.float32)) * strength
+    ys, xs = np.nonzero(glow.max(axis=-1) > 0.5)
+    if len(ys) == 0:
+        return rgb
+    # only the part of the frame the glow reaches is brought back to full size (whole blocks, so the
+    # part's edges fall where the whole glow's would)
+    y0, y1, x0, x1 = ys.min(), ys.max() + 1, xs.min(), xs.max() + 1
+    box = (x0 * f, y0 * f, min(w, x1 * f), min(h, y1 * f))
+    part = Image.fromarray(np.clip(glow[y0:y1, x0:x1] + 0.5, 0, 255).astype(np.uint8))
+    part = _up(part, f, (box[2] - box[0], box[3] - box[1]))
+    out = rgb.copy()
+    out.paste(ImageChops.add(rgb.crop(box), part), box[:2])         # saturating at 255
+    return out
