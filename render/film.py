@@ -85,6 +85,17 @@ class PanelOptions:
     readout: bool = True
 
 
+@dataclass(frozen=True)
+class Drawn:
+    """A frame between ``Film.draw`` and ``Film.finish``: the drawn picture (RGB, or RGBA with the
+    depth code or a transparent frame's alpha), its time, view and focus, and its read-out."""
+    t: float
+    img: np.ndarray
+    mvp: np.ndarray
+    focus: float | None                 # the depth of field's focus (0-1 on the depth code), None: off
+    readings: list
+
+
 def background_gradient(colors: tuple[str, ...]) -> tuple[np.ndarray, np.ndarray]:
     """The background's (top, bottom) RGB in [0, 1] from ``render.look.background_colors()``: an
     explicit gradient, or one colour as the bottom of a faint gradient that lightens upwards."""
@@ -313,6 +324,11 @@ class Film(Closing):
         return float(np.clip((w - depth_range[0]) / max(depth_range[1] - depth_range[0], 1e-9), 0, 1))
 
     def frame(self, t: float) -> np.ndarray:
+        return self.finish(self.draw(t))
+
+    def draw(self, t: float) -> "Drawn":
+        """The GL part of frame t (on the thread that owns the GL context): the terrain, trails and
+        marks drawn and read back, with what ``finish`` needs to complete the frame."""
         o = self.opts
         if self.morph is not None:
             self._set_morph(t)
@@ -331,22 +347,21 @@ class Film(Closing):
         depth_range = (float(dists.min()) * 0.9, float(dists.max()))
         self._eye, self._depth_range = eye, depth_range
         img = box_downsample(self._draw(mvp, fog_range, sprites, corners), self.ss)
-        img = self._post(img, t, mvp, s, depth_range)
-        self.marks.draw_labels(img, mvp, t)
-        self.overlays.draw(img, t, readings if self.panel.readout else [])
+        focus = self._focus(t, mvp, s, depth_range) if self._dof else None
+        return Drawn(t, img, mvp, focus, readings if self.panel.readout else [])
+
+    def finish(self, d: "Drawn") -> np.ndarray:
+        """The rest of a drawn frame, without GL (so write_film runs it beside the next frame's
+        drawing): the post passes, the marks' labels, the overlays, straight alpha."""
+        img = post.apply(d.img, d.focus, self.look.depth_of_field, self.look.bloom)
+        self.marks.draw_labels(img, d.mvp, d.t)
+        self.overlays.draw(img, d.t, d.readings)
         # with no background the frame was drawn and overlaid in premultiplied colours
         return unpremultiply(img) if self.transparent else img
 
     @property
     def _dof(self) -> bool:
         return self.look.depth_of_field > 0 and not self.transparent
-
-    def _post(self, img: np.ndarray, t: float, mvp, s: dict, depth_range) -> np.ndarray:
-        """The post passes on the whole (stitched) frame at the output size: depth of field (from
-        the depth code in the alpha channel, which then goes), then bloom (render/post.py)."""
-        look = self.look
-        focus = self._focus(t, mvp, s, depth_range) if self._dof else None
-        return post.apply(img, focus, look.depth_of_field, look.bloom)
 
     def _trail_sprites(self, t: float) -> tuple[list, list[overlay.Reading]]:
         """The trails at time t as sprite batches (positions, colours, sizes, scale, soft,

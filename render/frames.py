@@ -7,9 +7,10 @@ or a comparison's ``CompareFilm``.
 from __future__ import annotations
 
 import sys
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import closing
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Iterator
 
 import numpy as np
 
@@ -104,11 +105,33 @@ def write_film(film, out: Path, opts: Options, crf: int, preset: str, progress: 
                   VideoWriter(out, opts.width, opts.height, opts.fps, crf=crf, preset=preset, fmt=fmt,
                               alpha=film.transparent))
         with writer as w:
-            for i in tqdm(range(n), desc="frames", unit="frame", disable=not progress,
-                          mininterval=1.0, dynamic_ncols=True, file=sys.stderr):
-                w.write(film.frame(i / opts.fps))
+            times = tqdm([i / opts.fps for i in range(n)], desc="frames", unit="frame", disable=not progress,
+                         mininterval=1.0, dynamic_ncols=True, file=sys.stderr)
+            for img in frames(film, times):
+                w.write(img)
     dt = time.perf_counter() - t0
     return {"frames": n, "seconds": dt, "fps": n / dt if dt > 0 else None}
+
+
+def frames(film, times) -> Iterator[np.ndarray]:
+    """``film``'s frames at ``times``, in order.  A film that draws and finishes its frames apart
+    (``draw(t)`` on this thread, which owns the GL context; ``finish(drawn)`` without GL: a
+    ``render.film.Film``) has each frame finished on a second thread while the next is drawn, so the
+    post passes and overlays run beside the GL's drawing instead of after it; the frames are the
+    same either way."""
+    if not hasattr(film, "draw"):
+        for t in times:
+            yield film.frame(t)
+        return
+    with ThreadPoolExecutor(1) as pool:
+        pending = None
+        for t in times:
+            drawn = film.draw(t)
+            if pending is not None:
+                yield pending.result()
+            pending = pool.submit(film.finish, drawn)
+        if pending is not None:
+            yield pending.result()
 
 
 def write_still(film, out: Path, t: float, opts: Options | None = None) -> Path:

@@ -13,7 +13,7 @@ from studio import cache
 from studio.scene import load_scene
 from tests.conftest import DESCENT_TRAILS_SCENE as RENDER_SCENE
 from tests.conftest import FILM_RENDER as RENDER
-from tests.conftest import ROOT, synthetic_with_descents, write_scene
+from tests.conftest import ROOT, frame_diff, synthetic_with_descents, write_scene
 from tests.conftest import background_fraction as _background_fraction
 from tests.conftest import frame_diff as _diff
 from tests.conftest import render_film as _film
@@ -242,7 +242,7 @@ def test_failed_render_leaves_no_file(gl, scene_with_cache, tmp_path, monkeypatc
     scene = load_scene(p)
     ls = cache.read(c, scene.cache_key())
     calls = {"n": 0}
-    real = film_mod.Film.frame
+    real = film_mod.Film.finish          # a frame's second half, on write_film's finishing thread
 
     def boom(self, t):
         calls["n"] += 1
@@ -250,7 +250,7 @@ def test_failed_render_leaves_no_file(gl, scene_with_cache, tmp_path, monkeypatc
             raise RuntimeError("interrupted")
         return real(self, t)
 
-    monkeypatch.setattr(film_mod.Film, "frame", boom)
+    monkeypatch.setattr(film_mod.Film, "finish", boom)
     out = tmp_path / "o" / "x.mp4"
     with pytest.raises(RuntimeError, match="interrupted"):
         render_film(scene, ls, out, Options(320, 180, 10, 1.2), 18, "ultrafast", progress=False)
@@ -367,7 +367,7 @@ def test_failed_png_sequence_leaves_nothing(gl, scene_with_cache, tmp_path, monk
                 fmt="png")
     before = sorted(f.name for f in out.iterdir())
     calls = {"n": 0}
-    real = film_mod.Film.frame
+    real = film_mod.Film.finish          # a frame's second half, on write_film's finishing thread
 
     def boom(self, t):
         calls["n"] += 1
@@ -375,7 +375,7 @@ def test_failed_png_sequence_leaves_nothing(gl, scene_with_cache, tmp_path, monk
             raise KeyboardInterrupt
         return real(self, t)
 
-    monkeypatch.setattr(film_mod.Film, "frame", boom)
+    monkeypatch.setattr(film_mod.Film, "finish", boom)
     with pytest.raises(KeyboardInterrupt):
         render_film(scene, ls, out, Options(320, 180, 10, 1.2), 18, "ultrafast", progress=False, fmt="png")
     assert sorted(f.name for f in out.iterdir()) == before
@@ -636,3 +636,20 @@ def test_a_follow_shot_on_a_path_the_cache_lacks_is_a_clear_error(scene_with_cac
     stale = dataclasses.replace(ls, paths={"training": ls.paths["training"]})
     with pytest.raises(LookError, match="rides the path 'adam', and the cache has no path of that name"):
         Film(scene, stale, Options(160, 90, 10, 3.0))
+
+
+def test_frames_finished_beside_the_drawing_are_the_frames_drawn_one_by_one(gl, scene_with_cache):
+    """write_film finishes each frame (post passes, overlays) on a second thread while the next is
+    drawn (render/frames.py: frames): the same pictures as frame(t), in the same order."""
+    from render.film import Film, Options
+    from render.frames import frames
+    from studio import cache
+    p, c = scene_with_cache("render:\n  look: {style: points, bloom: 0.8, depth_of_field: 0.5}\n")
+    scene = load_scene(p)
+    ls = cache.read(c, scene.cache_key())
+    times = [0.0, 0.4, 0.8, 1.1]
+    with Film(scene, ls, Options(320, 180, 10, 1.2)) as film:
+        piped = list(frames(film, times))
+        one_by_one = [film.frame(t) for t in times]
+    assert len(piped) == 4 and all(np.array_equal(a, b) for a, b in zip(piped, one_by_one))
+    assert frame_diff(piped[0], piped[-1])[0] > 1             # four moments, not one frame four times
