@@ -48,6 +48,7 @@ bench: setup gl
 	-$(PY) -m pip install -q --no-deps loss-landscapes
 	$(PY) -m compute.bench --json out/bench.json --readme docs/benchmarks.md --profile
 	$(PY) -m render.bench --json out/bench.json --readme docs/benchmarks.md
+	$(PY) -m render.bench --effects --sizes 1080p --json out/bench.json --readme docs/benchmarks.md
 
 # On a machine with a CUDA GPU (under 5 minutes): the bench table on the GPU and the time of a
 # 1000 x 1000 grid of the bench ConvNet.  Most of it is torch.compile (ten kernels compiled, outside the

@@ -18,6 +18,9 @@ on this machine's OpenGL (llvmpipe without a GPU) at each size:
     full look   the same film with the full look (FULL_LOOK: points, light with highlight,
                 valley darkening, dissolving border, bloom, depth of field), ratio to the film
 
+With ``--effects``: per frame (no encoding), the effects of the full look added one at a time:
+the GL part, the finishing part (post passes, overlays), and the CPU time of all threads.
+
 Methods are timed round-robin and medians reported.  Rows go to ``--json``
 (stage "render"), merged with other stages' rows, and with ``--readme`` the
 table between the render bench markers.
@@ -179,9 +182,11 @@ def run(sizes: list[str], frames: int, rounds: int, film_frames: int = 150) -> l
         # the film loop over a longer run (x264's start and its flush of buffered frames at the end
         # would otherwise weigh on a short one), the plain and the full look in turn
         fulls = []
+        # about as many seconds a film at every size: fewer frames for the larger
+        k = max(30, int(round(film_frames * (1920 * 1080) / (w * h)))) if film_frames >= 30 else film_frames
         for _ in range(rounds):
-            fps.append(time_film(ls, w, h, film_frames))
-            fulls.append(time_film(ls, w, h, film_frames, FULL_LOOK))
+            fps.append(time_film(ls, w, h, k))
+            fulls.append(time_film(ls, w, h, k, FULL_LOOK))
         d, r, m, e, f, full = (statistics.median(x) for x in (pts_d, pts_r, mk, enc, fps, fulls))
         common = {"stage": "render", "model": f"1M points, {name} ({w}x{h})", "device": dev}
         rows += [
@@ -197,6 +202,66 @@ def run(sizes: list[str], frames: int, rounds: int, film_frames: int = 150) -> l
                  baseline="markers", ratio=full / (1000 / m), vs_film=full / f),
         ]
     return rows
+
+
+#: the effects of the full look, added one at a time (the "what each effect costs" table)
+EFFECTS = (("surface (the default look)", {}),
+           ("points", {"style": "points"}),
+           ("+ light with a highlight", {"style": "points", "light": {"specular": 0.35}}),
+           ("+ valley darkening", {"style": "points", "light": {"specular": 0.35}, "occlusion": 0.6}),
+           ("+ dissolving border", {"style": "points", "light": {"specular": 0.35}, "occlusion": 0.6, "edge": 0.06}),
+           ("+ bloom", {k: v for k, v in FULL_LOOK.items() if k != "depth_of_field"}),
+           ("+ depth of field (the full look)", FULL_LOOK))
+
+
+def time_effects(ls, width: int, height: int, frames: int, rounds: int) -> list[dict]:
+    """Per frame, without encoding: the GL part (Film.draw: drawing and read-back) and the rest
+    (Film.finish: post passes, overlays) in ms, and the process's CPU ms (all threads: llvmpipe's
+    too) for each look of EFFECTS, the looks in turn each round, medians."""
+    import resource
+    from render.film import Film, Options
+
+    def cpu() -> float:
+        r = resource.getrusage(resource.RUSAGE_SELF)
+        return r.ru_utime + r.ru_stime
+    films = [Film(_scene(width, height, 10, dict(look)), ls, Options(width, height, 30, 10)) for _, look in EFFECTS]
+    got = [([], [], []) for _ in EFFECTS]
+    try:
+        for f in films:
+            f.frame(1.0)
+        for _ in range(rounds):
+            for f, (draw, finish, used) in zip(films, got):
+                d = n = c = 0.0
+                for i in range(frames):
+                    t0, c0 = time.perf_counter(), cpu()
+                    drawn = f.draw(1.0 + 8.0 * i / frames)
+                    t1 = time.perf_counter()
+                    f.finish(drawn)
+                    d, n, c = d + t1 - t0, n + time.perf_counter() - t1, c + cpu() - c0
+                draw.append(1000 * d / frames)
+                finish.append(1000 * n / frames)
+                used.append(1000 * c / frames)
+    finally:
+        for f in films:
+            f.close()
+    rows = []
+    for (name, _), (draw, finish, used) in zip(EFFECTS, got):
+        rows.append({"stage": "render-effects", "model": f"1M points, {width}x{height}", "method": name,
+                     "ms_draw": statistics.median(draw), "ms_finish": statistics.median(finish),
+                     "ms_cpu": statistics.median(used)})
+    base = rows[0]["ms_cpu"]
+    for r in rows:
+        r["cpu_vs_surface"] = r["ms_cpu"] / base
+    return rows
+
+
+def effects_table(rows: list[dict]) -> str:
+    lines = ["| look | frame | ms draw (GL) | ms finish (post, overlays) | CPU ms (all threads) | CPU × the surface |",
+             "|---|---|---:|---:|---:|---:|"]
+    for r in rows:
+        lines.append(f"| {r['method']} | {r['model']} | {r['ms_draw']:.0f} | {r['ms_finish']:.0f} | {r['ms_cpu']:.0f} | "
+                     f"{r['cpu_vs_surface']:.2f} |")
+    return "\n".join(lines)
 
 
 def table(rows: list[dict]) -> str:
@@ -220,8 +285,11 @@ def main(argv=None) -> int:
     ap.add_argument("--frames", type=int, default=30)
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--sizes", default="1080p,4k")
-    ap.add_argument("--film-frames", type=int, default=150, help="frames of the whole-film measurement")
+    ap.add_argument("--film-frames", type=int, default=150,
+                    help="frames of the whole-film measurement at 1080p (fewer at larger sizes, in proportion)")
     ap.add_argument("--quick", action="store_true")
+    ap.add_argument("--effects", action="store_true",
+                    help="instead: what each effect of the full look costs a frame, at the first of --sizes")
     ap.add_argument("--json", default="out/bench.json")
     ap.add_argument("--readme", default=None)
     args = ap.parse_args(argv)
@@ -230,8 +298,13 @@ def main(argv=None) -> int:
     if bad:
         ap.error(f"--sizes: unknown {bad}; allowed: {', '.join(SIZES)}")
     frames, rounds = (6, 1) if args.quick else (args.frames, args.rounds)
-    rows = run(sizes, frames, rounds, 12 if args.quick else args.film_frames)
     from studio.benchfile import publish
+    if args.effects:
+        w, h = SIZES[sizes[0]]
+        rows = time_effects(synthetic(), w, h, 4 if args.quick else 12, rounds)
+        publish(rows, effects_table(rows), "render-effects", args.json, args.readme)
+        return 0
+    rows = run(sizes, frames, rounds, 12 if args.quick else args.film_frames)
     publish(rows, table(rows), "render", args.json, args.readme)
     return 0
 

@@ -43,6 +43,20 @@ def test_compute_and_render_benches_write_their_rows(tmp_path, gl):
     assert "| linear, compiled," in text and "| conv, compiled," in text       # the chunk profiles
 
 
+def test_the_effects_table_adds_one_effect_at_a_time(gl):
+    """render.bench --effects: one row per look of EFFECTS, the last the full look, each a frame's GL
+    and finishing time and its CPU, against the surface's."""
+    from render.bench import EFFECTS, FULL_LOOK, effects_table, synthetic, time_effects
+    assert EFFECTS[-1][1] == FULL_LOOK and EFFECTS[0][1] == {}
+    rows = time_effects(synthetic(80), 320, 180, 1, 1)
+    assert [r["method"] for r in rows] == [name for name, _ in EFFECTS]
+    assert all(r["ms_draw"] > 0 and r["ms_finish"] > 0 and r["ms_cpu"] > 0 for r in rows)
+    assert rows[0]["cpu_vs_surface"] == 1.0
+    # the post passes are the finishing part: bloom and depth of field take longer to finish than none
+    assert rows[-1]["ms_finish"] > rows[1]["ms_finish"]
+    assert effects_table(rows).count("\n") == len(rows) + 1
+
+
 def test_gpu_bench_without_a_gpu_says_so_in_one_line(tmp_path):
     import torch
     if torch.cuda.is_available():
