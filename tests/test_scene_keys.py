@@ -25,7 +25,7 @@ MODELINE = "# yaml-language-server:"
 #: files (Scene.inputs), its grid and training keys, and each panel's (caption, key, train key)
 KEYS = {
     'autoencoder.yaml': dict(
-        text='a8467fd8e9c6801c', key='ed3e1d704095771a', train_key='f50b857b22ad145d',
+        text='599a04a8c3065bad', key='ed3e1d704095771a', train_key='f50b857b22ad145d',
         inputs={'data_source': '4912c23577150b9c9fa325a5e93fca10dee8bbf7990d8578beee3887edef1e61'},
         panels=[]),
     'batch_sizes.yaml': dict(
@@ -43,7 +43,7 @@ KEYS = {
             ('Full batch (1024)', '87bdc424289911a2', '01c7fb3539d95a86'),
         ]),
     'charlm.yaml': dict(
-        text='dc52b8fefb625e95', key='a8b1c7c8ffd6523f', train_key='69fb2354d15fe890',
+        text='f5138517f0ff8f9e', key='a8b1c7c8ffd6523f', train_key='69fb2354d15fe890',
         inputs={
             'data_source': '402e9e53196f324b81943548d7f56f0b224f3dce9a6b63b1a04515d5ab8e7447',
             'model_source': '402e9e53196f324b81943548d7f56f0b224f3dce9a6b63b1a04515d5ab8e7447',
@@ -58,39 +58,62 @@ KEYS = {
         },
         panels=[]),
     'default.yaml': dict(
-        text='bee94c60a8aa3f26', key='6584cc1068dcc40e', train_key='3b25c5dfb347d5ed',
+        text='a01cc130ad1d0521', key='a9f7c8d26761f351', train_key='3b25c5dfb347d5ed',
         inputs={},
         panels=[]),
     'flyover.yaml': dict(
-        text='f6603d24801a4d8c', key='6584cc1068dcc40e', train_key='3b25c5dfb347d5ed',
+        text='ffe4cd5fef527bb1', key='6584cc1068dcc40e', train_key='3b25c5dfb347d5ed',
         inputs={},
         panels=[]),
     'follow.yaml': dict(
-        text='2d6320e95e4e6d18', key='6584cc1068dcc40e', train_key='3b25c5dfb347d5ed',
+        text='abbd97cb7acbe6f7', key='6584cc1068dcc40e', train_key='3b25c5dfb347d5ed',
         inputs={},
         panels=[]),
     'imagenette_convnet.yaml': dict(
-        text='99d3316fb4e39082', key='17d1281d21d1db16', train_key='9e7c1244864ba383',
+        text='b91283db836fe0fc', key='17d1281d21d1db16', train_key='9e7c1244864ba383',
         inputs={},
         panels=[]),
     'learning.yaml': dict(
-        text='0d409d87bbdc087f', key='bbae78a217761a52', train_key='3b25c5dfb347d5ed',
+        text='f7bd24c3a8369b86', key='bbae78a217761a52', train_key='3b25c5dfb347d5ed',
         inputs={},
         panels=[]),
+    'lr_sweep.yaml': dict(
+        text='fabebf49cb14ed7b', key='ec13bae3c101abaf', train_key='2f8844f7a906c8ed',
+        inputs={},
+        panels=[
+            ('learning rate = 0.01, at initialization', 'ef9ca233a52e7568', '28185fa7eea8be76'),
+            ('learning rate = 0.01, after 30 steps', '0f7248b40ec03939', '28185fa7eea8be76'),
+            ('learning rate = 0.01, at the end', '9351d48c980622b2', '28185fa7eea8be76'),
+            ('learning rate = 0.1, at initialization', 'c8489ebe1a2fbc3f', '2f8844f7a906c8ed'),
+            ('learning rate = 0.1, after 30 steps', 'a149dcdd6f7d4173', '2f8844f7a906c8ed'),
+            ('learning rate = 0.1, at the end', 'ec13bae3c101abaf', '2f8844f7a906c8ed'),
+            ('learning rate = 0.3, at initialization', 'aadd9104e3f28102', 'e0abf49244ef0df9'),
+            ('learning rate = 0.3, after 30 steps', '10fa1fd190eee707', 'e0abf49244ef0df9'),
+            ('learning rate = 0.3, at the end', 'a2b5c4f2713fda97', 'e0abf49244ef0df9'),
+            ('learning rate = 1.0, at initialization', '85d82b0893348935', 'ac0c613bdfae577b'),
+            ('learning rate = 1.0, after 30 steps', '925fea53e5c8cb9b', 'ac0c613bdfae577b'),
+            ('learning rate = 1.0, at the end', '582fbba6a795d350', 'ac0c613bdfae577b'),
+            ('learning rate = 3.0, at initialization', 'db8110f2fae6329a', '6f0c19522bbce9ce'),
+            ('learning rate = 3.0, after 30 steps', 'bdf84327d8996de7', '6f0c19522bbce9ce'),
+            ('learning rate = 3.0, at the end', '1977d7a98aa1aca5', '6f0c19522bbce9ce'),
+            ('learning rate = 10.0, at initialization', '54a7899d8d60b2a9', '761b4ddab0c070b2'),
+            ('learning rate = 10.0, after 30 steps', 'ea33564ddd2b8582', '761b4ddab0c070b2'),
+            ('learning rate = 10.0, at the end', '5b7d26ec170d3129', '761b4ddab0c070b2'),
+        ]),
     'optimizers.yaml': dict(
-        text='18382df258af0ebf', key='6584cc1068dcc40e', train_key='3b25c5dfb347d5ed',
+        text='0f785700a948b064', key='6584cc1068dcc40e', train_key='3b25c5dfb347d5ed',
         inputs={},
         panels=[]),
     'orbit.yaml': dict(
-        text='ef0a82f7b4e33911', key='6584cc1068dcc40e', train_key='3b25c5dfb347d5ed',
+        text='9301ca2684ae99e0', key='6584cc1068dcc40e', train_key='3b25c5dfb347d5ed',
         inputs={},
         panels=[]),
     'regression.yaml': dict(
-        text='25711bcd3acfc68b', key='8c190415041db792', train_key='47ce71f73d764097',
+        text='6985827c1d6a74c0', key='8c190415041db792', train_key='47ce71f73d764097',
         inputs={},
         panels=[]),
     'resnet_skip_vs_noskip.yaml': dict(
-        text='55df43866bc78653', key='713efaff49068b69', train_key='658f64ea20355e64',
+        text='4eeef72e24fbdaab', key='713efaff49068b69', train_key='658f64ea20355e64',
         inputs={},
         panels=[
             ('ResNet-56, with skip connections', '713efaff49068b69', '658f64ea20355e64'),
@@ -98,6 +121,10 @@ KEYS = {
         ]),
     'shapes_convnet.yaml': dict(
         text='3d9cba15bf5d54aa', key='58b1e95f0cbe61f2', train_key='2c8f60a3c0cf791b',
+        inputs={},
+        panels=[]),
+    'three_minima.yaml': dict(
+        text='338b4487e243fdf8', key='9d19c0d29cb8290f', train_key='3b25c5dfb347d5ed',
         inputs={},
         panels=[]),
 }
@@ -175,7 +202,7 @@ def test_every_module_of_the_package_is_short():
 
 def test_default_scene_keys_unchanged():
     root = Path(__file__).resolve().parent.parent
-    assert load_scene(root / "scenes" / "default.yaml").cache_key() == "6584cc1068dcc40e"
+    assert load_scene(root / "scenes" / "default.yaml").cache_key() == "a9f7c8d26761f351"
 
 
 def test_cache_key_covers_entry_args_and_version(tmp_path):
