@@ -82,7 +82,8 @@ view: setup gl
 	$(PY) -m render $(SCENE) --view $(SETS)
 
 # The README's gallery: a still of each example scene, small, into docs/gallery/ (scene:seconds).
-GALLERY := default:11 optimizers:10 orbit:9 regression:10 autoencoder:10 charlm:11
+GALLERY := default:11 optimizers:10 orbit:9 regression:10 autoencoder:10 charlm:11 three_minima:12 follow:6 \
+	lr_sweep:15
 gallery: setup gl
 	test -f runs/charlm/run.json || $(PY) scenes/examples/train_charlm.py --out runs/charlm --steps 1500
 	for g in $(GALLERY); do s=$${g%%:*}; t=$${g##*:}; \
