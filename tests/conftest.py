@@ -57,6 +57,17 @@ render:
     - {t: 2, azimuth: 40}
 """
 
+#: the smallest scene that trains three networks and samples a grid on their plane (the ``minima`` plane)
+MINIMA_SCENE = """
+landscape:
+  data: {name: spirals, samples: 64}
+  model: {name: mlp, widths: [6]}
+  train: {steps: 40, snapshots: 6, lr: 0.05}
+  plane: {method: minima, seeds: [3, 1, 2]}
+  grid: {resolution: [9, 8], eval_samples: 32}
+  figures: {hessian: false}
+"""
+
 #: the dark-room colormaps (made by tools/make_colormaps.py)
 DARK_ROOM = ("ember", "aurora", "ice")
 

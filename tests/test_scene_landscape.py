@@ -2,13 +2,15 @@
 studio/scene/data.py: data; studio/scene/training.py: train), with the checks across them
 (studio/scene/checks.py): one clear line for a bad model, a model on the wrong data, a bad data
 set, a meaningless plane, and the train: section's schedules, snapshots and epochs (validation
-only).  What the compute stage does with them is the tests of compute/'s modules."""
+only); the ``minima`` plane's scenes: its seeds, the paths it may draw, its cache key and each
+network's train key.  What the compute stage does with them is the tests of compute/'s modules."""
 from __future__ import annotations
 
 import pytest
 
-from studio.scene import SceneError, load_scene
-from tests.conftest import write_scene
+from studio.scene import SceneError, load_scene, scene_from_dict
+from tests.conftest import MINIMA_SCENE as TINY
+from tests.conftest import scene_error, write_scene
 
 write = write_scene
 
@@ -167,3 +169,72 @@ def test_epochs_checked_against_the_data(tmp_path):
     ok = write(tmp_path, "landscape:\n  data: {samples: 512}\n  train: {epochs: 2, batch_size: 100, every: 5}\n"
                          "  plane: {method: interpolate, checkpoints: [0, 12]}\n")
     assert load_scene(ok).landscape.train.total_steps(512) == 12
+
+
+# --------------------------------------------------------------------------- the minima plane's scenes
+
+MINIMA_BAD = {
+    "two_seeds": ("landscape:\n  plane: {method: minima, seeds: [0, 1]}\n",
+                  ["scene.yaml:2:", "landscape.plane.seeds: bad value [0, 1]", "3 training seeds", "got 2"]),
+    "four_seeds": ("landscape:\n  plane:\n    method: minima\n    seeds: [0, 1, 2, 3]\n",
+                   ["scene.yaml:4:", "landscape.plane.seeds", "got 4"]),
+    "duplicate": ("landscape:\n  plane: {method: minima, seeds: [4, 1, 4]}\n",
+                  ["landscape.plane.seeds: bad value [4, 1, 4]", "4 is given twice"]),
+    "no_seeds": ("landscape:\n  plane: {method: minima}\n",
+                 ["needs plane.seeds", "seeds: [0, 1, 2]", "landscape.weights.files"]),
+    "seeds_elsewhere": ("landscape:\n  plane: {method: pca, seeds: [0, 1, 2]}\n",
+                        ["landscape.plane:", "seeds are for the method 'minima'", "not 'pca'"]),
+    "train_seed": ("landscape:\n  train: {seed: 5}\n  plane: {method: minima, seeds: [0, 1, 2]}\n",
+                   ["train.seed (5) is set by plane.seeds", "remove train.seed"]),
+    "plane_seed": ("landscape:\n  plane: {method: minima, seeds: [0, 1, 2], seed: 3}\n",
+                   ["landscape.plane:", "seed (3) seeds random directions", "remove seed"]),
+    "at": ("landscape:\n  plane: {method: minima, seeds: [0, 1, 2], at: 100}\n",
+           ["at (a moment of training)", "'minima' places its origin on the first network"]),
+    "checkpoints": ("landscape:\n  plane: {method: minima, seeds: [0, 1, 2], checkpoints: [0, 10]}\n",
+                    ["checkpoints are for the methods", "not 'minima'"]),
+    "sequence": ("landscape:\n  plane: {method: minima, seeds: [0, 1, 2]}\n  sequence: {count: 4}\n",
+                 ["a sequence follows one network's training", "remove landscape.sequence"]),
+    "seeds_and_weights": ("landscape:\n  weights: {files: [a.pt, b.pt, c.pt]}\n"
+                          "  plane: {method: minima, seeds: [0, 1, 2]}\n",
+                          ["plane.seeds train the three networks here", "remove one of them"]),
+    "two_files": ("landscape:\n  weights: {files: [a.pt, b.pt]}\n  plane: {method: minima}\n",
+                  ["with landscape.weights takes files: a list of exactly 3 weight files"]),
+    "a_glob": ("landscape:\n  weights: {files: 'runs/*.pt'}\n  plane: {method: minima}\n",
+               ["a list of exactly 3 weight files"]),
+    "unknown_path": ("landscape:\n  plane: {method: pca}\nrender:\n  paths: {training_2: {}}\n",
+                     ["scene.yaml:4:", "unknown path 'training_2'", "allowed: 'training' and the names"]),
+}
+
+
+@pytest.mark.parametrize("case", sorted(MINIMA_BAD))
+def test_bad_minima_scenes_are_one_clear_line(tmp_path, case):
+    text, parts = MINIMA_BAD[case]
+    msg = scene_error(write(tmp_path, text))
+    assert msg.startswith(str(tmp_path / "scene.yaml")), msg
+    for part in parts:
+        assert part in msg, f"{part!r} not in {msg!r}"
+
+
+def test_a_minima_scene_may_draw_and_follow_its_three_paths(tmp_path):
+    scene = load_scene(write(tmp_path, TINY + "render:\n  paths: {training: {}, training_2: {}, training_3: {}}\n"
+                                              "  camera:\n    - {shot: follow, path: training_3, from: 0, to: 4}\n"))
+    assert list(scene.render.paths) == ["training", "training_2", "training_3"]
+    msg = scene_error(write(tmp_path, TINY + "render:\n  paths: {training_4: {}}\n"))
+    assert "unknown path 'training_4'" in msg and "'training', 'training_2', 'training_3'" in msg, msg
+
+
+def test_the_cache_key_covers_the_seeds_and_their_order():
+    def key(seeds, **plane):
+        return scene_from_dict({"landscape": {"plane": {"method": "minima", "seeds": seeds, **plane}}}).cache_key()
+    keys = {key([0, 1, 2]), key([0, 1, 3]), key([1, 0, 2]), key([0, 1, 2], margin=0.5)}
+    assert len(keys) == 4                        # the first seed is the origin: the order matters
+    # a scene that leaves the new keys out keeps its key (tests/test_scene_keys.py has the shipped ones)
+    assert scene_from_dict({}).cache_key() == "157f92f12f3070b4"
+
+
+def test_each_network_trains_under_the_train_key_of_its_seed():
+    from compute.minima import seed_scene
+    scene = scene_from_dict({"landscape": {"plane": {"method": "minima", "seeds": [0, 7, 2]}}})
+    assert seed_scene(scene, 0).train_key() == scene_from_dict({}).train_key()      # shares the default run
+    assert seed_scene(scene, 7).train_key() == \
+        scene_from_dict({"landscape": {"train": {"seed": 7}}}).train_key()
