@@ -42,6 +42,16 @@ def scene_error(path: Path) -> str:
     return msg
 
 
+def assert_scene_error(tmp_path: Path, text: str, line: int, parts: list[str]) -> None:
+    """A scene of ``text`` fails to load with one line naming its file and ``line`` and holding every
+    piece of ``parts``."""
+    scene = write_scene(tmp_path, text)
+    msg = scene_error(scene)
+    assert f"{scene}:{line}:" in msg, msg
+    for p in parts:
+        assert p in msg, f"{p!r} not in {msg!r}"
+
+
 #: a tiny scene for the compute stage, with a title and a render section (which its cache key leaves out)
 TINY_SCENE = """
 title: tiny
@@ -235,6 +245,27 @@ def make_track(start: float = 1.0, end: float = 9.0, n: int = 400, wiggle: float
         return u * u * (3 - 2 * u) * (n - 1)
 
     return cam.Track(pts, np.arange(n, dtype=float), timing)
+
+
+def process_env(threads: str | None = "1") -> dict:
+    """The environment of a compute process a test starts: the project importable, OMP_NUM_THREADS
+    ``threads`` (None: torch's own choice, as a user's shell has it), no process-group variables."""
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    env.pop("OMP_NUM_THREADS", None)
+    if threads:
+        env["OMP_NUM_THREADS"] = threads
+    for k in ("RANK", "WORLD_SIZE", "LOCAL_RANK", "MASTER_ADDR", "MASTER_PORT"):
+        env.pop(k, None)
+    return env
+
+
+def torchrun_compute(scene: Path, cache_dir: Path, *args: str, threads: str | None = "1",
+                     timeout: int = 300) -> subprocess.CompletedProcess:
+    """``torchrun --standalone --nproc_per_node=2 -m compute SCENE --cache-dir DIR --quiet ARGS`` as a
+    user runs it, from the project root."""
+    return subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
+                           "-m", "compute", str(scene), "--cache-dir", str(cache_dir), "--quiet", *args],
+                          cwd=ROOT, env=process_env(threads), capture_output=True, text=True, timeout=timeout)
 
 
 def cli_errors(tmp_path: Path, scene: Path, *args: str) -> list[str]:

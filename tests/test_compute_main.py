@@ -4,8 +4,6 @@ run in this process); a comparison's panels computed in turn, each its own cache
 and under torchrun)."""
 from __future__ import annotations
 
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -14,7 +12,7 @@ import torch
 
 from compute.__main__ import main
 from studio.scene import load_scene
-from tests.conftest import ROOT, write_scene
+from tests.conftest import torchrun_compute, write_scene
 
 torch.set_num_threads(1)
 
@@ -230,7 +228,6 @@ def test_compute_runs_each_panel_and_reuses_the_cache(tmp_path, capsys, torch_on
 @pytest.mark.slow
 def test_compute_panels_under_torchrun(tmp_path, capsys, torch_one_thread):
     # one process group held across the panels; each entry equals a one-process run's
-    import os
     from compute.__main__ import main
     from studio import cache
     p = write_scene(tmp_path, """
@@ -244,12 +241,7 @@ def test_compute_panels_under_torchrun(tmp_path, capsys, torch_one_thread):
             - {caption: tanh, landscape: {model: {activation: tanh}}}
             - {caption: relu, landscape: {model: {activation: relu}}}
         """, "cmp.yaml")
-    env = dict(os.environ, OMP_NUM_THREADS="1", PYTHONPATH=str(ROOT))
-    for k in ("RANK", "WORLD_SIZE", "LOCAL_RANK", "MASTER_ADDR", "MASTER_PORT"):
-        env.pop(k, None)
-    r = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
-                        "-m", "compute", str(p), "--cache-dir", str(tmp_path / "two"), "--quiet", "--device", "cpu"],
-                       cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+    r = torchrun_compute(p, tmp_path / "two", "--device", "cpu")
     assert r.returncode == 0, r.stderr[-3000:]
     assert r.stderr.count("grid on 2 processes") == 2 and "panel 2/2: relu" in r.stderr
     assert main([str(p), "--cache-dir", str(tmp_path / "one"), "--quiet", "--device", "cpu"]) == 0

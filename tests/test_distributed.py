@@ -1,7 +1,6 @@
 """compute/distributed.py: torchrun's processes (gloo, CPU) make the landscape one process makes:
 bit for bit with equal thread counts, to float32 rounding as documented (torchrun gives each
 process one thread, a plain run uses every core)."""
-import os
 import subprocess
 import sys
 
@@ -10,7 +9,7 @@ import pytest
 
 from studio import cache
 from studio.scene import load_scene
-from tests.conftest import ROOT
+from tests.conftest import ROOT, process_env, torchrun_compute
 
 SCENE = """
 landscape:
@@ -23,27 +22,15 @@ landscape:
 """
 
 
-def _env(threads: str | None = "1"):
-    env = dict(os.environ, PYTHONPATH=str(ROOT))
-    env.pop("OMP_NUM_THREADS", None)
-    if threads:
-        env["OMP_NUM_THREADS"] = threads
-    for k in ("RANK", "WORLD_SIZE", "LOCAL_RANK", "MASTER_ADDR", "MASTER_PORT"):
-        env.pop(k, None)
-    return env
-
-
 @pytest.mark.slow
 def test_two_processes_make_the_same_entry(tmp_path):
     scene = tmp_path / "s.yaml"
     scene.write_text(SCENE)
     one, two = tmp_path / "one", tmp_path / "two"
     r = subprocess.run([sys.executable, "-m", "compute", str(scene), "--cache-dir", str(one), "--quiet",
-                        "--device", "cpu"], cwd=ROOT, env=_env(), capture_output=True, text=True, timeout=300)
+                        "--device", "cpu"], cwd=ROOT, env=process_env(), capture_output=True, text=True, timeout=300)
     assert r.returncode == 0, r.stderr
-    r = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
-                        "-m", "compute", str(scene), "--cache-dir", str(two), "--quiet", "--device", "cpu"],
-                       cwd=ROOT, env=_env(), capture_output=True, text=True, timeout=300)
+    r = torchrun_compute(scene, two, "--device", "cpu")
     assert r.returncode == 0, r.stderr + r.stdout
     assert "grid on 2 processes" in r.stderr
     sc = load_scene(scene)
@@ -74,11 +61,9 @@ def test_the_documented_commands_agree_to_float32_rounding(tmp_path):
     scene.write_text(COMPILED)
     one, two = tmp_path / "one", tmp_path / "two"
     r = subprocess.run([sys.executable, "-m", "compute", str(scene), "--cache-dir", str(one), "--quiet"],
-                       cwd=ROOT, env=_env(None), capture_output=True, text=True, timeout=600)
+                       cwd=ROOT, env=process_env(None), capture_output=True, text=True, timeout=600)
     assert r.returncode == 0, r.stderr
-    r = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
-                        "-m", "compute", str(scene), "--cache-dir", str(two), "--quiet"],
-                       cwd=ROOT, env=_env(None), capture_output=True, text=True, timeout=600)
+    r = torchrun_compute(scene, two, threads=None, timeout=600)
     assert r.returncode == 0, r.stderr + r.stdout
     key = load_scene(scene).cache_key()
     a, b = cache.read(one, key), cache.read(two, key)

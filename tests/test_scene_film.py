@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from studio.scene import SIZE_PRESETS, load_scene
-from tests.conftest import ROOT, write_scene
+from tests.conftest import ROOT, assert_scene_error, write_scene
 from tests.conftest import scene_error as error
 
 write = write_scene
@@ -55,9 +55,4 @@ CASES = {
 
 @pytest.mark.parametrize("case", sorted(CASES))
 def test_new_keys_are_strict(tmp_path, case):
-    text, line, parts = CASES[case]
-    scene = write(tmp_path, text)
-    msg = error(scene)
-    assert f"{scene}:{line}:" in msg, msg
-    for p in parts:
-        assert p in msg, f"{p!r} not in {msg!r}"
+    assert_scene_error(tmp_path, *CASES[case])

@@ -9,7 +9,7 @@ import pytest
 
 from studio import assets
 from studio.scene import load_scene
-from tests.conftest import DARK_ROOM, ROOT, write_scene
+from tests.conftest import DARK_ROOM, ROOT, assert_scene_error, write_scene
 from tests.conftest import scene_error as error
 
 write = write_scene
@@ -113,12 +113,7 @@ CASES = {
 
 @pytest.mark.parametrize("case", sorted(CASES))
 def test_new_keys_are_strict(tmp_path, case):
-    text, line, parts = CASES[case]
-    scene = write(tmp_path, text)
-    msg = error(scene)
-    assert f"{scene}:{line}:" in msg, msg
-    for p in parts:
-        assert p in msg, f"{p!r} not in {msg!r}"
+    assert_scene_error(tmp_path, *CASES[case])
 
 
 def test_good_look_loads(tmp_path):

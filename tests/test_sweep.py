@@ -12,7 +12,7 @@ import pytest
 
 from studio import cache
 from studio.scene import load_scene
-from tests.conftest import ROOT, cli_error, write_scene
+from tests.conftest import cli_error, torchrun_compute, write_scene
 
 SWEEP = """
 landscape:
@@ -106,16 +106,10 @@ def test_a_sweeps_bad_input_is_one_line(tmp_path, sweep, piece):
 def test_a_sweeps_panels_spread_over_processes(tmp_path, torch_one_thread):
     """Under torchrun each panel's rows are shared out like a single grid's: every panel's entry equals
     the one-process run's (one thread per process in both, so the rounding is the same)."""
-    import os
     from compute.__main__ import main
     p = write_scene(tmp_path, SWEEP.replace("values: [0.01, 10], moments: [init, 20, end]",
                                             "values: [0.01, 0.1], moments: [init, end]"))
-    env = dict(os.environ, OMP_NUM_THREADS="1", PYTHONPATH=str(ROOT))
-    for k in ("RANK", "WORLD_SIZE", "LOCAL_RANK", "MASTER_ADDR", "MASTER_PORT"):
-        env.pop(k, None)
-    r = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
-                        "-m", "compute", str(p), "--cache-dir", str(tmp_path / "two"), "--quiet", "--device", "cpu"],
-                       cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+    r = torchrun_compute(p, tmp_path / "two", "--device", "cpu")
     assert r.returncode == 0, r.stderr[-3000:]
     assert r.stderr.count("grid on 2 processes") == 4 and "panel 4/4" in r.stderr
     assert main([str(p), "--cache-dir", str(tmp_path / "one"), "--quiet", "--device", "cpu"]) == 0
