@@ -70,7 +70,11 @@ class RenderSpec(_Strict):
         json_schema_extra=doc(default="automatic", allowed="a list of keyframes and shots"))
     captions: list[Caption] = Field(default_factory=list, description="see below",
                                     json_schema_extra=doc(default="`[]`", allowed="a list of captions"))
-    title_card: bool = Field(True, description="show the title over the first seconds")
+    title_card: bool = Field(True, description="show the title (and a line describing the landscape) at the top "
+                                               "over the first seconds: it fades in from 0.3 s and is gone by 4.5 s "
+                                               "or 40% of the duration, whichever is sooner; a dark band behind it "
+                                               "keeps it legible whatever the terrain does under it, and the read-out "
+                                               "and panel captions come in as it goes")
     loop: Optional[float] = Field(
         None, gt=0, description="a film that loops without a seam, for an installation or a kiosk: its first this "
                                 "many seconds dissolve from the film's last moment (held: the camera, trails and "
