@@ -326,13 +326,8 @@ class CompareFilm(Closing):
         inset = margin * 0.45
         room = w - inset
 
-        def make() -> overlay.Tile:
-            bar = hex_rgba(_accent(self.scene))[:3]
-            tile = overlay.text_tile(lines, sc, align="left", bar=bar)
-            if tile.size[0] > room:
-                tile = overlay.text_tile(lines, sc * room / tile.size[0], align="left", bar=bar)
-            return tile
-        tile = self.tiles.get(("panel", k, sc, w), make)
+        bar = hex_rgba(_accent(self.scene))[:3]
+        tile = self.tiles.get(("panel", k, sc, w), lambda: overlay.fitted_tile(lines, sc, room, align="left", bar=bar))
         pad = overlay.tile_pad(sc)
         # drawn into the panel's own part of the frame: its band and shadow stop at the divider
         cell = img[y:y + h, x:x + w]

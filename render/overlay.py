@@ -287,15 +287,19 @@ def title_band(img: np.ndarray, bottom: float, fade_px: float, opacity: float, a
     img[:rows] = np.clip(np.rint(region), 0, 255).astype(np.uint8)
 
 
+def fitted_tile(lines: list[tuple[str, float, bool, tuple]], scale: float, room: float, **kw) -> Tile:
+    """``text_tile(lines, scale, **kw)``, set smaller where it would be wider than ``room`` pixels (a
+    long line on a small frame: text shrinks less than the frame does)."""
+    tile = text_tile(lines, scale, **kw)
+    if tile.size[0] > room:
+        tile = text_tile(lines, scale * room / tile.size[0], **kw)
+    return tile
+
+
 def title_tile(tiles: TileCache, title: str, subtitle: str, scale: float, width: int) -> Tile:
     """The title card's tile, set smaller where it would be wider than ``TITLE_WIDTH`` of the frame."""
-    def make() -> Tile:
-        lines = [(title, 68, True, WHITE)] + ([(subtitle, 26, False, SOFT)] if subtitle else [])
-        tile = text_tile(lines, scale)
-        if tile.size[0] > TITLE_WIDTH * width:
-            tile = text_tile(lines, scale * TITLE_WIDTH * width / tile.size[0])
-        return tile
-    return tiles.get(("title", width), make)
+    lines = [(title, 68, True, WHITE)] + ([(subtitle, 26, False, SOFT)] if subtitle else [])
+    return tiles.get(("title", width), lambda: fitted_tile(lines, scale, TITLE_WIDTH * width))
 
 
 def draw_title(img: np.ndarray, tiles: TileCache, title: str, subtitle: str, t: float, end: float,
@@ -389,8 +393,8 @@ def draw_captions(img: np.ndarray, render: RenderSpec, t: float, scale: float, r
             accent = hex_rgba(next(iter(render.paths.values())).color)[:3] if render.paths else WHITE
             lines = [(c.text, c.size, True, WHITE)] + ([(c.subtitle, c.size * 0.62, False, SOFT)]
                                                       if c.subtitle else [])
-            tile = tiles.get(("caption", i), lambda lines=lines, accent=accent: text_tile(
-                lines, scale, spacing=0.2, bar=accent))
+            tile = tiles.get(("caption", i), lambda lines=lines, accent=accent: fitted_tile(
+                lines, scale, width - 2 * margin * 0.6, spacing=0.2, bar=accent))
             bottom = max(margin * 1.9, margin + reserve + margin * 0.45, used["bottom"])
             used["bottom"] = bottom + (tile.size[1] + gap) * op
             x = int(margin * 0.6 + (1 - op) * 28 * scale)
@@ -398,7 +402,8 @@ def draw_captions(img: np.ndarray, render: RenderSpec, t: float, scale: float, r
             continue
         lines = [(c.text, c.size, False, WHITE)] + ([(c.subtitle, c.size * 0.66, False, SOFT)]
                                                    if c.subtitle else [])
-        tile = tiles.get(("caption", i), lambda lines=lines: text_tile(lines, scale, spacing=0.25))
+        tile = tiles.get(("caption", i), lambda lines=lines: fitted_tile(lines, scale, TITLE_WIDTH * width,
+                                                                         spacing=0.25))
         m = margin * 1.6
         if c.position == "bottom":
             m = max(margin * 2.4, margin + reserve + margin * 0.3, used["bottom"])

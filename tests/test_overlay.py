@@ -196,3 +196,15 @@ def test_bottom_captions_keep_clear_of_the_readout(tmp_path):
     landscape = "landscape: {descents: [{name: sgd, start: [0.5, 0.5]}, {name: adam, start: [0.5, 0.5]}]}\n"
     kept = lowest_row(landscape + base + "  paths: {training: {start: 1.0}, sgd: {start: 1.0}, adam: {start: 1.0}}\n")
     assert kept < free - 20             # lifted above three read-out lines (none of them shown yet)
+
+
+@pytest.mark.parametrize("position", ["lower_third", "bottom", "top"])
+def test_a_caption_longer_than_a_small_frame_is_set_smaller_to_fit(tmp_path, position):
+    # text shrinks less than the frame does, so a long caption at 640 x 360 would run off the edge
+    text = "No labels: the network is scored by how well it gives its input back, pixel by pixel"
+    render = RENDER + f"  title_card: false\n  captions:\n    - {{text: '{text}', from: 0, to: 1.2, position: {position}}}\n"
+    img = _overlaid(tmp_path, render, 0.6)
+    cols = np.nonzero(_drawn(img).any(axis=0))[0]
+    assert len(cols) and cols.min() > 2 and cols.max() < 640 - 3          # drawn, and whole
+    tile = overlay.fitted_tile([(text, 40, True, overlay.WHITE)], 1.0, 500)
+    assert tile.size[0] <= 500 < overlay.text_tile([(text, 40, True, overlay.WHITE)], 1.0).size[0]
