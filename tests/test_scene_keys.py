@@ -29,7 +29,7 @@ KEYS = {
         inputs={'data_source': '4912c23577150b9c9fa325a5e93fca10dee8bbf7990d8578beee3887edef1e61'},
         panels=[]),
     'batch_sizes.yaml': dict(
-        text='ab604e19bfe0b696', key='6181036367ee2e41', train_key='d7d7d69721b49c99',
+        text='83e0a4978b4fb0e0', key='6181036367ee2e41', train_key='d7d7d69721b49c99',
         inputs={},
         panels=[
             ('Batch size 32', '4903c61b69a02ff9', '85c1a7085fc9af98'),
