@@ -74,7 +74,7 @@ KEYS = {
         inputs={},
         panels=[]),
     'learning.yaml': dict(
-        text='f7bd24c3a8369b86', key='bbae78a217761a52', train_key='3b25c5dfb347d5ed',
+        text='4c1137b9930da6bf', key='bbae78a217761a52', train_key='3b25c5dfb347d5ed',
         inputs={},
         panels=[]),
     'lr_sweep.yaml': dict(
