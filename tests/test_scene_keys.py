@@ -101,11 +101,11 @@ KEYS = {
             ('learning rate = 10.0, at the end', '5b7d26ec170d3129', '761b4ddab0c070b2'),
         ]),
     'optimizers.yaml': dict(
-        text='0f785700a948b064', key='6584cc1068dcc40e', train_key='3b25c5dfb347d5ed',
+        text='099f1d4476631e86', key='6584cc1068dcc40e', train_key='3b25c5dfb347d5ed',
         inputs={},
         panels=[]),
     'orbit.yaml': dict(
-        text='9301ca2684ae99e0', key='6584cc1068dcc40e', train_key='3b25c5dfb347d5ed',
+        text='e9623e1196208fd9', key='6584cc1068dcc40e', train_key='3b25c5dfb347d5ed',
         inputs={},
         panels=[]),
     'regression.yaml': dict(
