@@ -171,14 +171,16 @@ def compute_descents(specs: Iterable, model: nn.Module, plane: Plane, x: torch.T
 
 
 def add_to_entry(scene, root: Path, key: str, specs: list[dict], device: torch.device,
-                 progress: bool = False) -> list[Descent]:
-    """Compute ``specs`` on a finished entry's plane (no training, no grid) and add them to it."""
+                 progress: bool = False, task=None) -> list[Descent]:
+    """Compute ``specs`` on a finished entry's plane (no training, no grid) and add them to it.
+    ``task``: the scene's task with the final buffers already in its model (else built here)."""
     from compute.runs import build_task, final_buffers
     d = cache.entry_dir(root, key)
     meta = cache.read(root, key, scene.source or "SCENE").meta
-    task = build_task(scene, device)
-    # BatchNorm's running statistics of the final weights: the plane gives only the parameters
-    final_buffers(task, meta, root)
+    if task is None:
+        task = build_task(scene, device)
+        # BatchNorm's running statistics of the final weights: the plane gives only the parameters
+        final_buffers(task, meta, root)
     pv = cache.read_plane(root, key, scene.source or "SCENE")
     if pv is None:
         raise CacheError(f"the cache entry {d} has no plane vectors; run `python -m compute "

@@ -31,7 +31,7 @@ from compute.entry import scene_folder
 from compute.minima import prepare_minima
 from compute.placing import PlaneFit, fit_plane
 from compute.provenance import provenance
-from compute.runs import Run, Task, build_run, build_task, read_run, save_run
+from compute.runs import Run, Task, build_run, build_task, final_buffers, read_run, save_run
 
 # Flush denormals to zero (much slower arithmetic near a minimum, where activations and
 # probabilities underflow) before any parallel torch operation: the flag lives in each thread's
@@ -328,10 +328,14 @@ def _add_missing_descents(scene: Scene, cache_root: Path, key: str, device: str 
     work = ([f"{len(todo)} descent{'s' if len(todo) != 1 else ''}"] if todo else []) + (["its figures"] if figures else [])
     log(f"{hit}; computing {' and '.join(work)}")
     torch.set_flush_denormal(True)
+    dev = pick_device(device)
+    # one task for both (its model at the final buffers), as a full run has
+    task = build_task(scene, dev)
+    final_buffers(task, meta, cache_root)
     if todo:
-        descent.add_to_entry(scene, cache_root, key, todo, pick_device(device), progress)
+        descent.add_to_entry(scene, cache_root, key, todo, dev, progress, task=task)
     if figures:
-        describe.measure_entry(scene, cache_root, key, pick_device(device))
+        describe.measure_entry(scene, cache_root, key, dev, task=task)
 
 
 def _prepare(scene: Scene, task: Task, part: Path, progress: bool, cache_root: Path, force: bool,

@@ -285,3 +285,28 @@ def test_interrupted_run_resumes_bit_for_bit(tmp_path):
     for f in ("xy", "loss", "surface_loss", "offplane", "step"):
         assert np.array_equal(getattr(resumed.paths["training"], f), getattr(fresh.paths["training"], f)), f
     assert resumed.meta["loss_stats"] == fresh.meta["loss_stats"]
+
+
+def test_a_cache_hit_lacking_descents_and_figures_builds_the_task_once(tmp_path, monkeypatch, capfd,
+                                                                       torch_one_thread):
+    """Descents and figures are added to a finished entry with one task (data, model, final
+    buffers), as a full run measures them with the task it trained."""
+    from compute import pipeline, runs
+    from compute.__main__ import main
+    p = write_scene(tmp_path, QUICK)
+    args = [str(p), "--cache-dir", str(tmp_path / "cache"), "--quiet", "--device", "cpu"]
+    assert main(args) == 0
+    key = load_scene(p).cache_key()
+    for name in ("figures.json", "figures.npz"):
+        (cache.entry_dir(tmp_path / "cache", key) / name).unlink()
+    with_descent = write_scene(tmp_path, QUICK + "  descents: [{name: sgd, start: [0.1, 0.1], steps: 5}]\n")
+    built = []
+    real = runs.build_task
+    monkeypatch.setattr(runs, "build_task", lambda *a, **k: built.append(1) or real(*a, **k))
+    monkeypatch.setattr(pipeline, "build_task", runs.build_task)
+    capfd.readouterr()
+    assert main([str(with_descent), *args[1:]]) == 0
+    assert "computing 1 descent and its figures" in capfd.readouterr().err
+    assert len(built) == 1
+    assert cache.read_figures(tmp_path / "cache", key) is not None
+    assert "sgd" in cache.read(tmp_path / "cache", key, descents=load_scene(with_descent).landscape.descents).paths
