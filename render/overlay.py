@@ -54,6 +54,10 @@ BAND_SLOPE = 0.3
 BAND_FADE = 0.5
 #: the widest a title card may be, as a fraction of the frame's width (a longer title is set smaller)
 TITLE_WIDTH = 0.94
+#: the darkness of the soft shadow under text, and under the read-out's lines (darker: small light
+#: text that stays up over the terrain's near edge, often its brightest part)
+SHADOW = 0.75
+READOUT_SHADOW, READOUT_SPREAD = 0.9, 1.6
 
 
 def text_scale(height: int) -> float:
@@ -77,14 +81,16 @@ class Tile:
         return self.rgba.shape[1], self.rgba.shape[0]
 
 
-def tile_pad(scale: float) -> int:
+def tile_pad(scale: float, spread: float = 1.0) -> int:
     """The transparent margin (for the shadow) around the text of a tile, in pixels."""
-    return int(12 * scale) + 4
+    return int(12 * scale * spread) + 4
 
 
 def text_tile(lines: list[tuple[str, float, bool, tuple]], scale: float, align: str = "center",
-              spacing: float = 0.35, dot: tuple | None = None, bar: tuple | None = None) -> Tile:
-    """Render lines of (text, size at 1080p, bold, rgb) into one tile with a soft shadow.
+              spacing: float = 0.35, dot: tuple | None = None, bar: tuple | None = None,
+              shadow: float = SHADOW, spread: float = 1.0) -> Tile:
+    """Render lines of (text, size at 1080p, bold, rgb) into one tile with a soft shadow (``shadow``:
+    its darkness at the letters, 0-1; ``spread``: how far it reaches, 1 the default).
 
     ``dot``: an optional rgb colour for a round swatch before the first line (legends).
     ``bar``: an optional rgb colour for a vertical accent bar left of all lines (lower thirds;
@@ -93,7 +99,7 @@ def text_tile(lines: list[tuple[str, float, bool, tuple]], scale: float, align: 
     boxes = [f.getbbox(t) for (t, *_), f in zip(lines, fonts)]
     heights = [f.getmetrics()[0] + f.getmetrics()[1] for f in fonts]
     widths = [b[2] - b[0] for b in boxes]
-    pad = tile_pad(scale)
+    pad = tile_pad(scale, spread)
     dot_w = int(heights[0] * 0.9) if dot else 0
     bar_w = max(2, int(round(5 * scale))) if bar else 0
     bar_gap = int(round(16 * scale)) + 2 if bar else 0
@@ -129,10 +135,10 @@ def text_tile(lines: list[tuple[str, float, bool, tuple]], scale: float, align: 
         dc.rectangle(box, fill=tuple(int(c * 255) for c in bar))
     a = np.asarray(alpha_img, np.float32) / 255.0
     c = np.asarray(color_img, np.float32) / 255.0
-    shadow = np.asarray(alpha_img.filter(ImageFilter.GaussianBlur(radius=max(2.0, 5 * scale))), np.float32) / 255.0
-    shadow = np.clip(shadow * 1.6, 0, 1) * 0.75
+    blur = ImageFilter.GaussianBlur(radius=max(2.0, 5 * scale * spread))
+    dark = np.clip(np.asarray(alpha_img.filter(blur), np.float32) / 255.0 * 1.6 * spread, 0, 1) * shadow
     # text over its shadow (shadow colour black): premultiplied
-    out_a = a + shadow * (1 - a)
+    out_a = a + dark * (1 - a)
     rgba = np.concatenate([c * a[..., None], out_a[..., None]], axis=-1)
     return Tile(rgba.astype(np.float32))
 
@@ -363,10 +369,13 @@ def draw_readout(img: np.ndarray, tiles: TileCache, readings: list[Reading], opa
     margin = MARGIN * scale
     line_h, step = _readout_line(tiles, scale)
     y = height - margin - line_h
+    # the lines' wider shadow takes a wider margin: the tile moves out by the difference, so the
+    # text stands where a plain tile's would
+    extra = tile_pad(scale, READOUT_SPREAD) - tile_pad(scale)
     for r in reversed(readings):
-        tile = text_tile([(r.text(), 24, False, READOUT)], scale, align="left", dot=r.rgb)
-        x, _ = place(tile, width, height, "bottom_left", margin * 0.6)
-        composite(img, tile, x, int(y), opacity)
+        tile = text_tile([(r.text(), 24, False, READOUT)], scale, align="left", dot=r.rgb, shadow=READOUT_SHADOW,
+                         spread=READOUT_SPREAD)
+        composite(img, tile, int(margin * 0.6) - extra, int(y) - extra, opacity)
         y -= step
 
 
