@@ -141,7 +141,7 @@ def main(argv: list[str]) -> int:
     if scene is None:
         return 2
     from compute.entry import scene_folder
-    from compute.pipeline import pick_device
+    from compute.distributed import pick_device
     root = Path(args.cache_dir)
     out = []
     for caption, sc in scene.panels() or [("", scene)]:

@@ -20,6 +20,14 @@ import torch
 import torch.distributed as dist
 
 
+def pick_device(name: str | None = None) -> torch.device:
+    """The device a single process computes on: the one named (``--device``), else a CUDA GPU when
+    there is one, else the CPU (a torchrun rank's is ``Group.device``)."""
+    if name:
+        return torch.device(name)
+    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+
 @dataclass
 class Group:
     rank: int = 0

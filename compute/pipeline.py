@@ -24,6 +24,7 @@ from studio.cache import GridSequence, Landscape, Path2D
 from studio.scene import Scene
 from compute import describe, descent
 from compute import distributed
+from compute.distributed import pick_device
 from compute import plane as planes
 from compute.data import DataError
 from compute.engine import GridEngine, Plane
@@ -43,12 +44,6 @@ torch.set_flush_denormal(True)
 
 def log(msg: str) -> None:
     print(f"[compute] {msg}", file=sys.stderr, flush=True)
-
-
-def pick_device(name: str | None = None) -> torch.device:
-    if name:
-        return torch.device(name)
-    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
 
 
 def atomic_json(path: Path, obj: dict) -> None:
