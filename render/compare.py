@@ -134,7 +134,7 @@ class DivergedPanel(Closing):
 
     def __init__(self, width: int, height: int):
         img = Image.new("RGB", (width, height), (28, 8, 10))
-        font = overlay.load_font(max(12, height // 10))
+        font = overlay.load_font(max(14, height // 9))
         ImageDraw.Draw(img).text((width // 2, height // 2), "diverged: no finite loss", fill=(240, 120, 110),
                                  font=font, anchor="mm")
         self.img = np.asarray(img)
@@ -163,7 +163,8 @@ class CompareFilm(Closing):
         self.metas = [ls.meta for _, _, ls in panels]
         look = scene.render.look
         lss = [ls for _, _, ls in panels]
-        live = [ls for ls in lss if not diverged(ls)]
+        dead = [diverged(ls) for ls in lss]
+        live = [ls for ls, d in zip(lss, dead) if not d]
         if not live:
             raise ValueError("every panel's training diverged: no landscape has a finite loss to draw")
         self.sc = opts.height / 1080.0
@@ -171,9 +172,9 @@ class CompareFilm(Closing):
             hm, cs = shared_scales(live, look)
             self.heights, color = [hm] * n, [cs] * n
         else:
-            self.heights = [None if diverged(ls) else
+            self.heights = [None if d else
                             height_map(loss_sample(ls), look.height, look.exaggeration, look.clip_quantile)
-                            for ls in lss]
+                            for ls, d in zip(lss, dead)]
             color = [None] * n
         per_page = max(len(p) for p in self.layout.pages)
         self.gap = max(2, int(round(GAP_PX * self.sc))) if per_page > 1 else 0
@@ -188,7 +189,7 @@ class CompareFilm(Closing):
         # one home and one ground for all cameras: the framing of every terrain together, and the
         # highest of the terrains under the camera (each panel's own if their grids' shapes differ)
         cw, ch = grid[0][2], grid[0][3]
-        drawn = [(ls, h) for ls, h in zip(lss, self.heights) if not diverged(ls)]
+        drawn = [(ls, h) for ls, h, d in zip(lss, self.heights, dead) if not d]
         sample = np.concatenate([terrain_sample(h.level(np.asarray(ls.loss)), h.top) for ls, h in drawn])
         home = cam.framing(sample, cw / ch)
         ground = _common_ground([ls for ls, _ in drawn], [h for _, h in drawn], opts.stride)
@@ -196,8 +197,8 @@ class CompareFilm(Closing):
         self.half = min(self.layout.transition, self.slot) / 2
         self.films: list = []
         try:
-            for (caption, ps, ls), (x, y, w, h), hm, cs in zip(panels, self.cells, self.heights, color):
-                if diverged(ls):
+            for (caption, ps, ls), (x, y, w, h), hm, cs, d in zip(panels, self.cells, self.heights, color, dead):
+                if d:
                     self.films.append(DivergedPanel(w, h))
                     continue
                 po = PanelOptions(heights=hm, color_scale=cs, home=home, ground=ground, overlays=False,
@@ -322,7 +323,8 @@ class CompareFilm(Closing):
         if not text and not note:
             return
         x, y, w, h = self.cells[k]
-        lines = ([(text, 34, True, overlay.WHITE)] if text else []) + ([(note, 22, False, overlay.SOFT)] if note else [])
+        lines = (([(text, 34, True, overlay.WHITE)] if text else []) +
+                 ([(note, 22, False, overlay.SOFT)] if note else []))
         inset = margin * 0.45
         room = w - inset
 

@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageDraw
 
-from render.compare import diverged
+from render.compare import DivergedPanel, diverged
 from render.report import style_axes
 from render.overlay import load_font
 from studio import atomic
@@ -112,7 +112,7 @@ def write_sheet(scene: Scene, panels: list[SweepPanel], out: Path, cell: tuple[i
         i, j = sw.values.index(p.value), sw.moments.index(p.moment)
         x, y = pad + i * (w + pad), head + j * (h + label + pad)
         if p.diverged:
-            img = _diverged_cell(w, h)
+            img = Image.fromarray(DivergedPanel(w, h).frame(t))
         else:
             # small multiples: the terrain alone (no title, captions, trails or read-out), on the shared scale
             sc = scene.model_copy(update={"title": "", "sweep": None,
@@ -126,14 +126,6 @@ def write_sheet(scene: Scene, panels: list[SweepPanel], out: Path, cell: tuple[i
             draw.text((x + 2, y + h + 3 + n * (small.size + 3)), line, fill=(225, 228, 235) if n == 0 else
                       (150, 155, 168), font=small)
     return atomic.write_file(out, lambda fh: sheet.save(fh, format="PNG"))
-
-
-def _diverged_cell(w: int, h: int) -> Image.Image:
-    img = Image.new("RGB", (w, h), (28, 8, 10))
-    d = ImageDraw.Draw(img)
-    f = load_font(max(14, h // 9))
-    d.text((w // 2, h // 2), "diverged: no finite loss", fill=(240, 120, 110), font=f, anchor="mm")
-    return img
 
 
 def figures_line(scene: Scene, p: SweepPanel) -> str:
