@@ -18,7 +18,7 @@ import numpy as np
 import torch
 
 from studio import cache
-from studio.figures import describe
+from studio.figures import describe, grid_summary
 from studio.scene import Scene
 from compute.morphology import FigureOptions, measure, model_hvp
 from compute.runs import Task, build_task, final_buffers
@@ -158,12 +158,14 @@ def main(argv: list[str]) -> int:
                     stored = measure_entry(sc, root, key, pick_device(args.device))
         except DataError as e:
             raise SceneError(locate_error(args.scene, str(e), args.set)) from None
-        out.append((caption, key, stored[0]))
+        meta = cache.read(root, key, args.scene, mmap=True).meta
+        out.append((caption, key, stored[0], meta))
     if args.json:
-        print(json.dumps({key: rec for _, key, rec in out}, indent=1, sort_keys=True))
+        print(json.dumps({key: rec for _, key, rec, _ in out}, indent=1, sort_keys=True))
         return 0
-    for caption, key, rec in out:
+    for caption, key, rec, meta in out:
         print(f"{args.scene}{f' ({caption})' if caption else ''}: landscape {key}")
+        print(f"  grid evaluated by {grid_summary(meta)}")
         if rec.get("figures") is None:
             print("  diverged: the grid holds no finite loss")
             continue

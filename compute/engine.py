@@ -172,9 +172,10 @@ class GridEngine:
         self.accuracy = bool(accuracy)
         has_bn = any(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in model.modules())
         self.batchnorm = batchnorm if has_bn else "running"
-        self.strategy = grid.choose(grid.Problem(model, plane, x, y, loss, self.accuracy, self.batchnorm), method)
+        #: why the general path did not run this model (one line), or None
+        self.fallback: str | None = None
+        self._choose(grid.Problem(model, plane, x, y, loss, self.accuracy, self.batchnorm), method)
         self.chunk = chunk or self.auto_chunk()
-        self._prepare()
         self._kernel = self.strategy.losses
         # torch.compile fuses the elementwise work around the matmuls and convolutions into few
         # sweeps over memory (docs/benchmarks.md: compiled against eager); it costs seconds up
@@ -197,6 +198,20 @@ class GridEngine:
     def target(self) -> torch.Tensor:
         """What a built-in loss compares the output with: y, or the input for unlabelled data."""
         return self.strategy.problem.target
+
+    def _choose(self, problem: grid.Problem, method: str) -> None:
+        """The strategy, prepared.  With "auto", a model the general path cannot write (it says why,
+        in one line) is evaluated by torch.func instead."""
+        try:
+            self.strategy = grid.choose(problem, method)
+            self._prepare()
+        except grid.NotBatchable as e:
+            if method != "auto":
+                raise
+            self.fallback = str(e)
+            warnings.warn(f"the grid's general path cannot batch this model: {e}; evaluating it with torch.func")
+            self.strategy = grid.Vmap(problem)
+            self._prepare()
 
     def _prepare(self, plane: Plane | None = None) -> None:
         """The strategy's one-off work (the first layer's products with the data), in exact float32

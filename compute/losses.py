@@ -88,7 +88,7 @@ class Loss:
         from torch.func import functional_call
         if self.fn is None:
             return self.of_output(functional_call(model, (params, buffers), (x,)), x if y is None else y)
-        wrapped = _WithLoss(model, self)
+        wrapped = WithLoss(model, self)
         return functional_call(wrapped, ({f"net.{k}": v for k, v in params.items()},
                                          {f"net.{k}": v for k, v in buffers.items()}), (x, y))
 
@@ -134,7 +134,7 @@ class Loss:
         return per.mean(dim=(0, 2))
 
 
-class _WithLoss(nn.Module):
+class WithLoss(nn.Module):
     """The user's loss as a module around their network, so that ``functional_call`` swaps the
     network's weights for the duration of the user's function (which calls ``model(x)`` itself,
     or any of its sub-modules)."""

@@ -21,6 +21,7 @@ from tqdm import tqdm
 
 from studio import atomic, cache
 from studio.cache import GridSequence, Landscape, Path2D
+from studio.figures import grid_summary
 from studio.scene import Scene
 from compute import describe, descent
 from compute import distributed
@@ -31,7 +32,7 @@ from compute.engine import GridEngine, Plane
 from compute.entry import scene_folder
 from compute.minima import prepare_minima
 from compute.placing import PlaneFit, fit_plane
-from compute.provenance import provenance
+from compute.provenance import engine_record, provenance
 from compute.runs import Run, Task, build_run, build_task, final_buffers, read_run, save_run
 
 # Flush denormals to zero (much slower arithmetic near a minimum, where activations and
@@ -291,8 +292,7 @@ def _run(scene: Scene, cache_root: Path, device: str | None, progress: bool, for
                                               descents={d.key: d for d in paths_down}, grids=grids,
                                               sequence=seq["sequence"] if seq else None))
     shutil.rmtree(part, ignore_errors=True)
-    log(f"wrote {entry}: {nx}x{ny} grid in {grid_s:.1f} s "
-        f"({computed / max(grid_s, 1e-9):,.0f} points/s), total {timings['total_s']:.1f} s")
+    log(f"wrote {entry}: {nx}x{ny} grid in {grid_s:.1f} s ({grid_summary(meta)}), total {timings['total_s']:.1f} s")
     # ---- the landscape's figures, measured on the entry just written (compute/describe.py)
     describe.measure_entry(scene, cache_root, key, dev, task=task)
     return entry
@@ -382,6 +382,8 @@ def _grid(task: Task, plane: Plane, gspec: dict, group: distributed.Group, part:
                         accuracy=gspec["accuracy"], loss=task.loss)
     q = 2 if gspec["accuracy"] else 1
     engine.chunk = distributed.broadcast(group, engine.chunk)
+    if group.main:
+        log(f"grid {nx}x{ny}: {grid_summary({'engine': engine_record(engine), 'device': str(engine.device)})}")
     done = prog.get("rows_done", 0)
     grid = None
     if group.main:

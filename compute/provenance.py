@@ -32,10 +32,7 @@ def provenance(scene: Scene, task: Task, run: Run, fit: PlaneFit, engine: GridEn
         "python": platform.python_version(),
         "platform": platform.platform(),
         "parameters": parameter_count(task.model),
-        "engine": {"method": engine.method, "chunk": engine.chunk, "compiled": engine.compiled,
-                   # part of grid_s: compiling the kernels and the first pass (None: not compiled here)
-                   "compile_s": engine.compile_s,
-                   "batchnorm": engine.batchnorm, "precision": precision},
+        "engine": engine_record(engine, precision),
         "loss": {"name": task.loss.describe(), "accuracy_meaningful": task.loss.classification},
         "plane": {"method": ls["plane"]["method"], "extent": fit.extent, **fit.info,
                   "d1_norm": float(fit.d1.norm()), "d2_norm": float(fit.d2.norm())},
@@ -48,6 +45,14 @@ def provenance(scene: Scene, task: Task, run: Run, fit: PlaneFit, engine: GridEn
         **({"sequence": seq["meta"]} if seq else {}),
         "format_version": FORMAT_VERSION,
     }
+
+
+def engine_record(engine: GridEngine, precision: dict | None = None) -> dict:
+    """The grid path that ran (compute/grid/), how, and why the general path did not where it did not."""
+    return {"method": engine.method, "fallback": engine.fallback, "chunk": engine.chunk, "compiled": engine.compiled,
+            # part of grid_s: compiling the kernels and the first pass (None: not compiled here)
+            "compile_s": engine.compile_s, "batchnorm": engine.batchnorm,
+            "precision": precision or {"mode": engine.precision}}
 
 
 def _data_record(spec: dict, task: Task) -> dict:

@@ -49,3 +49,22 @@ def describe(figures: dict) -> list[str]:
         lines.append(f"path off the plane        largest {_f(p['max_offplane'], '.3g')} at step {p['step']}, mean "
                      f"{_f(p['mean_offplane'], '.3g')}; {_f(p['ratio'], '.3g')} of the path's extent on the plane")
     return lines
+
+
+#: what each grid path is, in words (compute/grid/: the engine's strategies)
+PATHS = {"graph": "the general path (the model's graph, batched)",
+         "linear": "the MLP path", "conv": "the ConvNet path",
+         "vmap": "torch.func's vmap", "loop": "one point at a time (torch.func)"}
+
+
+def grid_summary(meta: dict) -> str:
+    """How an entry's grid was evaluated, in one line: the path, compiled or not, points a pass,
+    points per second; and where the general path did not run the model, why."""
+    e, t = meta.get("engine", {}), meta.get("timings", {})
+    method = e.get("method", "?")
+    rate = t.get("grid_points_per_s")
+    line = (f"{PATHS.get(method, method)}{', compiled' if e.get('compiled') else ''}, {e.get('chunk', '?')} "
+            f"points a pass" + (f", {rate:,.0f} points/s" if rate else "") + f" on {meta.get('device', '?')}")
+    if e.get("fallback"):
+        line += f"; the general path could not batch the model: {e['fallback']}"
+    return line

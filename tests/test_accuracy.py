@@ -32,7 +32,7 @@ def _reference_accuracy(model, plane, a, b, x, y):
         return (model(x).argmax(1) == y).float().mean().item()
 
 
-@pytest.mark.parametrize("kind", ["linear", "conv", "vmap"])
+@pytest.mark.parametrize("kind", ["linear", "conv", "graph", "vmap"])
 def test_engine_accuracy_matches_reference(kind):
     torch.manual_seed(0)
     if kind == "conv":
@@ -43,14 +43,15 @@ def test_engine_accuracy_matches_reference(kind):
         x, y = torch.randn(40, 2), torch.randint(0, 3, (40,))
     o = {k: v.detach().clone() for k, v in m.named_parameters()}
     pl = Plane(o, {k: torch.randn_like(v) for k, v in o.items()}, {k: torch.randn_like(v) for k, v in o.items()})
-    e = GridEngine(m, pl, x, y, chunk=3, method="vmap" if kind == "vmap" else "auto", accuracy=True)
+    method = kind if kind in ("graph", "vmap") else "auto"
+    e = GridEngine(m, pl, x, y, chunk=3, method=method, accuracy=True)
     a, b = torch.linspace(-1, 1, 7), torch.linspace(1, -1, 7)
     got = e.evaluate(a, b)
     assert got.shape == (7, 2)
     ref = [_reference_accuracy(m, pl, a[i].item(), b[i].item(), x, y) for i in range(7)]
     np.testing.assert_allclose(got[:, 1].numpy(), ref, atol=1e-6)
     # the loss column is what the engine gives without accuracy
-    plain = GridEngine(m, pl, x, y, chunk=3, method="vmap" if kind == "vmap" else "auto").losses(a, b)
+    plain = GridEngine(m, pl, x, y, chunk=3, method=method).losses(a, b)
     torch.testing.assert_close(got[:, 0], plain)
 
 

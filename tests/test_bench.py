@@ -21,26 +21,32 @@ def _run(module, *args, tmp):
 def test_compute_and_render_benches_write_their_rows(tmp_path, gl):
     readme = tmp_path / "README.md"
     readme.write_text("x\n<!-- bench:compute:start -->\nold\n<!-- bench:compute:end -->\n"
+                      "<!-- bench:compute-targets:start -->\nold\n<!-- bench:compute-targets:end -->\n"
                       "<!-- bench:compute-profile:start -->\nold\n<!-- bench:compute-profile:end -->\n"
                       "<!-- bench:render:start -->\nold\n<!-- bench:render:end -->\n")
     out = _run("compute.bench", "--readme", str(readme), "--profile", tmp=tmp_path)
-    assert "| compute |" in out and "| matmul / convolution | loss |" in out
+    assert "| loop (loop) |" in out and "| matmul / convolution | loss |" in out and "÷ studio classes+compile" in out
     _run("render.bench", "--sizes", "720p", "--readme", str(readme), tmp=tmp_path)
     rows = json.loads((tmp_path / "bench.json").read_text())
     compute = [r for r in rows if r["stage"] == "compute"]
     render = [r for r in rows if r["stage"] == "render"]
-    assert {r["method"] for r in compute} >= {"loop", "engine", "engine+compile", "vmap"}
+    assert {r["method"] for r in compute} >= {"loop", "engine", "engine+compile", "vmap", "graph", "studio classes"}
     for r in compute:
-        assert {"model", "method", "device", "points_per_s", "baseline", "ratio", "peer_ratio"} <= r.keys()
+        assert {"model", "method", "device", "points_per_s", "baseline", "ratio", "ratio_spread", "peer_ratio"} <= r.keys()
         assert r["points_per_s"] > 0 and r["baseline"] == "loop"
-        assert 0 < r["peak_fraction"]
+        assert r["ratio_spread"][0] <= r["ratio"] <= r["ratio_spread"][1] and 0 < r["peak_fraction"]
     loops = [r for r in compute if r["method"] == "loop"]
-    assert all(r["ratio"] == pytest.approx(1.0) for r in loops) and len(loops) == 3
+    assert all(r["ratio"] == pytest.approx(1.0) for r in loops) and len(loops) == 6
+    # the general path runs the user's networks, and the targets are ratios of this run
+    general = {r["model"].split(" ")[0]: r["detail"] for r in compute if r["method"] == "engine"}
+    assert all(general[k].startswith("graph") for k in ("user's", "resnet-20", "charlm")), general
+    goals = [r for r in rows if r["stage"] == "compute-targets"]
+    assert len(goals) == 6 and all(g["spread"][0] <= g["ratio"] <= g["spread"][1] for g in goals)
     assert {r["method"].split(" (")[0] for r in render} >= {"points", "vispy Markers", "whole film"}
     assert all(r["frames_per_s"] > 0 for r in render)
     text = readme.read_text()
     assert "old" not in text and "| compute |" in text and "| render |" in text
-    assert "| linear, compiled," in text and "| conv, compiled," in text       # the chunk profiles
+    assert "| linear, compiled," in text and "| conv, compiled," in text and "| graph, compiled," in text
 
 
 def test_the_effects_table_adds_one_effect_at_a_time(gl):
@@ -92,28 +98,44 @@ def test_the_peer_is_called_as_its_users_call_it(monkeypatch):
     import torch
 
     from compute import bench
+    from compute.bench.timing import peer_method
     from compute.data import spirals
     from compute.models import mlp
     calls = []
     _fake_peer(monkeypatch, calls)
     torch.manual_seed(0)
     x, y = spirals(64)
-    res, _ = bench.bench_case("tiny", mlp(2, [4], 2, "tanh"), x, y, torch.device("cpu"), rounds=1, seconds=0.01,
-                              peer=True)
+    m = peer_method(mlp(2, [4], 2, "tanh"), x, y, torch.device("cpu"), bench.PEER_STEPS)
+    points, _ = m.run(0.01)
     assert bench.PEER_STEPS >= 25 and set(calls) == {bench.PEER_STEPS}
-    assert f"steps={bench.PEER_STEPS}: {bench.PEER_STEPS ** 2:,} points a call" in res["loss-landscapes"]["method_detail"]
+    assert points == len(calls) * bench.PEER_STEPS ** 2
+    assert f"steps={bench.PEER_STEPS}: {bench.PEER_STEPS ** 2:,} points a call" in m.detail
 
 
-def test_the_table_gives_both_ratios_and_the_profile_its_shares():
+def test_ratios_are_taken_round_by_round_and_reported_with_their_spread():
+    """A ratio's median and spread over the rounds: a round where the whole machine was slow (both
+    methods at half speed) does not move it."""
+    from compute.bench.timing import Method, ratio
+    loop = Method(None, "loop", rates=[100.0, 50.0, 100.0, 100.0])
+    engine = Method(None, "engine", rates=[400.0, 200.0, 380.0, 420.0])
+    assert ratio(engine, loop) == (4.0, 3.8, 4.2)
+
+
+def test_the_tables_give_ratios_with_their_spread_and_the_targets():
     from compute import bench
     row = {"stage": "compute", "model": "m", "method": "engine", "detail": "linear, chunk 8", "device": "cpu",
-           "points_per_s": 9000.0, "ratio": 4.0, "peer_ratio": 3.0, "peak_fraction": 0.5}
-    loop = dict(row, method="loop", detail="loop", points_per_s=2250.0, ratio=1.0, peer_ratio=0.75)
+           "points_per_s": 9000.0, "ratio": 4.0, "ratio_spread": [3.5, 4.4], "peer_ratio": 3.0,
+           "peer_ratio_spread": [2.9, 3.1], "peak_fraction": 0.5}
+    loop = dict(row, method="loop", detail="loop", points_per_s=2250.0, ratio=1.0, ratio_spread=[1.0, 1.0],
+                peer_ratio=0.75, peer_ratio_spread=[0.7, 0.8])
     text = bench.table([loop, row, dict(row, peer_ratio=None)])
     lines = text.splitlines()
-    assert "× loop | × loss-landscapes |" in lines[0]
-    assert lines[3].endswith("| 9,000 | 4.00 | 3.00 | 50.0% |")
-    assert lines[4].endswith("| 9,000 | 4.00 |  | 50.0% |")             # no peer measured
+    assert "× loop [min–max] | × loss-landscapes [min–max] |" in lines[0]
+    assert lines[3].endswith("| 9,000 | 4.00 [3.50–4.40] | 3.00 [2.90–3.10] | 50.0% |")
+    assert lines[4].endswith("| 9,000 | 4.00 [3.50–4.40] |  | 50.0% |")             # no peer measured
+    goals = [{"model": "r", "method": "engine+compile", "over": "loop", "ratio": 1.3, "spread": [1.2, 1.4],
+              "goal": 3.0, "met": False}]
+    assert bench.target_table(goals).splitlines()[2] == "| r | engine+compile ÷ loop | 1.30 [1.20–1.40] | ≥ 3 (not met) |"
     prof = {"m": {"method": "conv", "chunk": 8, "compiled": True, "ms": 10.0,
                   "parts": {"matmul / convolution": 8.0, "loss": 0.5, "other fused kernels": 1.0, "rest": 0.5}}}
     lines = bench.profile_table(prof).splitlines()

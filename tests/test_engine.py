@@ -96,7 +96,7 @@ def test_no_hidden_layer():
     assert_close_to_reference(eng.losses(a, b), *references(model, plane, a, b, x, y))
 
 
-def test_other_models_use_vmap():
+def test_other_models_take_the_general_path():
     torch.manual_seed(0)
     model = nn.Sequential(nn.Linear(2, 12), nn.Tanh(), nn.Linear(12, 3))   # torch's Tanh: not an Activation
     x, y = spirals(150, 3, seed=2)
@@ -105,7 +105,7 @@ def test_other_models_use_vmap():
     d2 = {k: torch.randn_like(v) * 0.4 for k, v in origin.items()}
     plane = Plane(origin, d1, d2)
     eng = GridEngine(model, plane, x, y)
-    assert eng.method == "vmap"
+    assert eng.method == "graph"
     with pytest.raises(ValueError, match="linear"):
         GridEngine(model, plane, x, y, method="linear")
     a, b = random_points(seed=13)
@@ -255,8 +255,8 @@ def test_one_strategy_per_method_behind_one_interface():
     from compute.losses import CROSS_ENTROPY
     model, plane, x, y = setup("tanh", [8], 2)
     m, pl, xc, yc = _conv_case(True)
-    cases = {"linear": (model, plane, x, y), "conv": (m, pl, xc, yc), "vmap": (model, plane, x, y),
-             "loop": (model, plane, x, y)}
+    cases = {"linear": (model, plane, x, y), "conv": (m, pl, xc, yc), "graph": (m, pl, xc, yc),
+             "vmap": (model, plane, x, y), "loop": (model, plane, x, y)}
     a, b = random_points(k=5, seed=2)
     for method, (mm, pp, xx, yy) in cases.items():
         s = grid.choose(grid.Problem(mm, pp, xx, yy, CROSS_ENTROPY), method)
@@ -269,7 +269,7 @@ def test_one_strategy_per_method_behind_one_interface():
     # auto takes the first that fits; an unknown method is refused by name
     assert grid.choose(grid.Problem(model, plane, x, y, CROSS_ENTROPY)).name == "linear"
     assert grid.choose(grid.Problem(m, pl, xc, yc, CROSS_ENTROPY)).name == "conv"
-    with pytest.raises(ValueError, match="linear, conv, vmap, loop"):
+    with pytest.raises(ValueError, match="linear, conv, graph, vmap, loop"):
         GridEngine(model, plane, x, y, method="batched")
 
 

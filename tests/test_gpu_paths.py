@@ -44,6 +44,13 @@ def conv_case():
     return model, Plane(origin, d1, d2), x, y
 
 
+def graph_case():
+    """conv_case written with torch's nn.ReLU: the general path."""
+    from compute.bench.cases import users_bn_convnet
+    model, plane, x, y = conv_case()
+    return users_bn_convnet(model).eval(), plane, x, y
+
+
 def points(k=40, seed=3):
     g = torch.Generator().manual_seed(seed)
     return torch.rand(k, generator=g) * 2 - 1, torch.rand(k, generator=g) * 2 - 1
@@ -174,9 +181,10 @@ def _oom(limit, kernel, sizes):
     return k
 
 
-@pytest.mark.parametrize("case", [mlp_case, conv_case])
+@pytest.mark.parametrize("case", [mlp_case, conv_case, graph_case])
 def test_a_chunk_that_does_not_fit_is_halved(case):
     model, plane, x, y = case()
+    assert GridEngine(model, plane, x, y).method == {mlp_case: "linear", conv_case: "conv", graph_case: "graph"}[case]
     a, b = points(50)
     want = GridEngine(model, plane, x, y, chunk=10).losses(a, b)
     e = GridEngine(model, plane, x, y, chunk=40)

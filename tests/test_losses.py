@@ -103,7 +103,7 @@ def test_unlabelled_images_reconstructed_by_a_flat_mlp():
         assert ref == pytest.approx(F.mse_loss(model(x).reshape(x.shape), x).item(), rel=1e-6)
 
 
-def test_the_users_own_loss_goes_through_torch_func():
+def test_the_users_own_loss_is_exported_with_the_model():
     torch.manual_seed(0)
     x, y = _classes()
 
@@ -115,7 +115,8 @@ def test_the_users_own_loss_goes_through_torch_func():
 
     loss = Loss("custom", margin, "mine:margin", {"scale": 2.0})
     model = build_model({"name": "mlp", "widths": [8], "activation": "tanh"}, (3,), 4)
-    assert _grid_vs_reference(model, loss, x, y) == "vmap"
+    assert _grid_vs_reference(model, loss, x, y) == "graph"
+    assert _grid_vs_reference(model, loss, x, y, method="vmap") == "vmap"
     # and with a module that is not a stack of layers: its attributes are reached inside the loss
     body = nn.Sequential(nn.Linear(3, 6), nn.Tanh())
     model = nn.ModuleDict({"body": body, "head": nn.Linear(6, 4)})
@@ -124,7 +125,7 @@ def test_the_users_own_loss_goes_through_torch_func():
         inputs, targets = batch
         return F.cross_entropy(model["head"](model["body"](inputs)), targets)
 
-    assert _grid_vs_reference(model, Loss("custom", two_part, "mine:two_part"), x, y) == "vmap"
+    assert _grid_vs_reference(model, Loss("custom", two_part, "mine:two_part"), x, y) == "graph"
 
 
 def test_token_sequences_scored_over_every_position():
@@ -143,7 +144,8 @@ def test_token_sequences_scored_over_every_position():
             return self.out(torch.tanh(self.emb(t)))
 
     model = Tiny()
-    assert _grid_vs_reference(model, Loss("cross_entropy"), x, y) == "vmap"
+    assert _grid_vs_reference(model, Loss("cross_entropy"), x, y) == "graph"
+    assert _grid_vs_reference(model, Loss("cross_entropy"), x, y, method="vmap") == "vmap"
     with torch.no_grad():
         want = F.cross_entropy(model(x).reshape(-1, vocab), y.reshape(-1)).item()
     assert Loss("cross_entropy")(model, x, y).item() == pytest.approx(want, rel=1e-6)

@@ -171,11 +171,11 @@ def check_engine(model, plane, x, y, batchnorm, method="auto", chunk=3):
 
 
 FAMILIES = {
-    "resnet20": (dict(name="resnet", depth=20, width=2), (3, 8, 8), "vmap"),
-    "resnet20-noskip": (dict(name="resnet", depth=20, width=2, skip=False), (3, 8, 8), "vmap"),
+    "resnet20": (dict(name="resnet", depth=20, width=2), (3, 8, 8), "graph"),
+    "resnet20-noskip": (dict(name="resnet", depth=20, width=2, skip=False), (3, 8, 8), "graph"),
     "vgg9": (dict(name="vgg", config="vgg9", width=2), (3, 8, 8), "conv"),
     "vgg11": (dict(name="vgg", config="vgg11", width=2), (1, 12, 10), "conv"),
-    "torchvision-resnet18": (dict(name="torchvision", arch="resnet18"), (3, 16, 16), "vmap"),
+    "torchvision-resnet18": (dict(name="torchvision", arch="resnet18"), (3, 16, 16), "graph"),
 }
 
 
@@ -186,8 +186,8 @@ def test_engine_matches_the_reference(family, batchnorm):
     model, plane, x, y = case(model_spec(**spec), shape)
     e, got = check_engine(model, plane, x, y, batchnorm)
     assert e.method == method and e.batchnorm == batchnorm
-    if method == "conv":                  # the VGGs take the batched conv path; vmap agrees too
-        check_engine(model, plane, x, y, batchnorm, method="vmap")
+    # the VGGs take the batched conv path, the others the general path; torch.func's vmap agrees too
+    check_engine(model, plane, x, y, batchnorm, method="vmap")
     # the two BatchNorm modes are different numbers (a real test of both, not one path twice)
     other = GridEngine(model, plane, x, y, chunk=3, batchnorm="batch" if batchnorm == "running" else "running")
     assert not torch.allclose(got, other.losses(A, B), rtol=1e-3)
@@ -268,7 +268,8 @@ def test_each_family_through_the_compute_stage(tmp_path, run_name):
     run(scene, tmp_path / "cache", device="cpu", progress=False)
     ls = cache.read(tmp_path / "cache", scene.cache_key())
     assert ls.loss.shape == (3, 4) and np.isfinite(ls.loss).all()
-    assert ls.meta["engine"]["method"] == ("conv" if run_name.startswith("vgg") else "vmap")
+    assert ls.meta["engine"]["method"] == ("conv" if run_name.startswith("vgg") else "graph")
+    assert ls.meta["engine"]["fallback"] is None
     path = ls.paths["training"]
     # the origin is the trained network: its loss on the plane is the recorded one, BatchNorm's
     # trained running statistics included (the grid's model is rebuilt from the scene)
@@ -371,11 +372,11 @@ def test_user_model_and_data_next_to_the_scene(tmp_path, user_module):
         assert torch.equal(x2, build_data(entry("data", user_module, "blobs"))[0]) and classes2 == 4
         net = build_model(entry("model", user_module, "net", hidden=7), shape, classes)
     assert net.a.out_features == 7 and net(x).shape == (30, 3)
-    # the engine's generic path on the user's module
+    # the engine's general path on the user's module
     w = {k: v.detach().clone() for k, v in net.named_parameters()}
     plane = Plane(w, {k: torch.randn_like(v) for k, v in w.items()}, {k: torch.randn_like(v) for k, v in w.items()})
     e, _ = check_engine(net.eval(), plane, x, y, "running")
-    assert e.method == "vmap"
+    assert e.method == "graph"
     # outside the scene's folder (and not in the working directory) it is not found
     sys.modules.pop(user_module, None)
     with pytest.raises(EntryError, match="no module"):

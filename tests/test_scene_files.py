@@ -127,7 +127,7 @@ def test_resnet_comparison_computes_both_panels_on_cifar_files(tmp_path, cifar_f
         assert d["train_samples"] == 30 and d["eval_samples"] == 10      # 3 of each class, of 50
         assert d["split"] == "the data set's training split (a seeded, class-balanced subset)"
         assert m["plane"]["method"] == "random" and m["plane"]["extent"] == [[-1.0, 1.0], [-1.0, 1.0]]
-        assert m["landscape"]["model"]["depth"] == 56 and m["engine"]["method"] == "vmap"
+        assert m["landscape"]["model"]["depth"] == 56 and m["engine"]["method"] == "graph"
     assert a["landscape"]["model"]["skip"] is True and b["landscape"]["model"]["skip"] is False
     # the no-skip net lacks the two 1x1 projection shortcuts and their BatchNorms: at width 2,
     # 2*4 + 4*8 weights, 2 * (4 + 8) BatchNorm weights and biases

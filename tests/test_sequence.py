@@ -207,7 +207,7 @@ def test_engine_set_plane_equals_a_fresh_engine(torch_one_thread):
     rand = lambda: {k: torch.randn_like(v) for k, v in model.named_parameters()}
     p1, p2 = Plane(rand(), rand(), rand()), Plane(rand(), rand(), rand())
     a, b = torch.linspace(-1, 1, 9), torch.linspace(1, -1, 9)
-    for method in ("linear", "vmap"):
+    for method in ("linear", "graph", "vmap"):
         own = Plane(*({k: v.clone() for k, v in d.items()} for d in (p1.origin, p1.d1, p1.d2)))
         eng = GridEngine(model, own, x, y, method=method, chunk=4)
         first = eng.losses(a, b)
