@@ -378,3 +378,66 @@ def test_a_kernel_that_disagrees_with_the_model_is_not_used(monkeypatch):
         warnings.simplefilter("ignore")
         e = GridEngine(model, plane_of(model), x, y)
     assert e.method == "vmap" and "the batched kernel gives" in e.fallback
+
+
+# ---------------------------------------------------------------- through the compute stage
+
+USER_MODELS = '''
+import torch
+import torch.nn as nn
+
+
+class Net(nn.Module):
+    def __init__(self, features, classes, hidden, branchy):
+        super().__init__()
+        self.a, self.b = nn.Linear(features, hidden), nn.Linear(hidden, classes)
+        self.branchy = branchy
+
+    def forward(self, x):
+        h = torch.tanh(self.a(x))
+        if self.branchy and h.mean() > 10:
+            h = h * 0
+        return self.b(h)
+
+
+def net(input_shape, classes, hidden=6, branchy=False):
+    return Net(input_shape[0], classes, hidden, branchy)
+'''
+
+PIPELINE_SCENE = """
+title: mine
+landscape:
+  data: {name: spirals, samples: 60}
+  model: {name: custom, entry: "MODULE:net", args: {branchy: BRANCHY}}
+  train: {steps: 6, snapshots: 3, lr: 0.05}
+  plane: {method: pca}
+  grid: {resolution: [5, 4], eval_samples: 30}
+"""
+
+
+@pytest.mark.parametrize("branchy", [False, True])
+def test_the_compute_stage_records_and_says_which_path_ran(tmp_path, capsys, branchy):
+    from studio import cache
+    from studio.scene import load_scene
+    from compute.pipeline import run
+    module = f"users_net_{abs(hash(str(tmp_path))) % 10**8}"
+    (tmp_path / f"{module}.py").write_text(USER_MODELS)
+    p = tmp_path / "scene.yaml"
+    p.write_text(PIPELINE_SCENE.replace("MODULE", module).replace("BRANCHY", str(branchy).lower()))
+    try:
+        scene = load_scene(p)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            run(scene, tmp_path / "cache", device="cpu", progress=False)
+    finally:
+        sys.modules.pop(module, None)
+    meta = cache.read(tmp_path / "cache", scene.cache_key()).meta
+    log = capsys.readouterr().err
+    if not branchy:
+        assert meta["engine"]["method"] == "graph" and meta["engine"]["fallback"] is None
+        assert "grid 5x4: the general path" in log and "points/s" in log
+    else:
+        assert meta["engine"]["method"] in ("vmap", "loop")
+        why = meta["engine"]["fallback"]
+        assert f"{module}.py:14 `if self.branchy and h.mean() > 10:`" in why and "torch.where" in why
+        assert "the general path could not batch the model: a branch on a tensor's values" in log

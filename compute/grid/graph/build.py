@@ -57,6 +57,8 @@ def build(program, plane, buffers: dict[str, torch.Tensor], inputs: tuple, batch
         elif node.op == "call_function":
             try:
                 env[node] = _apply(kx, node, env, view_of, order)
+                if isinstance(env[node], Batched):
+                    kx.readers[env[node].node] = len(node.users)
             except NotBatchable as e:
                 where = node_location(node)
                 raise NotBatchable(f"{e}{' at ' + where if where and ' at ' not in str(e) else ''}") from None

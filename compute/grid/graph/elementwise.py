@@ -133,6 +133,20 @@ def to_dtype(kx: Kernel, op, bound: dict, out):
     return pointwise(kx, op, bound, out)
 
 
+#: kernel functions whose output is a fresh tensor no one else holds
+FRESH = (runtime.conv, runtime.batch_norm, runtime.linear, runtime.mix, runtime.mix_b1, runtime.channel_affine,
+         torch.ops.aten.add.Tensor)
+
+
+@rule("relu")
+def relu(kx: Kernel, op, bound: dict, out):
+    """ReLU in place on a fresh value that nothing else reads (eagerly, a pass without allocating)."""
+    x = bound["self"]
+    if kx.read_once(x) and x.node.target in FRESH:
+        return kx.batched(kx.call(torch.relu_, x.node), x.shape, out.dtype, x.bdim)
+    return pointwise(kx, op, bound, out)
+
+
 @rule("tanh")
 def tanh(kx: Kernel, op, bound: dict, out):
     """tanh as runtime.tanh (the sigmoid form) where the model is evaluated on a CPU."""

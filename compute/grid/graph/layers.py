@@ -15,7 +15,7 @@ import torch.nn.functional as F
 
 from compute.grid.graph import runtime
 from compute.grid.graph.elementwise import pointwise
-from compute.grid.graph.ops import call_on, out_shape, rule, unbind, vmap_op, wrap_output
+from compute.grid.graph.ops import getitem, call_on, out_shape, rule, unbind, vmap_op, wrap_output
 from compute.grid.graph.values import Affine, Batched, Const, Kernel, NotBatchable, shape_of
 
 
@@ -183,6 +183,8 @@ def batch_norm(kx: Kernel, op, bound: dict, out):
         s = -mean * g + (bias.value if isinstance(bias, Const) and bias.value is not None else 0)
         value = Affine((x.parts[0] * g.view(c) + s.view(c), x.parts[1] * g.view(c), x.parts[2] * g.view(c)),
                        x.spatial)
+    elif not batch and kx.read_once(x, runtime.conv):
+        value = _fold_into_conv(kx, x, w, bias, mean, var, eps)
     else:
         v = x if isinstance(x, Batched) else _input(kx, x, None)
         node = kx.call(runtime.batch_norm, v.node, v.bdim, _k(kx, w), _k(kx, bias), mean, var, eps, batch)
@@ -190,6 +192,19 @@ def batch_norm(kx: Kernel, op, bound: dict, out):
     if isinstance(out, (tuple, list)):
         return (value,) + tuple(Const(None) for _ in out[1:])
     return value
+
+
+def _fold_into_conv(kx: Kernel, x: Batched, w, bias, mean, var, eps: float) -> Batched:
+    """BatchNorm with running statistics after a convolution read by it alone: the convolution's
+    weights and bias take the per-point scale and shift (runtime.fold_norm), and the BatchNorm's
+    pass over the feature maps is gone."""
+    conv = x.node
+    xin, wk, bk, *geometry = conv.args
+    with kx.graph.inserting_before(conv):
+        pair = kx.call(runtime.fold_norm, wk, bk, mean, var, eps, _k(kx, w), _k(kx, bias))
+        w2, b2 = (kx.graph.call_function(getitem, (pair, i)) for i in (0, 1))
+    conv.args = (xin, w2, b2, *geometry)
+    return x
 
 
 def _scale_shift(xn: torch.Tensor, w, bias, channel_dim: int) -> Affine:

@@ -120,10 +120,10 @@ def vmap_op(kx: Kernel, op, bound: dict, out) -> Any:
 def wrap_output(kx: Kernel, node, out, bdim: int) -> Any:
     """A kernel node giving the op's output (a tensor, or a tuple of them) as Batched values."""
     if isinstance(out, (tuple, list)):
-        return tuple(kx.batched(kx.graph.call_function(_getitem, (node, i)), out_shape(o), o.dtype, bdim)
+        return tuple(kx.batched(kx.graph.call_function(getitem, (node, i)), out_shape(o), o.dtype, bdim)
                      if isinstance(o, torch.Tensor) else Const(o) for i, o in enumerate(out))
     return kx.batched(node, out_shape(out), out.dtype, bdim)
 
 
-def _getitem(seq, i):
+def getitem(seq, i):
     return seq[i]

@@ -138,6 +138,16 @@ def batch_norm(x: torch.Tensor, bdim: int, w, bias, mean, var, eps: float, batch
     return channel_affine(x, g.expand(k, -1), s.expand(k, -1), bdim)
 
 
+def fold_norm(w: torch.Tensor, bias: torch.Tensor | None, mean, var, eps: float, nw, nb):
+    """A convolution followed by BatchNorm with running statistics, as one convolution: K points'
+    weights w (K, Cout, ...) scaled by g and biases b g + s (runtime.norm_scale_shift) -> (w', b')."""
+    g, s = norm_scale_shift(mean, var, eps, nw, nb)
+    k = w.shape[0]
+    g, s = g.expand(k, -1), s.expand(k, -1)
+    w2 = w * g.view(k, g.shape[1], *(1,) * (w.dim() - 2))
+    return w2, (s if bias is None else torch.addcmul(s, bias, g))
+
+
 def layer_norm(x: torch.Tensor, shape: list[int], w: torch.Tensor | None, bias: torch.Tensor | None,
                eps: float) -> torch.Tensor:
     """LayerNorm of K points, x (K, ..., *shape); w, bias (K, *shape) or None."""

@@ -101,6 +101,9 @@ class Kernel:
     constants: list[torch.Tensor] = field(default_factory=list)
     #: bytes one point of each kernel node takes (Batched values), for sizing the chunk
     point_bytes: dict[fx.Node, int] = field(default_factory=dict)
+    #: how many operations of the model read each kernel node's value (a value read once may be
+    #: changed in place, or folded into the layer that made it)
+    readers: dict[fx.Node, int] = field(default_factory=dict)
 
     def __post_init__(self):
         self.a = self.graph.placeholder("a")
@@ -126,6 +129,11 @@ class Kernel:
         args = torch.utils._pytree.tree_map(conv, args)
         kwargs = torch.utils._pytree.tree_map(conv, kwargs)
         return self.graph.call_function(fn, tuple(args), kwargs)
+
+    def read_once(self, v, maker: Callable | None = None) -> bool:
+        """Whether Batched ``v`` is read by one operation of the model only (and made by ``maker``)."""
+        return (isinstance(v, Batched) and self.readers.get(v.node) == 1
+                and (maker is None or v.node.target is maker))
 
     def batched(self, node: fx.Node, shape, dtype: torch.dtype, bdim: int = 0) -> Batched:
         v = Batched(node, tuple(shape), dtype, bdim)
