@@ -35,6 +35,7 @@ from __future__ import annotations
 import contextlib
 import math
 import time
+import types
 import warnings
 from dataclasses import dataclass
 from typing import Callable, Iterator
@@ -143,6 +144,17 @@ def keep_freed_memory() -> None:
         pass
 
 
+def _own_code(method):
+    """A bound method as a function with a code object of its own.  torch.compile keeps its compiled
+    code per code object, and a process that compiles more engines than its recompile limit (8) of
+    one strategy (a comparison's panels, a sweep's values) would run the later ones eagerly without
+    a word; each engine's kernel gets its own cache this way."""
+    func = method.__func__
+    code = func.__code__.replace(co_name=f"{func.__code__.co_name}_{id(method.__self__):x}")
+    own = types.FunctionType(code, func.__globals__, code.co_name, func.__defaults__, func.__closure__)
+    return own.__get__(method.__self__)
+
+
 class GridEngine:
     """Evaluates the loss of ``model`` on (x, y) at many points of ``plane``.
 
@@ -187,7 +199,7 @@ class GridEngine:
         if self.compiled:
             self._eager = self._kernel
             self._kernel = self._first_compiled_call
-            self._compiled_fn = torch.compile(self._eager, dynamic=False)
+            self._compiled_fn = torch.compile(_own_code(self._eager), dynamic=False)
 
     @property
     def method(self) -> str:

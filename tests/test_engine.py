@@ -344,3 +344,16 @@ def test_passes_reuse_freed_memory_instead_of_faulting_pages_in():
         e.losses(a, b)
     faults = resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before
     assert faults / (3 * 128) < 10, faults
+
+
+def test_every_compiled_engine_is_compiled_past_dynamos_recompile_limit():
+    """torch.compile keeps compiled code per code object, up to 8 versions: the ninth engine of one
+    strategy (a sweep's ninth panel) ran eagerly without a word.  Each engine now compiles its own."""
+    from torch._dynamo.utils import counters
+    x, y = spirals(60, 2, seed=1)
+    for width in range(3, 13):                          # ten networks of different shapes
+        model, plane, _, _ = setup("relu", [width], 2)
+        before = counters["stats"]["unique_graphs"]
+        e = GridEngine(model, plane, x, y, compile=True, chunk=4)
+        e.losses(torch.zeros(4), torch.zeros(4))
+        assert e.compiled and counters["stats"]["unique_graphs"] == before + 1, width

@@ -103,8 +103,8 @@ def targets(all_methods: dict[str, dict[str, Method]]) -> list[dict]:
     return out
 
 
-def run(dev: torch.device, n_rounds: int, seconds: float, quick: bool,
-        profile: bool = False) -> tuple[list[dict], list[dict], dict[str, dict]]:
+def run(dev: torch.device, n_rounds: int, seconds: float, quick: bool, profile: bool = False,
+        only: str = "") -> tuple[list[dict], list[dict], dict[str, dict]]:
     torch.set_flush_denormal(True)
     t_start = time.perf_counter()
     peer = peer_available()
@@ -117,6 +117,8 @@ def run(dev: torch.device, n_rounds: int, seconds: float, quick: bool,
         import torch._inductor.config as inductor_config
         inductor_config.cpp.enable_kernel_profile = True
     for case in cases(quick):
+        if only and not any(word in case.name for word in only.split(",")):
+            continue
         print(f"  {case.name} ...", file=sys.stderr, flush=True)
         methods = methods_of(case, dev, peer, PEER_STEPS_QUICK if quick else PEER_STEPS)
         rounds(methods, n_rounds, seconds)
@@ -203,6 +205,8 @@ def main(argv=None) -> int:
     ap.add_argument("--profile", action="store_true",
                     help="also print where the time of one compiled chunk goes, per model")
     ap.add_argument("--grid", type=int, default=0, metavar="N", help="also time a full N x N ConvNet grid")
+    ap.add_argument("--only", default="", metavar="WORDS",
+                    help="only the cases whose name holds one of these comma-separated words (e.g. resnet,charlm)")
     args = ap.parse_args(argv)
     dev = torch.device(args.device or ("cuda" if torch.cuda.is_available() else "cpu"))
     if dev.type == "cuda" and not torch.cuda.is_available():
@@ -214,7 +218,7 @@ def main(argv=None) -> int:
         args.profile = False
     n_rounds, seconds = (2, 0.2) if args.quick else (args.rounds, args.seconds)
     t = time.perf_counter()
-    rows, goals, profiles = run(dev, n_rounds, seconds, args.quick, args.profile)
+    rows, goals, profiles = run(dev, n_rounds, seconds, args.quick, args.profile, args.only)
     if args.grid:
         rows.append(time_grid(dev, args.grid))
     publish(rows, table(rows), "compute", args.json, args.readme)

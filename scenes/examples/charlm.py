@@ -19,11 +19,11 @@ What the studio needs from the two functions:
   on, and the vocabulary size.  Integer x with integer y of the same shape is scored as token
   sequences: cross-entropy over the vocabulary, averaged over all N * T positions.
 * ``model(input_shape, classes, ...)`` returns an ``nn.Module`` mapping (N, T) int64 to
-  (N, T, classes) logits.  The studio evaluates thousands of weight settings at once with
-  ``torch.func.vmap`` over ``torch.func.functional_call``, so ``forward`` must be written as
-  plain tensor algebra: no ``.item()``, no ``if`` on tensor values, no in-place changes to its
-  inputs, no ``nn.MultiheadAttention`` (its fused kernels do not batch under vmap).  The
-  attention below is written out with matmuls and a softmax for that reason.
+  (N, T, classes) logits.  The studio reads ``forward`` with ``torch.export`` and evaluates many
+  weight settings a pass from its graph (docs/your-network.md, "How the grid runs your network"):
+  any of torch's layers and functions will do (``nn.MultiheadAttention`` or
+  ``F.scaled_dot_product_attention`` as well as the attention written out below), as long as
+  ``forward`` does not branch on a tensor's values or call ``.item()``.
 """
 from __future__ import annotations
 
@@ -86,9 +86,7 @@ class Block(nn.Module):
         self.proj = nn.Linear(width, width)
         self.ln2 = nn.LayerNorm(width)
         self.mlp = nn.Sequential(nn.Linear(width, 4 * width), nn.GELU(), nn.Linear(4 * width, width))
-        # no Dropout module at all when dropout == 0: the studio evaluates with vmap, and a random
-        # op inside vmap needs an explicit randomness mode even when it would do nothing
-        self.drop = nn.Dropout(dropout) if dropout > 0 else nn.Identity()
+        self.drop = nn.Dropout(dropout)          # nothing in eval mode, where the landscape is measured
         # a buffer, not a parameter: it is part of the saved state but never moved along a
         # direction in weight space; True where position j may attend to position i (i <= j)
         self.register_buffer("causal", torch.tril(torch.ones(context, context, dtype=torch.bool)),
@@ -98,10 +96,9 @@ class Block(nn.Module):
         n, t, c = h.shape
         d = c // self.heads
         q, k, v = self.qkv(h).split(c, dim=-1)
-        # (n, t, c) -> (n, heads, t, d); reshape rather than view, so vmap's batched layouts work
-        q, k, v = (z.reshape(n, t, self.heads, d).transpose(1, 2) for z in (q, k, v))
+        q, k, v = (z.view(n, t, self.heads, d).transpose(1, 2) for z in (q, k, v))     # (n, heads, t, d)
         att = (q @ k.transpose(-2, -1)) / math.sqrt(d)                    # (n, heads, t, t)
-        # out-of-place masked_fill with a fixed mask: the same work for every weight setting
+        # the future hidden: each position attends to itself and the positions before it
         att = att.masked_fill(~self.causal[:t, :t], float("-inf"))
         att = self.drop(F.softmax(att, dim=-1))
         y = (att @ v).transpose(1, 2).reshape(n, t, c)
@@ -130,7 +127,6 @@ class CharTransformer(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         t = x.shape[-1]
-        # arange + embedding instead of slicing pos.weight: the same under vmap, and plain
         h = self.tok(x) + self.pos(torch.arange(t, device=x.device))
         h = self.ln(self.blocks(h))
         return h @ self.tok.weight.t()             # tied head: (n, t, classes) logits

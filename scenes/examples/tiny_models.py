@@ -33,8 +33,8 @@ def rings(samples: int = 512, count: int = 3, noise: float = 0.06, seed: int = 0
 
 class RingNet(nn.Module):
     """A small network that is not a plain stack of layers: tanh layers with a residual
-    connection, then a linear read-out.  (The grid engine evaluates any module like this one with
-    torch.func, many grid points per pass.)"""
+    connection, then a linear read-out.  (The grid engine reads any module like this one with
+    torch.export and evaluates many grid points a pass from its graph.)"""
 
     def __init__(self, features: int, classes: int, hidden: int):
         super().__init__()
