@@ -45,7 +45,7 @@ def test_compute_and_render_benches_write_their_rows(tmp_path, gl):
     assert {r["method"].split(" (")[0] for r in render} >= {"points", "vispy Markers", "whole film"}
     assert all(r["frames_per_s"] > 0 for r in render)
     text = readme.read_text()
-    assert "old" not in text and "| compute |" in text and "| render |" in text
+    assert "old" not in text and "| loop (loop) |" in text and "| render |" in text and "÷ loop |" in text
     assert "| linear, compiled," in text and "| conv, compiled," in text and "| graph, compiled," in text
 
 

@@ -98,7 +98,7 @@ def targets(all_methods: dict[str, dict[str, Method]]) -> list[dict]:
         if method not in ms or over not in ms:
             continue
         med, lo, hi = ratio(ms[method], ms[over])
-        out.append({"stage": "compute-target", "model": case, "method": method, "over": over, "ratio": med,
+        out.append({"stage": "compute-targets", "model": case, "method": method, "over": over, "ratio": med,
                     "spread": [lo, hi], "goal": goal, "met": med >= goal})
     return out
 
