@@ -8,13 +8,15 @@ by reference, so the text alone would keep serving a stale entry after they chan
   touched or moved.  So the key covers their *contents* (:func:`files_digest`), in the scene's
   order, and neither their absolute paths nor their modification times.
 * **The user's own code**: an ``entry: "package.module:function"`` (a custom model, data set or
-  loss).  After the user edits their model file the rerun must recompute, so the key covers the
-  source bytes of the module file that defines the function (:func:`source_digest`).  That file
-  is found *without importing it* (:func:`find_module_file`): scenes are loaded by the render
-  stage too, and loading a scene must never run user code.  The search order is the compute
-  stage's importer's (``compute/entry.py``): the scene file's folder, then the working directory,
-  then ``sys.path``.  Only that one file counts: helpers it imports, and a function it merely
-  re-exports from elsewhere, are not followed (that would need the import).
+  loss).  After the user edits their model the rerun must recompute, so the key covers the source
+  bytes of the module file that defines the function and of every module of the user's it
+  imports, directly or through others (:func:`user_sources`): a small entry file that imports the
+  network from ``model.py`` recomputes when ``model.py`` changes.  Those files are found *without
+  importing them* (:func:`find_module_file`; the imports are read from the source's syntax tree):
+  scenes are loaded by the render stage too, and loading a scene must never run user code.  The
+  search order is the compute stage's importer's (``compute/entry.py``): the scene file's folder,
+  then the working directory, then ``sys.path``.  The user's own modules are those not installed:
+  not in the standard library, not in a site-packages folder, not the studio's own packages.
 
 Digests are SHA-256 in hex (about 1 GB/s on one core, with OpenSSL), files read in 4 MiB chunks
 into one reused buffer, so a few hundred MB of checkpoints take well under a second or two.
@@ -143,11 +145,93 @@ def find_module_file(module: str, scene_folder: Path | None) -> Path | None:
 
 
 def source_digest(entry: str, scene_folder: Path | None) -> str | None:
-    """SHA-256 (hex) of the bytes of the module file that defines ``entry`` (``"mod.sub:func"``),
-    or None when that file cannot be found (see :func:`find_module_file`)."""
+    """SHA-256 (hex) of the user's code behind ``entry`` (``"mod.sub:func"``): the module file that
+    defines it and the user's modules it imports (:func:`user_sources`), or None when the module's
+    file cannot be found (see :func:`find_module_file`).  With no module of the user's imported, it
+    is the digest of the one file."""
     module = entry.partition(":")[0].strip()
-    path = find_module_file(module, scene_folder) if module else None
-    return file_digest(path) if path is not None else None
+    files = user_sources(module, scene_folder) if module else []
+    if not files:
+        return None
+    (_, first), rest = files[0], files[1:]
+    digest = file_digest(first)
+    if not rest:
+        return digest
+    h = hashlib.sha256(f"landscape-studio sources v1\n{digest}\n".encode())
+    for name, path in rest:
+        h.update(f"{name}:{file_digest(path)}\n".encode())
+    return h.hexdigest()
+
+
+def user_sources(module: str, scene_folder: Path | None) -> list[tuple[str, Path]]:
+    """(module name, file) of ``module`` and of every module of the user's it imports, directly or
+    through another: the entry's module first, then the others by name.  Imports are read from each
+    file's syntax tree (``import a.b``, ``from a import b``, relative imports, imports inside
+    functions), never run; a module that is installed (:func:`_installed`) is not followed, except
+    the entry's own (a model function from an installed package of the user's still counts)."""
+    found: dict[str, Path] = {}
+    todo = [module]
+    while todo:
+        name = todo.pop()
+        if name in found:
+            continue
+        path = find_module_file(name, scene_folder)
+        if path is None or (name != module and _installed(path)) or path in found.values():
+            continue
+        found[name] = path
+        todo.extend(n for n in _imports(path, name) if n not in found)
+    first = [(module, found.pop(module))] if module in found else []
+    return first + sorted(found.items())
+
+
+def _imports(path: Path, module: str) -> list[str]:
+    """The modules a source file imports (and, for ``from a import b``, ``a.b`` too, which may be a
+    submodule), resolving relative imports against its package.  A file that does not parse
+    imports nothing here (the compute stage reports it when it imports it)."""
+    import ast
+    try:
+        tree = ast.parse(path.read_bytes(), filename=str(path))
+    except (SyntaxError, ValueError, OSError):
+        return []
+    package = module if path.name == "__init__.py" else module.rpartition(".")[0]
+    out: list[str] = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            for alias in node.names:
+                parts = alias.name.split(".")
+                out += [".".join(parts[:i]) for i in range(1, len(parts) + 1)]
+        elif isinstance(node, ast.ImportFrom):
+            base = node.module or ""
+            if node.level:
+                up = package.split(".") if package else []
+                up = up[:len(up) - (node.level - 1)] if node.level > 1 else up
+                base = ".".join([*up, base] if base else up)
+            if base:
+                out.append(base)
+                out += [f"{base}.{alias.name}" for alias in node.names if alias.name != "*"]
+    return out
+
+
+def _installed_roots() -> list[str]:
+    """Folders whose modules are installed code, not the user's: the standard library, every
+    site-packages, and this studio's own packages."""
+    import site
+    import sysconfig
+    roots = [sysconfig.get_paths().get(k) for k in ("stdlib", "platstdlib", "purelib", "platlib")]
+    try:
+        roots += site.getsitepackages() + [site.getusersitepackages()]
+    except AttributeError:                               # a virtualenv's old site module
+        pass
+    studio = Path(__file__).resolve().parent.parent
+    roots += [str(studio / pkg) for pkg in ("studio", "compute", "render", "export")]
+    return [str(Path(r).resolve()) + os.sep for r in roots if r]
+
+
+def _installed(path: Path) -> bool:
+    p = str(Path(path).resolve())
+    parts = Path(p).parts
+    return ("site-packages" in parts or "dist-packages" in parts
+            or any(p.startswith(root) for root in _installed_roots()))
 
 
 # --------------------------------------------------------------------------- the user's files

@@ -6,6 +6,7 @@ import os
 import sys
 import time
 
+import numpy as np
 import pytest
 
 from studio import fingerprint as fp
@@ -172,6 +173,67 @@ def test_source_digest_follows_edits(tmp_path, monkeypatch):
     assert fp.source_digest("my_models:net", tmp_path) == d
     write(mod, "def net(**kw):\n    return 2\n")                 # same size, new content
     assert fp.source_digest("my_models:net", tmp_path) != d
+
+
+def test_source_digest_covers_the_users_modules_the_entry_imports(tmp_path, monkeypatch):
+    """A small entry file that imports the network from model.py: editing model.py recomputes;
+    editing a file it does not import, or an installed package, does not.  Nothing is imported."""
+    marker = tmp_path / "imported.txt"
+    monkeypatch.chdir(tmp_path)
+    scene = tmp_path / "proj"
+    write(scene / "wrapper.py", "import torch\nfrom model import Net\nimport nets.blocks as b\n\n"
+                                "def build(**kw):\n    from helpers import widen   # imported inside\n"
+                                "    return Net()\n")
+    model = write(scene / "model.py", MARKER_MODULE.format(marker=str(marker)) + "\nfrom . import nothing\n")
+    write(scene / "nets" / "__init__.py", "")
+    blocks = write(scene / "nets" / "blocks.py", "from .layers import Conv\nfrom . import layers as L\n")
+    layers = write(scene / "nets" / "layers.py", "import model\nclass Conv: pass\n")      # a cycle back
+    helpers = write(scene / "helpers.py", "def widen(): pass\n")
+    write(scene / "unrelated.py", "x = 1\n")
+    names = [n for n, _ in fp.user_sources("wrapper", scene)]
+    assert names == ["wrapper", "helpers", "model", "nets", "nets.blocks", "nets.layers"]
+    assert not marker.exists()
+    d = fp.source_digest("wrapper:build", scene)
+    for f, text in ((model, "class Net: pass  # the skip removed\n"), (layers, "class Conv: bias = 0\n"),
+                    (helpers, "def widen(): return 2\n"), (blocks, "")):
+        write(f, text)
+        assert fp.source_digest("wrapper:build", scene) != d, f
+        d = fp.source_digest("wrapper:build", scene)
+    write(scene / "unrelated.py", "x = 2\n")
+    assert fp.source_digest("wrapper:build", scene) == d
+    # a file that imports only installed modules keeps the one-file digest (existing keys stay)
+    solo = write(scene / "solo.py", "import torch, numpy\nimport os.path\nfrom yaml import safe_load\n")
+    assert fp.source_digest("solo:f", scene) == fp.file_digest(solo)
+
+
+def test_an_edited_imported_module_recomputes_the_landscape(tmp_path, monkeypatch):
+    from studio import cache
+    from studio.scene import load_scene
+    from compute.pipeline import run
+    monkeypatch.chdir(tmp_path)
+    write(tmp_path / "model.py", "import torch.nn as nn\n\nclass Net(nn.Sequential):\n"
+                                 "    def __init__(self, classes):\n"
+                                 "        super().__init__(nn.Linear(2, 8), nn.Tanh(), nn.Linear(8, classes))\n")
+    write(tmp_path / "entry.py", "from model import Net\n\ndef build(input_shape, classes):\n    return Net(classes)\n")
+    scene_file = write(tmp_path / "s.yaml", "landscape:\n  data: {name: spirals, samples: 40}\n"
+                                            "  model: {name: custom, entry: 'entry:build'}\n"
+                                            "  train: {steps: 4, snapshots: 3}\n  grid: {resolution: [4, 3]}\n")
+    first = load_scene(scene_file)
+    key = first.cache_key()
+    run(first, tmp_path / "cache", device="cpu", progress=False)
+    write(tmp_path / "model.py", "import torch.nn as nn\n\nclass Net(nn.Sequential):\n"
+                                 "    def __init__(self, classes):\n"
+                                 "        super().__init__(nn.Linear(2, 8), nn.ReLU(), nn.Linear(8, classes))\n")
+    sys.modules.pop("model", None)
+    sys.modules.pop("entry", None)
+    second = load_scene(scene_file)
+    assert second.cache_key() != key
+    run(second, tmp_path / "cache", device="cpu", progress=False)
+    a = cache.read(tmp_path / "cache", key).loss
+    b = cache.read(tmp_path / "cache", second.cache_key()).loss
+    assert not np.allclose(a, b)
+    sys.modules.pop("model", None)
+    sys.modules.pop("entry", None)
 
 
 # --------------------------------------------------------------------------- expand_files

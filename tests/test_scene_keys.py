@@ -43,18 +43,18 @@ KEYS = {
             ('Full batch (1024)', '87bdc424289911a2', '01c7fb3539d95a86'),
         ]),
     'charlm.yaml': dict(
-        text='f5138517f0ff8f9e', key='a8b1c7c8ffd6523f', train_key='69fb2354d15fe890',
+        text='871399476948f882', key='f96764640e6ea802', train_key='14031a5fece48c54',
         inputs={
-            'data_source': '402e9e53196f324b81943548d7f56f0b224f3dce9a6b63b1a04515d5ab8e7447',
-            'model_source': '402e9e53196f324b81943548d7f56f0b224f3dce9a6b63b1a04515d5ab8e7447',
-            'weights': '4c9f27a27bb0edc7a40a4ba082cbfab3a6861fe1c2c79c83800f85b3b2312a1f',
+            'data_source': 'c7dc45c9ef4b50810466015a7b85d55f26192ea9151a63a477e26801b772c5f7',
+            'model_source': 'c7dc45c9ef4b50810466015a7b85d55f26192ea9151a63a477e26801b772c5f7',
+            'weights': 'eb149cc9ea65c52f367fb8eeafc308db6b0c51caf781a5a766201383e99f84bf',
         },
         panels=[]),
     'custom_model.yaml': dict(
-        text='1f34ab98a2f7116e', key='3569911f6ccc932d', train_key='df80d1d7ac6aa405',
+        text='ef3650929dcd743d', key='c14ef16ffeedd0d3', train_key='d9f683501f2b5f4b',
         inputs={
-            'data_source': '8c1f6a906eb76f2e525d184bd9a53fb4e7b2a52ebd63856032c244fed687993e',
-            'model_source': '8c1f6a906eb76f2e525d184bd9a53fb4e7b2a52ebd63856032c244fed687993e',
+            'data_source': '0a2bb1e7f5db9a31c5503fcd096a00878909da7d9f64ce46ccb2144dd3baefa1',
+            'model_source': '0a2bb1e7f5db9a31c5503fcd096a00878909da7d9f64ce46ccb2144dd3baefa1',
         },
         panels=[]),
     'default.yaml': dict(
@@ -113,7 +113,7 @@ KEYS = {
         inputs={},
         panels=[]),
     'resnet_skip_vs_noskip.yaml': dict(
-        text='4eeef72e24fbdaab', key='713efaff49068b69', train_key='658f64ea20355e64',
+        text='d3a3cfdb7a108fef', key='713efaff49068b69', train_key='658f64ea20355e64',
         inputs={},
         panels=[
             ('ResNet-56, with skip connections', '713efaff49068b69', '658f64ea20355e64'),

@@ -9,8 +9,8 @@ Python's path, calls the function with the scene's `args:` and checks what it re
 * a data function is called as `rings(**args)` and returns (x, y) or (x, y, classes): x (N, ...)
   a float tensor, one sample per row, y (N,) integer class indices from 0.
 
-The cache key covers the entry text and args (and `version:`), not this code: after editing a
-function, change an arg or bump `version:` in the scene, or the cached landscape is reused.
+The cache key covers the entry text and args and this file's code (and that of any module of yours
+it imports): editing a function recomputes the landscape.
 """
 import math
 

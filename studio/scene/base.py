@@ -79,8 +79,9 @@ class _EntrySpec(_Strict):
     args: dict[str, Any] = Field(default_factory=dict, description="keyword arguments the function is called with",
                                  json_schema_extra=doc(default="`{}`", allowed="a mapping of text, numbers, "
                                                                                "true/false, lists and mappings"))
-    version: int = Field(0, ge=0, description="change it to recompute by hand: the cache key covers the module "
-                                              "file that defines the function, not the modules it imports")
+    version: int = Field(0, ge=0, description="change it to recompute by hand (the cache key already covers the "
+                                              "module file that defines the function and the modules of yours it "
+                                              "imports, so editing them recomputes by itself)")
 
     @field_validator("entry")
     @classmethod
