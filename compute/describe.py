@@ -64,11 +64,23 @@ def measure_entry(scene: Scene, root: Path, key: str, device: torch.device,
         log("figures: the grid holds no finite loss (the training diverged); nothing to measure")
         return record, {}
     spec = scene.landscape.figures
-    hvp_at, options, note = None, options, None
+    hvp_at, note, omitted = None, None, {}
     if spec.hessian:
         x, y = task.eval.x[:spec.samples], None if task.eval.y is None else task.eval.y[:spec.samples]
-        hvp_at = model_hvp(task.model, x, y, task.loss)
-        hvp_at, options, note = _within_budget(hvp_at, origin, options, spec.budget)
+        g = scene.landscape.grid
+        options, on, note = hessian_plan(options, len(x), g.resolution[0] * g.resolution[1], len(task.eval.x),
+                                         spec.hessian_budget)
+        if on:
+            hvp_at = model_hvp(task.model, x, y, task.loss)
+            unusable, one = _hvp_check(hvp_at, origin)
+            if unusable:
+                hvp_at, note = None, unusable
+            else:
+                n = options.iterations + options.trace_samples + \
+                    2 * options.convexity_k ** 2 * options.convexity_iterations
+                log(f"figures: {n} Hessian-vector products on {len(x)} samples, about {n * one:.0f} s here")
+        if note:
+            omitted["convexity" if on and hvp_at is not None else "hessian"] = note
     # the grid figures of a very large grid on every k-th row and column (above): the same landscape,
     # in memory bounded like the grid's own (a 4096 x 4096 grid: every 4th, 1024 x 1024)
     if k > 1:
@@ -79,7 +91,9 @@ def measure_entry(scene: Scene, root: Path, key: str, device: torch.device,
                    xy=None if path is None else path.xy, offplane=None if path is None else path.offplane,
                    steps=None if path is None else path.step)
     record = {"options": _options_record(scene), "figures": figs.to_json(),
-              "seconds": time.perf_counter() - t0, "device": str(device), "note": note}
+              "seconds": time.perf_counter() - t0, "device": str(device), "note": note,
+              # what was left out and why, in words (the report says it where the map would be)
+              "omitted": omitted}
     if note:
         log(f"figures: {note}")
     cache.write_figures(root, key, record, figs.arrays())
@@ -87,31 +101,47 @@ def measure_entry(scene: Scene, root: Path, key: str, device: torch.device,
     return record, figs.arrays()
 
 
-def _within_budget(hvp_at, origin: torch.Tensor, options: FigureOptions, budget: float):
-    """The Hessian figures cost one Hessian-vector product each step: time one, and where the whole
-    would pass ``budget`` seconds (a large network on a CPU), leave out the convexity map, then the
-    Hessian figures altogether, and say so -> (hvp_at or None, options, note or None)."""
+#: the model evaluations one Hessian-vector product costs, counted in forward passes (forward, backward
+#: and the forward-over-reverse pass of the product): the unit of figures.hessian_budget
+HVP_FORWARDS = 6
+
+
+def hessian_plan(options: FigureOptions, samples: int, grid_points: int, eval_samples: int,
+                 share: float) -> tuple[FigureOptions, bool, str | None]:
+    """Which Hessian figures fit ``share`` of the grid's model evaluations (figures.hessian_budget):
+    all of them, or without the convexity map, or none -> (options, hessian on, why not or None).
+    A count from the scene alone: the same scene gets the same figures on any machine."""
+    o = options
+    core = o.iterations + o.trace_samples
+    conv = 2 * o.convexity_k ** 2 * o.convexity_iterations
+    allowed = share * grid_points * eval_samples
+    cost = lambda hvps: hvps * HVP_FORWARDS * samples           # noqa: E731 - sample-forwards
+    if cost(core + conv) <= allowed:
+        return options, True, None
+    why = (f"{{what}}: {{n}} Hessian-vector products on {samples} samples are {{r:.2g}} times the grid's "
+           f"{grid_points:,} points on {eval_samples} samples, over figures.hessian_budget ({share:g}); raise it, "
+           f"or lower figures.samples")
+    if cost(core) <= allowed:
+        return (dataclasses.replace(options, convexity_k=0), True,
+                why.format(what="no convexity map", n=conv, r=cost(conv) / (grid_points * eval_samples))
+                + " or figures.convexity_k")
+    return options, False, why.format(what="no Hessian figures", n=core + conv,
+                                      r=cost(core + conv) / (grid_points * eval_samples))
+
+
+def _hvp_check(hvp_at, origin: torch.Tensor) -> tuple[str | None, float]:
+    """One Hessian-vector product at the origin: whether the model has second derivatives in torch
+    (why not, or None) and the seconds it took (for the log's estimate, never for a decision)."""
     import time
     hvp = hvp_at(origin)
     v = torch.ones_like(origin) / origin.numel() ** 0.5
     try:
         hvp(v)                                                # the first product pays for tracing
     except RuntimeError as e:                                 # a layer with no second derivative in torch
-        return None, options, f"no Hessian figures: {str(e).splitlines()[0]}"
+        return f"no Hessian figures: {str(e).splitlines()[0]}", 0.0
     t0 = time.perf_counter()
     hvp(v)
-    one = time.perf_counter() - t0
-    o = options
-    core = (o.iterations + o.trace_samples) * one
-    conv = 2 * o.convexity_k ** 2 * o.convexity_iterations * one
-    if core + conv <= budget:
-        return hvp_at, options, None
-    if core <= budget:
-        return hvp_at, dataclasses.replace(options, convexity_k=0), (
-            f"no convexity map: its {2 * o.convexity_k ** 2 * o.convexity_iterations} Hessian-vector products at "
-            f"{one:.2f} s each would pass figures.budget ({budget:g} s); raise it, or lower figures.convexity_k")
-    return None, options, (f"no Hessian figures: a Hessian-vector product takes {one:.2f} s here, so they would pass "
-                           f"figures.budget ({budget:g} s); raise it, or set figures.samples lower")
+    return None, time.perf_counter() - t0
 
 
 def _options_record(scene: Scene) -> dict:
@@ -153,6 +183,9 @@ def main(argv: list[str]) -> int:
         try:
             stored = None if args.force else current(sc, root, key)
             if stored is None:
+                had = cache.read_figures(root, key)
+                log("measuring the figures: " + ("--force" if args.force else "the entry has none" if had is None
+                                                 else "they were measured with other landscape.figures options"))
                 torch.set_flush_denormal(True)
                 with scene_folder(sc.source):
                     stored = measure_entry(sc, root, key, pick_device(args.device))

@@ -14,6 +14,7 @@ a plotting library does well and a point-cloud renderer does not.
 """
 from __future__ import annotations
 
+import textwrap
 from pathlib import Path
 
 import numpy as np
@@ -37,7 +38,7 @@ def write_report(ls: Landscape, record: dict, arrays: dict, out: Path, title: st
                             left=0.04, right=0.98, top=0.92, bottom=0.05)
     fig.suptitle(title or f"landscape {ls.key}", color="#e8e9ee", fontsize=17, x=0.04, ha="left")
     _landscape(fig.add_subplot(grid[:, 0]), ls, record, arrays)
-    _convexity(fig.add_subplot(grid[0, 1]), arrays)
+    _convexity(fig.add_subplot(grid[0, 1]), arrays, record)
     _table(fig.add_subplot(grid[1, 1]), lines or [])
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -96,12 +97,12 @@ def _landscape(ax, ls: Landscape, record: dict, arrays: dict) -> None:
     cb.ax.tick_params(colors="#9a9fad", labelsize=8)
 
 
-def _convexity(ax, arrays: dict) -> None:
+def _convexity(ax, arrays: dict, record: dict) -> None:
     ratio = arrays.get("convexity_ratio")
     if ratio is None:
         ax.axis("off")
-        ax.text(0.5, 0.5, "no convexity map (landscape.figures.convexity_k: 0)", color="#9a9fad",
-                ha="center", va="center", transform=ax.transAxes)
+        ax.text(0.5, 0.5, textwrap.fill(missing_convexity(record), 60), color="#9a9fad", ha="center", va="center",
+                transform=ax.transAxes, fontsize=9)
         return
     a, b = arrays["convexity_alpha"], arrays["convexity_beta"]
     im = ax.imshow(np.asarray(ratio, dtype=np.float64), origin="lower", extent=[a[0], a[-1], b[0], b[-1]],
@@ -109,6 +110,18 @@ def _convexity(ax, arrays: dict) -> None:
     style_axes(ax, "convexity: |lambda_min / lambda_max| of the Hessian (0: convex)")
     cb = ax.figure.colorbar(im, ax=ax, fraction=0.05, pad=0.02)
     cb.ax.tick_params(colors="#9a9fad", labelsize=8)
+
+
+def missing_convexity(record: dict) -> str:
+    """Why an entry has no convexity map, as its figures record says."""
+    omitted = record.get("omitted") or {}
+    why = omitted.get("convexity") or omitted.get("hessian")
+    if why:
+        return why
+    options = record.get("options") or {}
+    if options.get("hessian") is False:
+        return "no convexity map (landscape.figures.hessian: false)"
+    return "no convexity map (landscape.figures.convexity_k: 0)"
 
 
 def _table(ax, lines: list[str]) -> None:

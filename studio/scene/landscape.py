@@ -288,9 +288,14 @@ class FiguresSpec(_Strict):
                                             "network on a CPU")
     samples: int = Field(256, ge=1, le=1_000_000, description="evaluation samples the Hessian figures use (the "
                                                               "first of the grid's evaluation subset)")
-    budget: float = Field(60.0, gt=0, le=86_400, description="seconds the Hessian figures may take, estimated from "
-                                                             "one Hessian-vector product: over it the convexity map, "
-                                                             "then the other Hessian figures are left out, and said")
+    hessian_budget: float = Field(0.5, gt=0, le=1000, description="the Hessian figures' model evaluations at "
+                                                                  "most this share of the grid's (a Hessian-vector "
+                                                                  "product on `samples` samples counts as 6 forward "
+                                                                  "passes on them, a grid point as one on "
+                                                                  "`grid.eval_samples`): over it the convexity map, "
+                                                                  "then the other Hessian figures are left out, and "
+                                                                  "the record says why. Counted, not timed: the "
+                                                                  "figures depend on the scene, never on the machine")
     iterations: int = Field(30, ge=2, le=1000, description="Lanczos steps for the top eigenvalue")
     trace_samples: int = Field(32, ge=2, le=10_000, description="Hutchinson's random vectors for the trace")
     convexity_k: int = Field(5, ge=0, le=33, description="the convexity map's points a side (0: no map)")
