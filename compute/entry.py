@@ -120,9 +120,13 @@ def _file_of(module) -> str:
     return str(Path(f).name) if f else "built in"
 
 
-def call(entry: str, key: str, kwargs: dict) -> Any:
-    """Import the entry's function and call it with ``kwargs``; its errors become one EntryError."""
+def call(entry: str, key: str, kwargs: dict, offered: dict | None = None) -> Any:
+    """Import the entry's function and call it with ``kwargs`` (the scene's ``args``) and those of
+    ``offered`` it takes: a keyword of that name in its signature, or ``**kwargs``.  So a model
+    class named directly (``entry: "model:TinyResNet"``, called as ``TinyResNet(num_classes=10)``)
+    needs no wrapper that takes ``input_shape`` and ``classes``.  Its errors become one EntryError."""
     fn = resolve(entry, key)
+    kwargs = {**_accepted(fn, offered or {}), **kwargs}
     shown = ", ".join(f"{k}={v!r}" for k, v in kwargs.items())
     with _on_path():
         try:
@@ -137,6 +141,19 @@ def call(entry: str, key: str, kwargs: dict) -> Any:
         except Exception as e:  # noqa: BLE001 - the user's code: reported in one line, with where
             raise EntryError(f"{key}.entry: {entry}({shown}) raised {type(e).__name__}: {e}"
                              f"{user_frame(e)}") from None
+
+
+def _accepted(fn: Callable, offered: dict) -> dict:
+    """The keywords of ``offered`` that ``fn`` takes by name (all of them for ``**kwargs``, or where
+    it has no signature to read)."""
+    try:
+        params = inspect.signature(fn).parameters.values()
+    except (TypeError, ValueError):
+        return dict(offered)
+    if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params):
+        return dict(offered)
+    names = {p.name for p in params if p.kind in (inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY)}
+    return {k: v for k, v in offered.items() if k in names}
 
 
 def attr_name(entry: str) -> str:

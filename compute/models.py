@@ -233,14 +233,15 @@ def _tv_version() -> str:
 
 
 def custom_model(spec: dict, shape: tuple[int, ...], classes: int) -> nn.Module:
-    """``entry: "module:function"``, called as function(input_shape=shape, classes=classes, **args)."""
+    """``entry: "module:function"`` (a function or a model class), called with the scene's ``args``,
+    and ``input_shape`` (one sample's shape) and ``classes`` if its signature takes them."""
     from compute.entry import EntryError, call
-    net = call(spec["entry"], "landscape.model", {"input_shape": tuple(shape), "classes": classes,
-                                                  **(spec.get("args") or {})})
+    net = call(spec["entry"], "landscape.model", dict(spec.get("args") or {}),
+               offered={"input_shape": tuple(shape), "classes": classes})
     if not isinstance(net, nn.Module):
         raise EntryError(f"landscape.model.entry: {spec['entry']} returned a {type(net).__name__}; it should "
-                         f"return a torch.nn.Module (called as {spec['entry'].partition(':')[2]}(input_shape=..., "
-                         f"classes=..., **args))")
+                         f"return a torch.nn.Module (it is called with landscape.model.args, and input_shape= and "
+                         f"classes= where it takes them)")
     if not any(p.requires_grad for p in net.parameters()):
         raise EntryError(f"landscape.model.entry: {spec['entry']} returned a module with no trainable "
                          f"parameters; the landscape is drawn over its parameters")

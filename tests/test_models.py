@@ -344,6 +344,24 @@ def float_labels(third=None):
 
 def broken(n=3):
     return 1 / 0
+
+
+class TinyNet(nn.Module):
+    """A user's class named directly as the entry: its own constructor arguments, no input_shape."""
+    def __init__(self, num_classes=3, ch=4):
+        super().__init__()
+        self.a, self.b = nn.Linear(2, ch), nn.Linear(ch, num_classes)
+
+    def forward(self, x):
+        return self.b(torch.relu(self.a(x)))
+
+
+def only_classes(classes, hidden=4):
+    return Net(2, classes, hidden)
+
+
+def anything(**kw):
+    return Net(kw["input_shape"][0], kw["classes"], kw.get("hidden", 3))
 '''
 
 
@@ -381,6 +399,20 @@ def test_user_model_and_data_next_to_the_scene(tmp_path, user_module):
     sys.modules.pop(user_module, None)
     with pytest.raises(EntryError, match="no module"):
         build_data(entry("data", user_module, "blobs"))
+
+
+def test_the_entry_is_called_with_the_keywords_it_takes(tmp_path, user_module):
+    """A model class named directly gets only its own args; a function gets input_shape and classes
+    where its signature names them, or takes **kwargs."""
+    with scene_folder(tmp_path / "scene.yaml"):
+        tiny = build_model(entry("model", user_module, "TinyNet", num_classes=3, ch=9), (2,), 3)
+        assert tiny.a.out_features == 9 and tiny(torch.zeros(5, 2)).shape == (5, 3)
+        only = build_model(entry("model", user_module, "only_classes", hidden=6), (2,), 3)
+        assert only.a.out_features == 6
+        anything = build_model(entry("model", user_module, "anything"), (2,), 3)
+        assert anything.b.out_features == 3
+        with pytest.raises(EntryError, match=r"TinyNet\(num_classes=3, width=2\)"):
+            build_model(entry("model", user_module, "TinyNet", num_classes=3, width=2), (2,), 3)
 
 
 @pytest.mark.parametrize("kind,fn,args,pieces", [

@@ -106,7 +106,8 @@ class TorchvisionSpec(_Strict):
 
 
 class CustomModelSpec(_EntrySpec):
-    """compute/models.py: custom_model; called as function(input_shape=..., classes=..., **args)."""
+    """compute/models.py: custom_model; called as function(**args), with input_shape= and classes=
+    where its signature takes them."""
     name: Literal["custom"]
     entry: str = Field(description="the function that builds the network, e.g. "
                                    "`\"examples.tiny_models:ring_net\"`",
