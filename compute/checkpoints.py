@@ -2,9 +2,11 @@
 training run (``landscape.weights.files``).
 
 Map:
-  load_state_dict(path, key)          one file -> {name: tensor} on the CPU; never runs code from it
+  load_state_dict(path, key, inner)   one file -> {name: tensor} on the CPU; never runs code from it
     _read_torch / _read_safetensors     the two file formats (torch.save zip or legacy, .safetensors)
-    _find_state_dict                    the layouts: bare, Lightning ``state_dict``, ``model``, ...
+    _find_state_dict                    the layouts: bare, Lightning ``state_dict``, ``model``, ...,
+                                        the one dict of weights among the file's entries, or the
+                                        scene's ``weights.key`` (a dotted path into the file)
   fit_state_dict(model, sd, path, key) the file's names -> the model's (``module.``, ``model.``,
                                        ``_orig_mod.`` prefixes), shapes checked, dtypes matched
   step_from_name(path)                 ``epoch=3-step=1200.ckpt`` -> 1200
@@ -47,8 +49,18 @@ _SAVE_HINT = "torch.save(model.state_dict(), path)"
 
 # --------------------------------------------------------------------------- loading
 
-def load_state_dict(path: Path, key: str) -> dict[str, torch.Tensor]:
+class StateDict(dict):
+    """A checkpoint's weights (name -> tensor), and where in the file they were found, for messages."""
+    #: "the file's 'state_dict'", "the file's top level"
+    found_at: str = ""
+    #: the file's top-level keys (a dict of entries), or []
+    top_keys: list = []
+
+
+def load_state_dict(path: Path, key: str, inner: str | None = None) -> StateDict:
     """The state dict in ``path``: detached, contiguous CPU tensors keyed by parameter name.
+    ``inner``: the dotted path of the entry that holds it (``model_weights``, ``ema.model``), from
+    the scene's ``weights.key``; without it the common layouts are tried (``_find_state_dict``).
 
     A checkpoint is a pickle, and unpickling can run any code the file names; these files come
     from users and from the internet, so only ``weights_only`` loading is used and a file that
@@ -64,12 +76,36 @@ def load_state_dict(path: Path, key: str) -> dict[str, torch.Tensor]:
         obj = _read_safetensors(path, key)
     else:
         obj = _read_torch(path, key)
-    sd = _find_state_dict(obj)
+    top = [str(k) for k in obj] if isinstance(obj, Mapping) else []
+    if inner:
+        sd, found_at = _at(obj, inner, path, key), f"the file's {inner!r}"
+    else:
+        sd, found_at = _find_state_dict(obj)
     if sd is None:
-        found = ", ".join(map(str, list(obj)[:12])) if isinstance(obj, Mapping) else type(obj).__name__
+        found = ", ".join(top[:12]) if top else type(obj).__name__
         raise CheckpointError(f"{key}: {path} holds no state dict (found: {found or 'nothing'}); "
-                              f"save the weights with {_SAVE_HINT}")
-    return {k: v.detach().cpu().contiguous() for k, v in sd.items()}
+                              f"save the weights with {_SAVE_HINT}, or name the entry that holds them with "
+                              f"landscape.weights.key")
+    out = StateDict({k: v.detach().cpu().contiguous() for k, v in sd.items()})
+    out.found_at, out.top_keys = found_at, top
+    return out
+
+
+def _at(obj: object, inner: str, path: Path, key: str) -> dict[str, torch.Tensor]:
+    """The tensors under the dotted path ``inner`` of the file's object (weights.key)."""
+    where = obj
+    for i, part in enumerate(inner.split(".")):
+        if not isinstance(where, Mapping) or part not in where:
+            here = ".".join(inner.split(".")[:i]) or "the file"
+            keys = ", ".join(map(str, list(where)[:12])) if isinstance(where, Mapping) else type(where).__name__
+            raise CheckpointError(f"landscape.weights.key: bad value {inner!r}: {path} has no {part!r} in "
+                                  f"{here} (its keys: {keys}); name the entry that holds the weights")
+        where = where[part]
+    sd = _tensors(where)
+    if sd is None:
+        raise CheckpointError(f"landscape.weights.key: bad value {inner!r}: in {path} it holds a "
+                              f"{type(where).__name__} with no tensors, not the weights")
+    return sd
 
 
 def _not_a_checkpoint(path: Path, key: str) -> CheckpointError:
@@ -148,21 +184,33 @@ def _tensors(obj: object) -> dict[str, torch.Tensor] | None:
     return sd or None
 
 
-def _find_state_dict(obj: object, depth: int = 0) -> dict[str, torch.Tensor] | None:
-    """The state dict inside a checkpoint's top-level object.
+def _find_state_dict(obj: object) -> tuple[dict[str, torch.Tensor] | None, str]:
+    """The state dict inside a checkpoint's top-level object, and where it was -> (tensors, words).
 
     The layout keys are tried first: a Lightning checkpoint has tensors only under
     ``state_dict``, but a training script's dict may hold a stray tensor (a best loss) beside
-    ``model``. One level of nesting more covers ``{"model": {"state_dict": ...}}``."""
+    ``model``.  One level of nesting more covers ``{"model": {"state_dict": ...}}``.  Then a
+    dict holding one entry that is a dict of weights and other entries that are not (a tutorial's
+    ``{"epoch": .., "model_weights": {...}, "optimizer_state_dict": {...}, "loss": ..}``) gives that
+    entry; last, the top level's own tensors."""
     if not isinstance(obj, Mapping):
-        return None
+        return None, ""
     for name in _LAYOUT_KEYS:
         inner = obj.get(name)
         if isinstance(inner, Mapping):
-            found = _tensors(inner) or (_find_state_dict(inner, depth + 1) if depth < 1 else None)
+            found = _tensors(inner)
             if found:
-                return found
-    return _tensors(obj)
+                return found, f"the file's {name!r}"
+            for sub in _LAYOUT_KEYS:
+                deeper = inner.get(sub)
+                if isinstance(deeper, Mapping) and _tensors(deeper):
+                    return _tensors(deeper), f"the file's '{name}.{sub}'"
+    nested = {k: _tensors(v) for k, v in obj.items() if isinstance(k, str) and isinstance(v, Mapping)}
+    weights = {k: v for k, v in nested.items() if v and len(v) >= 2}
+    if len(weights) == 1:
+        (name, sd), = weights.items()
+        return sd, f"the file's {name!r}"
+    return _tensors(obj), "the file's top level"
 
 
 # --------------------------------------------------------------------------- fitting to the model
@@ -180,6 +228,18 @@ def _strip_prefix(keys: list[str], model_keys: set[str]) -> str:
         prefix += nxt
         chain.append(prefix)
     return max(chain, key=lambda p: (sum(k[len(p):] in model_keys for k in keys), -len(p)))
+
+
+def _fit_hint(sd, missing: int, wanted: int) -> str:
+    """What to do about weights that do not fit: where they were read and, where most of the model
+    is missing (the wrong entry of the file, not the wrong model), the file's keys to choose from."""
+    found_at, top = getattr(sd, "found_at", ""), getattr(sd, "top_keys", [])
+    if top and missing > wanted / 2:
+        keys = ", ".join(top[:12]) + (", ..." if len(top) > 12 else "")
+        return (f"the weights were read from {found_at}, and the file's top-level keys are {keys}: name the "
+                f"entry that holds the model's weights with landscape.weights.key (e.g. key: {top[0]}; a dotted "
+                f"path for a nested one), or check landscape.model")
+    return "check landscape.model against the network that was trained"
 
 
 def _shape(t: torch.Tensor) -> str:
@@ -211,7 +271,7 @@ def fit_state_dict(model: nn.Module, sd: dict[str, torch.Tensor], path: Path,
             parts.append(f"{len(misshaped)} mis-shaped (first: {k}: {_shape(named[k])} in the file, "
                          f"{_shape(target[k])} in the model)")
         raise CheckpointError(f"{key}: {path} does not fit the scene's model: {', '.join(parts)}; "
-                              f"check landscape.model against the network that was trained")
+                              + _fit_hint(sd, len(missing), len(target)))
     out = {}
     for k, want in target.items():
         if k in named:

@@ -33,7 +33,7 @@ def load_run(spec: dict, task: Task, scene_source: str = "") -> Run:
     else:
         ordered, recorded, source = _checkpoint_files(spec)
     ordered, recorded, final = _with_final(spec, ordered, recorded)
-    traj, buffers = _read_all(ordered, recorded, task, final)
+    traj, buffers = _read_all(ordered, recorded, task, final, spec.get("key"))
     traj.info.update(source=source, snapshots=len(ordered), loaded_s=time.perf_counter() - t0)
     task.place_flat(traj.params[final], buffers)
     seconds = time.perf_counter() - t0
@@ -96,7 +96,7 @@ def _few(steps: list[int]) -> str:
         f"{', '.join(map(str, steps[:4]))}, ..., {', '.join(map(str, steps[-2:]))}"
 
 
-def _read_all(ordered: list, recorded: list, task: Task, final: int) -> tuple[Trajectory, dict]:
+def _read_all(ordered: list, recorded: list, task: Task, final: int, inner: str | None) -> tuple[Trajectory, dict]:
     """Every checkpoint into one (T, P) matrix, evaluated with its own buffers; the final one's
     buffers kept."""
     model = task.model
@@ -105,7 +105,7 @@ def _read_all(ordered: list, recorded: list, task: Task, final: int) -> tuple[Tr
     eval_loss, eval_acc = np.empty(len(ordered)), np.empty(len(ordered))
     buffers = {}
     for i, (_, path) in enumerate(ordered):
-        sd = fit_state_dict(model, load_state_dict(path, f"{KEY}.files"), path, f"{KEY}.files")
+        sd = fit_state_dict(model, load_state_dict(path, f"{KEY}.files", inner), path, f"{KEY}.files")
         model.load_state_dict(sd, strict=False)
         params[i] = flat_params(model).cpu()
         eval_loss[i], eval_acc[i] = evaluate(model, task.eval.x, task.eval.y, task.loss)

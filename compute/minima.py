@@ -61,7 +61,7 @@ def minima_runs(scene: Scene, task: Task, progress: bool, cache_root: Path | Non
     if ls.get("weights"):
         from compute.loading import load_run
         for f in ls["weights"]["files"]:
-            run = load_run({"files": [f]}, task, scene.source)
+            run = load_run({"files": [f], "key": ls["weights"].get("key")}, task, scene.source)
             out.append((run, {"file": f, "label": Path(f).stem}))
         return out
     for k, seed in enumerate(ls["plane"]["seeds"]):

@@ -264,7 +264,8 @@ def final_buffers(task: Task, meta: dict, root: Path) -> None:
         step = training.get("final_step")
         steps = (training.get("log") or {}).get("step") or []
         path = Path(training["files"][steps.index(step)])
-        sd = fit_state_dict(task.model, load_state_dict(path, "landscape.weights"), path, "landscape.weights")
+        inner = ((meta.get("landscape") or {}).get("weights") or {}).get("key")
+        sd = fit_state_dict(task.model, load_state_dict(path, "landscape.weights", inner), path, "landscape.weights")
         set_buffers(task.model, {k: v for k, v in sd.items() if k in dict(task.model.named_buffers())})
         return
     key = training.get("train_key")

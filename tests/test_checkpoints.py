@@ -245,6 +245,48 @@ def test_mismatch_with_a_stripped_prefix_names_the_files_key(tmp_path):
     assert "unexpected" not in msg and "mis-shaped" not in msg
 
 
+def test_a_tutorial_dict_with_its_weights_under_a_name_of_its_own(tmp_path):
+    """{'epoch', 'step', 'model_weights', 'optimizer_state_dict', 'loss'}: the one dict of weights is
+    found; with two, the scene names one (weights.key), and without a key the message lists the
+    file's keys and says how instead of blaming the model."""
+    m = tiny()
+    opt = torch.optim.SGD(m.parameters(), lr=0.1, momentum=0.9)
+    m(torch.randn(8, 3)).sum().backward()
+    opt.step()
+    sd = trained_sd()
+    path = tmp_path / "ckpt_25.pt"
+    torch.save({"epoch": 1, "step": 25, "model_weights": sd, "optimizer_state_dict": opt.state_dict(),
+                "loss": torch.tensor(0.31)}, path)
+    got = load_state_dict(path, KEY)
+    assert_same(fit_state_dict(tiny(), got, path, KEY), fit_state_dict(tiny(), sd, path, KEY))
+    assert got.found_at == "the file's 'model_weights'"
+    other = {k: v + 1 if v.is_floating_point() else v for k, v in sd.items()}
+    torch.save({"student": sd, "teacher": other, "loss": torch.tensor(0.31)}, path)
+    with pytest.raises(CheckpointError) as e:
+        fit_state_dict(tiny(), load_state_dict(path, KEY), path, KEY)
+    one_line(e, "does not fit", "1 unexpected (first: loss)", "read from the file's top level",
+             "top-level keys are student, teacher, loss", "landscape.weights.key (e.g. key: student")
+    assert_same(fit_state_dict(tiny(), load_state_dict(path, KEY, "teacher"), path, KEY),
+                fit_state_dict(tiny(), other, path, KEY))
+    torch.save({"ema": {"model": other, "decay": 0.99}}, path)
+    assert_same(load_state_dict(path, KEY, "ema.model"), {k: v for k, v in other.items()})
+    with pytest.raises(CheckpointError) as e:
+        load_state_dict(path, KEY, "ema.weights")
+    msg = str(e.value)
+    assert "\n" not in msg and msg.startswith("landscape.weights.key: bad value 'ema.weights'")
+    assert "has no 'weights' in ema (its keys: model, decay)" in msg
+    with pytest.raises(CheckpointError, match="holds a float with no tensors"):
+        load_state_dict(path, KEY, "ema.decay")
+
+
+def test_weights_key_is_for_checkpoint_files(tmp_path):
+    from studio.scene import SceneError, load_scene
+    from tests.conftest import write_scene
+    p = write_scene(tmp_path, "landscape:\n  weights: {run: runs/x, key: model}\n")
+    with pytest.raises(SceneError, match="key goes with files"):
+        load_scene(p)
+
+
 # --------------------------------------------------------------------------- steps
 
 @pytest.mark.parametrize("name, step", [("step_1200.pt", 1200), ("epoch=3-step=1200.ckpt", 1200),

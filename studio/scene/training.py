@@ -30,6 +30,13 @@ class WeightsSpec(_Strict):
     final: Optional[Union[int, str]] = Field(
         None, description="the final weights (the origin of `pca` and `random` planes)",
         json_schema_extra=doc(default="the last checkpoint", allowed="a step of the run, or a file"))
+    key: Optional[str] = Field(
+        None, pattern=r"^[^.\s][^\s]*$", max_length=200,
+        description="with `files`: the entry of each checkpoint dict that holds the model's weights, a dotted path "
+                    "for a nested one (`model_weights`, `ema.model`)",
+        json_schema_extra=doc(default="found: a bare state dict, `state_dict` (Lightning), `model_state_dict`, "
+                                      "`model`, `net`, `weights`, or the one dict of weights in the file",
+                              allowed="a key of the checkpoint dict, or a dotted path"))
 
     @model_validator(mode="after")
     def _one_source(self):
@@ -38,6 +45,8 @@ class WeightsSpec(_Strict):
                              "compute.recorder.Recorder)" + (", not both" if self.files is not None else ""))
         if isinstance(self.files, list) and not self.files:
             raise ValueError("files lists no file")
+        if self.key is not None and self.run is not None:
+            raise ValueError("key goes with files (checkpoint dicts); a recorder's run folder holds bare weights")
         if self.steps is not None:
             if not isinstance(self.files, list):
                 raise ValueError("steps go with a list of files (one step each); with a glob or a run folder the "
