@@ -13,12 +13,15 @@ if TYPE_CHECKING:                      # torch is imported only when the functio
 
 
 def landscape(scene: Union[str, Path, dict], set: "list[str] | tuple[str, ...]" = (), *,
-              cache_dir: Union[str, Path] = "cache", device: str | None = None, progress: bool = True,
+              cache_dir: Union[str, Path, None] = None, device: str | None = None, progress: bool = True,
               force: bool = False) -> "Landscape":
     """Compute a scene's landscape, or find it in the cache, and return the cache entry's arrays.
 
     ``scene`` is a scene file's path or the scene as a dict (the YAML file's content as Python data);
-    ``set`` holds ``"key=value"`` overrides, as ``--set`` on the command line.  This runs exactly what
+    ``set`` holds ``"key=value"`` overrides, as ``--set`` on the command line.  ``cache_dir``: the
+    cache root; by default the scene's own, the one ``python -m compute`` uses for it from any working
+    directory (studio.cache.default_root: ``$LANDSCAPE_STUDIO_CACHE``, else ``cache/`` in the scene's
+    project), so a notebook elsewhere finds the landscapes already computed.  This runs exactly what
     ``python -m compute SCENE --set ...`` runs (compute/pipeline.py: run) and reads the entry it
     wrote; a scene with ``compare:`` is not for this function (compute each panel's scene instead).
 
@@ -39,6 +42,7 @@ def landscape(scene: Union[str, Path, dict], set: "list[str] | tuple[str, ...]" 
     if sc.compare is not None:
         raise SceneError(f"{sc.source}: compare: a comparison has one landscape per panel; compute each "
                          f"panel's scene (Scene.panels()) on its own")
-    run(sc, Path(cache_dir), device=device, progress=progress, force=force)
-    return cache.read(Path(cache_dir), sc.cache_key(), sc.source,
+    root = Path(cache_dir) if cache_dir is not None else cache.default_root(sc.source)
+    run(sc, root, device=device, progress=progress, force=force)
+    return cache.read(root, sc.cache_key(), sc.source,
                       descents=[d.model_dump() for d in sc.landscape.descents])

@@ -41,7 +41,7 @@ def _compute(argv: list[str]) -> int:
     ap.add_argument("--device", default=None, help="torch device (default: cuda if present, else cpu)")
     ap.add_argument("--force", action="store_true", help="recompute even if the cache has this landscape")
     ap.add_argument("--quiet", action="store_true", help="no progress bars")
-    args = ap.parse_args(argv)
+    args = cli.parse(ap, argv)
     scene = load_scene_or_report(args.scene, args.set)
     if scene is None:
         return 2

@@ -166,7 +166,7 @@ def main(argv: list[str]) -> int:
     ap.add_argument("--device", default=None)
     ap.add_argument("--json", action="store_true", help="print the figures as JSON")
     ap.add_argument("--force", action="store_true", help="measure the figures again")
-    args = ap.parse_args(argv)
+    args = cli.parse(ap, argv)
     scene = load_scene_or_report(args.scene, args.set)
     if scene is None:
         return 2

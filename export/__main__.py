@@ -71,7 +71,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _export(argv: list[str]) -> int:
-    args = parser().parse_args(argv)
+    args = cli.parse(parser(), argv)
 
     # --- the format: --format, or --out's suffix; the csv takes no 3-D shaping
     fmt = args.format

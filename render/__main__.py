@@ -77,7 +77,7 @@ def _render(argv: list[str]) -> int:
     ap.add_argument("--view", action="store_true",
                     help="open a window to find shots by eye (render/viewer.py; --out: where its screenshot key writes)")
     ap.add_argument("--quiet", action="store_true")
-    args = ap.parse_args(argv)
+    args = cli.parse(ap, argv)
     scene = load_scene_or_report(args.scene, args.set)
     if scene is None:
         return 2

@@ -72,13 +72,40 @@ from studio.store import (LOG_COLUMNS, MODELS, TrainedModel, check_log, has_mode
 
 #: the names importers take from here, the model store's (studio/store.py) and CacheError and
 #: FORMAT_VERSION (studio/cachefiles.py) included
-__all__ = ["FORMAT_VERSION", "DEFAULT_ROOT", "CacheError", "Path2D", "PlaneVectors", "Descent", "GridSequence",
+__all__ = ["FORMAT_VERSION", "DEFAULT_ROOT", "CACHE_ENV", "default_root", "CacheError", "Path2D", "PlaneVectors", "Descent", "GridSequence",
            "Landscape", "canonical_descent", "descent_key", "describe_descent", "entry_dir", "partial_dir",
            "exists", "problem", "validate", "write", "add_descents", "missing_descents", "read_plane", "read",
            "MODELS", "LOG_COLUMNS", "TrainedModel", "model_dir", "has_model", "check_log", "training_log",
            "write_model", "read_model", "write_figures", "read_figures"]
 
 DEFAULT_ROOT = Path("cache")
+#: the environment variable that names one cache root for every scene
+CACHE_ENV = "LANDSCAPE_STUDIO_CACHE"
+#: what marks a folder as a project's: the cache goes in its cache/ folder
+PROJECT_MARKERS = ("pyproject.toml", "setup.py", "setup.cfg", ".git", "cache")
+
+
+def default_root(scene: "str | Path | None") -> Path:
+    """Where a scene's landscapes are cached when no cache folder is named: ``$LANDSCAPE_STUDIO_CACHE``
+    if set; else ``cache/`` in the scene's project, the nearest folder above the scene file (its own
+    included) that holds ``pyproject.toml``, ``setup.py``, ``setup.cfg``, ``.git`` or a ``cache/``
+    folder; else ``cache/`` next to the scene.  A scene without a file (a dict from Python) uses the
+    working directory's ``cache/``.  So the same scene finds its landscapes from any working
+    directory: a notebook in another folder, a script run from elsewhere."""
+    import os
+    env = os.environ.get(CACHE_ENV)
+    if env:
+        return Path(env).expanduser()
+    if scene is None or str(scene) in ("", "SCENE"):
+        return DEFAULT_ROOT
+    folder = Path(scene).expanduser().resolve().parent
+    home = Path.home().resolve()
+    for d in (folder, *folder.parents):
+        if d == home or d == Path(d.anchor):
+            break
+        if any((d / m).exists() for m in PROJECT_MARKERS):
+            return d / "cache"
+    return folder / "cache"
 
 
 @dataclass(frozen=True)

@@ -29,14 +29,27 @@ def cache_dir(text: str) -> Path:
     return p
 
 
-def add_scene_arguments(ap: argparse.ArgumentParser, cache_default: str = "cache",
-                        cache_help: str = "cache root (default: cache)") -> None:
-    """The scene file, ``--set KEY=VALUE`` overrides and ``--cache-dir``, as every stage takes them."""
+CACHE_HELP = ("cache root (default: $LANDSCAPE_STUDIO_CACHE, else cache/ in the scene's project: the nearest folder "
+              "above the scene holding pyproject.toml, setup.py, .git or cache/; else next to the scene)")
+
+
+def add_scene_arguments(ap: argparse.ArgumentParser, cache_help: str = CACHE_HELP) -> None:
+    """The scene file, ``--set KEY=VALUE`` overrides and ``--cache-dir``, as every stage takes them;
+    ``parse`` fills in the cache folder a scene has when none is named."""
     ap.add_argument("scene", help="scene file (YAML)")
     ap.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                     help="override a scene value, e.g. --set landscape.grid.resolution=[150,150] (repeatable; "
                          "enters the cache key like the file's values)")
-    ap.add_argument("--cache-dir", type=cache_dir, default=Path(cache_default), help=cache_help)
+    ap.add_argument("--cache-dir", type=cache_dir, default=None, help=cache_help)
+
+
+def parse(ap: argparse.ArgumentParser, argv) -> argparse.Namespace:
+    """The command line, with ``cache_dir`` the scene's own where none was named (studio.cache.default_root)."""
+    from studio.cache import default_root
+    args = ap.parse_args(argv)
+    if getattr(args, "cache_dir", "") is None:
+        args.cache_dir = default_root(args.scene)
+    return args
 
 
 def run(main: Callable[[list[str]], int], argv: Sequence[str] | None = None,
