@@ -71,7 +71,9 @@ def measure_entry(scene: Scene, root: Path, key: str, device: torch.device,
         options, on, note = hessian_plan(options, len(x), g.resolution[0] * g.resolution[1], len(task.eval.x),
                                          spec.hessian_budget)
         if on:
-            hvp_at = model_hvp(task.model, x, y, task.loss)
+            # float32 products (torch's fast kernels; float64 convolutions run 6 times slower on a
+            # CPU), in float64 Lanczos iterations
+            hvp_at = model_hvp(task.model, x, y, task.loss, dtype=torch.float32)
             unusable, one = _hvp_check(hvp_at, origin)
             if unusable:
                 hvp_at, note = None, unusable
@@ -101,9 +103,10 @@ def measure_entry(scene: Scene, root: Path, key: str, device: torch.device,
     return record, figs.arrays()
 
 
-#: the model evaluations one Hessian-vector product costs, counted in forward passes (forward, backward
-#: and the forward-over-reverse pass of the product): the unit of figures.hessian_budget
-HVP_FORWARDS = 6
+#: what one Hessian-vector product costs, counted in forward passes on the same samples: the unit of
+#: figures.hessian_budget.  Measured against a grid point of the engine on the bench's networks (float32
+#: products: the ConvNet 9, ResNet-20 and a small user's ResNet 14 to 18, the charlm Transformer 14)
+HVP_FORWARDS = 16
 
 
 def hessian_plan(options: FigureOptions, samples: int, grid_points: int, eval_samples: int,

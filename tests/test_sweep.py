@@ -22,7 +22,7 @@ landscape:
   train: {optimizer: sgd, lr: 0.01, steps: 40, snapshots: 6}
   plane: {method: random}
   grid: {resolution: [6, 5], eval_samples: 32}
-  figures: {convexity_k: 3, trace_samples: 8, iterations: 10}
+  figures: {convexity_k: 3, trace_samples: 8, iterations: 10, hessian_budget: 100}
 sweep: {key: train.lr, values: [0.01, 10], moments: [init, 20, end]}
 render: {size: [320, 180], duration: 4}
 """

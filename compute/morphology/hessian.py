@@ -55,7 +55,7 @@ def model_hvp(model: nn.Module, x: torch.Tensor, y: torch.Tensor | None, loss: L
             was = model.training
             model.eval()
             try:
-                return inner(v.to(dtype))
+                return inner(v.to(dtype)).to(v.dtype)
             finally:
                 model.train(was)
 

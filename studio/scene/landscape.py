@@ -290,7 +290,7 @@ class FiguresSpec(_Strict):
                                                               "first of the grid's evaluation subset)")
     hessian_budget: float = Field(0.5, gt=0, le=1000, description="the Hessian figures' model evaluations at "
                                                                   "most this share of the grid's (a Hessian-vector "
-                                                                  "product on `samples` samples counts as 6 forward "
+                                                                  "product on `samples` samples counts as 16 forward "
                                                                   "passes on them, a grid point as one on "
                                                                   "`grid.eval_samples`): over it the convexity map, "
                                                                   "then the other Hessian figures are left out, and "
