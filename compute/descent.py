@@ -43,15 +43,12 @@ from tqdm import tqdm
 
 from studio import cache
 from studio.cache import CacheError, Descent, Path2D, PlaneVectors, canonical_descent, describe_descent
+from compute.logs import log
 from compute import plane as planes
 from compute.engine import Plane, loss_fn_on_plane, precision_context
 from compute.losses import CROSS_ENTROPY, Loss
 
 OPTIMIZERS = ("sgd", "momentum", "nesterov", "adam", "rmsprop")
-
-
-def log(msg: str) -> None:
-    print(f"[compute] {msg}", file=sys.stderr, flush=True)
 
 
 def make_optimizer(param: torch.Tensor, spec: dict) -> torch.optim.Optimizer:

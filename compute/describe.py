@@ -20,16 +20,13 @@ import torch
 from studio import cache
 from studio.figures import describe, grid_summary
 from studio.scene import Scene
+from compute.logs import log
 from compute.morphology import FigureOptions, measure, model_hvp
 from compute.runs import Task, build_task, final_buffers
 
 
 #: the grid figures are measured on at most this many rows and columns
 FIGURE_GRID = 1024
-
-
-def log(msg: str) -> None:
-    print(f"[compute] {msg}", file=sys.stderr, flush=True)
 
 
 def options_of(scene: Scene) -> FigureOptions:

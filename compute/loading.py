@@ -19,7 +19,8 @@ import torch
 
 from compute.checkpoints import CheckpointError, fit_state_dict, load_state_dict, order_by_step, step_from_name
 from compute.runs import Run, Task
-from compute.train import Trajectory, evaluate, flat_params, log
+from compute.logs import log
+from compute.train import Trajectory, evaluate, flat_params
 
 KEY = "landscape.weights"
 

@@ -33,7 +33,7 @@ from compute import plane as planes
 from compute.models import build_model
 from compute.placing import PlaneFit
 from compute.runs import Run, Task, build_run
-from compute.train import log
+from compute.logs import log
 
 
 def seed_scene(scene: Scene, seed: int) -> Scene:

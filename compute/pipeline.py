@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import shutil
-import sys
 import time
 from pathlib import Path
 
@@ -23,6 +22,7 @@ from studio import atomic, cache
 from studio.cache import GridSequence, Landscape, Path2D
 from studio.figures import grid_summary
 from studio.scene import Scene
+from compute.logs import log
 from compute import describe, descent
 from compute import distributed
 from compute.distributed import pick_device
@@ -41,10 +41,6 @@ from compute.runs import Run, Task, build_run, build_task, final_buffers, read_r
 # when they are created, which happens at the first parallel operation.  Set later, it reaches the
 # main thread alone and half the work (on 2 cores) keeps running on denormals.
 torch.set_flush_denormal(True)
-
-
-def log(msg: str) -> None:
-    print(f"[compute] {msg}", file=sys.stderr, flush=True)
 
 
 def atomic_json(path: Path, obj: dict) -> None:

@@ -4,6 +4,7 @@ so a resumed compute stage finds the same plane."""
 from __future__ import annotations
 
 import time
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -11,7 +12,9 @@ import numpy as np
 import torch
 
 from studio import atomic
+from studio.scene.landscape import PlaneSpec
 from compute import plane as planes
+from compute.logs import log
 from compute.runs import Run, Task
 
 
@@ -57,4 +60,22 @@ def fit_plane(spec: dict, run: Run, task: Task) -> PlaneFit:
     xy, off = planes.project(run.params, origin, d1, d2)
     marks = np.array([m["xy"] for m in info["marks"]]) if "marks" in info else None
     (a0, a1), (b0, b1) = planes.extents(spec, xy, marks, info.get("curvature_span"))
-    return PlaneFit(origin, d1, d2, info, xy, off, [[a0, a1], [b0, b1]])
+    window = [[a0, a1], [b0, b1]]
+    if PlaneSpec.model_validate(spec).auto_window:
+        window, info["window"] = _probed(window, task, origin, d1, d2)
+    return PlaneFit(origin, d1, d2, info, xy, off, window)
+
+
+def _probed(window: list, task: Task, origin: torch.Tensor, d1: torch.Tensor, d2: torch.Tensor) -> tuple[list, dict]:
+    """The automatic window (compute/window.py): a coarse probe around the fitted one -> (window, record)."""
+    from compute.engine import GridEngine, Plane
+    from compute.window import probe_window
+    dev = task.eval.x.device
+    split = lambda flat: planes.split(task.model, flat.to(dev).clone())      # noqa: E731
+    with warnings.catch_warnings():                # a fallback's warning is said again by the grid
+        warnings.simplefilter("ignore")
+        engine = GridEngine(task.model, Plane(split(origin), split(d1), split(d2)), task.eval.x, task.eval.y,
+                            loss=task.loss)
+    probe = probe_window(window, lambda a, b: engine.losses(a.to(dev), b.to(dev)).cpu())
+    log(probe.says(window))
+    return probe.window, dict(probe.record(), fitted=window)

@@ -284,6 +284,12 @@ def _check_trajectory(method: str, params: torch.Tensor, final: torch.Tensor, st
 INTERPOLATE_EXTENT = ((-0.5, 1.5), (-1.0, 1.0))
 
 
+def margin_of(spec: dict) -> float:
+    """The plane's margin: the scene's, or the automatic window's fit margin (compute/window.py)."""
+    from compute.window import FIT_MARGIN
+    return FIT_MARGIN if spec.get("margin") is None else float(spec["margin"])
+
+
 def extents(spec: dict, xy: np.ndarray | None, marks: np.ndarray | None = None,
             curvature: float | None = None) -> tuple[tuple[float, float], tuple[float, float]]:
     """Plane ranges from the scene's plane: section.
@@ -305,12 +311,12 @@ def extents(spec: dict, xy: np.ndarray | None, marks: np.ndarray | None = None,
     if span is None and method == "interpolate":
         return INTERPOLATE_EXTENT
     if span is None and method == "hessian":
-        reach = float(np.abs(xy).max()) * (1 + spec["margin"]) if xy is not None and len(xy) else 0.0
+        reach = float(np.abs(xy).max()) * (1 + margin_of(spec)) if xy is not None and len(xy) else 0.0
         h = max(curvature or 0.0, reach)
         span = h if h > 0 else 1.0
     if span is None and method == "minima" and marks is not None and len(marks):
         m = np.asarray(marks, dtype=np.float64).reshape(-1, 2)
-        centre, side = (m.min(axis=0) + m.max(axis=0)) / 2, np.ptp(m, axis=0).max() * (1 + 2 * spec["margin"])
+        centre, side = (m.min(axis=0) + m.max(axis=0)) / 2, np.ptp(m, axis=0).max() * (1 + 2 * margin_of(spec))
         h = max(side, 1e-6) / 2
         return (float(centre[0] - h), float(centre[0] + h)), (float(centre[1] - h), float(centre[1] + h))
     pts = [p for p in (xy, marks) if p is not None and len(p)]
@@ -330,7 +336,7 @@ def extents(spec: dict, xy: np.ndarray | None, marks: np.ndarray | None = None,
             c = (lo[i] + hi[i]) / 2
             lo[i], hi[i] = c - need / 2, c + need / 2
     width = hi - lo
-    m = spec["margin"]
+    m = margin_of(spec)
     return (float(lo[0] - m * width[0]), float(hi[0] + m * width[0])), \
            (float(lo[1] - m * width[1]), float(hi[1] + m * width[1]))
 

@@ -32,6 +32,7 @@ def provenance(scene: Scene, task: Task, run: Run, fit: PlaneFit, engine: GridEn
         "python": platform.python_version(),
         "platform": platform.platform(),
         "parameters": parameter_count(task.model),
+        "model_class": type(task.model).__name__,
         "engine": engine_record(engine, precision),
         "loss": {"name": task.loss.describe(), "accuracy_meaningful": task.loss.classification},
         "plane": {"method": ls["plane"]["method"], "extent": fit.extent, **fit.info,

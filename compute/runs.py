@@ -40,7 +40,8 @@ from studio.scene import Scene, train_run_problem
 from compute.data import DataError, Dataset, build_data
 from compute.losses import Loss, build_loss, check_custom, check_fit
 from compute.models import build_model
-from compute.train import Trajectory, log, set_flat, total_steps, train
+from compute.logs import log
+from compute.train import Trajectory, set_flat, total_steps, train
 
 #: where a run's weights came from (meta.json's training.source)
 SOURCES = ("trained", "checkpoints", "weights", "recorder")

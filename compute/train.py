@@ -12,7 +12,6 @@ torch (its own default), so adding an option never changes the runs that do not 
 from __future__ import annotations
 
 import math
-import sys
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -20,6 +19,7 @@ import torch
 import torch.nn as nn
 from tqdm import tqdm
 
+from compute.logs import log
 from compute.losses import CROSS_ENTROPY, Loss
 
 
@@ -47,10 +47,6 @@ class Trajectory:
                 "train_accuracy": [float(v) for v in self.train_accuracy],
                 "eval_loss": [float(v) for v in self.eval_loss],
                 "eval_accuracy": [float(v) for v in self.eval_accuracy]}
-
-
-def log(msg: str) -> None:
-    print(f"[compute] {msg}", file=sys.stderr, flush=True)
 
 
 # --------------------------------------------------------------------------- steps and schedules

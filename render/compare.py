@@ -296,9 +296,9 @@ class CompareFilm(Closing):
         o, r = self.opts, self.scene.render
         sc = overlay.text_scale(o.height)
         margin = overlay.MARGIN * sc
-        titled = bool(r.title_card and self.scene.title)
+        titled = bool(r.title_card)
         if titled:
-            overlay.draw_title(img, self.tiles, self.scene.title, self.subtitle, t, self.title_end, sc)
+            overlay.draw_title(img, self.tiles, self.scene.film_title, self.subtitle, t, self.title_end, sc)
         # panel captions come in as the title goes, so the two never overlap
         first = self.title_end - 0.5 if titled else 0.0
         per_page = max(len(p) for p in self.layout.pages)

@@ -232,13 +232,14 @@ def describe(meta: dict) -> str:
     elif m.get("name") == "torchvision":
         parts.append(f"torchvision {m.get('arch')}")
     elif m.get("name") == "custom":
-        parts.append(f"custom model {m.get('entry')}")
+        cls = meta.get("model_class") or str(m.get("entry", "")).partition(":")[2] or "your model"
+        parts.append(f"{cls} ({meta['parameters']:,} weights)" if meta.get("parameters") else cls)
     if d.get("name") == "spirals":
         parts.append(f"{d.get('classes')} interleaved spirals")
     elif d.get("name") in _DATA_NAMES:
         parts.append(_DATA_NAMES[d["name"]])
     elif d.get("name") == "custom":
-        parts.append(f"data from {d.get('entry')}")
+        parts.append(_data_size(meta.get("data") or {}) or f"data from {d.get('entry')}")
     elif d.get("name") == "regression":
         parts.append(f"fitting the {d.get('function')} function")
     loss = (ls.get("loss") or {})
@@ -259,6 +260,24 @@ def describe(meta: dict) -> str:
         else:
             parts.append(f"{nx * ny:,} loss evaluations")
     return _PARTS.join(parts)
+
+
+def _data_size(data: dict) -> str:
+    """'512 images 1x16x16, 3 classes': the evaluation data of a user's data function, from meta.json."""
+    n, shape, kind = data.get("eval_samples"), data.get("shape") or [], data.get("kind")
+    if not n:
+        return ""
+    dims = "x".join(map(str, shape))
+    noun = {3: "images", 1: "samples"}.get(len(shape), "samples")
+    if kind == "tokens":
+        text = f"{n:,} sequences of {shape[0] if shape else '?'} tokens"
+    elif len(shape) == 1:
+        text = f"{n:,} samples of {shape[0]} features"
+    else:
+        text = f"{n:,} {noun} {dims}"
+    if kind == "classes" and data.get("classes"):
+        text += f", {data['classes']} classes"
+    return text
 
 
 def shared_description(metas: list[dict]) -> str:
@@ -437,7 +456,7 @@ class FilmOverlays:
         self.scale = text_scale(height)         # sizes at 1080p to output pixels
         self.duration = float(duration)
         self.title_end = title_end(duration)
-        self.titled = bool(scene.render.title_card and scene.title and scene_text)
+        self.titled = bool(scene.render.title_card and scene_text)
         self.subtitle = describe(meta) if self.titled else ""
         self.scene_text = scene_text
         self.tiles = TileCache()
@@ -446,7 +465,7 @@ class FilmOverlays:
     def draw(self, img: np.ndarray, t: float, readings: list[Reading]) -> None:
         """Composite the overlays at time t onto ``img`` (in place)."""
         if self.titled:
-            draw_title(img, self.tiles, self.scene.title, self.subtitle, t, self.title_end, self.scale)
+            draw_title(img, self.tiles, self.scene.film_title, self.subtitle, t, self.title_end, self.scale)
         if self.scene_text:
             draw_captions(img, self.scene.render, t, self.scale, self.reserve, self.tiles)
         # the read-out comes in as the title goes (and as late when there is none)

@@ -84,12 +84,34 @@ def test_describe_says_what_the_landscape_is():
     ({"name": "vgg", "config": "vgg9", "width": 64, "batchnorm": True}, "VGG-9"),
     ({"name": "vgg", "config": "vgg11", "width": 8, "batchnorm": True}, "VGG-11 (width 8)"),
     ({"name": "torchvision", "arch": "resnet18"}, "torchvision resnet18"),
-    ({"name": "custom", "entry": "tiny_models:ring_net", "args": {}, "version": 0},
-     "custom model tiny_models:ring_net"),
+    ({"name": "custom", "entry": "tiny_models:ring_net", "args": {}, "version": 0}, "ring_net"),
 ])
 def test_title_card_names_the_model(model, text):
     line = describe({"landscape": {"model": model, "data": {"name": "cifar10"}, "plane": {"method": "pca"}}})
     assert line.split("  ·  ")[:2] == [text, "CIFAR-10"]
+
+
+def test_a_users_own_network_is_named_by_its_class_weights_and_data():
+    """No 'custom model module:function': the class, its weights, the evaluation data's size."""
+    meta = {"landscape": {"model": {"name": "custom", "entry": "model:build"}, "plane": {"method": "pca"},
+                          "data": {"name": "custom", "entry": "data:eval_data"}, "grid": {"resolution": [100, 100]}},
+            "model_class": "TinyResNet", "parameters": 28963, "training": {"source": "checkpoints"},
+            "data": {"kind": "classes", "shape": [1, 16, 16], "eval_samples": 256, "classes": 3}}
+    assert describe(meta).split("  ·  ") == ["TinyResNet (28,963 weights)", "256 images 1x16x16, 3 classes",
+                                             "your checkpoints", "PCA plane of the training path",
+                                             "10,000 loss evaluations"]
+    meta["data"] = {"kind": "tokens", "shape": [32], "eval_samples": 48, "classes": 59}
+    assert describe(meta).split("  ·  ")[1] == "48 sequences of 32 tokens"
+
+
+@pytest.mark.parametrize("name,title", [("first", "First"), ("tiny_resnet-sgd", "Tiny resnet sgd"), ("x", "X")])
+def test_a_scene_without_a_title_is_named_by_its_file(tmp_path, name, title):
+    from studio.scene import load_scene
+    p = tmp_path / f"{name}.yaml"
+    p.write_text("landscape: {grid: {resolution: [10, 10]}}\n")
+    assert load_scene(p).film_title == title
+    p.write_text("title: Mine\nlandscape: {grid: {resolution: [10, 10]}}\n")
+    assert load_scene(p).film_title == "Mine"
 
 
 def test_title_card_fades_in_and_out_at_the_top(tmp_path):

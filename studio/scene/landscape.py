@@ -86,12 +86,21 @@ class PlaneSpec(_Strict):
              "minItems": 2, "maxItems": 2})]] = Field(
         None, description="explicit extents (not with `span`)",
         json_schema_extra=doc(allowed="`[[a_min, a_max], [b_min, b_max]]`", applies="all"))
-    margin: float = Field(0.35, ge=0, le=10,
-                          description="with neither `span` nor `range`: how far the fitted extent grows beyond the "
-                                      "trajectory (and checkpoints), as a fraction of its width on each side "
-                                      "(`hessian`: of its largest coordinate)",
-                          json_schema_extra=doc(applies="`pca`, `hessian`, `checkpoints`, `minima` (of the "
-                                                        "three minima)"))
+    margin: Optional[float] = Field(
+        None, ge=0, le=10,
+        description="with neither `span` nor `range`: how far the fitted extent grows beyond the trajectory (and "
+                    "checkpoints), as a fraction of its width on each side (`hessian`: of its largest coordinate). "
+                    "Left out: 0.35, and for `pca` and `checkpoints` the automatic window: a coarse probe over three "
+                    "times the path's window first, and the window widened where it finds lower ground beyond "
+                    "where training stopped (compute/window.py)",
+        json_schema_extra=doc(default="automatic (0.35, probed)",
+                              applies="`pca`, `hessian`, `checkpoints`, `minima` (of the three minima)"))
+
+    @property
+    def auto_window(self) -> bool:
+        """Whether the compute stage probes around the fitted window and may widen it (compute/window.py)."""
+        return self.method in ("pca", "checkpoints") and self.margin is None and self.span is None \
+            and self.range is None
 
     @field_validator("span")
     @classmethod

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from pathlib import Path
 from typing import Optional
 
@@ -36,6 +37,15 @@ class Scene(_Strict):
     def name(self) -> str:
         return Path(self.source).stem if self.source else "scene"
 
+    @property
+    def film_title(self) -> str:
+        """The title a film shows: the scene's ``title``, or its file's name in words
+        (``tiny_resnet-sgd.yaml``: "Tiny resnet sgd")."""
+        if self.title:
+            return self.title
+        words = " ".join(w for w in re.split(r"[\s_\-.]+", self.name) if w)
+        return (words[:1].upper() + words[1:]) if words else "Landscape"
+
     def output_path(self, root: Path | None = None) -> Path:
         """The film (``out/<name>.mp4``, or the suffix of ``output.format``) or, with ``output.format:
         png``, the frames' directory (``out/<name>_frames``), unless ``output.path`` says otherwise."""
@@ -56,6 +66,13 @@ class Scene(_Strict):
         leaving it away gives the same key, and a new key with a default added to the schema
         keeps every existing entry valid.  A change of what a value means bumps FORMAT_VERSION."""
         section = grid_section(self.landscape.model_dump(mode="json", exclude_defaults=True))
+        plane = dict(section.get("plane", {}))
+        if plane.get("margin") == OLD_MARGIN:          # the margin a plane had when it was the default
+            del plane["margin"]
+        if self.landscape.plane.auto_window:            # the probed window computes another landscape
+            plane["window"] = "probed"
+        if plane:
+            section["plane"] = plane
         inputs = self.inputs()
         return landscape_key(dict(section, inputs=inputs) if inputs else section)
 
@@ -186,6 +203,11 @@ def panel_landscape(base: LandscapeSpec, over: dict) -> dict:
         if isinstance(mine, dict) and "name" in mine and mine["name"] != getattr(base, section).name:
             given.pop(section, None)
     return deep_merge(given, over)
+
+
+#: plane.margin's value when a scene could not leave it out: a scene that gives it hashes as one that
+#: left it out did then, so its key stays
+OLD_MARGIN = 0.35
 
 
 def grid_section(landscape: dict) -> dict:
