@@ -71,6 +71,7 @@ class Scene(_Strict):
             del plane["margin"]
         if self.landscape.plane.auto_window:            # the probed window computes another landscape
             plane["window"] = "probed"
+        section.pop("plane", None)
         if plane:
             section["plane"] = plane
         inputs = self.inputs()
