@@ -153,13 +153,14 @@ def test_the_cache_keys_of_the_shipped_scenes_stay(name):
 
 
 def test_the_default_scenes_keys_stay():
-    """Keys that depend on no file at all."""
+    """Keys that depend on no file at all.  (A scene that leaves plane.margin out has a probed window,
+    compute/window.py, and got a key of its own when the probe came: recorded again then.)"""
     from studio.scene import Scene, scene_from_dict
-    assert (Scene().cache_key(), Scene().train_key()) == ("157f92f12f3070b4", "5bfd27b50fbebc02")
+    assert (Scene().cache_key(), Scene().train_key()) == ("3a170af956a04040", "5bfd27b50fbebc02")
     s = scene_from_dict({"landscape": {"data": {"name": "shapes"}, "model": {"name": "convnet"},
                                        "grid": {"resolution": [100, 100]},
                                        "descents": [{"name": "a", "start": [0, 0]}]}})
-    assert (s.cache_key(), s.train_key()) == ("c2cd3ab706c60865", "5239a7ccd6edb727")
+    assert (s.cache_key(), s.train_key()) == ("c58f7359cd5b21c3", "5239a7ccd6edb727")
 
 
 def test_format_version_lives_in_the_cache_module():
