@@ -378,9 +378,10 @@ def _grid(task: Task, plane: Plane, gspec: dict, group: distributed.Group, part:
                         accuracy=gspec["accuracy"], loss=task.loss)
     q = 2 if gspec["accuracy"] else 1
     engine.chunk = distributed.broadcast(group, engine.chunk)
-    if group.main:
-        log(f"grid {nx}x{ny}: {grid_summary({'engine': engine_record(engine), 'device': str(engine.device)})}")
     done = prog.get("rows_done", 0)
+    if group.main:
+        line = f"grid {nx}x{ny}: {grid_summary({'engine': engine_record(engine), 'device': str(engine.device)})}"
+        log(f"{line}; {estimate(engine, at, bt, (ny - done) * nx, gspec, group.world)}")
     grid = None
     if group.main:
         # (ny, nx) of losses, or (ny, nx, 2) of loss and accuracy when the scene asks for both
@@ -393,6 +394,39 @@ def _grid(task: Task, plane: Plane, gspec: dict, group: distributed.Group, part:
           lambda rows: atomic_json(prog_file, {"rows_done": rows, "rows": ny, "chunk": engine.chunk}))
     bar.close()
     return engine, grid, done, time.perf_counter() - t0
+
+
+#: an estimate longer than this (seconds) comes with advice on making the grid faster
+SLOW_GRID = 600
+
+
+def estimate(engine: GridEngine, at: torch.Tensor, bt: torch.Tensor, points: int, gspec: dict, ranks: int) -> str:
+    """'about 7 minutes at 23 points/s': the grid's time from one timed pass of a chunk (after the
+    compiled kernel's first pass, which compiles), with advice where that is long."""
+    k = min(engine.chunk, at.numel())
+    a, b = at[:k], bt[:1].expand(k)
+    if engine.compiled:
+        engine.losses(a, b)                               # compiling is not the grid's rate
+    t = time.perf_counter()
+    engine.losses(a, b)
+    if engine.device.type == "cuda":
+        torch.cuda.synchronize(engine.device)
+    rate = k / max(time.perf_counter() - t, 1e-9) * ranks
+    seconds = points / rate
+    text = f"about {_duration(seconds)} at {rate:,.0f} points/s"
+    if seconds > SLOW_GRID:
+        n = gspec["eval_samples"]
+        text += (f" (the time grows with the points and with the evaluation samples: fewer "
+                 f"landscape.grid.eval_samples than {n}, or a smaller landscape.grid.resolution, make it faster)")
+    return text
+
+
+def _duration(seconds: float) -> str:
+    if seconds < 90:
+        return f"{seconds:.0f} s"
+    if seconds < 5400:
+        return f"{seconds / 60:.0f} minutes"
+    return f"{seconds / 3600:.1f} hours"
 
 
 def _training_path(engine: GridEngine, run: Run, fit: PlaneFit) -> Path2D:

@@ -310,3 +310,25 @@ def test_a_cache_hit_lacking_descents_and_figures_builds_the_task_once(tmp_path,
     assert len(built) == 1
     assert cache.read_figures(tmp_path / "cache", key) is not None
     assert "sgd" in cache.read(tmp_path / "cache", key, descents=load_scene(with_descent).landscape.descents).paths
+
+
+def test_a_slow_grid_is_estimated_from_a_timed_chunk_and_comes_with_advice(monkeypatch):
+    """Before the rows: the grid's time from one timed pass, and past SLOW_GRID what makes it faster."""
+    import torch
+    from compute import pipeline
+    from compute.engine import GridEngine, Plane
+    from compute.models import mlp
+    torch.manual_seed(0)
+    model = mlp(2, [8], 2, "tanh")
+    w = {k: v.detach().clone() for k, v in model.named_parameters()}
+    engine = GridEngine(model, Plane(w, {k: torch.randn_like(v) for k, v in w.items()},
+                                     {k: torch.randn_like(v) for k, v in w.items()}),
+                        torch.randn(64, 2), torch.randint(0, 2, (64,)), chunk=16)
+    axis = torch.linspace(-1, 1, 100)
+    quick = pipeline.estimate(engine, axis, axis, 10_000, {"eval_samples": 64}, 1)
+    assert quick.startswith("about ") and " points/s" in quick and "faster" not in quick
+    monkeypatch.setattr(pipeline, "SLOW_GRID", 0.0)
+    slow = pipeline.estimate(engine, axis, axis, 10_000_000, {"eval_samples": 64}, 1)
+    assert "fewer landscape.grid.eval_samples than 64" in slow and "landscape.grid.resolution" in slow
+    assert pipeline._duration(40) == "40 s" and pipeline._duration(420) == "7 minutes"
+    assert pipeline._duration(9000) == "2.5 hours"
