@@ -66,6 +66,19 @@ def fit_plane(spec: dict, run: Run, task: Task) -> PlaneFit:
     return PlaneFit(origin, d1, d2, info, xy, off, window)
 
 
+def _descent(task: Task, plane, window: list) -> tuple[np.ndarray, np.ndarray]:
+    """The in-plane descent from where training ended (compute/window.py) -> (points, losses)."""
+    from compute.descent import descend
+    from compute.engine import loss_fn_on_plane
+    from compute.window import DESCENT_LR, DESCENT_STEPS
+    side = max(window[0][1] - window[0][0], window[1][1] - window[1][0])
+    f = loss_fn_on_plane(task.model, plane, task.eval.x, task.eval.y, task.loss)
+    spec = {"name": "window", "optimizer": "adam", "lr": DESCENT_LR * side, "momentum": 0.0, "steps": DESCENT_STEPS,
+            "start": [0.0, 0.0]}
+    d = descend(f, spec, device=task.eval.x.device)
+    return d.path.xy, d.path.loss
+
+
 def _probed(window: list, task: Task, origin: torch.Tensor, d1: torch.Tensor, d2: torch.Tensor) -> tuple[list, dict]:
     """The automatic window (compute/window.py): a coarse probe around the fitted one -> (window, record)."""
     from compute.engine import GridEngine, Plane
@@ -76,6 +89,7 @@ def _probed(window: list, task: Task, origin: torch.Tensor, d1: torch.Tensor, d2
         warnings.simplefilter("ignore")
         engine = GridEngine(task.model, Plane(split(origin), split(d1), split(d2)), task.eval.x, task.eval.y,
                             loss=task.loss)
-    probe = probe_window(window, lambda a, b: engine.losses(a.to(dev), b.to(dev)).cpu())
+    walked = _descent(task, engine.plane, window)
+    probe = probe_window(window, lambda a, b: engine.losses(a.to(dev), b.to(dev)).cpu(), walked)
     log(probe.says(window))
     return probe.window, dict(probe.record(), fitted=window)

@@ -205,11 +205,13 @@ class Film(Closing):
                            self.opts.width / self.opts.height)
 
     def _camera_entries(self) -> list:
-        """The scene's render.camera; without one, a slow turn and descent from the home framing."""
+        """The scene's render.camera; without one, the camera found from the landscape's shape
+        (render/camera/auto.py): the whole terrain, then down to where training ended."""
         if self.scene.render.camera:
             return list(self.scene.render.camera)
-        end = dict(self.home, azimuth=self.home["azimuth"] + 75, elevation=24.0, distance=self.home["distance"] * 0.85)
-        return [CameraKey(t=0.0, **self.home), CameraKey(t=float(self.opts.duration), ease="in_out", **end)]
+        path = self.trails[0][0].points if self.trails else None
+        return cam.auto_camera(self.terrain.level * self.terrain.heights.top, self.terrain.half_y, path,
+                               float(self.opts.duration), self.opts.width / self.opts.height)
 
     def follow_track(self, name: str) -> cam.Track:
         """The head a follow shot riding the path ``name`` follows: the path's trail, timed as it

@@ -25,7 +25,7 @@ def test_lower_ground_beyond_where_training_stopped_widens_the_window():
     assert abs(p.at[0] - 3.0) < 5 / (PROBE_SIDE - 1) * 3 + 1e-9 and "window widened" in p.says(WINDOW)
 
 
-@pytest.mark.parametrize("centre", [(-1.0, 0.2), (0.9, -0.8)])
+@pytest.mark.parametrize("centre", [(-1.0, 0.2), (-2.5, -0.1)])
 def test_a_window_holding_the_lowest_ground_stays(centre):
     p = probe_window(WINDOW, bowl(*centre))
     assert not p.widened and p.window == WINDOW and "holds the lowest ground" in p.says(WINDOW)
@@ -34,7 +34,7 @@ def test_a_window_holding_the_lowest_ground_stays(centre):
 def test_barely_lower_ground_or_a_flat_plateau_does_not_widen():
     """Ground 1% of the relief lower is not worth a wider window; a non-finite probe point is skipped."""
     def slight(a, b):
-        base = 1.0 + 0.1 * (a + 4) ** 2
+        base = 1.0 + 0.1 * (a + 1.5) ** 2 + 0.1 * b ** 2
         return torch.where(a > 1.5, torch.full_like(a, 0.995), base).masked_fill((a > 4.5) & (b > 2.5), float("nan"))
     p = probe_window(WINDOW, slight)
     assert not p.widened
@@ -74,3 +74,28 @@ def test_the_compute_stage_probes_and_records_the_window(tmp_path):
         assert a0 <= f0 and a1 >= f1 and b0 <= g0 and b1 >= g1 and (a1 - a0) * (b1 - b0) > (f1 - f0) * (g1 - g0)
     else:
         np.testing.assert_allclose([[a0, a1], [b0, b1]], w["fitted"])
+
+
+def test_a_valley_running_on_beyond_the_edge_widens_the_window():
+    """A valley along b = 0 at the same depth beyond the edge: no lower ground, but the descent from
+    where training ended leaves the window as deep as inside; the window takes it in."""
+    trench = lambda a, b: 0.01 + 2.0 * b ** 2 + 0.0001 * (a + 1) ** 2            # noqa: E731
+    ends_outside = (np.array([[0.0, 0.0], [2.0, 0.0], [4.5, 0.02]]), np.array([0.0105, 0.0100, 0.0101]))
+    p = probe_window(WINDOW, trench, ends_outside)
+    assert p.why == "valley" and p.at == (4.5, 0.02) and p.window[0][1] >= 4.5 and "runs on" not in p.says(WINDOW)
+    assert "the valley where training ended running on" in p.says(WINDOW)
+    stays_inside = (np.array([[0.0, 0.0], [0.8, 0.0]]), np.array([0.0105, 0.0101]))
+    assert not probe_window(WINDOW, trench, stays_inside).widened
+    shallower = (np.array([[0.0, 0.0], [4.5, 0.5]]), np.array([0.0105, 0.9]))
+    assert not probe_window(WINDOW, trench, shallower).widened
+
+
+def test_a_basin_cut_off_by_the_edge_gets_its_far_side():
+    """The lowest ground inside the window, against its right edge (as a descent from where training
+    ended finds it): that edge moves out so the basin has room on every side."""
+    at_edge = bowl(0.95, 0.1)                                   # the window ends at a = 1
+    p = probe_window(WINDOW, at_edge, (np.array([[0.0, 0.0], [0.95, 0.1]]), np.array([0.3, 0.01])))
+    assert p.why == "edge" and p.window[0][0] == WINDOW[0][0] and p.window[0][1] >= 0.95 + 0.25 * 5 - 1e-9
+    assert "its basin cut off there" in p.says(WINDOW)
+    centred = probe_window(WINDOW, bowl(-2.0, 0.0), (np.array([[0.0, 0.0], [-2.0, 0.0]]), np.array([0.3, 0.01])))
+    assert not centred.widened

@@ -26,6 +26,7 @@ Modules:
                     Track, the head of a path a follow shot rides
     ground.py       Ground: keeping the eye above the terrain
     projection.py   eye position, view and projection matrices, clip planes, framing
+    auto.py         the camera of a scene that writes none, found from the landscape's shape
 
 Public API (all importable from ``render.camera``):
 
@@ -35,10 +36,11 @@ Public API (all importable from ``render.camera``):
     eye_position, view_matrix, perspective, clip_planes, framing, project_points
     LEASH, HEADING_WINDOW, CLEARANCE                           the follow shot's and ground's constants
 """
+from render.camera.auto import auto_camera
 from render.camera.ground import CLEARANCE, Ground
 from render.camera.projection import clip_planes, eye_position, framing, perspective, project_points, view_matrix
 from render.camera.shots import HEADING_WINDOW, LEASH, Track
 from render.camera.timeline import CHANNELS, CameraPath, state_to_vec, vec_to_state
 
-__all__ = ["CameraPath", "Track", "Ground", "eye_position", "view_matrix", "perspective", "clip_planes", "framing",
+__all__ = ["auto_camera", "CameraPath", "Track", "Ground", "eye_position", "view_matrix", "perspective", "clip_planes", "framing",
            "project_points", "LEASH", "HEADING_WINDOW", "CLEARANCE", "CHANNELS", "state_to_vec", "vec_to_state"]
