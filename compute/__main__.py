@@ -35,8 +35,16 @@ def main(argv: list[str] | None = None) -> int:
                                               "command resumes from them")
 
 
+#: the other commands ``python -m compute`` takes before a scene, for --help
+COMMANDS = ("commands (before the scene):\n"
+            "  python -m compute describe SCENE [--json] [--force]   the landscape's figures, measured once\n"
+            "  python -m compute export SCENE [--format ...]         the cached landscape as PLY, OBJ, VTP or CSV\n"
+            "  (each takes --help)")
+
+
 def _compute(argv: list[str]) -> int:
-    ap = argparse.ArgumentParser(prog="python -m compute", description=__doc__.split("\n")[0])
+    ap = argparse.ArgumentParser(prog="python -m compute", description=__doc__.split("\n")[0], epilog=COMMANDS,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     cli.add_scene_arguments(ap)
     ap.add_argument("--device", default=None, help="torch device (default: cuda if present, else cpu)")
     ap.add_argument("--force", action="store_true", help="recompute even if the cache has this landscape")

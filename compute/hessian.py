@@ -5,6 +5,7 @@ default extent (``curvature_span``).
 from __future__ import annotations
 
 import math
+import warnings
 
 import numpy as np
 import torch
@@ -13,12 +14,23 @@ import torch.nn as nn
 from compute.losses import CROSS_ENTROPY, Loss
 
 
+def _forward_ad_ready() -> None:
+    """Load torch's decompositions for forward-mode AD now, quietly.  torch loads them on the first
+    ``torch.func.jvp`` and, doing so, scripts them with ``torch.jit.script``, which warns that it is
+    deprecated (a FutureWarning on every compute run that measures figures): the warning is
+    torch's own and says nothing about this code."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=r".*torch\.jit\.script.*", category=FutureWarning)
+        import torch._decomp.decompositions_for_jvp  # noqa: F401
+
+
 def hvp_function(model: nn.Module, at: torch.Tensor, x: torch.Tensor, y: torch.Tensor | None,
                  loss_fn: Loss = CROSS_ENTROPY):
     """v -> H v, H the Hessian of the loss of ``model`` on (x, y) at the flat weights ``at``
     (forward-over-reverse: ``torch.func.jvp`` of ``torch.func.grad``; reverse-over-reverse where a
     model's backward has no forward derivative), in ``at``'s dtype."""
     from torch.func import grad, jvp, vjp
+    _forward_ad_ready()
     names = [n for n, _ in model.named_parameters()]
     shapes = [p.shape for _, p in model.named_parameters()]
     sizes = [math.prod(s) for s in shapes]

@@ -25,6 +25,10 @@ from compute.train import Trajectory, evaluate, flat_params
 KEY = "landscape.weights"
 
 
+#: fewer checkpoints than this: the log says how to save more
+FEW = 20
+
+
 def load_run(spec: dict, task: Task, scene_source: str = "") -> Run:
     """The run a resolved ``landscape.weights`` section names, and the task's model set to its final
     weights."""
@@ -40,6 +44,10 @@ def load_run(spec: dict, task: Task, scene_source: str = "") -> Run:
     seconds = time.perf_counter() - t0
     log(f"loaded {len(ordered)} checkpoint{'s' if len(ordered) != 1 else ''} ({source}: steps "
         f"{ordered[0][0]} .. {ordered[-1][0]}) in {seconds:.1f} s")
+    if 1 < len(ordered) < FEW:
+        log(f"the path has {len(ordered)} checkpoints, so it is drawn as {len(ordered) - 1} straight segments between "
+            f"them; for a path that shows where training went, save more, densest early: "
+            f"compute.recorder.log_steps(total_steps, 60) gives the steps (docs/your-network.md)")
     return Run(traj, final, buffers, source, seconds, None, [str(p) for _, p in ordered])
 
 

@@ -38,6 +38,19 @@ from compute.checkpoints import CheckpointError
 from compute.train import snapshot_steps
 
 MANIFEST = "run.json"
+
+
+def log_steps(total_steps: int, count: int = 60) -> list[int]:
+    """The steps to save a checkpoint at, for a training loop of one's own: 0 (the initial weights)
+    and ``total_steps``, and log-spaced between, densest early where training moves fastest::
+
+        keep = set(log_steps(3000, 60))
+        for step in range(3001):
+            ...
+            if step in keep:
+                torch.save({"step": step, "model_state_dict": model.state_dict()}, f"runs/net/ckpt_{step}.pt")
+    """
+    return [int(s) for s in snapshot_steps(int(total_steps), int(count), "log")]
 FORMAT = 1
 #: snapshots per decade of steps when the run's length is unknown (every step up to about 10)
 PER_DECADE = 25

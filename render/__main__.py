@@ -3,7 +3,7 @@
 Usage:
     python -m render SCENE.yaml [--cache-dir cache] [--out PATH]
                      [--size WxH | --size 720p|1080p|1440p|4k] [--fps N] [--duration S]
-                     [--frames N] [--format mp4|mov|webm|gif|png] [--preview] [--still SECONDS --out PATH.png]
+                     [--frames N] [--format mp4|mov|webm|gif|png] [--preview] [--still SECONDS [--clean] --out PATH.png]
                      [--storyboard [N]] [--report] [--view]
 
 Reads the scene's ``render:`` and ``output:`` sections and the cache entry of
@@ -13,7 +13,8 @@ video`` chains both).  Writes ``out/<scene name>.mp4`` (``.mov``, ``.webm`` or
 ``out/<scene name>_frames``) unless the scene or ``--out`` says otherwise.  ``--preview`` renders at a third of the size, every second grid
 point, 15 fps and no supersampling, for iterating on a camera path.  ``--still``
 writes one image at any size up to 32768 x 32768, drawn in tiles when it is
-larger than the GL draws in one piece (``STUDIO_MAX_TILE`` lowers that size).
+larger than the GL draws in one piece (``STUDIO_MAX_TILE`` lowers that size); ``--clean`` leaves
+out the title card, captions, read-out and marks' labels (a poster).
 A scene with ``compare:`` reads each panel's cache entry and renders them as one
 comparison film (render/compare.py).  ``--storyboard`` writes a contact sheet of N stills at even
 times with their time codes and cameras (``out/<name>_storyboard.png``, render/storyboard.py);
@@ -70,6 +71,9 @@ def _render(argv: list[str]) -> int:
     ap.add_argument("--frames", type=int, default=None, help="render only the first N frames")
     ap.add_argument("--preview", action="store_true", help="small, fast film for checking a camera path")
     ap.add_argument("--still", type=float, default=None, metavar="SECONDS", help="write one PNG at this time")
+    ap.add_argument("--clean", action="store_true",
+                    help="the landscape alone: no title card, captions, read-out or marks' labels (a poster, with "
+                         "--still at any --size)")
     ap.add_argument("--storyboard", type=int, nargs="?", const=12, default=None, metavar="N",
                     help="write a contact sheet of N stills (default 12) at even times, with time codes and cameras")
     ap.add_argument("--report", action="store_true",
@@ -118,7 +122,7 @@ def _render(argv: list[str]) -> int:
         return _report(args, scene, ls, panels)
     from render.film import Options, render_film, render_still
     from render.look import LookError
-    opts = Options(w, h, fps, duration, stride, supersample=supersample)
+    opts = Options(w, h, fps, duration, stride, supersample=supersample, clean=args.clean)
     if args.view:
         if panels:
             raise cli.UserError(f"{args.scene}: --view shows one landscape; a comparison (compare:) is not supported")

@@ -193,6 +193,11 @@ class CompareFilm(Closing):
         sample = np.concatenate([terrain_sample(h.level(np.asarray(ls.loss)), h.top) for ls, h in drawn])
         home = cam.framing(sample, cw / ch)
         ground = _common_ground([ls for ls, _ in drawn], [h for _, h in drawn], opts.stride)
+        # without render.camera, one automatic camera for every panel, over the highest of their
+        # terrains, closing on its lowest ground (render/camera/auto.py)
+        shared = None
+        if not scene.render.camera and ground is not None:
+            shared = cam.auto_camera(ground, ground.shape[0] / ground.shape[1], None, opts.duration, cw / ch)
         self.slot = opts.duration / len(self.layout.pages)
         self.half = min(self.layout.transition, self.slot) / 2
         self.films: list = []
@@ -201,7 +206,7 @@ class CompareFilm(Closing):
                 if d:
                     self.films.append(DivergedPanel(w, h))
                     continue
-                po = PanelOptions(heights=hm, color_scale=cs, home=home, ground=ground, overlays=False,
+                po = PanelOptions(heights=hm, color_scale=cs, home=home, ground=ground, camera=shared, overlays=False,
                                   readout=self.layout.readouts)
                 self.films.append(Film(ps, ls, Options(w, h, opts.fps, opts.duration, opts.stride,
                                                        opts.supersample, opts.max_tile), po))
@@ -296,6 +301,8 @@ class CompareFilm(Closing):
         o, r = self.opts, self.scene.render
         sc = overlay.text_scale(o.height)
         margin = overlay.MARGIN * sc
+        if o.clean:                                  # a poster: the landscapes alone
+            return
         titled = bool(r.title_card)
         if titled:
             overlay.draw_title(img, self.tiles, self.scene.film_title, self.subtitle, t, self.title_end, sc)

@@ -53,6 +53,7 @@ class Options:
     stride: int = 1          # draw every stride-th grid point (previews)
     supersample: int | None = None   # None: the scene's render.look.supersample
     max_tile: int | None = None      # largest piece drawn at once (None: the GL's limit, or STUDIO_MAX_TILE)
+    clean: bool = False      # the landscape alone: no title card, captions, read-out or marks' labels (a poster)
 
 
 #: grid points drawn per drawn pixel at most: beyond about two, more points change nothing on
@@ -81,6 +82,8 @@ class PanelOptions:
     color_scale: HeightMap | None = None
     home: dict | None = None
     ground: np.ndarray | None = None   # (ny, nx) world heights for the camera's ground guard
+    #: the automatic camera's keyframes, shared (a scene without render.camera)
+    camera: list | None = None
     overlays: bool = True
     readout: bool = True
 
@@ -155,8 +158,8 @@ class Film(Closing):
         self._point_sizes()
         self._eye, self._depth_range = None, None       # the frame's, set by frame()
         self.overlays = overlay.FilmOverlays(scene, ls.meta, opts.height, opts.duration,
-                                             len(self.trails) if self.panel.readout else 0,
-                                             scene_text=self.panel.overlays)
+                                             len(self.trails) if self.panel.readout and not opts.clean else 0,
+                                             scene_text=self.panel.overlays and not opts.clean)
 
     # ------------------------------------------------------------------ building
     def _thinning_note(self) -> str | None:
@@ -209,6 +212,8 @@ class Film(Closing):
         (render/camera/auto.py): the whole terrain, then down to where training ended."""
         if self.scene.render.camera:
             return list(self.scene.render.camera)
+        if self.panel.camera is not None:
+            return list(self.panel.camera)
         path = self.trails[0][0].points if self.trails else None
         return cam.auto_camera(self.terrain.level * self.terrain.heights.top, self.terrain.half_y, path,
                                float(self.opts.duration), self.opts.width / self.opts.height)
@@ -356,7 +361,8 @@ class Film(Closing):
         """The rest of a drawn frame, without GL (so write_film runs it beside the next frame's
         drawing): the post passes, the marks' labels, the overlays, straight alpha."""
         img = post.apply(d.img, d.focus, self.look.depth_of_field, self.look.bloom)
-        self.marks.draw_labels(img, d.mvp, d.t)
+        if not self.opts.clean:
+            self.marks.draw_labels(img, d.mvp, d.t)
         self.overlays.draw(img, d.t, d.readings)
         # with no background the frame was drawn and overlaid in premultiplied colours
         return unpremultiply(img) if self.transparent else img
@@ -376,7 +382,8 @@ class Film(Closing):
             pos, k, step, loss, surface = trail.head(p)
             rgba = np.array(hex_rgba(style.color))
             in_plane = np.array_equal(trail.loss, trail.surface)
-            readings.append(overlay.Reading(style.label or trail.name, hex_rgba(style.color)[:3], step, loss,
+            label = trail.name if style.label is None else style.label        # "": no label
+            readings.append(overlay.Reading(label, hex_rgba(style.color)[:3], step, loss,
                                             None if in_plane else surface, trail.over_grid(p)))
             if k == 0:              # nothing of this path over the grid yet: only the read-out
                 continue

@@ -49,8 +49,8 @@ TEXT_EXPONENT = 0.6
 #: the title band (``title_band``): its darkness at the top of the frame (0-1), how much lighter it
 #: is at the card's last line (a fraction of that), and how far below it it fades out (a fraction
 #: of the card's height)
-BAND_ALPHA = 0.62
-BAND_SLOPE = 0.3
+BAND_ALPHA = 0.7
+BAND_SLOPE = 0.08
 BAND_FADE = 0.5
 #: the widest a title card may be, as a fraction of the frame's width (a longer title is set smaller)
 TITLE_WIDTH = 0.94
@@ -322,9 +322,12 @@ def fitted_tile(lines: list[tuple[str, float, bool, tuple]], scale: float, room:
 
 
 def title_tile(tiles: TileCache, title: str, subtitle: str, scale: float, width: int) -> Tile:
-    """The title card's tile, set smaller where it would be wider than ``TITLE_WIDTH`` of the frame."""
-    lines = [(title, 68, True, WHITE)] + ([(subtitle, 26, False, SOFT)] if subtitle else [])
-    return tiles.get(("title", width), lambda: fitted_tile(lines, scale, TITLE_WIDTH * width))
+    """The title card's tile, set smaller where it would be wider than ``TITLE_WIDTH`` of the frame;
+    the subtitle in READOUT's near-white and both lines on the read-out's darker, wider shadow, so
+    the small second line reads over pale terrain under the band."""
+    lines = [(title, 68, True, WHITE)] + ([(subtitle, 26, False, READOUT)] if subtitle else [])
+    return tiles.get(("title", width), lambda: fitted_tile(lines, scale, TITLE_WIDTH * width, shadow=READOUT_SHADOW,
+                                                           spread=READOUT_SPREAD))
 
 
 def draw_title(img: np.ndarray, tiles: TileCache, title: str, subtitle: str, t: float, end: float,
@@ -354,7 +357,7 @@ class Reading:
     over_grid: bool = True              # False: the trail is clipped to the grid and its head went beyond it
 
     def text(self) -> str:
-        text = f"{self.label}   step {int(round(self.step)):,}   loss {self.loss:.4f}"
+        text = (f"{self.label}   " if self.label else "") + f"step {int(round(self.step)):,}   loss {self.loss:.4f}"
         # where the path leaves the plane the two losses differ (an in-plane descent never does)
         if self.surface is not None:
             text += f"   on this plane {self.surface:.4f}"
@@ -363,10 +366,23 @@ class Reading:
         return text
 
 
+def readout_fit(tiles: TileCache, readings: list[Reading], scale: float, room: float) -> float:
+    """The factor (at most 1) that fits the read-out's longest line into ``room`` pixels: a panel
+    of a side-by-side film at 640 x 360 is too narrow for it at the film's scale.  Measured on each
+    trail's widest line (the largest step and loss it could show), so it does not change while
+    the numbers do."""
+    def widest(r: Reading) -> float:
+        probe = Reading(r.label, r.rgb, 99_999, 9.9999, None if r.surface is None else 9.9999, r.over_grid)
+        return tiles.get(("readout_width", probe.text(), scale), lambda: text_tile(
+            [(probe.text(), 24, False, READOUT)], scale, align="left", dot=WHITE)).size[0]
+    longest = max(widest(r) for r in readings)
+    return min(1.0, room / longest) if longest > 0 else 1.0
+
+
 def _readout_line(tiles: TileCache, scale: float) -> tuple[int, int]:
     """The height of a read-out line's tile, and the step between lines (they overlap by their
     padding: a compact legend)."""
-    line_h = tiles.get("readout_line", lambda: text_tile(
+    line_h = tiles.get(("readout_line", scale), lambda: text_tile(
         [("Step 0 loss", 24, False, WHITE)], scale, align="left", dot=WHITE)).size[1]
     return line_h, line_h - tile_pad(scale)
 
@@ -386,6 +402,7 @@ def draw_readout(img: np.ndarray, tiles: TileCache, readings: list[Reading], opa
         return
     height, width = img.shape[:2]
     margin = MARGIN * scale
+    scale *= readout_fit(tiles, readings, scale, width - 1.2 * margin)
     line_h, step = _readout_line(tiles, scale)
     y = height - margin - line_h
     # the lines' wider shadow takes a wider margin: the tile moves out by the difference, so the

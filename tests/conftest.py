@@ -188,7 +188,11 @@ def synthetic_with_descents(scene):
 # ----------------------------------------------------------------------------- small films
 
 #: the render: section of a small film for the render tests: 320 x 180, 10 fps, 1.2 s
-FILM_RENDER = "render:\n  size: [320, 180]\n  fps: 10\n  duration: 1.2\n"
+#: a small film without a camera: tests that write their own
+FILM_BARE = "render:\n  size: [320, 180]\n  fps: 10\n  duration: 1.2\n"
+#: the same with a camera of its own: the terrain's framing (the first keyframe's carried state), then a
+#: slow turn (tests of anything but the automatic camera, render/camera/auto.py, keep a fixed one)
+FILM_RENDER = FILM_BARE + "  camera: [{t: 0}, {t: 1.2, azimuth: 110, elevation: 24, ease: in_out}]\n"
 
 
 def render_film(scene_path, cache_dir, w=320, h=180, fps=10, duration=1.2, **opts):

@@ -109,11 +109,12 @@ def test_split_frame_shows_both_landscapes_with_a_divider(gl, tmp_path):
         img = film.frame(1.5)
         cells, parts = film.cells, [f.frame(1.5) for f in film.films]
         cams = [f.camera.state(1.3) for f in film.films]
+        opening = film.frame(0.0)
     assert img.shape == (180, 320, 3)
     (x0, _, w0, _), (x1, _, w1, _) = cells
     left, right = img[:, x0:x0 + w0], img[:, x1:x1 + w1]
-    for half in (left, right):
-        assert 0.1 < 1 - _background(half).mean() < 0.9            # a landscape in each, not cut off
+    for half in (opening[:, x0:x0 + w0], opening[:, x1:x1 + w1]):
+        assert 0.1 < 1 - _background(half).mean() < 0.9            # a landscape in each, whole at first
     assert left.shape == right.shape
     assert np.abs(left.astype(int) - right.astype(int)).mean() > 8   # and they are different ones
     # the divider: every pixel between the cells is the gap colour

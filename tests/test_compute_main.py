@@ -248,3 +248,13 @@ def test_compute_panels_under_torchrun(tmp_path, capsys, torch_one_thread):
     for _, s in load_scene(p).panels():
         a, b = cache.read(tmp_path / "one", s.cache_key()), cache.read(tmp_path / "two", s.cache_key())
         assert np.array_equal(a.loss, b.loss) and np.array_equal(a.paths["training"].xy, b.paths["training"].xy)
+
+
+def test_help_lists_the_other_commands():
+    import subprocess
+    import sys
+    from tests.conftest import ROOT
+    r = subprocess.run([sys.executable, "-m", "compute", "--help"], cwd=ROOT, capture_output=True, text=True,
+                       timeout=120)
+    assert r.returncode == 0
+    assert "python -m compute describe SCENE" in r.stdout and "python -m compute export SCENE" in r.stdout

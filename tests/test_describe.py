@@ -80,3 +80,16 @@ def test_describe_prints_what_is_stored_and_measures_when_asked(tmp_path):
     assert r.returncode == 0 and "figures measured" in r.stderr
     again = json.loads(figures.read_text())
     assert again["figures"]["top_eigenvalue"] == record["figures"]["top_eigenvalue"]   # the same numbers
+
+
+def test_the_hessian_figures_raise_no_warning_of_torchs_own():
+    """torch scripts its forward-AD decompositions on the first jvp and warns that torch.jit.script is
+    deprecated: loaded quietly beforehand, a fresh process with warnings as errors measures a product."""
+    code = ("import torch\nfrom compute.morphology import model_hvp\nfrom compute.losses import CROSS_ENTROPY\n"
+            "from compute.models import mlp\nm = mlp(2, [4], 2)\nx, y = torch.randn(8, 2), torch.randint(0, 2, (8,))\n"
+            "flat = torch.cat([p.detach().reshape(-1) for p in m.parameters()])\n"
+            "print(model_hvp(m, x, y, CROSS_ENTROPY)(flat)(torch.ones_like(flat, dtype=torch.float64)).shape)\n")
+    r = subprocess.run([sys.executable, "-W", "error::FutureWarning", "-c", code], cwd=ROOT, capture_output=True,
+                       text=True, timeout=300)
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert "FutureWarning" not in r.stderr

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from tests.conftest import FILM_RENDER as RENDER
+from tests.conftest import FILM_BARE as RENDER
 from tests.conftest import background_fraction as _background_fraction
 from tests.conftest import frame_diff as _diff
 from tests.conftest import render_film as _film

@@ -480,5 +480,4 @@ def test_the_worked_example(tmp_path):
         _forget_examples()
     assert ls.loss.shape == (5, 6) and np.isfinite(ls.loss).all() and ls.meta["data"]["classes"] == 3
     assert ls.meta["parameters"] == (2 * 16 + 16) + (16 * 16 + 16) + (16 * 3 + 3)
-    assert describe(ls.meta).startswith("custom model examples.tiny_models:ring_net  ·  data from "
-                                        "examples.tiny_models:rings")
+    assert describe(ls.meta).startswith("RingNet (371 weights)  ·  256 samples of 2 features, 3 classes")

@@ -147,6 +147,26 @@ def test_reading_text():
     assert off.text() == "training   step 10   loss 0.5000   on this plane 0.2500   (beyond the grid)"
 
 
+def test_an_empty_label_shows_no_label():
+    assert Reading("", (1.0, 1.0, 1.0), 5, 0.25, None).text() == "step 5   loss 0.2500"
+
+
+def test_the_readout_fits_a_narrow_panel():
+    """A side-by-side panel at 640 x 360 is 316 pixels wide: the read-out's lines are set smaller to
+    stay inside it, at one size whatever the numbers (measured on the widest they could be)."""
+    long = Reading("Adam with weight decay 0.01, lr 3e-4, batch 512", (1.0, 0.0, 0.0), 123, 0.5, 0.25)
+    for width in (316, 640):
+        img = np.zeros((360, width, 3), np.uint8)
+        overlay.draw_readout(img, TileCache(), [long], 1.0, 360 / 1080)
+        ys, xs = np.nonzero(_drawn(img))
+        assert xs.max() < width - 4, (width, xs.max())
+    tiles = TileCache()
+    narrow = overlay.readout_fit(tiles, [long], 360 / 1080, 300)
+    assert narrow < 1 and overlay.readout_fit(tiles, [long], 360 / 1080, 5000) == 1.0
+    later = Reading(long.label, long.rgb, 99_000, 0.0001, 0.0002)
+    assert overlay.readout_fit(tiles, [later], 360 / 1080, 300) == narrow
+
+
 def test_readout_stacks_upwards_from_the_bottom_left_the_first_on_top():
     red = Reading("first", (1.0, 0.0, 0.0), 1, 0.5, None)
     green = Reading("second", (0.0, 1.0, 0.0), 2, 0.4, None)
@@ -230,3 +250,16 @@ def test_a_caption_longer_than_a_small_frame_is_set_smaller_to_fit(tmp_path, pos
     assert len(cols) and cols.min() > 2 and cols.max() < 640 - 3          # drawn, and whole
     tile = overlay.fitted_tile([(text, 40, True, overlay.WHITE)], 1.0, 500)
     assert tile.size[0] <= 500 < overlay.text_tile([(text, 40, True, overlay.WHITE)], 1.0).size[0]
+
+
+def test_the_title_cards_second_line_reads_over_pale_terrain():
+    """Over a pale frame (the terrain's brightest), the subtitle's letters stand well clear of the
+    darkened band around them."""
+    img = np.full((1080, 1920, 3), 235, np.uint8)
+    subtitle = "TinyResNet (28,963 weights)  ·  256 images 1x16x16  ·  PCA plane"
+    overlay.draw_title(img, TileCache(), "A title", subtitle, 2.0, 4.0, 1.0)
+    tile = overlay.title_tile(TileCache(), "A title", subtitle, 1.0, 1920)
+    x, y = overlay.place(tile, 1920, 1080, "top", overlay.MARGIN * 1.3)
+    h = tile.size[1]
+    line = img[y + int(h * 0.62): y + h - overlay.tile_pad(1.0), x: x + tile.size[0]].mean(axis=-1)
+    assert np.percentile(line, 99.5) - np.percentile(line, 50) > 130

@@ -12,6 +12,7 @@ import pytest
 from studio import cache
 from studio.scene import load_scene
 from tests.conftest import DESCENT_TRAILS_SCENE as RENDER_SCENE
+from tests.conftest import FILM_BARE
 from tests.conftest import FILM_RENDER as RENDER
 from tests.conftest import ROOT, frame_diff, synthetic_with_descents, write_scene
 from tests.conftest import background_fraction as _background_fraction
@@ -556,7 +557,7 @@ def test_close_up_reads_as_a_surface_not_rows_of_dots(gl, scene_with_cache, monk
     # a camera 0.3 units from a 120x100 grid: neighbours lie ~15 pixels apart there, far more
     # than a 2-pixel point grown 3x.  Depth-scaled points are never smaller than the grid's spacing.
     from render.film import Film
-    close = RENDER + ("  title_card: false\n  look: {colormap: viridis, fog: 0, edge: 0, min_grid: 0}\n"
+    close = FILM_BARE + ("  title_card: false\n  look: {colormap: viridis, fog: 0, edge: 0, min_grid: 0}\n"
                       "  camera: [{t: 0, target: [0.3, 0.0, 0.05], distance: 0.3, elevation: 40, azimuth: 20,"
                       " fov: 40}]\n")
     p, c = scene_with_cache(close)
@@ -570,17 +571,20 @@ def test_close_up_reads_as_a_surface_not_rows_of_dots(gl, scene_with_cache, monk
 
 # ----------------------------------------------------------------------------- the camera in a film
 
-def test_without_camera_entries_the_film_turns_slowly_from_its_framing(gl, scene_with_cache):
-    p, c = scene_with_cache(RENDER)
+def test_without_camera_entries_the_film_finds_its_camera(gl, scene_with_cache):
+    """No render.camera: the automatic camera (render/camera/auto.py), from the whole terrain at a
+    high angle down to where the training path ends, the end in the frame."""
+    from render.camera.auto import HIGH
+    from render.camera.projection import project_points
+    p, c = scene_with_cache(FILM_BARE + "  paths: {training: {}}\n")
     with _film(p, c) as film:
-        home, start, end = film.home, film.camera.state(0.0), film.camera.state(1.2)
-    for k in ("azimuth", "distance", "fov", "roll"):
-        assert start[k] == pytest.approx(home[k]), k
-    assert start["target"] == pytest.approx(home["target"]) == end["target"]
-    # (the elevations a little higher where the ground guard's smooth maximum lifts them)
-    assert start["elevation"] == pytest.approx(home["elevation"], abs=0.1)
-    assert end["azimuth"] == pytest.approx(home["azimuth"] + 75) and end["elevation"] == pytest.approx(24.0, abs=0.1)
-    assert end["distance"] == pytest.approx(home["distance"] * 0.85)
+        start, end = film.camera.state(0.0), film.camera.state(1.2)
+        head = film.trails[0][0].points[-1]
+        frames = [film.frame(t) for t in (0.0, 0.6, 1.2)]
+    assert start["elevation"] == pytest.approx(HIGH, abs=0.5) and end["distance"] < 0.8 * start["distance"]
+    px = project_points(head[None, :], end, 320, 180, 3.0)[0]
+    assert 0 < px[0] < 320 and 0 < px[1] < 180
+    assert all(f.std() > 10 for f in frames) and np.abs(frames[0].astype(int) - frames[2]).mean() > 5
 
 
 def test_follow_shot_renders_and_any_frame_renders_alone(gl, scene_with_cache):
@@ -653,3 +657,22 @@ def test_frames_finished_beside_the_drawing_are_the_frames_drawn_one_by_one(gl, 
         one_by_one = [film.frame(t) for t in times]
     assert len(piped) == 4 and all(np.array_equal(a, b) for a, b in zip(piped, one_by_one))
     assert frame_diff(piped[0], piped[-1])[0] > 1             # four moments, not one frame four times
+
+
+def test_a_clean_still_is_the_landscape_alone(gl, scene_with_cache, tmp_path):
+    """--clean (a poster): no title card, captions or read-out; the same picture whatever the scene's
+    texts say, and not the still with them."""
+    base = RENDER + "  paths: {training: {color: '#ff0000', width: 8, start: 0, end: 1.0}}\n"
+    worded = base + "  captions: [{text: 'A caption across the frame', from: 0, to: 1.2}]\n"
+    stills = {}
+    for name, text, clean in (("plain", base, True), ("worded", worded, True), ("shown", worded, False)):
+        p, c = scene_with_cache(text)
+        out = tmp_path / f"{name}.png"
+        r = subprocess.run([sys.executable, "-m", "render", str(p), "--cache-dir", str(c), "--still", "0.9",
+                            "--out", str(out)] + (["--clean"] if clean else []), cwd=ROOT, capture_output=True,
+                           text=True, timeout=300)
+        assert r.returncode == 0, r.stderr
+        from PIL import Image
+        stills[name] = np.asarray(Image.open(out).convert("RGB"))
+    assert np.array_equal(stills["plain"], stills["worded"])
+    assert np.abs(stills["shown"].astype(int) - stills["worded"]).max() > 100

@@ -222,3 +222,21 @@ def test_cache_keys_follow_the_panels_landscapes(tmp_path):
     # the same landscape (a value the scene already has; descents are keyed apart): the same entry
     assert keys[0] == keys[1] == keys[3] == "a9f7c8d26761f351"
     assert keys[2] != keys[0]
+
+
+def test_each_panel_labels_its_own_paths(tmp_path):
+    from studio.scene import SceneError, load_scene
+    from tests.conftest import write_scene
+    text = ("landscape: {grid: {resolution: [10, 10]}}\nrender:\n  paths: {training: {label: training}}\n"
+            "compare:\n  panels:\n    - {caption: A, labels: {training: SGD}, landscape: {train: {optimizer: sgd}}}\n"
+            "    - {caption: B, labels: {training: ''}, landscape: {train: {optimizer: adam}}}\n"
+            "    - {caption: C, landscape: {train: {lr: 0.02}}}\n")
+    scene = load_scene(write_scene(tmp_path, text))
+    labels = [sc.render.paths["training"].label for _, sc in scene.panels()]
+    assert labels == ["SGD", "", "training"]
+    assert scene.panels()[0][1].cache_key() == load_scene(write_scene(
+        tmp_path, text.replace("labels: {training: SGD}, ", ""), "other.yaml")).panels()[0][1].cache_key()
+    bad = write_scene(tmp_path, text.replace("labels: {training: SGD}", "labels: {adam: SGD}"), "bad.yaml")
+    with pytest.raises(SceneError, match=r"bad.yaml:6: compare.panels\[0\].labels: 'adam' is not a path render.paths "
+                                         r"draws \(training\)"):
+        load_scene(bad)

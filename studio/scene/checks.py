@@ -263,6 +263,10 @@ def _panels(src: Source, scene: "Scene") -> list[Problem]:
                                    f"no path of that name (it makes: {', '.join(known)}); give it a descent named "
                                    f"{k!r} (under landscape.descents, or the panel's own) or remove {k!r} from "
                                    f"render.paths"))
+        for k in p.labels:
+            if k not in scene.render.paths:
+                out.append((psrc.where(("labels", k)), f"compare.panels[{i}].labels: {k!r} is not a path "
+                                                        f"render.paths draws ({', '.join(scene.render.paths) or 'none'})"))
         for j, e in enumerate(scene.render.camera):
             if isinstance(e, FollowShot) and e.path not in known:
                 out.append((where, f"compare.panels[{i}]: render.camera[{j}] follows {e.path!r}, and this panel's "

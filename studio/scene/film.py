@@ -180,6 +180,11 @@ class PanelSpec(_Strict):
                                           "kind of data set or model (`data: {name: shapes}`, `model: {name: "
                                           "convnet}`) replaces that section instead of merging into it",
         json_schema_extra=doc(default="`{}` (the scene's own landscape)", allowed="keys of `landscape:`"))
+    labels: dict[str, str] = Field(
+        default_factory=dict, description="this panel's labels for its paths in the read-out, over those of "
+                                          "`render.paths` (`{training: SGD}` in one panel, `{training: Adam}` in the "
+                                          "other); an empty label shows none",
+        json_schema_extra=doc(default="`{}` (`render.paths`' labels)", allowed="paths drawn by `render.paths`"))
 
 
 class CompareSpec(_Strict):

@@ -147,7 +147,12 @@ class Scene(_Strict):
         out = []
         for p in self.compare.panels:
             spec = LandscapeSpec.model_validate(panel_landscape(self.landscape, p.landscape))
-            out.append((p.caption or "", self.model_copy(update={"landscape": spec, "compare": None})))
+            render = self.render
+            if p.labels:                            # the panel's own read-out labels
+                paths = {k: v.model_copy(update={"label": p.labels.get(k, v.label)}) for k, v in render.paths.items()}
+                render = render.model_copy(update={"paths": paths})
+            out.append((p.caption or "", self.model_copy(update={"landscape": spec, "compare": None,
+                                                                 "render": render})))
         return out
 
 
