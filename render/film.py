@@ -31,7 +31,7 @@ from studio.scene.landscape import MINIMA_PATHS
 from render import camera as cam
 from render import overlay
 from render.easing import appear, smoothstep
-from render.gl import SIZE_DEPTH, SIZE_FIXED, SIZE_WORLD, plan_tiles
+from render.gl import SIZE_DEPTH, SIZE_FIXED, SIZE_WORLD, max_point_size, plan_tiles
 from render.look import (Finish, HeightMap, LookError, Trail, TerrainSequence, build_terrain, build_trail,
                          hex_rgba, terrain_sample)
 from render import post
@@ -153,7 +153,9 @@ class Film(Closing):
         self.transparent = self.look.transparent
         self.bg_top, self.bg_bottom = background_gradient(self.look.background_colors())
         self.max_tile = max_tile_size(opts.max_tile)
-        self.gl = Renderer(min(self.rw, self.max_tile), min(self.rh, self.max_tile))
+        # room for a frame and its margin (the largest point's radius) in one tile where it fits
+        room = int(math.ceil(max_point_size() / 2)) + 2
+        self.gl = Renderer(min(self.rw + 2 * room, self.max_tile), min(self.rh + 2 * room, self.max_tile))
         self._set_cloud(self.terrain)
         self._point_sizes()
         self._eye, self._depth_range = None, None       # the frame's, set by frame()
@@ -176,7 +178,7 @@ class Film(Closing):
         look, ls = self.look, self.ls
         common = dict(stride=self.stride, quantile=look.clip_quantile, color_by=look.color_by,
                       heights=self.panel.heights, color_scale=self.panel.color_scale, contours=look.contours,
-                      finish=Finish.of(look))
+                      finish=Finish.of(look).at_height(self.rh))
         if ls.sequence is not None:
             morph = TerrainSequence(ls, look.height, look.exaggeration, look.colormap, look.shading, **common)
             return morph, morph.grid(len(morph) - 1)
@@ -355,7 +357,7 @@ class Film(Closing):
         self._eye, self._depth_range = eye, depth_range
         img = box_downsample(self._draw(mvp, fog_range, sprites, corners), self.ss)
         focus = self._focus(t, mvp, s, depth_range) if self._dof else None
-        return Drawn(t, img, mvp, focus, readings if self.panel.readout else [])
+        return Drawn(t, img, mvp, focus, readings if self.panel.readout and not self.opts.clean else [])
 
     def finish(self, d: "Drawn") -> np.ndarray:
         """The rest of a drawn frame, without GL (so write_film runs it beside the next frame's
@@ -437,9 +439,8 @@ class Film(Closing):
         one piece or stitched from tiles."""
         W, H = self.rw, self.rh
         size = self._cloud_size(mvp)
-        tiled = W > self.max_tile or H > self.max_tile
-        margin = self._margin(mvp, size, sprites, corners) if tiled else 0
-        tiles = plan_tiles(W, H, self.max_tile, margin)
+        margin = self._margin(mvp, size, sprites, corners)
+        tiles = plan_tiles(W, H, min(self.max_tile, max(self.gl.width, self.gl.height)), margin)
         g = self.gl
         depth = self._dof               # the alpha channel brings back the terrain's depth
         out = np.empty((H, W, 4 if self.transparent or depth else 3), np.uint8) if len(tiles) > 1 else None
@@ -454,11 +455,12 @@ class Film(Closing):
                 g.draw_sprites(mvp, pts, cols, sizes, scale, soft=soft, additive=additive)
             part = g.read(alpha=depth)
             g.end()
-            if out is None:
-                return part
             c0, r0, c1, r1 = tile.inner
             x0, y0 = tile.region[:2]
-            out[r0:r1, c0:c1] = part[r0 - y0:r1 - y0, c0 - x0:c1 - x0]
+            inner = part[r0 - y0:r1 - y0, c0 - x0:c1 - x0]
+            if out is None:                         # one tile: the frame without its margin
+                return np.ascontiguousarray(inner)
+            out[r0:r1, c0:c1] = inner
         return out
 
 

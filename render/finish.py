@@ -5,7 +5,7 @@ coarse grids upsampled before they are drawn (NumPy only, once per terrain).
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -26,6 +26,14 @@ class Finish:
     def of(cls, look) -> "Finish":
         return cls(tuple(look.styles), look.light.azimuth, look.light.elevation, look.occlusion, look.edge,
                    look.min_grid)
+
+    def at_height(self, drawn: int) -> "Finish":
+        """The finish for frames drawn ``drawn`` pixels high: ``min_grid`` is for 1080 rows, and a
+        taller frame (4K, supersampled) draws a coarse grid that much finer, so its cells stay as
+        small on screen (a 100 x 100 grid at 4K showed its points as squares at the border)."""
+        if not self.min_grid or drawn <= 1080:
+            return self
+        return replace(self, min_grid=int(round(self.min_grid * drawn / 1080)))
 
     @property
     def base(self) -> str | None:
@@ -120,18 +128,37 @@ def wireframe_lines(shape: tuple[int, int], across: int = 40, width: float = 0.9
     return np.clip(1.0 - d / max(width, 1e-6), 0.0, 1.0).astype(np.float32)
 
 
+#: the dissolving border's raggedness: its noise varies over this many cells of a side (interpolated
+#: between them, as the surface is, so a coarse grid drawn large frays in patches, not single squares)
+EDGE_CELLS = 40
+
+
+def smooth_noise(shape: tuple[int, int], seed: int, cells: int = EDGE_CELLS) -> np.ndarray:
+    """Seeded noise in [0, 1) over ``shape`` that varies smoothly: random values on a coarse lattice
+    of about ``cells`` a side, interpolated bilinearly."""
+    ny, nx = shape
+    cy, cx = max(2, min(ny, int(round(cells * ny / max(nx, ny))))), max(2, min(nx, int(round(cells * nx / max(nx, ny)))))
+    coarse = np.random.default_rng(seed).random((cy, cx))
+    fy, fx = np.linspace(0, cy - 1, ny), np.linspace(0, cx - 1, nx)
+    y0, x0 = np.minimum(fy.astype(int), cy - 2), np.minimum(fx.astype(int), cx - 2)
+    ty, tx = (fy - y0)[:, None], (fx - x0)[None, :]
+    c = coarse
+    return ((1 - ty) * (1 - tx) * c[y0][:, x0] + (1 - ty) * tx * c[y0][:, x0 + 1]
+            + ty * (1 - tx) * c[y0 + 1][:, x0] + ty * tx * c[y0 + 1][:, x0 + 1])
+
+
 def edge_fade(shape: tuple[int, int], width: float, seed: int = 7) -> np.ndarray:
     """0 inside, rising to 1 at the grid's border over ``width`` (a fraction of the longer side),
-    with a ragged, seeded edge: the border dissolves instead of ending in a hard rectangle."""
+    with a ragged, seeded edge (smooth_noise): the border dissolves instead of ending in a hard
+    rectangle."""
     ny, nx = shape
     if width <= 0:
         return np.zeros(shape, np.float32)
     n = max(nx, ny) - 1
     d = np.minimum(np.minimum(np.arange(ny), ny - 1 - np.arange(ny))[:, None],
                    np.minimum(np.arange(nx), nx - 1 - np.arange(nx))[None, :]) / max(n, 1)
-    rng = np.random.default_rng(seed)
-    noise = rng.random(shape) - 0.5
-    u = np.clip(d / width + 0.35 * noise, 0.0, 1.0)
+    noise = smooth_noise(shape, seed) - 0.5
+    u = np.clip(d / width + 0.5 * noise, 0.0, 1.0)
     return (1.0 - u * u * (3 - 2 * u)).astype(np.float32)
 
 

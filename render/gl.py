@@ -4,14 +4,16 @@ The context comes from vispy's ``egl`` backend; with no display and no GPU this
 is Mesa's llvmpipe software rasterizer (``EGL_PLATFORM=surfaceless`` is set
 before vispy is imported).  Frames are drawn into a framebuffer object, so the canvas itself stays tiny.
 
-A frame larger than one framebuffer can be (``max_tile_size``: the smaller of
-``GL_MAX_RENDERBUFFER_SIZE`` and ``GL_MAX_VIEWPORT_DIMS``, 16384 on llvmpipe, or
-less with the environment variable ``STUDIO_MAX_TILE``) is drawn as tiles
-(``plan_tiles``): each tile is the full frame's view through an off-axis
-sub-frustum (``tile_matrix``: a scale and shift of clip space, so pixel centres
-fall exactly where they fall in the whole frame), grown by a margin of the
-largest point's radius so points centred in a neighbouring tile still reach into
-it, and cropped.  Point sizes, fog and the background gradient are computed from
+Every frame is drawn as one or more tiles (``plan_tiles``): each tile is the full
+frame's view through an off-axis sub-frustum (``tile_matrix``: a scale and shift
+of clip space, so pixel centres fall exactly where they fall in the whole frame),
+grown by a margin of the largest point's radius so points centred in a
+neighbouring tile, or just beyond the frame's edge, still reach into it, and
+cropped (the GL drops a point whose centre lies outside the viewport: without the
+margin a close-up shows gaps along the frame's edges).  A frame larger than one
+framebuffer can be (``max_tile_size``: the smaller of ``GL_MAX_RENDERBUFFER_SIZE``
+and ``GL_MAX_VIEWPORT_DIMS``, 16384 on llvmpipe, or less with the environment
+variable ``STUDIO_MAX_TILE``) takes several.  Point sizes, fog and the background gradient are computed from
 the full frame's transform (depth and screen position), never the tile's, so the
 stitched image is the one-piece image.
 """
@@ -113,7 +115,7 @@ def max_point_size() -> float:
 class Tile:
     """One piece of a frame: ``inner`` (c0, r0, c1, r1) is the part it contributes (image
     coordinates, row 0 at the top, end exclusive); ``region`` is the part drawn, the inner part
-    grown by the margin and kept inside the frame."""
+    grown by the margin on every side (beyond the frame's edges too)."""
     inner: tuple[int, int, int, int]
     region: tuple[int, int, int, int]
 
@@ -124,10 +126,10 @@ class Tile:
 
 
 def plan_tiles(width: int, height: int, max_tile: int, margin: int) -> list[Tile]:
-    """Cut a width x height frame into tiles whose drawn regions are at most max_tile on a side.
-    A frame that fits is one tile with no margin."""
-    if width <= max_tile and height <= max_tile:
-        return [Tile((0, 0, width, height), (0, 0, width, height))]
+    """Cut a width x height frame into tiles whose drawn regions, each grown by ``margin`` on every
+    side, are at most max_tile on a side.  A frame that fits with its margin is one tile."""
+    if width + 2 * margin <= max_tile and height + 2 * margin <= max_tile:
+        return [Tile((0, 0, width, height), (-margin, -margin, width + margin, height + margin))]
     step = max_tile - 2 * margin
     if step < 16:
         raise TileError(f"tiles of at most {max_tile} pixels leave no room inside a margin of {margin} pixels "
@@ -136,7 +138,7 @@ def plan_tiles(width: int, height: int, max_tile: int, margin: int) -> list[Tile
     for r0 in range(0, height, step):
         for c0 in range(0, width, step):
             c1, r1 = min(c0 + step, width), min(r0 + step, height)
-            region = (max(c0 - margin, 0), max(r0 - margin, 0), min(c1 + margin, width), min(r1 + margin, height))
+            region = (c0 - margin, r0 - margin, c1 + margin, r1 + margin)
             tiles.append(Tile((c0, r0, c1, r1), region))
     return tiles
 

@@ -21,7 +21,7 @@ from studio.cli import UserError
 from studio.assets import colormap
 from studio.cache import Landscape, Path2D
 from studio.scale import HeightMap, height_map, loss_color_scale, loss_sample, lut_index, range_scale, top_quantile
-from render.finish import (CONTOUR_HALF_WIDTH, CONTOUR_STRENGTH, PLAIN_LIGHT, Finish, contour_lines, edge_fade,
+from render.finish import (CONTOUR_HALF_WIDTH, CONTOUR_STRENGTH, PLAIN_LIGHT, Finish, contour_lines, edge_fade, smooth_noise,
                            steepness, upsample, upsample_factor, valley_occlusion, wireframe_lines)
 
 #: the names importers take from here, the surface's finish (render/finish.py) and the scale
@@ -183,7 +183,10 @@ def _terrain(level: np.ndarray, value: np.ndarray, hm: HeightMap, cmap: str, sha
         # the border dissolves: points thin out towards it (seeded, so the same points go in
         # every frame and in every grid of a landscape over training) and those left fade
         fade = edge_fade(level.shape, fin.edge, fin.seed)[ok]
-        keep = np.random.default_rng(fin.seed + 1).random(len(fade)) >= fade ** 1.5
+        # which points go: mostly by a smooth noise (patches fray away together), a little by each
+        # point's own draw (the patches' edges are not smooth lines)
+        draw = 0.8 * smooth_noise(level.shape, fin.seed + 1)[ok] + 0.2 * np.random.default_rng(fin.seed + 1).random(len(fade))
+        keep = draw >= fade ** 1.5
         px, py, pz, rgb, normals, grow, fade = (a[keep] for a in (px, py, pz, rgb, normals, grow, fade))
         fade = 0.6 * fade ** 2
     pos = np.stack([px, py, pz], axis=1).astype(np.float32)

@@ -13,12 +13,13 @@ def test_tiles_cover_the_frame_once():
         c0, r0, c1, r1 = t.inner
         cover[r0:r1, c0:c1] += 1
         x0, y0, x1, y1 = t.region
-        assert 0 <= x0 <= c0 and 0 <= y0 <= r0 and c1 <= x1 <= 1000 and r1 <= y1 <= 700
         assert max(t.size) <= 256
-        # the margin is there wherever the tile has a neighbour
-        assert (c0 == 0 or c0 - x0 == 10) and (r1 == 700 or y1 - r1 == 10)
+        # the margin on every side, beyond the frame's edges too (points centred there reach in)
+        assert (c0 - x0, r0 - y0, x1 - c1, y1 - r1) == (10, 10, 10, 10)
     assert (cover == 1).all()
-    assert plan_tiles(200, 100, 256, 10)[0].region == (0, 0, 200, 100)      # fits: one piece, no margin
+    # a frame that fits with its margin: one piece, grown by the margin
+    assert plan_tiles(200, 100, 256, 10) == [type(tiles[0])((0, 0, 200, 100), (-10, -10, 210, 110))]
+    assert len(plan_tiles(250, 100, 256, 10)) > 1
     with pytest.raises(TileError, match="at least 216 pixels"):
         plan_tiles(1000, 700, 100, 100)
 

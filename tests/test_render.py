@@ -676,3 +676,7 @@ def test_a_clean_still_is_the_landscape_alone(gl, scene_with_cache, tmp_path):
         stills[name] = np.asarray(Image.open(out).convert("RGB"))
     assert np.array_equal(stills["plain"], stills["worded"])
     assert np.abs(stills["shown"].astype(int) - stills["worded"]).max() > 100
+    # the read-out's corner (bottom left) differs: its line is in the shown still, not in the clean one
+    shown, clean = stills["shown"].astype(int), stills["worded"].astype(int)
+    corner = np.abs(shown[-40:, :160] - clean[-40:, :160]).max(axis=-1)
+    assert corner.max() > 60                                     # the read-out was there, and is gone
