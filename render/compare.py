@@ -52,6 +52,9 @@ GAP_PX = 4
 CAPTION_BAND = 0.85
 #: a sweep's crossfade from one moment's page to the next, seconds
 SWEEP_TRANSITION = 1.5
+#: the share of the terrain's width the automatic camera closes on: wider than a single film's, since
+#: each panel's path ends elsewhere under the one camera
+COMPARE_CLOSE = 0.5
 #: the strip under the grid that names the pages (a sweep's moments), its height at 1080p
 STRIP_PX = 72
 #: the opacity of the pages' names in the strip other than the current one
@@ -197,7 +200,8 @@ class CompareFilm(Closing):
         # terrains, closing on its lowest ground (render/camera/auto.py)
         shared = None
         if not scene.render.camera and ground is not None:
-            shared = cam.auto_camera(ground, ground.shape[0] / ground.shape[1], None, opts.duration, cw / ch)
+            shared = cam.auto_camera(ground, ground.shape[0] / ground.shape[1], None, opts.duration, cw / ch,
+                                     close=COMPARE_CLOSE)
         self.slot = opts.duration / len(self.layout.pages)
         self.half = min(self.layout.transition, self.slot) / 2
         self.films: list = []

@@ -38,13 +38,18 @@ FOV = 35.0
 CLOSE = 0.25
 #: of that ground, the lowest share is the basin the closing shot must show
 BASIN = 0.3
+#: the closing shot comes no nearer than this share of the opening's distance (nearer, a coarse grid
+#: shows the gaps between its points, and the valley's shape is lost)
+NEAREST = 0.45
 
 
 def auto_camera(heights: np.ndarray, half_y: float, path: np.ndarray | None, duration: float,
-                aspect: float) -> list[CameraKey]:
+                aspect: float, close: float = CLOSE) -> list[CameraKey]:
     """Keyframes for a film of ``duration`` seconds over the terrain ``heights`` ((ny, nx) world
     heights over x in [-1, 1], y in [-half_y, half_y]; NaN where there is none) with the training
-    path's points ``path`` ((S, 3) world, or None)."""
+    path's points ``path`` ((S, 3) world, or None).  ``close``: the share of the terrain's width
+    around the end that the closing shot frames (a comparison's panels, each with its own path
+    under one camera, take a wider one)."""
     field = Field(heights, half_y)
     if path is None or len(path) < 2:
         path = field.lowest()[None, :]
@@ -57,8 +62,9 @@ def auto_camera(heights: np.ndarray, half_y: float, path: np.ndarray | None, dur
     azimuth = max(scored)[1]
     wide = framing(frame, aspect, azimuth, HIGH, FOV)
     last = path[int(len(path) * 0.7):]
-    turn = max(TURNS, key=lambda s: (_close(field, end, last, azimuth + s, aspect)[1], -abs(s)))
-    close, _ = _close(field, end, last, azimuth + turn, aspect)
+    turn = max(TURNS, key=lambda s: (_close(field, end, last, azimuth + s, aspect, close)[1], -abs(s)))
+    close, _ = _close(field, end, last, azimuth + turn, aspect, close)
+    close["distance"] = max(close["distance"], NEAREST * wide["distance"])
     mid_target = (np.asarray(wide["target"]) + np.asarray(close["target"])) / 2
     mid = dict(target=[float(v) for v in mid_target], azimuth=azimuth + turn / 2,
                elevation=(HIGH + close["elevation"]) / 2, distance=(wide["distance"] + close["distance"]) / 2)
@@ -68,12 +74,14 @@ def auto_camera(heights: np.ndarray, half_y: float, path: np.ndarray | None, dur
                                                                                 "distance")})]
 
 
-def _close(field: "Field", end: np.ndarray, last: np.ndarray, azimuth: float, aspect: float) -> tuple[dict, float]:
+def _close(field: "Field", end: np.ndarray, last: np.ndarray, azimuth: float, aspect: float,
+           share: float) -> tuple[dict, float]:
     """The closing state from ``azimuth``: the low ground around the end (its lowest BASIN share
     within CLOSE of the terrain's width), the path's last stretch ``last`` and its end framed at
     LOW degrees, raised in steps of 4 degrees (to 56) until the end and most of that ground are in
-    sight -> (state, how well: the end in sight, plus the share of the low ground in sight)."""
-    near = field.around(end, CLOSE)
+    sight -> (state, how well: the end in sight, plus the share of the low ground in sight).
+    ``share``: of the terrain's width, the ground around the end that counts (CLOSE for a film)."""
+    near = field.around(end, share)
     low = near[near[:, 2] <= np.quantile(near[:, 2], BASIN)]
     best, score = None, -1.0
     for elevation in np.arange(LOW, 56.1, 4.0):
