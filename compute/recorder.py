@@ -38,6 +38,9 @@ from compute.checkpoints import CheckpointError
 from compute.train import snapshot_steps
 
 MANIFEST = "run.json"
+FORMAT = 1
+#: snapshots per decade of steps when the run's length is unknown (every step up to about 10)
+PER_DECADE = 25
 
 
 def log_steps(total_steps: int, count: int = 60) -> list[int]:
@@ -51,9 +54,6 @@ def log_steps(total_steps: int, count: int = 60) -> list[int]:
                 torch.save({"step": step, "model_state_dict": model.state_dict()}, f"runs/net/ckpt_{step}.pt")
     """
     return [int(s) for s in snapshot_steps(int(total_steps), int(count), "log")]
-FORMAT = 1
-#: snapshots per decade of steps when the run's length is unknown (every step up to about 10)
-PER_DECADE = 25
 
 
 def step_file(step: int) -> str:

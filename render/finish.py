@@ -162,6 +162,18 @@ def edge_fade(shape: tuple[int, int], width: float, seed: int = 7) -> np.ndarray
     return (1.0 - u * u * (3 - 2 * u)).astype(np.float32)
 
 
+def frayed_edge(ok: np.ndarray, width: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """The dissolving border among the grid's drawn points (``ok``, a mask over the grid): which of
+    them are kept, in ``ok``'s order, and the fade of those kept (0 inside, towards 0.6 at the
+    border).  Seeded, so the same points go in every frame and in every grid of a landscape over
+    training.  Which points go is mostly a smooth noise (patches fray away together) and a little
+    each point's own draw (the patches' edges are not smooth lines)."""
+    fade = edge_fade(ok.shape, width, seed)[ok]
+    draw = 0.8 * smooth_noise(ok.shape, seed + 1)[ok] + 0.2 * np.random.default_rng(seed + 1).random(len(fade))
+    keep = draw >= fade ** 1.5
+    return keep, (0.6 * fade[keep] ** 2).astype(np.float32)
+
+
 #: contour lines: half their width in grid cells, and how much they darken the terrain
 CONTOUR_HALF_WIDTH, CONTOUR_STRENGTH = 1.6, 0.5
 

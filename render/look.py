@@ -21,13 +21,13 @@ from studio.cli import UserError
 from studio.assets import colormap
 from studio.cache import Landscape, Path2D
 from studio.scale import HeightMap, height_map, loss_color_scale, loss_sample, lut_index, range_scale, top_quantile
-from render.finish import (CONTOUR_HALF_WIDTH, CONTOUR_STRENGTH, PLAIN_LIGHT, Finish, contour_lines, edge_fade, smooth_noise,
+from render.finish import (CONTOUR_HALF_WIDTH, CONTOUR_STRENGTH, PLAIN_LIGHT, Finish, contour_lines, frayed_edge,
                            steepness, upsample, upsample_factor, valley_occlusion, wireframe_lines)
 
 #: the names importers take from here, the surface's finish (render/finish.py) and the scale
 #: (studio/scale.py) included
 __all__ = ["LookError", "HeightMap", "height_map", "loss_sample", "lut_index", "Finish", "PLAIN_LIGHT",
-           "upsample_factor", "upsample", "valley_occlusion", "wireframe_lines", "edge_fade", "CONTOUR_HALF_WIDTH",
+           "upsample_factor", "upsample", "valley_occlusion", "wireframe_lines", "CONTOUR_HALF_WIDTH",
            "CONTOUR_STRENGTH", "contour_lines", "steepness", "color_values", "Terrain", "terrain_sample",
            "build_terrain", "highest_level", "TerrainSequence", "Trail", "clip_segments", "build_trail", "hex_rgba"]
 
@@ -180,15 +180,9 @@ def _terrain(level: np.ndarray, value: np.ndarray, hm: HeightMap, cmap: str, sha
     grow = steepness(zf, dx, dy)[ok]
     rgb, normals, fade = rgb[ok], n[ok], None
     if fin.edge > 0:
-        # the border dissolves: points thin out towards it (seeded, so the same points go in
-        # every frame and in every grid of a landscape over training) and those left fade
-        fade = edge_fade(level.shape, fin.edge, fin.seed)[ok]
-        # which points go: mostly by a smooth noise (patches fray away together), a little by each
-        # point's own draw (the patches' edges are not smooth lines)
-        draw = 0.8 * smooth_noise(level.shape, fin.seed + 1)[ok] + 0.2 * np.random.default_rng(fin.seed + 1).random(len(fade))
-        keep = draw >= fade ** 1.5
-        px, py, pz, rgb, normals, grow, fade = (a[keep] for a in (px, py, pz, rgb, normals, grow, fade))
-        fade = 0.6 * fade ** 2
+        # the border dissolves: points thin out towards it and those left fade
+        keep, fade = frayed_edge(ok, fin.edge, fin.seed)
+        px, py, pz, rgb, normals, grow = (a[keep] for a in (px, py, pz, rgb, normals, grow))
     pos = np.stack([px, py, pz], axis=1).astype(np.float32)
     return Terrain(pos, np.clip(rgb, 0, 1).astype(np.float32), hm, half_y, level, grow.astype(np.float32),
                    normals.astype(np.float32), None if fade is None else fade.astype(np.float32))

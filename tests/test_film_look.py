@@ -109,3 +109,50 @@ def test_a_coarse_grid_is_drawn_smooth():
     assert np.allclose(t.level[::7, ::7], raw.level, equal_nan=True)
     row = t.level[60, :]
     assert len(np.unique(np.round(row[np.isfinite(row)], 6))) > 150        # the grid's row: 40
+
+
+def _border_distance(ny: int, nx: int) -> np.ndarray:
+    return np.minimum(np.minimum(np.arange(ny), ny - 1 - np.arange(ny))[:, None],
+                      np.minimum(np.arange(nx), nx - 1 - np.arange(nx))[None, :]) / (max(nx, ny) - 1)
+
+
+def test_the_border_frays_in_patches_not_single_points():
+    from render.finish import frayed_edge
+    n, width = 300, 0.08
+    keep, fade = frayed_edge(np.ones((n, n), bool), width, seed=3)
+    kept = keep.reshape(n, n)
+    d = _border_distance(n, n)
+    assert kept[d >= 1.3 * width].all()                      # inside the band: every point
+    assert kept[d == 0].mean() < 0.1                          # at the very border: few
+    band = (d > 0) & (d < width)
+    assert 0.2 < kept[band].mean() < 0.8                      # in between: thinning out
+    # a kept point in the band has kept neighbours: patches, not salt
+    pad = np.pad(kept, 1)
+    neighbours = sum(np.roll(np.roll(pad, dy, 0), dx, 1) for dy in (-1, 0, 1) for dx in (-1, 0, 1))[1:-1, 1:-1] - kept
+    alone = kept & band & (neighbours == 0)
+    assert alone.sum() < 0.01 * (kept & band).sum(), alone.sum()
+    # the fade of the points left: 0 inside, rising towards the border
+    f = np.zeros((n, n))
+    f[kept] = fade
+    assert (f[d >= 1.3 * width] == 0).all() and f[band & kept].mean() > 0.05
+    again, _ = frayed_edge(np.ones((n, n), bool), width, seed=3)
+    other, _ = frayed_edge(np.ones((n, n), bool), width, seed=4)
+    assert np.array_equal(keep, again) and not np.array_equal(keep, other)   # seeded
+
+
+def test_the_border_frays_only_among_the_points_drawn():
+    from render.finish import frayed_edge
+    ok = np.ones((100, 100), bool)
+    ok[:, :50] = False                                        # half the grid has no terrain
+    keep, fade = frayed_edge(ok, 0.1, seed=1)
+    assert keep.shape == (50 * 100,) and len(fade) == keep.sum()       # one per point drawn
+    whole, none = frayed_edge(ok, 0.0, seed=1)                           # edge: 0, a hard border
+    assert whole.shape == (5000,) and whole.all() and not none.any()
+
+
+def test_the_finish_scales_with_the_frame_height():
+    from render.look import Finish
+    assert Finish(min_grid=256).at_height(2160).min_grid == 512         # 4K: twice the points a side
+    assert Finish(min_grid=256).at_height(1080).min_grid == 256
+    assert Finish(min_grid=256).at_height(360).min_grid == 256          # never coarser than 1080's
+    assert Finish(min_grid=0).at_height(2160).min_grid == 0             # off stays off

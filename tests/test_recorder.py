@@ -276,3 +276,13 @@ def test_check_architecture(tmp_path):
     with pytest.raises(CheckpointError) as e:
         check_architecture(run, bigger, KEY)
     error(e, "the model has 4.weight, which the run lacks")
+
+
+def test_log_steps_for_a_loop_of_ones_own():
+    from compute.recorder import log_steps
+    steps = log_steps(3000, 60)
+    assert steps[0] == 0 and steps[-1] == 3000
+    assert steps == sorted(set(steps)) and 40 <= len(steps) <= 60
+    gaps = [b - a for a, b in zip(steps, steps[1:])]
+    assert max(gaps[:10]) < min(gaps[-10:])          # densest early, where training moves fastest
+    assert log_steps(5, 60) == [0, 1, 2, 3, 4, 5]     # a short run: every step
