@@ -40,6 +40,13 @@ class Dataset(NamedTuple):
         """What the loss compares the output with: y, or the input for unlabelled data."""
         return self.x if self.y is None else self.y
 
+    def as_float(self) -> "Dataset":
+        """The data as the built-in models take it: token ids as float32 values (a classifier of
+        token sequences is the user's own model, with an embedding first)."""
+        if self.x.is_floating_point() or self.kind == "tokens":
+            return self
+        return self._replace(x=self.x.to(torch.float32))
+
     def take(self, idx: torch.Tensor) -> "Dataset":
         return self._replace(x=self.x[idx], y=None if self.y is None else self.y[idx])
 
@@ -293,7 +300,9 @@ def custom_data(spec: dict, key: str = "landscape.data") -> Dataset:
     * ``(x, y)`` with float y (N,) or (N, F): regression targets (y (N,) becomes (N, 1));
     * ``x`` alone, or ``(x, None)``: inputs without labels, the target is the input (autoencoders).
 
-    x has one sample per row; floating or small-integer x becomes float32, token ids int64."""
+    x has one sample per row.  Floating x and small integers (uint8 image bytes, int8, int16) become
+    float32; int32 and int64 x are token ids and become int64 (a sequence classifier's embedding
+    takes them; the built-in models take them as float32: :meth:`Dataset.as_float`)."""
     from compute.entry import EntryError, call
     entry = spec["entry"]
     out = call(entry, key, dict(spec.get("args") or {}))
@@ -328,6 +337,21 @@ _WANT = ("should return (x, y) or (x, y, classes) with class labels y (N,), toke
          "NumPy arrays")
 
 
+#: integer inputs kept as token ids (int64); other integers are values (image bytes) made float32
+ID_TYPES = (torch.int32, torch.int64)
+
+
+def _inputs(x: torch.Tensor, bad: str) -> torch.Tensor:
+    """x as a model takes it: token ids as int64, anything else as float32 (see ID_TYPES)."""
+    if x.dtype in ID_TYPES:
+        from compute.entry import EntryError
+        if int(x.min()) < 0:
+            raise EntryError(f"{bad} returned integer x with a negative value ({int(x.min())}); integer x (int32, "
+                             f"int64) are token ids, from 0; return float x for other values")
+        return x.to(torch.int64).contiguous()
+    return _float_inputs(x, bad)
+
+
 def _float_inputs(x: torch.Tensor, bad: str) -> torch.Tensor:
     from compute.entry import EntryError
     x = x.to(torch.float32).contiguous()
@@ -359,7 +383,7 @@ def _classes(x: torch.Tensor, y: torch.Tensor, extra, bad: str) -> Dataset:
     classes = int(y.max()) + 1 if extra is None else _count(extra, int(y.max()) + 1, "classes", bad)
     if classes < 2:
         raise EntryError(f"{bad} returned labels of one class only; a classifier needs at least 2")
-    x = _float_inputs(x, bad)
+    x = _inputs(x, bad)
     return Dataset(x, y, tuple(x.shape[1:]), classes)
 
 
@@ -382,7 +406,7 @@ def _regression(x: torch.Tensor, y: torch.Tensor, extra, bad: str) -> Dataset:
     y = y.to(torch.float32).reshape(len(y), -1).contiguous() if y.dim() <= 2 else y.to(torch.float32)
     if not torch.isfinite(y).all():
         raise EntryError(f"{bad} returned y with NaN or infinite values")
-    x = _float_inputs(x, bad)
+    x = _inputs(x, bad)
     return Dataset(x, y, tuple(x.shape[1:]), int(math.prod(y.shape[1:])), "regression")
 
 

@@ -30,6 +30,7 @@ def hvp_function(model: nn.Module, at: torch.Tensor, x: torch.Tensor, y: torch.T
     (forward-over-reverse: ``torch.func.jvp`` of ``torch.func.grad``; reverse-over-reverse where a
     model's backward has no forward derivative), in ``at``'s dtype."""
     from torch.func import grad, jvp, vjp
+    from torch.nn.attention import SDPBackend, sdpa_kernel
     _forward_ad_ready()
     names = [n for n, _ in model.named_parameters()]
     shapes = [p.shape for _, p in model.named_parameters()]
@@ -56,14 +57,17 @@ def hvp_function(model: nn.Module, at: torch.Tensor, x: torch.Tensor, y: torch.T
     chosen: list = []
 
     def hvp(v: torch.Tensor) -> torch.Tensor:
-        if not chosen:
-            try:
-                out = forward_over_reverse(v)
-                chosen.append(forward_over_reverse)
-                return out
-            except RuntimeError:
-                chosen.append(reverse_over_reverse)
-        return chosen[0](v)
+        # attention in its math form: the fused kernels (flash, memory-efficient) have a backward
+        # but no derivative of it, forward or reverse
+        with sdpa_kernel(SDPBackend.MATH):
+            if not chosen:
+                try:
+                    out = forward_over_reverse(v)
+                    chosen.append(forward_over_reverse)
+                    return out
+                except RuntimeError:
+                    chosen.append(reverse_over_reverse)
+            return chosen[0](v)
 
     return hvp
 

@@ -10,7 +10,6 @@ of a large model is held in memory once.
 """
 from __future__ import annotations
 
-import os
 import time
 from pathlib import Path
 
@@ -21,6 +20,7 @@ from compute.checkpoints import CheckpointError, fit_state_dict, load_state_dict
 from compute.runs import Run, Task
 from compute.logs import log
 from compute.train import Trajectory, evaluate, flat_params
+from studio.fingerprint import expand_files, find_path, user_folders
 
 KEY = "landscape.weights"
 
@@ -31,13 +31,15 @@ FEW = 20
 
 def load_run(spec: dict, task: Task, scene_source: str = "") -> Run:
     """The run a resolved ``landscape.weights`` section names, and the task's model set to its final
-    weights."""
+    weights.  Relative paths are found as studio/fingerprint.py's ``user_folders`` says: the scene's
+    folder first, then the working directory."""
     t0 = time.perf_counter()
+    folders = user_folders(scene_source)
     if spec.get("run"):
-        ordered, recorded, source = _recorder_files(spec, task)
+        ordered, recorded, source = _recorder_files(spec, task, folders)
     else:
-        ordered, recorded, source = _checkpoint_files(spec)
-    ordered, recorded, final = _with_final(spec, ordered, recorded)
+        ordered, recorded, source = _checkpoint_files(spec, folders)
+    ordered, recorded, final = _with_final(spec, ordered, recorded, folders)
     traj, buffers = _read_all(ordered, recorded, task, final, spec.get("key"))
     traj.info.update(source=source, snapshots=len(ordered), loaded_s=time.perf_counter() - t0)
     task.place_flat(traj.params[final], buffers)
@@ -51,10 +53,9 @@ def load_run(spec: dict, task: Task, scene_source: str = "") -> Run:
     return Run(traj, final, buffers, source, seconds, None, [str(p) for _, p in ordered])
 
 
-def _checkpoint_files(spec: dict) -> tuple[list[tuple[int, Path]], list, str]:
-    from studio.fingerprint import expand_files
+def _checkpoint_files(spec: dict, folders: list[Path]) -> tuple[list[tuple[int, Path]], list, str]:
     try:
-        paths = expand_files(spec["files"], Path(os.getcwd()))
+        paths = expand_files(spec["files"], folders)
     except ValueError as e:
         raise CheckpointError(f"{KEY}.files: {e}") from None
     ordered = order_by_step(paths, spec.get("steps"), f"{KEY}.files") if len(paths) > 1 else \
@@ -62,14 +63,14 @@ def _checkpoint_files(spec: dict) -> tuple[list[tuple[int, Path]], list, str]:
     return ordered, [None] * len(ordered), "checkpoints" if len(paths) > 1 else "weights"
 
 
-def _recorder_files(spec: dict, task: Task) -> tuple[list[tuple[int, Path]], list, str]:
+def _recorder_files(spec: dict, task: Task, folders: list[Path]) -> tuple[list[tuple[int, Path]], list, str]:
     from compute.recorder import check_architecture, read_run
-    folder = read_run(Path(spec["run"]).expanduser(), f"{KEY}.run")
+    folder = read_run(find_path(spec["run"], folders), f"{KEY}.run")
     check_architecture(folder, task.model, f"{KEY}.run")
     return list(zip(folder.steps, folder.files)), list(folder.losses), "recorder"
 
 
-def _with_final(spec: dict, ordered: list, recorded: list) -> tuple[list, list, int]:
+def _with_final(spec: dict, ordered: list, recorded: list, folders: list[Path]) -> tuple[list, list, int]:
     """The index of the final weights: the last checkpoint, a step of the run, or a file (added to the
     trajectory at the step in its name when it is not one of the checkpoints)."""
     final = spec.get("final")
@@ -82,7 +83,7 @@ def _with_final(spec: dict, ordered: list, recorded: list) -> tuple[list, list, 
             raise CheckpointError(f"{KEY}.final: bad value {final}: no checkpoint at that step (the nearest is "
                                   f"{near}; the run has steps {_few(steps)})")
         return ordered, recorded, steps.index(final)
-    path = Path(final).expanduser()
+    path = find_path(final, folders)
     if not path.is_file():
         raise CheckpointError(f"{KEY}.final: bad value {final!r}: no such file")
     for i, (_, p) in enumerate(ordered):

@@ -49,7 +49,7 @@ def seeded_task(task: Task, spec: dict, seed: int) -> Task:
     """The task with a fresh model initialized from ``seed``, exactly as ``runs.build_task`` does for
     a scene with that ``train.seed`` (the training starts there); data, subset and loss shared."""
     torch.manual_seed(seed)
-    model = build_model(spec["model"], task.data.shape, task.data.outputs, task.data.kind).to(task.device)
+    model = build_model(spec["model"], task.data.shape, task.data.outputs, task.data.kind, task.data.x.dtype).to(task.device)
     return Task(model, task.data, task.eval, task.eval_index, task.loss)
 
 

@@ -262,13 +262,14 @@ def _fits(out: torch.Tensor, kind: str, shape: tuple[int, ...], outputs: int) ->
     return kind == "unlabelled" and tuple(out.shape) == (2, *shape)     # an autoencoder's image out
 
 
-def _check_output(net: nn.Module, shape: tuple[int, ...], outputs: int, kind: str, what: str, fix: str) -> None:
+def _check_output(net: nn.Module, shape: tuple[int, ...], outputs: int, kind: str, inputs: torch.dtype, what: str,
+                  fix: str) -> None:
     """One forward pass on two blank samples: the model takes this data and gives what its loss needs
     (one logit per class, one value per target).  Caught here, the message names the scene key
     instead of a stack of PyTorch frames."""
     was = net.training
     net.eval()
-    blank = torch.zeros(2, *shape, dtype=torch.int64 if kind == "tokens" else torch.float32)
+    blank = torch.zeros(2, *shape, dtype=inputs)
     try:
         with torch.no_grad():
             out = net(blank)
@@ -288,9 +289,11 @@ def _check_output(net: nn.Module, shape: tuple[int, ...], outputs: int, kind: st
                          f"{need[kind].format(want)}")
 
 
-def build_model(spec: dict, shape: tuple[int, ...], outputs: int, kind: str = "classes") -> nn.Module:
+def build_model(spec: dict, shape: tuple[int, ...], outputs: int, kind: str = "classes",
+                inputs: torch.dtype = torch.float32) -> nn.Module:
     """The scene's model for inputs of ``shape`` (one sample: (features,), (C, H, W) or (T,)) and
-    ``outputs`` values per sample (classes, target features, or the vocabulary: compute/data.py).
+    ``outputs`` values per sample (classes, target features, or the vocabulary: compute/data.py);
+    ``inputs`` is the data's type (int64 token ids for the user's own model, else float32).
 
     An mlp on images flattens them first: a leading ``nn.Flatten``, which the grid engine's
     linear path skips (it flattens the data itself)."""
@@ -318,13 +321,13 @@ def build_model(spec: dict, shape: tuple[int, ...], outputs: int, kind: str = "c
     if name == "torchvision":
         classes = spec.get("classes") or outputs
         net = torchvision_model(spec["arch"], classes)
-        _check_output(net, shape, classes, kind, f"landscape.model: torchvision {spec['arch']}",
+        _check_output(net, shape, classes, kind, torch.float32, f"landscape.model: torchvision {spec['arch']}",
                       "torchvision models take RGB images (3 channels), some of a least size (inception_v3: 75 "
                       "pixels); see landscape.data's size and channels")
         return net
     if name == "custom":
         net = custom_model(spec, shape, outputs)
-        _check_output(net, shape, outputs, kind, f"landscape.model.entry: the model of {spec['entry']}",
+        _check_output(net, shape, outputs, kind, inputs, f"landscape.model.entry: the model of {spec['entry']}",
                       "check the function's input_shape handling against landscape.data")
         return net
     raise ValueError(f"landscape.model.name: unknown model {name!r}")

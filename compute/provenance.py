@@ -60,6 +60,7 @@ def _data_record(spec: dict, task: Task) -> dict:
     d = task.data
     balanced = d.kind == "classes"
     return {"name": spec["name"], "kind": d.kind, "shape": list(d.shape),
+            "inputs": "values" if d.x.is_floating_point() else "tokens",
             "classes": d.outputs if d.kind in ("classes", "tokens") else None, "outputs": d.outputs,
             "train_samples": len(d.x), "eval_samples": int(len(task.eval.x)),
             "split": "generated" if spec["name"] in _GENERATED else

@@ -106,11 +106,13 @@ def build_task(scene: Scene, device: torch.device) -> Task:
     The model is initialized from ``train.seed`` (the studio's training starts there)."""
     ls = scene.landscape_dict()
     data = build_data(ls["data"])
+    if ls["model"]["name"] != "custom":
+        data = data.as_float()
     loss = build_loss(ls["loss"])
     check_fit(loss, data.kind)
     evald, eidx = data.subset(ls["grid"]["eval_samples"], ls["grid"]["seed"])
     torch.manual_seed(ls["train"]["seed"])
-    model = build_model(ls["model"], data.shape, data.outputs, data.kind).to(device)
+    model = build_model(ls["model"], data.shape, data.outputs, data.kind, data.x.dtype).to(device)
     evald = evald._replace(x=evald.x.to(device), y=None if evald.y is None else evald.y.to(device))
     check_custom(loss, model, evald.x, evald.y)
     return Task(model, data, evald, eidx, loss)

@@ -195,7 +195,7 @@ def contour_lines(level: np.ndarray, count: int) -> np.ndarray:
     return np.nan_to_num(on, nan=0.0).astype(np.float32)
 
 
-def steepness(z: np.ndarray, dx: float, dy: float, cap: float = 3.0) -> np.ndarray:
+def steepness(z: np.ndarray, dx: float, dy: float, cap: float = 8.0) -> np.ndarray:
     """For each cell, how much further its farthest grid neighbour is in 3-D than on the flat
     (1 on flat ground, up to ``cap``).  Points are drawn this much larger, so walls that face the
     camera (a steep funnel under log heights) stay closed instead of showing the background

@@ -269,7 +269,7 @@ def _data_size(data: dict) -> str:
         return ""
     dims = "x".join(map(str, shape))
     noun = {3: "images", 1: "samples"}.get(len(shape), "samples")
-    if kind == "tokens":
+    if kind == "tokens" or data.get("inputs") == "tokens":
         text = f"{n:,} sequences of {shape[0] if shape else '?'} tokens"
     elif len(shape) == 1:
         text = f"{n:,} samples of {shape[0]} features"

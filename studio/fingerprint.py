@@ -243,45 +243,77 @@ def _natural(path: Path) -> tuple:
     return [int(t) if t.isdigit() else t for t in re.split(r"(\d+)", s)], s
 
 
-def expand_files(spec: str | list[str], base: Path) -> list[Path]:
+def user_folders(scene_source: "str | os.PathLike | None") -> list[Path]:
+    """Where a scene's relative paths (weight files, a run folder, a data root) are looked for, in
+    order: the scene file's folder, then the working directory (each once).  So a project's
+    ``films/first.yaml`` with ``files: "runs/*.pt"`` finds ``films/runs`` if it is there, and the
+    working directory's ``runs`` otherwise, whatever directory the studio runs from: the order
+    its ``module:function`` entries are imported in."""
+    cwd = Path.cwd()
+    out = [Path(scene_source).expanduser().resolve().parent] if scene_source else []
+    return out + [cwd] if cwd.resolve() not in out else out
+
+
+def _folders(base: "Path | list[Path]") -> list[Path]:
+    return [Path(b) for b in base] if isinstance(base, (list, tuple)) else [Path(base)]
+
+
+def _where(folders: list[Path]) -> str:
+    if len(folders) == 1:
+        return f"the working directory ({folders[0]})" if folders[0].resolve() == Path.cwd().resolve() \
+            else f"{folders[0]}"
+    return f"the scene's folder ({folders[0]}) or the working directory ({folders[1]})"
+
+
+def find_path(item: str, base: "Path | list[Path]") -> Path:
+    """A relative path the scene names (``~`` expanded): in the first of ``base``'s folders where it
+    exists, else where it would be in the first."""
+    folders = _folders(base)
+    candidates = [f / os.path.expanduser(item) for f in folders]
+    return next((c for c in candidates if c.exists()), candidates[0])
+
+
+def expand_files(spec: str | list[str], base: "Path | list[Path]") -> list[Path]:
     """The files a scene names.
 
     A string is a glob pattern (``~`` expanded, ``**`` matching any number of folders; relative to
-    ``base``, the working directory): the matching files, folders skipped, in natural order (digit
-    runs compare as numbers: ``step_9.pt`` before ``step_10.pt``; otherwise by path).  A list names
-    files one by one (``~`` expanded, relative to ``base``), kept in its order.
+    the first folder of ``base`` (one folder, or :func:`user_folders`) where it matches): the
+    matching files, folders skipped, in natural order (digit runs compare as numbers: ``step_9.pt``
+    before ``step_10.pt``; otherwise by path).  A list names files one by one (``~`` expanded, each
+    found as :func:`find_path` finds it), kept in its order.
 
     Raises ValueError, one line naming the pattern or path as written, for a pattern that matches
     no file, a listed file that does not exist, and a listed path that is a folder."""
-    base = Path(base)
+    folders = _folders(base)
     if isinstance(spec, str):
         pattern = os.path.expanduser(spec)
-        if not os.path.isabs(pattern):
-            pattern = os.path.join(glob.escape(str(base)), pattern)
-        files = [Path(p) for p in glob.glob(pattern, recursive=True) if os.path.isfile(p)]
-        if not files:
-            raise ValueError(f"{spec!r} matches no file; relative patterns are taken from the working "
-                             f"directory ({base})")
-        return sorted(files, key=_natural)
+        for folder in folders:
+            full = pattern if os.path.isabs(pattern) else os.path.join(glob.escape(str(folder)), pattern)
+            files = [Path(p) for p in glob.glob(full, recursive=True) if os.path.isfile(p)]
+            if files:
+                return sorted(files, key=_natural)
+        where = "" if os.path.isabs(pattern) else f"; relative patterns are taken from {_where(folders)}"
+        raise ValueError(f"{spec!r} matches no file{where}")
     out = []
     for item in spec:
-        p = base / os.path.expanduser(item)
+        p = find_path(item, folders)
         if p.is_dir():
             raise ValueError(f"{item!r} is a folder, not a file; list its files, or give a pattern such as "
                              f"'{item.rstrip('/')}/*'")
         if not p.is_file():
-            raise ValueError(f"{item!r}: no such file ({p})")
+            where = p if os.path.isabs(os.path.expanduser(item)) else _where(folders)
+            raise ValueError(f"{item!r}: no such file in {where}")
         out.append(p)
     return out
 
 
-def run_folder_files(folder: str, base: Path) -> list[Path]:
+def run_folder_files(folder: str, base: "Path | list[Path]") -> list[Path]:
     """A recorder's run folder (compute/recorder.py) as the files its key covers: its ``run.json``
     and the snapshot files it lists, read as plain JSON (no torch).  Raises ValueError, one line,
     for a folder that is not there or holds no readable run.json; compute/recorder.py: read_run
     checks the rest when the compute stage loads the run."""
     import json
-    root = Path(base) / os.path.expanduser(folder)
+    root = find_path(folder, base)
     manifest = root / "run.json"
     if not root.is_dir():
         raise ValueError(f"{folder!r} is not a folder ({root}); write one with compute.recorder.Recorder from your "
@@ -302,7 +334,7 @@ def run_folder_files(folder: str, base: Path) -> list[Path]:
     return [manifest, *files]
 
 
-def weights_files(spec: dict, base: Path) -> list[Path]:
+def weights_files(spec: dict, base: "Path | list[Path]") -> list[Path]:
     """Every file a resolved ``landscape.weights`` section reads, in a fixed order: the checkpoints
     (or the run folder's run.json and snapshots), then a separate ``final`` file."""
     files = run_folder_files(spec["run"], base) if spec.get("run") else expand_files(spec["files"], base)

@@ -73,3 +73,25 @@ def test_without_a_path_it_closes_on_the_lowest_ground_and_is_the_same_each_time
     path = CameraPath(a, {"target": [0, 0, 0], "azimuth": 0, "elevation": 30, "distance": 5, "fov": 35, "roll": 0})
     s0, s1 = path.state(0.0), path.state(8.0)
     assert s0["distance"] > s1["distance"] and s0 != path.state(4.0)
+
+
+def test_the_opening_sees_the_valley_floor_beyond_the_end():
+    """Training ended on a slope above a trench (x = 0.6, along y) with a high rim beyond it (a small
+    grid's loss over a transformer): from over the rim the trench is hidden though the path reads
+    well; the camera takes a side that shows both."""
+    x = np.linspace(-1, 1, 90)
+    xx, yy = np.meshgrid(x, x)
+    h = np.clip(0.5 - 0.6 * xx, 0.0, 0.9) - 0.45 * np.exp(-((xx - 0.6) ** 2) / 0.004) \
+        + 1.2 * np.clip(xx - 0.72, 0, None) ** 0.5
+    f = Field(h, 1.0)
+    t = np.linspace(0, 1, 40)
+    xs, ys = -0.8 + 0.9 * t, -0.5 + 0.7 * t
+    path = np.stack([xs, ys, f.at(xs, ys) + 0.01], axis=1)
+    first = auto_camera(h, 1.0, path, 12.0, ASPECT)[0]
+    state = {"target": first.target, "azimuth": first.azimuth, "elevation": first.elevation,
+             "distance": first.distance, "fov": 35.0, "roll": 0.0}
+    s = f.sample()
+    floor = s[s[:, 2] <= np.quantile(s[:, 2], 0.03)]
+    assert floor[:, 0].min() > 0.5                                    # the floor is the trench
+    assert visible(f, state, floor).mean() > 0.5, first.azimuth
+    assert visible(f, state, path[-10:]).mean() > 0.8

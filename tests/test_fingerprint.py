@@ -273,7 +273,7 @@ def test_expand_files_list_keeps_order(tmp_path):
 @pytest.mark.parametrize("spec, message", [
     ("run/*.ckpt", r"^'run/\*\.ckpt' matches no file; "),
     ("run", r"^'run' matches no file; "),                     # a folder is not a file
-    (["run/a.pt", "run/missing.pt"], r"^'run/missing\.pt': no such file \("),
+    (["run/a.pt", "run/missing.pt"], r"^'run/missing\.pt': no such file in /"),
     (["run/a.pt", "run"], r"^'run' is a folder, not a file; .*'run/\*'"),
 ])
 def test_expand_files_errors(tmp_path, spec, message):

@@ -14,7 +14,7 @@ import pytest
 import torch
 
 from studio import cache
-from studio.scene import load_scene
+from studio.scene import SceneError, load_scene
 from tests.conftest import write_scene
 
 torch.set_num_threads(1)
@@ -135,6 +135,37 @@ def test_the_key_covers_contents_not_times(tmp_path, monkeypatch):
     sd["0.bias"] = sd["0.bias"] + 1e-3         # retrained: a new key
     torch.save(sd, files[2])
     assert load_scene(loaded).cache_key() != key
+
+
+def test_relative_paths_are_found_beside_the_scene_from_any_folder(tmp_path, monkeypatch):
+    """A project's films/first.yaml names 'runs/*.ckpt': found in films/ when the runs are there,
+    else in the working directory, with one key and one landscape either way."""
+    root = tmp_path / "cache"
+    trained = write_scene(tmp_path, TRAINED.replace("PLANE", PLANES["pca"]), "trained.yaml")
+    compute(trained, root)
+    films = tmp_path / "project" / "films"
+    films.mkdir(parents=True)
+    write_checkpoints(trained, root, films / "runs")
+    text = TRAINED.replace("PLANE", PLANES["pca"]).replace(
+        "  train: {steps: 20, every: 5}\n", "  weights: {files: 'runs/*.ckpt', final: 'runs/epoch=0-step=20.ckpt'}\n")
+    scene = write_scene(films, text, "first.yaml")
+    keys = []
+    for cwd in (tmp_path, films, tmp_path / "project"):
+        monkeypatch.chdir(cwd)
+        keys.append(load_scene(scene).cache_key())
+    assert len(set(keys)) == 1
+    monkeypatch.chdir(tmp_path)
+    entry = cache.read(root, keys[0]) if compute(scene, root) else None
+    assert entry.meta["training"]["snapshots"] == 5
+    # not beside the scene: the working directory's, and the message names both folders
+    (films / "runs").rename(tmp_path / "project" / "runs")
+    monkeypatch.chdir(tmp_path / "project")
+    assert load_scene(scene).cache_key() == keys[0]
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(SceneError) as e:
+        load_scene(scene)
+    assert "landscape.weights.final: 'runs/epoch=0-step=20.ckpt': no such file in the scene's folder" in str(e.value)
+    assert str(films) in str(e.value) and f"the working directory ({tmp_path})" in str(e.value)
 
 
 def test_one_trained_model_has_no_path(tmp_path):

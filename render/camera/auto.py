@@ -6,7 +6,9 @@ training ended, the valley seen across rather than as a tilted sheet.  ``auto_ca
 * **the side to look from**: every azimuth (in ``AZIMUTH_STEP``) is framed at a high angle and scored
   by how much of the path's descent (its last ``TAIL`` of samples and its end) is in sight, not
   hidden behind higher ground (``visible``), times how long the path is on the screen (a descent
-  seen from its side reads; seen end-on it is a dot);
+  seen from its side reads; seen end-on it is a dot), times how much of the terrain's valley floor
+  (its lowest ``FLOOR`` share) is in sight: a view over a rim that hides the lowest ground, where
+  training was heading, loses the landscape's story;
 * **the moves**: the wide framing at ``HIGH`` degrees; halfway, lower and nearer, the target moving
   towards the path's end; at the end, ``LOW`` degrees (raised where a rim would hide the end), the
   end and the ground around it filling most of the frame, the camera turning ``TURN`` degrees on
@@ -32,6 +34,9 @@ HIGH, LOW = 40.0, 28.0
 TURNS = (-60.0, -40.0, -20.0, 20.0, 40.0, 60.0)
 #: the part of the path whose visibility picks the side (its last samples: the descent)
 TAIL = 0.6
+#: the valley floor: the terrain's lowest share of points; a side that hides it all keeps SEEN_FLOOR
+#: of its score for the path
+FLOOR, SEEN_FLOOR = 0.03, 0.35
 #: the field of view of every automatic keyframe
 FOV = 35.0
 #: the closing framing: the ground within this share of the terrain's width around the end
@@ -40,7 +45,7 @@ CLOSE = 0.25
 BASIN = 0.3
 #: the closing shot comes no nearer than this share of the opening's distance (nearer, a coarse grid
 #: shows the gaps between its points, and the valley's shape is lost)
-NEAREST = 0.45
+NEAREST = 0.6
 
 
 def auto_camera(heights: np.ndarray, half_y: float, path: np.ndarray | None, duration: float,
@@ -57,7 +62,8 @@ def auto_camera(heights: np.ndarray, half_y: float, path: np.ndarray | None, dur
     tail = path[int(len(path) * (1 - TAIL)):] if len(path) > 1 else path
     sample = field.sample()
     frame = np.concatenate([sample, path])
-    scored = [(_score(field, framing(frame, aspect, az, HIGH, FOV), tail, aspect), az)
+    floor = sample[sample[:, 2] <= np.quantile(sample[:, 2], FLOOR)]
+    scored = [(_score(field, framing(frame, aspect, az, HIGH, FOV), tail, floor, aspect), az)
               for az in np.arange(0.0, 360.0, AZIMUTH_STEP)]
     azimuth = max(scored)[1]
     wide = framing(frame, aspect, azimuth, HIGH, FOV)
@@ -78,8 +84,9 @@ def _close(field: "Field", end: np.ndarray, last: np.ndarray, azimuth: float, as
            share: float) -> tuple[dict, float]:
     """The closing state from ``azimuth``: the low ground around the end (its lowest BASIN share
     within CLOSE of the terrain's width), the path's last stretch ``last`` and its end framed at
-    LOW degrees, raised in steps of 4 degrees (to 56) until the end and most of that ground are in
-    sight -> (state, how well: the end in sight, plus the share of the low ground in sight).
+    LOW degrees, raised in steps of 4 degrees (to 56) until the end, most of that ground and most of
+    the last stretch are in sight -> (state, how well: the end in sight, plus the shares of the low
+    ground and of the last stretch in sight).
     ``share``: of the terrain's width, the ground around the end that counts (CLOSE for a film)."""
     near = field.around(end, share)
     low = near[near[:, 2] <= np.quantile(near[:, 2], BASIN)]
@@ -88,22 +95,24 @@ def _close(field: "Field", end: np.ndarray, last: np.ndarray, azimuth: float, as
         state = framing(np.concatenate([low, last, end[None, :]]), aspect, azimuth, float(elevation), FOV,
                         margin=0.08)
         end_seen = bool(visible(field, state, end[None, :])[0])
-        s = float(end_seen) + float(visible(field, state, low).mean())
+        s = float(end_seen) + float(visible(field, state, low).mean()) + float(visible(field, state, last).mean())
         if s > score:
             best, score = state, s
-        if end_seen and s >= 1.8:
+        if end_seen and s >= 2.7:
             break
     return best, score
 
 
-def _score(field: "Field", state: dict, tail: np.ndarray, aspect: float) -> float:
-    """How well a state shows the descent: the share of the path's tail in sight (its end counts a
-    third), times its length on screen over the frame's diagonal (at least 0.2)."""
+def _score(field: "Field", state: dict, tail: np.ndarray, floor: np.ndarray, aspect: float) -> float:
+    """How well a state shows the descent and where it leads: the share of the path's tail in sight
+    (its end counts a third), times its length on screen over the frame's diagonal (at least 0.2),
+    times the share of the valley floor in sight (a side that sees none of it keeps SEEN_FLOOR)."""
     seen = visible(field, state, tail)
     share = 0.67 * float(seen.mean()) + 0.33 * float(seen[-1])
     px = project_points(tail, state, 1000 * aspect, 1000, 3.0)[:, :2]
     length = float(np.linalg.norm(np.diff(px, axis=0), axis=1).sum()) / math.hypot(1000 * aspect, 1000)
-    return share ** 2 * (0.2 + min(length, 1.0))
+    ground = SEEN_FLOOR + (1 - SEEN_FLOOR) * float(visible(field, state, floor).mean()) if len(floor) else 1.0
+    return share ** 2 * (0.2 + min(length, 1.0)) * ground
 
 
 def visible(field: "Field", state: dict, points: np.ndarray, steps: int = 64) -> np.ndarray:

@@ -64,13 +64,17 @@ def _weights(src: Source, scene: "Scene", panel: int | None = None) -> list[Prob
     w = scene.landscape.weights
     if w is None:
         return []
-    from studio.fingerprint import weights_files
+    from studio.fingerprint import expand_files, user_folders, weights_files
+    folders = user_folders(src.path)
     try:
-        files = weights_files(w.model_dump(), Path.cwd())
+        if isinstance(w.final, str):
+            expand_files([w.final], folders)
     except (ValueError, OSError) as e:
-        key = "run" if w.run is not None else "final" if "final" in str(e) and w.files is not None and \
-            isinstance(w.final, str) and repr(w.final) in str(e) else "files"
-        return [place(src, f"landscape.weights.{key}", str(e), panel)]
+        return [place(src, "landscape.weights.final", str(e), panel)]
+    try:
+        files = weights_files(w.model_dump(), folders)
+    except (ValueError, OSError) as e:
+        return [place(src, f"landscape.weights.{'run' if w.run is not None else 'files'}", str(e), panel)]
     unreadable = [f for f in files if not os.access(f, os.R_OK)]
     if unreadable:
         key = "run" if w.run is not None else "files"

@@ -82,7 +82,7 @@ class Scene(_Strict):
         file of each ``module:function`` entry (custom data, model, loss), so editing one's code
         recomputes, and the contents of the user's weight files, so a retrained run under the same
         names recomputes and a touched or moved one does not.  Empty for a scene with neither."""
-        from studio.fingerprint import files_digest, source_digest, weights_files
+        from studio.fingerprint import files_digest, source_digest, user_folders, weights_files
         ls = self.landscape
         folder = Path(self.source).resolve().parent if self.source else None
         out = {}
@@ -93,7 +93,7 @@ class Scene(_Strict):
                 if digest:
                     out[f"{section}_source"] = digest
         if "weights" in sections and ls.weights is not None:
-            out["weights"] = files_digest(weights_files(ls.weights.model_dump(), Path.cwd()))
+            out["weights"] = files_digest(weights_files(ls.weights.model_dump(), user_folders(self.source)))
         return out
 
     def train_key(self) -> str:
