@@ -40,8 +40,10 @@ def test_compute_and_render_benches_write_their_rows(tmp_path, gl):
     # the general path runs the user's networks, and the targets are ratios of this run
     general = {r["model"].split(" ")[0]: r["detail"] for r in compute if r["method"] == "engine"}
     assert all(general[k].startswith("graph") for k in ("user's", "resnet-20", "charlm")), general
+    # the two targets over the loss-landscapes peer are measured only where it is installed
+    from compute.bench.timing import peer_available
     goals = [r for r in rows if r["stage"] == "compute-targets"]
-    assert len(goals) == 6 and all(g["spread"][0] <= g["ratio"] <= g["spread"][1] for g in goals)
+    assert len(goals) == (6 if peer_available() else 4) and all(g["spread"][0] <= g["ratio"] <= g["spread"][1] for g in goals)
     assert {r["method"].split(" (")[0] for r in render} >= {"points", "vispy Markers", "whole film"}
     assert all(r["frames_per_s"] > 0 for r in render)
     text = readme.read_text()
