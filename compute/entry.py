@@ -1,8 +1,9 @@
 """The user's own functions: a scene's ``entry: "module:function"`` (custom models and data).
 
-The module is imported with the scene's folder first on ``sys.path``, then the working directory,
-then the installed packages, so a ``tiny_models.py`` next to the scene is found whatever directory
-the compute stage runs from.  The pipeline says which folder that is (:func:`scene_folder`).
+The module is imported with the scene's folder and the one above it first on ``sys.path``
+(studio/fingerprint.py: scene_folders), then the working directory, then the installed packages, so
+a ``tiny_models.py`` next to the scene, or a project's ``model.py`` above its ``films/`` folder, is
+found whatever directory the compute stage runs from.  The pipeline says which folder that is (:func:`scene_folder`).
 
 Every failure (no such module, no such function, the function raising or returning the wrong
 thing) is one :class:`EntryError` naming the scene key and the entry; it is a ``DataError``, so
@@ -21,9 +22,10 @@ from pathlib import Path
 from typing import Any, Callable
 
 from compute.errors import DataError
+from studio.fingerprint import scene_folders
 
 #: folders searched before the working directory (the current scene's, while scene_folder is active)
-_FOLDERS: list[str] = []
+_FOLDERS: list[list[str]] = []
 
 
 class EntryError(DataError):
@@ -32,20 +34,18 @@ class EntryError(DataError):
 
 @contextlib.contextmanager
 def scene_folder(scene_source: str | os.PathLike | None):
-    """While active, custom entries are looked up in the folder of the scene file first."""
-    folder = str(Path(scene_source).resolve().parent) if scene_source else None
-    if folder:
-        _FOLDERS.insert(0, folder)
+    """While active, custom entries are looked up in the scene file's folders first."""
+    folders = [str(f) for f in scene_folders(Path(scene_source).parent)] if scene_source else []
+    _FOLDERS.insert(0, folders)
     try:
         yield
     finally:
-        if folder:
-            _FOLDERS.remove(folder)
+        _FOLDERS.remove(folders)
 
 
 def _search_path() -> list[str]:
     out = []
-    for d in [*_FOLDERS, os.getcwd()]:
+    for d in [*(f for fs in _FOLDERS for f in fs), os.getcwd()]:
         if d not in out:
             out.append(d)
     return out
@@ -53,7 +53,7 @@ def _search_path() -> list[str]:
 
 @contextlib.contextmanager
 def _on_path():
-    """The scene's folder and the working directory first on sys.path, for the import and the call
+    """The scene's folders and the working directory first on sys.path, for the import and the call
     (a module may import its neighbours lazily, inside the function)."""
     saved = list(sys.path)
     sys.path[:0] = _search_path()
@@ -65,10 +65,11 @@ def _on_path():
 
 
 def _where() -> str:
-    dirs = _search_path()
-    if len(dirs) > 1:
-        return f"the scene's folder ({dirs[0]}), the working directory ({dirs[-1]}) or the installed packages"
-    return f"the working directory ({dirs[0]}) or the installed packages"
+    cwd = os.getcwd()
+    scene = [d for d in _search_path() if d != cwd]
+    if scene:
+        return f"the scene's folders ({', '.join(scene)}), the working directory ({cwd}) or the installed packages"
+    return f"the working directory ({cwd}) or the installed packages"
 
 
 def user_frame(e: BaseException) -> str:

@@ -216,7 +216,7 @@ def run(scene: Scene, cache_root: Path = cache.DEFAULT_ROOT, device: str | None 
     grid's row blocks are shared out (see compute/distributed.py)."""
     group = distributed.init(device)
     try:
-        # custom model / data / loss entries are imported from the scene's folder first (compute/entry.py)
+        # custom model / data / loss entries are imported from the scene's folders first (compute/entry.py)
         with scene_folder(scene.source):
             return _run(scene, Path(cache_root), device, progress, force, group)
     finally:

@@ -63,8 +63,9 @@ def grid_summary(meta: dict) -> str:
     e, t = meta.get("engine", {}), meta.get("timings", {})
     method = e.get("method", "?")
     rate = t.get("grid_points_per_s")
-    line = (f"{PATHS.get(method, method)}{', compiled' if e.get('compiled') else ''}, {e.get('chunk', '?')} "
-            f"points a pass" + (f", {rate:,.0f} points/s" if rate else "") + f" on {meta.get('device', '?')}")
+    chunk = e.get("chunk", "?")
+    line = (f"{PATHS.get(method, method)}{', compiled' if e.get('compiled') else ''}, {chunk} "
+            f"point{'' if chunk == 1 else 's'} a pass" + (f", {rate:,.0f} points/s" if rate else "") + f" on {meta.get('device', '?')}")
     if e.get("fallback"):
         line += f"; the general path could not batch the model: {e['fallback']}"
     return line

@@ -14,8 +14,8 @@ by reference, so the text alone would keep serving a stale entry after they chan
   network from ``model.py`` recomputes when ``model.py`` changes.  Those files are found *without
   importing them* (:func:`find_module_file`; the imports are read from the source's syntax tree):
   scenes are loaded by the render stage too, and loading a scene must never run user code.  The
-  search order is the compute stage's importer's (``compute/entry.py``): the scene file's folder,
-  then the working directory, then ``sys.path``.  The user's own modules are those not installed:
+  search order is the compute stage's importer's (``compute/entry.py``): the scene file's folder
+  and the one above it (:func:`scene_folders`), then the working directory, then ``sys.path``.  The user's own modules are those not installed:
   not in the standard library, not in a site-packages folder, not the studio's own packages.
 
 Digests are SHA-256 in hex (about 1 GB/s on one core, with OpenSSL), files read in 4 MiB chunks
@@ -90,14 +90,22 @@ def files_digest(paths: list[Path]) -> str:
 
 # --------------------------------------------------------------------------- the user's code
 
+def scene_folders(scene_folder: "Path | None") -> list[Path]:
+    """The folders a scene's own files and modules are looked for in before the working directory:
+    the scene's folder, then the one above it, so a project's ``films/first.yaml`` finds the
+    project's ``model.py`` and ``runs/`` whatever directory the studio runs from."""
+    if scene_folder is None:
+        return []
+    folder = Path(scene_folder).expanduser().resolve()
+    return [folder] if folder.parent == folder else [folder, folder.parent]
+
+
 def _search_folders(scene_folder: Path | None) -> list[Path]:
-    """The compute stage's import order: the scene's folder, the working directory, sys.path
+    """The compute stage's import order: the scene's folders, the working directory, sys.path
     (``''`` in sys.path is the working directory); each folder once."""
     cwd = Path.cwd()
     out: list[Path] = []
-    for d in [scene_folder, cwd, *sys.path]:
-        if d is None:
-            continue
+    for d in [*scene_folders(scene_folder), cwd, *sys.path]:
         folder = (cwd / d).resolve()           # cwd / "" is cwd
         if folder not in out and folder.is_dir():   # zip files on sys.path are skipped
             out.append(folder)
@@ -126,7 +134,7 @@ def find_module_file(module: str, scene_folder: Path | None) -> Path | None:
     """The source file of ``module`` (``a.b.c`` is ``a/b/c.py`` or ``a/b/c/__init__.py``), looked
     up as the compute stage imports it (see the module docstring), without importing anything.
 
-    The top-level name is searched in the scene's folder, the working directory and sys.path;
+    The top-level name is searched in the scene's folders, the working directory and sys.path;
     each further part only inside the package found before it, as Python does.  None when it is
     not found, is a namespace package (no file), or only exists as compiled code: the compute
     stage reports the import error properly later."""
@@ -244,14 +252,14 @@ def _natural(path: Path) -> tuple:
 
 
 def user_folders(scene_source: "str | os.PathLike | None") -> list[Path]:
-    """Where a scene's relative paths (weight files, a run folder, a data root) are looked for, in
-    order: the scene file's folder, then the working directory (each once).  So a project's
+    """Where a scene's relative paths (weight files, a run folder) are looked for, in order: the
+    scene file's folder, the folder above it (:func:`scene_folders`), then the working directory,
+    each once: the order its ``module:function`` entries are imported in.  So a project's
     ``films/first.yaml`` with ``files: "runs/*.pt"`` finds ``films/runs`` if it is there, and the
-    working directory's ``runs`` otherwise, whatever directory the studio runs from: the order
-    its ``module:function`` entries are imported in."""
-    cwd = Path.cwd()
-    out = [Path(scene_source).expanduser().resolve().parent] if scene_source else []
-    return out + [cwd] if cwd.resolve() not in out else out
+    project's ``runs`` otherwise, whatever directory the studio runs from."""
+    out = scene_folders(Path(scene_source).parent) if scene_source else []
+    cwd = Path.cwd().resolve()
+    return out + [cwd] if cwd not in out else out
 
 
 def _folders(base: "Path | list[Path]") -> list[Path]:
@@ -262,7 +270,8 @@ def _where(folders: list[Path]) -> str:
     if len(folders) == 1:
         return f"the working directory ({folders[0]})" if folders[0].resolve() == Path.cwd().resolve() \
             else f"{folders[0]}"
-    return f"the scene's folder ({folders[0]}) or the working directory ({folders[1]})"
+    return (f"{', '.join(str(f) for f in folders[:-1])} or {folders[-1]} (the scene's folder and the one "
+            f"above it, then the working directory)")
 
 
 def find_path(item: str, base: "Path | list[Path]") -> Path:

@@ -120,6 +120,9 @@ def test_find_module_file_scene_folder_first_then_cwd(tmp_path, monkeypatch):
     assert fp.find_module_file("pkg.mod", None) == in_cwd.resolve()
     assert fp.find_module_file("pkg.mod", tmp_path / "empty") == in_cwd.resolve()
     assert fp.find_module_file("solo", scene_dir) == (cwd / "solo.py").resolve()
+    # the folder above the scene's (a project's films/ folder) comes before the working directory
+    write(tmp_path / "solo.py", MARKER_MODULE.format(marker=str(marker)))
+    assert fp.find_module_file("solo", scene_dir) == (tmp_path / "solo.py").resolve()
     assert fp.find_module_file("pkg", scene_dir) == (scene_dir / "pkg" / "__init__.py").resolve()
     assert fp.source_digest("pkg.mod:build", scene_dir) == fp.file_digest(in_scene)
     # nothing was imported, nothing ran

@@ -395,7 +395,11 @@ def test_user_model_and_data_next_to_the_scene(tmp_path, user_module):
     plane = Plane(w, {k: torch.randn_like(v) for k, v in w.items()}, {k: torch.randn_like(v) for k, v in w.items()})
     e, _ = check_engine(net.eval(), plane, x, y, "running")
     assert e.method == "graph"
-    # outside the scene's folder (and not in the working directory) it is not found
+    # a scene in a project's films/ folder finds the module in the project, above it
+    sys.modules.pop(user_module, None)
+    with scene_folder(tmp_path / "films" / "first.yaml"):
+        assert build_data(entry("data", user_module, "blobs", n=30))[0].shape == (30, 2)
+    # outside the scene's folders (and not in the working directory) it is not found
     sys.modules.pop(user_module, None)
     with pytest.raises(EntryError, match="no module"):
         build_data(entry("data", user_module, "blobs"))

@@ -1,8 +1,9 @@
 """Your own model and data for a scene: a worked example (scenes/custom_model.yaml uses both).
 
 A scene names a function here with `entry: "examples.tiny_models:ring_net"` (module path, a
-colon, the function).  The compute stage imports this file with the scene's folder first on
-Python's path, calls the function with the scene's `args:` and checks what it returns:
+colon, the function).  The compute stage imports this file with the scene's folder (and the
+one above it) first on Python's path, calls the function with the scene's `args:` and checks
+what it returns:
 
 * a model function is called as `ring_net(input_shape=..., classes=..., **args)` and returns a
   torch.nn.Module whose output for a batch (N, *input_shape) is (N, classes) logits;

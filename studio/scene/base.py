@@ -71,10 +71,11 @@ def _check_entry(v: str) -> str:
 
 
 class _EntrySpec(_Strict):
-    """The user's own function, ``entry: "module:function"`` (compute/entry.py).  Its code is not
-    part of the scene, so the cache key covers entry, args and version only."""
-    entry: str = Field(description="the function: `module:function`, a module importable from the scene's folder, "
-                                   "the working directory or the installed packages, and a function in it",
+    """The user's own function, ``entry: "module:function"`` (compute/entry.py).  The cache key
+    covers entry, args and version, and the source of the user's modules behind the entry
+    (studio/fingerprint.py: source_digest)."""
+    entry: str = Field(description="the function: `module:function`, a module importable from the scene's folder "
+                                   "or the one above it, the working directory or the installed packages, and a function in it",
                        json_schema_extra=doc(allowed="`\"module:function\"`"))
     args: dict[str, Any] = Field(default_factory=dict, description="keyword arguments the function is called with",
                                  json_schema_extra=doc(default="`{}`", allowed="a mapping of text, numbers, "

@@ -15,8 +15,8 @@ if TYPE_CHECKING:
 class WeightsSpec(_Strict):
     """The user's own weights instead of the studio's training (compute/runs.py): checkpoint files
     saved by their training, one trained model, or a run folder written by compute.recorder.Recorder.
-    A relative path is looked for in the scene's folder, then in the working directory
-    (studio/fingerprint.py: user_folders)."""
+    A relative path is looked for in the scene's folder, the one above it, then the working
+    directory (studio/fingerprint.py: user_folders)."""
     files: Optional[Union[str, Annotated[list[str], WithJsonSchema(
             {"type": "array", "items": {"type": "string", "x-noun": "file names"}, "minItems": 1})]]] = Field(
         None, description="checkpoint files, sorted by the step in each name (its last number); one file: a trained "
