@@ -21,6 +21,8 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
 
 import numpy as np
 
@@ -156,145 +158,24 @@ def tile_matrix(width: int, height: int, region: tuple[int, int, int, int]) -> n
     return m
 
 
-# Point size modes of the cloud shader (u_mode)
+# Point size modes of the cloud shader (its u_mode: render/shaders/cloud.vert.glsl)
 SIZE_FIXED, SIZE_DEPTH, SIZE_WORLD = 0.0, 1.0, 2.0
 
-CLOUD_VS = """
-uniform mat4 u_mvp;          // the whole frame's
-uniform mat4 u_tile;         // the whole frame's clip space -> this tile's
-uniform float u_size;        // pixels; for SIZE_WORLD, pixels at depth 1
-uniform float u_mode;        // 0: fixed pixels, 1: pixels grown for near points, 2: world size
-uniform float u_ref_depth;
-uniform float u_floor;       // SIZE_DEPTH: pixels at depth 1 of the grid's spacing (0: none)
-uniform float u_max_size;
-uniform vec3 u_bg_top;
-uniform vec3 u_bg_bottom;
-uniform float u_fog;
-uniform vec2 u_fog_range;
-uniform float u_transparent; // 1: no background; the frame's alpha is coverage (colours premultiplied)
-uniform float u_round;       // 1: soft round points (render.look.style points), 0: square
-uniform vec3 u_eye;          // the camera, in landscape units
-uniform vec3 u_light;        // towards the light, unit
-uniform float u_specular;
-uniform float u_shininess;
-uniform vec2 u_depth_range;  // view depths written to alpha as 0..1 (opaque frames; depth of field)
-attribute vec3 a_position;
-attribute vec3 a_color;
-attribute float a_grow;      // larger points on steep cells (render.look.steepness)
-attribute vec3 a_normal;
-attribute float a_fade;      // 0 inside, 1 at the dissolving border (render.look.edge)
-varying vec4 v_color;
-varying float v_size;
-void main() {
-    vec4 p = u_mvp * vec4(a_position, 1.0);
-    gl_Position = u_tile * p;
-    float depth = p.w;
-    float f = clamp((depth - u_fog_range.x) / (u_fog_range.y - u_fog_range.x), 0.0, 1.0);
-    vec3 col = a_color;
-    if (u_specular > 0.0) {
-        vec3 v = normalize(u_eye - a_position);
-        vec3 h = normalize(u_light + v);
-        float lit = step(0.0, dot(a_normal, u_light));
-        col += u_specular * lit * pow(max(dot(a_normal, h), 0.0), u_shininess) * vec3(1.0, 0.97, 0.92);
-    }
-    float near = clamp(u_ref_depth / max(depth, 1e-4), 0.5, 2.5);
-    if (u_round > 0.5) {
-        col *= clamp(sqrt(near), 0.8, 1.25);          // nearer points a little brighter
-    }
-    // fog (and the dissolving border) fade a point into the background behind it (the gradient at
-    // its height in the frame), or with no background into transparency
-    float sy = clamp(p.y / max(p.w, 1e-6) * 0.5 + 0.5, 0.0, 1.0);
-    float fade = 1.0 - (1.0 - u_fog * f * f) * (1.0 - a_fade);
-    float code = clamp((depth - u_depth_range.x) / max(u_depth_range.y - u_depth_range.x, 1e-6), 0.0, 1.0);
-    v_color = u_transparent > 0.5 ? vec4(col * (1.0 - fade), 1.0 - fade)
-                                  : vec4(mix(col, mix(u_bg_bottom, u_bg_top, sy), fade), code * 0.996);
-    float s = u_size * a_grow;
-    if (u_mode > 1.5) {
-        s = s / max(depth, 1e-4);
-    } else if (u_round > 0.5) {
-        // points that read as points: they grow for near points more slowly than the gaps
-        // between grid neighbours do, so a close-up shows single points, a far view a surface
-        s = s * near;
-    } else if (u_mode > 0.5) {
-        // grown for near points, and never smaller than the gap to the grid neighbours there,
-        // so a close-up reads as a surface, not as rows of dots with the sky between them
-        s = max(s * clamp(u_ref_depth / max(depth, 1e-4), 0.75, 3.0), u_floor * a_grow / max(depth, 1e-4));
-    }
-    s *= 1.0 - 0.6 * a_fade;                      // thinning towards the border
-    gl_PointSize = min(s, u_max_size);
-    v_size = gl_PointSize;
-}
-"""
+#: the GLSL sources, one file a stage: ``NAME.vert.glsl`` and ``NAME.frag.glsl``
+SHADERS = Path(__file__).parent / "shaders"
 
-CLOUD_FS = """
-uniform float u_round;
-uniform float u_transparent;
-varying vec4 v_color;
-varying float v_size;
-void main() {
-    if (u_round > 0.5) {
-        vec2 q = gl_PointCoord * 2.0 - 1.0;
-        float r = dot(q, q);
-        if (r > 1.0 && v_size > 2.5) discard;
-        // a soft round point: full in the middle, falling off to the rim (points of two pixels or
-        // less are one pixel block, drawn full)
-        float soft = clamp((v_size - 2.0) / 3.0, 0.0, 1.0);
-        float k = mix(1.0, 1.0 - smoothstep(0.15, 1.0, r), soft);
-        gl_FragColor = u_transparent > 0.5 ? v_color * k : vec4(v_color.rgb * k, v_color.a);
-    } else {
-        gl_FragColor = v_color;
-    }
-}
-"""
 
-SPRITE_VS = """
-uniform mat4 u_mvp;
-uniform mat4 u_tile;
-uniform float u_max_size;
-uniform float u_scale;
-uniform float u_depth_bias;
-attribute vec3 a_position;
-attribute vec4 a_color;
-attribute float a_size;
-varying vec4 v_color;
-void main() {
-    gl_Position = u_tile * (u_mvp * vec4(a_position, 1.0));
-    // drawn a little towards the camera, so marks on the surface are not hidden by its points
-    gl_Position.z -= u_depth_bias * gl_Position.w;
-    gl_PointSize = min(a_size * u_scale, u_max_size);
-    v_color = a_color;
-}
-"""
+@lru_cache(maxsize=None)
+def shader(name: str) -> str:
+    """The GLSL source ``render/shaders/NAME.glsl`` (e.g. ``cloud.vert``), read once."""
+    return (SHADERS / f"{name}.glsl").read_text(encoding="utf-8")
 
-SPRITE_FS = """
-uniform float u_soft;
-varying vec4 v_color;
-void main() {
-    vec2 p = gl_PointCoord * 2.0 - 1.0;
-    float r = dot(p, p);
-    if (r > 1.0) discard;
-    float hard = 1.0 - smoothstep(0.65, 1.0, r);
-    float glow = exp(-4.0 * r);
-    gl_FragColor = vec4(v_color.rgb, v_color.a * mix(hard, glow, u_soft));
-}
-"""
 
-BG_VS = """
-uniform vec2 u_yrange;       // the tile's bottom and top as fractions of the whole frame's height
-attribute vec2 a_position;
-varying float v_y;
-void main() {
-    gl_Position = vec4(a_position, 0.999, 1.0);
-    v_y = mix(u_yrange.x, u_yrange.y, a_position.y * 0.5 + 0.5);
-}
-"""
-
-BG_FS = """
-uniform vec3 u_top;
-uniform vec3 u_bottom;
-varying float v_y;
-void main() { gl_FragColor = vec4(mix(u_bottom, u_top, v_y), 1.0); }   // alpha 1: the farthest depth
-"""
+def program(name: str):
+    """A gloo Program from the vertex and fragment shaders ``NAME.vert.glsl`` and ``NAME.frag.glsl``
+    (the GL context must be current)."""
+    from vispy import gloo
+    return gloo.Program(shader(f"{name}.vert"), shader(f"{name}.frag"))
 
 
 class Renderer:
@@ -314,9 +195,9 @@ class Renderer:
         self.view = (width, height)
         self.fbo = gloo.FrameBuffer(color=gloo.RenderBuffer((height, width, 4)),
                                     depth=gloo.RenderBuffer((height, width), format="depth"))
-        self.cloud = gloo.Program(CLOUD_VS, CLOUD_FS)
-        self.sprites = gloo.Program(SPRITE_VS, SPRITE_FS)
-        self.bg = gloo.Program(BG_VS, BG_FS)
+        self.cloud = program("cloud")
+        self.sprites = program("sprite")
+        self.bg = program("background")
         self.bg["a_position"] = np.array([[-1, -1], [1, -1], [-1, 1], [1, 1]], np.float32)
         self.cloud_count = 0
         self.max_grow = 1.0

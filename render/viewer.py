@@ -195,19 +195,6 @@ class _NoOverlays:
 
 
 # ---------------------------------------------------------------------------------- the window
-QUAD_VS = """
-attribute vec2 a_pos;
-attribute vec2 a_uv;
-varying vec2 v_uv;
-void main() { v_uv = a_uv; gl_Position = vec4(a_pos, 0.0, 1.0); }
-"""
-QUAD_FS = """
-uniform sampler2D u_tex;
-varying vec2 v_uv;
-void main() { gl_FragColor = vec4(texture2D(u_tex, v_uv).rgb, 1.0); }
-"""
-
-
 def fit_size(w: int, h: int, fit: tuple[int, int] = FIT) -> tuple[int, int]:
     """w x h shrunk (never grown) to fit ``fit``, keeping the aspect; even sides."""
     k = min(1.0, fit[0] / w, fit[1] / h)
@@ -247,7 +234,7 @@ def make_viewer(film, scene_path: str, screenshot: Path | None, stream=None):
             self.first = True
             super().__init__(app=application, size=(o.width, o.height), resizable=False,
                              title=self._caption(), keys=None, show=False)
-            self.quad = gloo.Program(QUAD_VS, QUAD_FS)
+            self.quad = rgl.program("quad")
             self.quad["a_pos"] = np.array([[-1, -1], [1, -1], [-1, 1], [1, 1]], np.float32)
             self.quad["a_uv"] = np.array([[0, 1], [1, 1], [0, 0], [1, 0]], np.float32)
             self.tex = None
