@@ -37,23 +37,13 @@ from render.look import (Finish, HeightMap, LookError, Trail, TerrainSequence, b
 from render import post
 from render.marks import MarkLayer, with_minima_paths
 from render.frames import Closing, Looped, box_downsample, looped, unpremultiply, write_film, write_still
+from render.options import Options
 
-#: the names importers take from here, the frames' way to a file (render/frames.py) included
+#: the names importers take from here, the frames' way to a file (render/frames.py) and the
+#: film's Options (render/options.py) included
 __all__ = ["Options", "POINTS_PER_PIXEL", "TRAIL_FADE", "auto_stride", "PanelOptions", "box_downsample",
            "unpremultiply", "background_gradient", "single_weights", "Closing", "Film", "Looped", "looped",
            "render_film", "write_film", "render_still", "write_still"]
-
-
-@dataclass
-class Options:
-    width: int
-    height: int
-    fps: int
-    duration: float
-    stride: int = 1          # draw every stride-th grid point (previews)
-    supersample: int | None = None   # None: the scene's render.look.supersample
-    max_tile: int | None = None      # largest piece drawn at once (None: the GL's limit, or STUDIO_MAX_TILE)
-    clean: bool = False      # the landscape alone: no title card, captions, read-out or marks' labels (a poster)
 
 
 #: grid points drawn per drawn pixel at most: beyond about two, more points change nothing on

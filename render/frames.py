@@ -10,14 +10,12 @@ import sys
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import closing
 from pathlib import Path
-from typing import TYPE_CHECKING, Iterator
+from typing import Iterator
 
 import numpy as np
 
 from render.easing import smoothstep
-
-if TYPE_CHECKING:
-    from render.film import Options
+from render.options import Options
 
 
 def box_downsample(img: np.ndarray, f: int) -> np.ndarray:

@@ -27,21 +27,19 @@ from or to the hand-off's velocity instead of rest (``ramp_progress``'s s0, s1),
 and may reach past ``from`` or ``to`` (``t0``, ``t1``).
 
 Every shot's ``value(channel, t, path)`` is the channel's value at time t in
-``[start, end]``; ``path`` is the :class:`~render.camera.timeline.CameraPath`,
-which a follow shot reads for the distance its leash scales with.
+``[start, end]``; ``path`` is the timeline the shot is on (:class:`Channels`: a
+:class:`~render.camera.timeline.CameraPath`), which a follow shot reads for the
+distance its leash scales with.
 """
 from __future__ import annotations
 
 import math
-from typing import TYPE_CHECKING, Callable
+from typing import Callable, Protocol
 
 import numpy as np
 
 from render.easing import ramp_progress, smootherstep, smoothstep_area
 from studio.scene import CraneShot, DollyShot, FollowShot, OrbitShot, ZoomShot
-
-if TYPE_CHECKING:
-    from render.camera.timeline import CameraPath
 
 #: a follow shot's target stays within this fraction of the camera distance of the path's head
 LEASH = 0.1
@@ -57,6 +55,13 @@ def wrap_near(angle: float, ref: float) -> float:
 
 
 # ----------------------------------------------------------------------------- shots
+
+class Channels(Protocol):
+    """What a shot reads of the timeline it is on (render.camera.timeline's CameraPath): a
+    channel's value at a time."""
+
+    def group(self, c: str, t: float) -> np.ndarray: ...
+
 
 class Shot:
     """A shot of the timeline: the schema's validated ``spec`` and the values it starts from.
@@ -81,11 +86,11 @@ class Shot:
         """Seconds of the shot's ramp (a follow shot: its blend)."""
         return (self.end - self.start) / 2.0
 
-    def bind(self, channel: str, v0: np.ndarray, path: "CameraPath") -> None:
+    def bind(self, channel: str, v0: np.ndarray, path: Channels) -> None:
         """The value the shot starts from on this channel (carried from the entries before it)."""
         self.v0[channel] = np.array(v0, dtype=np.float64)
 
-    def value(self, channel: str, t: float, path: "CameraPath") -> np.ndarray:
+    def value(self, channel: str, t: float, path: Channels) -> np.ndarray:
         raise NotImplementedError
 
 
@@ -116,7 +121,7 @@ class _Eased(Shot):
         other = (self.r_in if at_end else self.r_out) / d
         return self.rate(v0, 1.0 if at_end else 0.0) / (1.0 - other / 2.0) / d
 
-    def bind(self, channel: str, v0: np.ndarray, path: "CameraPath") -> None:
+    def bind(self, channel: str, v0: np.ndarray, path: Channels) -> None:
         super().bind(channel, v0, path)
         b = self.next_same
         if b is None:
@@ -135,7 +140,7 @@ class _Eased(Shot):
         s1 = self.v_out * d / self.rate(v0, 1.0) if self.v_out else 0.0
         return ramp_progress((t - self.t0) / d, self.r_in / d, self.r_out / d, s0, s1)
 
-    def value(self, channel: str, t: float, path: "CameraPath") -> np.ndarray:
+    def value(self, channel: str, t: float, path: Channels) -> np.ndarray:
         return self.move(self.v0[channel], self.progress(t, channel))
 
     def move(self, v0: np.ndarray, e: float) -> np.ndarray:
@@ -296,7 +301,7 @@ class Follow(Shot):
         d = np.einsum("...nk,n->...k", d, self.weights)
         return np.degrees(np.arctan2(-d[..., 0], d[..., 1])) + float(self.heading)
 
-    def bind(self, channel: str, v0: np.ndarray, path: "CameraPath") -> None:
+    def bind(self, channel: str, v0: np.ndarray, path: Channels) -> None:
         super().bind(channel, v0, path)
         if channel == "azimuth" and self.heading is not None:
             if self.track.flat_length < 1e-9:        # a path that does not move has no heading
@@ -321,7 +326,7 @@ class Follow(Shot):
         ref = float(np.interp(tc, *self._table))
         return raw + 360.0 * round((ref - raw) / 360.0)
 
-    def goal_target(self, tc: float, path: "CameraPath") -> np.ndarray:
+    def goal_target(self, tc: float, path: Channels) -> np.ndarray:
         """The smoothed head, on a leash: within LEASH x distance of the head itself.
 
         A lag of L seconds leaves the target about speed x L behind the head, so where the head
@@ -343,7 +348,7 @@ class Follow(Shot):
             off = off * (_saturate(n, leash) / n)
         return head + off
 
-    def value(self, channel: str, t: float, path: "CameraPath") -> np.ndarray:
+    def value(self, channel: str, t: float, path: Channels) -> np.ndarray:
         w = self.weight(t)
         tc = self.clock(t)
         v0 = self.v0[channel]
