@@ -66,14 +66,15 @@ from studio.scene.data import (AnyData, Cifar10Spec, CustomDataSpec, DataSpec, F
 from studio.scene.errors import locate_error
 from studio.scene.film import (ALPHA_FORMATS, FILM_FORMATS, SIZE_PRESETS, Caption, CompareSpec, OutputSpec,
                                PanelSpec, RenderSpec, frames_path)
-from studio.scene.landscape import DescentSpec, GridSpec, HessianSpec, LandscapeSpec, PlaneSpec, SequenceSpec
+from studio.scene.landscape import (DescentSpec, GridSpec, HessianSpec, LandscapeSpec, PlaneSpec, SequenceSpec,
+                                    train_steps)
 from studio.scene.load import load_scene, load_scene_or_report, scene_from_dict
 from studio.scene.look import TRANSPARENT, LookSpec, PathStyle
 from studio.scene.network import (LOSSES, AnyModel, ConvNetSpec, CustomModelSpec, LossSpec, ModelSpec,
                                   ResNetSpec, TorchvisionSpec, VGGSpec)
 from studio.scene.source import parse_overrides
 from studio.scene.spec import Scene, deep_merge, grid_section, landscape_key, panel_landscape
-from studio.scene.training import MAX_SNAPSHOTS, MAX_STEPS, TrainSpec, WeightsSpec, train_run_problem, train_steps
+from studio.scene.training import MAX_SNAPSHOTS, MAX_STEPS, TrainSpec, WeightsSpec, train_run_problem
 
 __all__ = [
     "FORMAT_VERSION", "SceneError", "load_scene", "scene_from_dict", "load_scene_or_report", "locate_error",

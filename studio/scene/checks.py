@@ -12,12 +12,13 @@ from pathlib import Path
 from pydantic import ValidationError
 
 from studio.scene.camera import _Shot, CameraKey, FollowShot
+from studio.scene.data import data_size
 from studio.scene.errors import Problem, format_errors, place
 from studio.scene.film import ALPHA_FORMATS, FILM_FORMATS
-from studio.scene.landscape import MINIMA_PATHS
+from studio.scene.landscape import MINIMA_PATHS, train_steps
 from studio.scene.source import Source, _dotted
 from studio.scene.spec import Scene, panel_landscape
-from studio.scene.training import data_size, train_run_problem, train_steps
+from studio.scene.training import train_run_problem
 
 
 def cross_checks(src: Source, scene: "Scene") -> list[Problem]:

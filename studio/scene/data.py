@@ -1,7 +1,7 @@
 """``landscape.data``: the data set, one model per ``name`` (scenes/README.md: data)."""
 from __future__ import annotations
 
-from typing import Annotated, Literal, Union
+from typing import Annotated, Literal, Optional, Union
 
 from pydantic import Discriminator, Field, Tag
 
@@ -108,3 +108,13 @@ _DATA_MODELS = {"spirals": DataSpec, "shapes": ShapesSpec, "regression": Regress
 AnyData = Annotated[Union[tuple(Annotated[m, Tag(k)] for k, m in _DATA_MODELS.items())],
                     Discriminator(_kind("spirals", _DATA_MODELS))]
 
+
+def data_size(data) -> tuple[Optional[int], Optional[str]]:
+    """The size of a ``landscape.data`` section's training set where the scene gives it, and the key
+    that gives it: ``samples`` for generated data, ``train_samples`` for data sets on disk (at most
+    that: the set may be smaller); (None, None) for the user's own data."""
+    for key in ("samples", "train_samples"):
+        n = getattr(data, key, None)
+        if n is not None:
+            return n, key
+    return None, None

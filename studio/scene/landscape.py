@@ -7,7 +7,7 @@ from typing import Annotated, Literal, Optional, Union
 from pydantic import Field, WithJsonSchema, field_validator, model_validator
 
 from studio.scene.base import _Strict, doc
-from studio.scene.data import _DATA_MODELS, AnyData, DataSpec
+from studio.scene.data import _DATA_MODELS, AnyData, DataSpec, data_size
 from studio.scene.network import _MODEL_MODELS, AnyModel, LossSpec, ModelSpec
 from studio.scene.training import TrainSpec, WeightsSpec
 
@@ -412,3 +412,13 @@ class LandscapeSpec(_Strict):
             raise ValueError(f"descent names must be unique, {dup[0]!r} is used twice")
         return v
 
+
+def train_steps(landscape: LandscapeSpec) -> Optional[int]:
+    """The training run's length in steps.  With epochs it needs the training set's size: exact for
+    generated data (samples); for data sets on disk train_samples, which is exact unless the data
+    set is smaller (the compute stage checks again with the real size).  None with epochs on custom
+    data: its size is known only once the compute stage has called the data function."""
+    n = data_size(landscape.data)[0]
+    if n is None and landscape.train.epochs is not None:
+        return None
+    return landscape.train.total_steps(n or 1)

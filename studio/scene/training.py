@@ -1,15 +1,13 @@
 """``landscape.train`` (the studio's own training) and ``landscape.weights`` (the user's own
-weights instead), and the checks that need the run's length."""
+weights instead), and the checks that need the run's length (``train_run_problem``; the length
+itself needs the data section too: ``landscape.train_steps``)."""
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Annotated, Literal, Optional, Union
+from typing import Annotated, Literal, Optional, Union
 
 from pydantic import Field, ValidationInfo, WithJsonSchema, field_validator, model_validator
 
 from studio.scene.base import _Strict, doc
-
-if TYPE_CHECKING:
-    from studio.scene.landscape import LandscapeSpec
 
 
 class WeightsSpec(_Strict):
@@ -184,28 +182,6 @@ class TrainSpec(_Strict):
 MAX_SNAPSHOTS = 100_000
 #: longest training run in steps
 MAX_STEPS = 10_000_000
-
-
-def data_size(data) -> tuple[Optional[int], Optional[str]]:
-    """The size of a ``landscape.data`` section's training set where the scene gives it, and the key
-    that gives it: ``samples`` for generated data, ``train_samples`` for data sets on disk (at most
-    that: the set may be smaller); (None, None) for the user's own data."""
-    for key in ("samples", "train_samples"):
-        n = getattr(data, key, None)
-        if n is not None:
-            return n, key
-    return None, None
-
-
-def train_steps(landscape: "LandscapeSpec") -> int:
-    """The training run's length in steps.  With epochs it needs the training set's size: exact for
-    generated data (samples); for data sets on disk train_samples, which is exact unless the data
-    set is smaller (the compute stage checks again with the real size).  None with epochs on custom
-    data: its size is known only once the compute stage has called the data function."""
-    n = data_size(landscape.data)[0]
-    if n is None and landscape.train.epochs is not None:
-        return None
-    return landscape.train.total_steps(n or 1)
 
 
 def train_run_problem(train: dict, total: int) -> Optional[tuple[str, str]]:
