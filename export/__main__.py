@@ -52,6 +52,7 @@ from __future__ import annotations
 import argparse
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -63,7 +64,7 @@ from studio import cache, cli
 from studio.assets import ColormapError, colormap
 from studio.scale import (LossSample, height_map, loss_color_scale, loss_sample, plane_height, plane_z_scale,
                           top_quantile)
-from studio.scene import load_scene_or_report
+from studio.scene import load_scene
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -71,99 +72,122 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _export(argv: list[str]) -> int:
+    """The command line, read top to bottom: the format, the scene and its panel, the cache entry
+    (read, never computed), which grid, the film's scale, the files, and what was written."""
     args = cli.parse(parser(), argv)
-
-    # --- the format: --format, or --out's suffix; the csv takes no 3-D shaping
-    fmt = args.format
-    if args.out is not None:
-        suffix = Path(args.out).suffix.lower().lstrip(".")
-        if fmt is None:
-            if suffix not in FORMATS:
-                return refuse(f"--out {args.out}: give --format ({'|'.join(FORMATS)}) or an --out ending in "
-                              f"one of .{', .'.join(FORMATS)}")
-            fmt = suffix
-        elif suffix != fmt:
-            return refuse(f"--out {args.out}: a {fmt} file's name ends in .{fmt}")
-    if fmt is None:
-        return refuse(f"--format is required ({'|'.join(FORMATS)})")
-    if fmt == "csv":
-        given = [o for o, v in (("--mesh/--points", args.points), ("--z-scale", args.z_scale),
-                                ("--height", args.height)) if v is not None]
-        if given:
-            return refuse(f"{', '.join(given)}: shape{'s' if len(given) == 1 else ''} the 3-D formats (ply, obj, "
-                          f"vtp); the csv holds the plain loss on the grid")
-
-    # --- the scene, its panel, and its cache entry (read, never computed)
-    scene = load_scene_or_report(args.scene, args.set)
-    if scene is None:
-        return 2
-    panels = scene.panels()
-    stem = scene.name
-    if panels:                            # a comparison: each panel is its own cache entry
-        if args.panel is None or args.panel > len(panels):
-            return refuse(f"{args.scene} compares {len(panels)} landscapes: choose one with --panel 1 to "
-                          f"{len(panels)}")
-        scene = panels[args.panel - 1][1]
-        stem = f"{stem}_panel{args.panel}"
-    elif args.panel is not None:
-        return refuse(f"--panel: {args.scene} has no compare: section (one landscape)")
-    try:
-        ls = cache.read(Path(args.cache_dir), scene.cache_key(), args.scene, descents=scene.landscape.descents)
-    except cache.CacheError as e:
-        return refuse(str(e), code=3)
+    fmt = _format(args)
+    scene, stem = _panel(args, load_scene(args.scene, args.set))
+    ls = cache.read(Path(args.cache_dir), scene.cache_key(), args.scene, descents=scene.landscape.descents)
     look = scene.render.look
     try:
         lut = colormap(look.colormap)
     except ColormapError as e:
-        return refuse(f"{args.scene}: render.look.colormap: {e}")
-
-    # --- which grid: the still grid, grid K of a landscape over training, or all of them
-    grid = None
-    if args.sequence or args.grid is not None:
-        flag = "--sequence" if args.sequence else f"--grid {args.grid}"
-        if ls.sequence is None:
-            return refuse(f"{flag}: the cache entry for {args.scene} holds no landscape over training (the scene "
-                          f"has no landscape.sequence); leave out {flag.split()[0]} to export its grid")
-        if args.grid is not None:
-            try:
-                grid = resolve_grid(ls, args.grid)
-            except ExportError:
-                n = len(ls.sequence.step)
-                return refuse(f"--grid {args.grid}: {args.scene}'s landscape over training has {n} grids: give 0 "
-                              f"to {n - 1}, or -{n} to -1 counting from the end")
-            stem = f"{stem}_grid{grid}"
+        raise ExportError(f"{args.scene}: render.look.colormap: {e}") from None
+    grid, stem = _grid(args, ls, stem)
     out = Path(args.out) if args.out else Path("out") / f"{stem}.{fmt}"
-
-    # --- the film's scale for the losses written: colours, and the height unless --z-scale sets it
-    height_mode = args.height or "linear"
-    colors, z_scale = None, 1.0           # the csv holds the plain loss
-    if fmt != "csv":
-        shown = (loss_sample(ls) if args.sequence else
-                 LossSample.of(ls.sequence.loss[grid] if grid is not None else ls.loss))
-        quantile = top_quantile(look.height, look.clip_quantile)
-        colors = loss_color_scale(shown, quantile)
-        width = float(ls.alpha[-1] - ls.alpha[0])
-        heights = height_map(shown, height_mode, look.exaggeration, quantile)
-        z_scale = args.z_scale if args.z_scale is not None else plane_z_scale(heights, width)
-
-    # --- write
+    scale = _scale(args, ls, look, fmt, grid)
     info = {"scene": Path(args.scene).name, "cache key": ls.key, "x": "alpha", "y": "beta",
             "colormap": Path(look.colormap).name}
-    shape = dict(stride=args.stride, mesh=not args.points, height_mode=height_mode, z_scale=z_scale, lut=lut,
-                 info=info, colors=colors)
+    shape = dict(stride=args.stride, mesh=not args.points, height_mode=scale.height_mode, z_scale=scale.z_scale,
+                 lut=lut, info=info, colors=scale.colors)
     t0 = time.perf_counter()
     try:
         if args.sequence:
             files = export_sequence(ls, out, fmt, **shape)
         else:
             files = export(ls, out, fmt, grid=grid, **shape)
-    except ExportError as e:
-        return refuse(str(e))
     except OSError as e:
-        return refuse(f"cannot write {out}: {e.strerror or e}")
-    dt = time.perf_counter() - t0
+        raise ExportError(f"cannot write {out}: {e.strerror or e}") from None
+    _summary(args, ls, look, fmt, grid, scale, files, time.perf_counter() - t0)
+    return 0
 
-    # --- what was written, and its scale
+
+def _format(args) -> str:
+    """The format: --format, or --out's suffix; the csv takes no 3-D shaping."""
+    fmt = args.format
+    if args.out is not None:
+        suffix = Path(args.out).suffix.lower().lstrip(".")
+        if fmt is None:
+            if suffix not in FORMATS:
+                raise ExportError(f"--out {args.out}: give --format ({'|'.join(FORMATS)}) or an --out ending in "
+                                  f"one of .{', .'.join(FORMATS)}")
+            fmt = suffix
+        elif suffix != fmt:
+            raise ExportError(f"--out {args.out}: a {fmt} file's name ends in .{fmt}")
+    if fmt is None:
+        raise ExportError(f"--format is required ({'|'.join(FORMATS)})")
+    if fmt == "csv":
+        given = [o for o, v in (("--mesh/--points", args.points), ("--z-scale", args.z_scale),
+                                ("--height", args.height)) if v is not None]
+        if given:
+            raise ExportError(f"{', '.join(given)}: shape{'s' if len(given) == 1 else ''} the 3-D formats (ply, "
+                              f"obj, vtp); the csv holds the plain loss on the grid")
+    return fmt
+
+
+def _panel(args, scene) -> tuple:
+    """The scene whose landscape is exported (a comparison's panel: each is its own cache entry) and
+    the files' stem."""
+    panels = scene.panels()
+    if panels:
+        if args.panel is None or args.panel > len(panels):
+            raise ExportError(f"{args.scene} compares {len(panels)} landscapes: choose one with --panel 1 to "
+                              f"{len(panels)}")
+        return panels[args.panel - 1][1], f"{scene.name}_panel{args.panel}"
+    if args.panel is not None:
+        raise ExportError(f"--panel: {args.scene} has no compare: section (one landscape)")
+    return scene, scene.name
+
+
+def _grid(args, ls, stem: str) -> tuple[int | None, str]:
+    """Which grid: the still grid (None), grid K of a landscape over training, or all of them
+    (--sequence, also None); and the stem, with ``_gridK`` for one grid of a sequence."""
+    if not (args.sequence or args.grid is not None):
+        return None, stem
+    flag = "--sequence" if args.sequence else f"--grid {args.grid}"
+    if ls.sequence is None:
+        raise ExportError(f"{flag}: the cache entry for {args.scene} holds no landscape over training (the scene "
+                          f"has no landscape.sequence); leave out {flag.split()[0]} to export its grid")
+    if args.grid is None:
+        return None, stem
+    try:
+        grid = resolve_grid(ls, args.grid)
+    except ExportError:
+        n = len(ls.sequence.step)
+        raise ExportError(f"--grid {args.grid}: {args.scene}'s landscape over training has {n} grids: give 0 "
+                          f"to {n - 1}, or -{n} to -1 counting from the end") from None
+    return grid, f"{stem}_grid{grid}"
+
+
+@dataclass(frozen=True)
+class Scale:
+    """The film's scale for the losses written: ``colors`` and the height (``z_scale``, unless
+    --z-scale sets it); the csv holds the plain loss (no colours, z-scale 1).  ``shown``,
+    ``quantile`` and ``width`` are what the summary reports the scale from."""
+    height_mode: str
+    colors: object = None
+    z_scale: float = 1.0
+    shown: LossSample | None = None
+    quantile: float | None = None
+    width: float | None = None
+
+
+def _scale(args, ls, look, fmt: str, grid: int | None) -> Scale:
+    height_mode = args.height or "linear"
+    if fmt == "csv":
+        return Scale(height_mode)
+    shown = (loss_sample(ls) if args.sequence else
+             LossSample.of(ls.sequence.loss[grid] if grid is not None else ls.loss))
+    quantile = top_quantile(look.height, look.clip_quantile)
+    colors = loss_color_scale(shown, quantile)
+    width = float(ls.alpha[-1] - ls.alpha[0])
+    heights = height_map(shown, height_mode, look.exaggeration, quantile)
+    z_scale = args.z_scale if args.z_scale is not None else plane_z_scale(heights, width)
+    return Scale(height_mode, colors, z_scale, shown, quantile, width)
+
+
+def _summary(args, ls, look, fmt: str, grid: int | None, scale: Scale, files: list[Path], dt: float) -> None:
+    """What was written, and its scale."""
     if args.sequence:
         n = len(ls.sequence.step)
         frames, rest = files[:n], files[n:]
@@ -174,21 +198,21 @@ def _export(argv: list[str]) -> int:
         sizes = ", ".join(f"{f} ({human(f.stat().st_size)})" for f in files)
     report(f"wrote {sizes} in {dt:.1f} s")
     if fmt != "csv":
+        formula = z_formula(scale.height_mode, scale.z_scale)
         if args.z_scale is not None:
-            report(f"height scale: z = {z_formula(height_mode, z_scale)} (--z-scale)")
+            report(f"height scale: z = {formula} (--z-scale)")
         else:
-            report(f"height scale: z = {z_formula(height_mode, z_scale)}, the film's proportions "
-                   f"(render.look.exaggeration {look.exaggeration:g}): from the lowest loss to the {quantile:g} "
-                   f"quantile, z rises {look.exaggeration:g} x the plane's width of {width:.4g}; --z-scale S sets "
-                   f"another")
-        z = plane_height(np.array([shown.lowest, shown.highest]), height_mode, z_scale)
+            report(f"height scale: z = {formula}, the film's proportions "
+                   f"(render.look.exaggeration {look.exaggeration:g}): from the lowest loss to the "
+                   f"{scale.quantile:g} quantile, z rises {look.exaggeration:g} x the plane's width of "
+                   f"{scale.width:.4g}; --z-scale S sets another")
+        z = plane_height(np.array([scale.shown.lowest, scale.shown.highest]), scale.height_mode, scale.z_scale)
         zlo, zhi = (float(np.nanmin(z)), float(np.nanmax(z))) if np.isfinite(z).any() else (0.0, 0.0)
         report(f"x (alpha) {ls.alpha[0]:.4g} .. {ls.alpha[-1]:.4g}, y (beta) {ls.beta[0]:.4g} .. "
                f"{ls.beta[-1]:.4g}, {'z over all grids' if args.sequence else 'z'} {zlo:.4g} .. {zhi:.4g}")
     if ls.sequence is not None and not args.sequence and grid is None:
         report(f"this entry also holds a landscape over training ({len(ls.sequence.step)} grids): "
                f"--sequence exports every grid, --grid K one of them")
-    return 0
 
 
 # --------------------------------------------------------------------------- the command line
@@ -243,12 +267,6 @@ def z_scale_value(text: str) -> float:
     if not np.isfinite(v) or v == 0:
         raise argparse.ArgumentTypeError(f"a finite, non-zero number, got {text!r}")
     return v
-
-
-def refuse(message: str, code: int = 2) -> int:
-    """One ``error:`` line; the exit status."""
-    print(f"error: {message}", file=sys.stderr)
-    return code
 
 
 def report(line: str) -> None:

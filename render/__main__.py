@@ -29,8 +29,9 @@ import re
 import sys
 from pathlib import Path
 
+from render.options import Options
 from studio import cache, cli
-from studio.scene import FILM_FORMATS, SIZE_PRESETS, frames_path, load_scene_or_report, transparency_error
+from studio.scene import FILM_FORMATS, SIZE_PRESETS, frames_path, load_scene, transparency_error
 
 
 #: largest film frame and largest still (a 32768 x 32768 still is 3 GB of pixels)
@@ -56,6 +57,44 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _render(argv: list[str]) -> int:
+    """The command line, read top to bottom: the scene, the film's options, the cache entries, then
+    what was asked for (a report, the viewer, a storyboard, a still or the film)."""
+    args = cli.parse(parser(), argv)
+    scene = load_scene(args.scene, args.set)
+    if args.view:                                   # no window here: say so before reading anything
+        from render.viewer import require_display
+        require_display(args.scene)
+    opts, fmt = _options(args, scene)
+    ls, panels, notes, sweep = _entries(args, scene)
+    if args.report:
+        return _report(args, scene, ls, panels)
+    from render.look import LookError
+    if args.view:
+        if panels:
+            raise cli.UserError(f"{args.scene}: --view shows one landscape; a comparison (compare:) is not supported")
+        from render.viewer import view
+        return view(scene, ls, opts, args.scene, screenshot=args.out, fit=args.size is None)
+    try:
+        if args.storyboard is not None:
+            return _write_storyboard(args, scene, ls, panels, notes, opts)
+        if args.still is not None:
+            return _write_still(args, scene, ls, panels, notes, opts)
+        out = _film_path(args, scene, fmt)
+        stats = _write_film(args, scene, ls, panels, notes, opts, fmt, out)
+    except LookError as e:                # found only when the look is built: say which scene
+        raise LookError(f"{args.scene}: {e}") from None
+    except OSError as e:                  # where the output goes: a folder that cannot be made, a full disk
+        raise cli.UserError(f"cannot write {e.filename or 'the output'}: {e.strerror or e}") from None
+    print(f"[render] wrote {out}: {stats['frames']} frames {opts.width}x{opts.height} at {opts.fps} fps in "
+          f"{stats['seconds']:.1f} s ({stats['fps']:.2f} frames/s)", file=sys.stderr)
+    if sweep is not None:
+        from render.sweep import write_outputs
+        files = write_outputs(scene, sweep, out.with_suffix("") if fmt in FILM_FORMATS else out)
+        print(f"[render] wrote {', '.join(str(f) for f in files)}", file=sys.stderr)
+    return 0
+
+
+def parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(prog="python -m render", description=__doc__.split("\n")[0])
     cli.add_scene_arguments(ap)
     ap.add_argument("--out", default=None,
@@ -81,98 +120,86 @@ def _render(argv: list[str]) -> int:
     ap.add_argument("--view", action="store_true",
                     help="open a window to find shots by eye (render/viewer.py; --out: where its screenshot key writes)")
     ap.add_argument("--quiet", action="store_true")
-    args = cli.parse(ap, argv)
-    scene = load_scene_or_report(args.scene, args.set)
-    if scene is None:
-        return 2
-    if args.view:                                   # no window here: say so before reading anything
-        from render.viewer import require_display
-        require_display(args.scene)
+    return ap
+
+
+def _options(args, scene) -> tuple[Options, str]:
+    """The film's options (the scene's render: section, as the command line changes it) and its format."""
     r = scene.render
     w, h = args.size or tuple(r.size)
     if args.still is None and max(w, h) > MAX_FILM:
-        print(f"error: --size: a film's frames are at most {MAX_FILM} pixels on a side (stills: {MAX_STILL}), "
-              f"got {w}x{h}", file=sys.stderr)
-        return 2
+        raise cli.UserError(f"--size: a film's frames are at most {MAX_FILM} pixels on a side (stills: "
+                            f"{MAX_STILL}), got {w}x{h}")
     fps = args.fps or r.fps
     duration = args.duration or r.duration
     fmt = args.format or scene.output.format
     problem = transparency_error(args.scene, scene, fmt, args.set) if args.still is None else None
     if problem:
-        print(f"error: {problem}", file=sys.stderr)
-        return 2
+        raise cli.UserError(problem)
     stride, supersample = 1, None
     if args.preview:
         w, h = max(16, (w // 3) // 2 * 2), max(16, (h // 3) // 2 * 2)
         fps, stride, supersample = min(fps, 15), 2, 1
     if args.fps is not None and args.fps < 1:
-        print("error: --fps must be at least 1", file=sys.stderr)
-        return 2
-    # the grid entry, plus the scene's in-plane descents (each must have been computed); or the entries
-    # of a comparison's or a sweep's panels, as (caption, scene, landscape), with a sweep's figures
-    ls = notes = sweep = None
+        raise cli.UserError("--fps must be at least 1")
+    return Options(w, h, fps, duration, stride, supersample=supersample, clean=args.clean), fmt
+
+
+def _entries(args, scene) -> tuple:
+    """``(ls, panels, notes, sweep)``: the grid entry, with the scene's in-plane descents (each must
+    have been computed); or the entries of a comparison's or a sweep's panels, as (caption, scene,
+    landscape), with a sweep's figures lines and its SweepPanels."""
     if scene.sweep is not None:
         panels, notes, sweep = _sweep_panels(args, scene)
-    elif scene.compare is not None:
-        panels = _compare_panels(args, scene)
-    else:
-        panels = []
-        ls = cache.read(Path(args.cache_dir), scene.cache_key(), args.scene, descents=scene.landscape.descents)
-    if args.report:
-        return _report(args, scene, ls, panels)
-    from render.film import Options, render_film, render_still
-    from render.look import LookError
-    opts = Options(w, h, fps, duration, stride, supersample=supersample, clean=args.clean)
-    if args.view:
-        if panels:
-            raise cli.UserError(f"{args.scene}: --view shows one landscape; a comparison (compare:) is not supported")
-        from render.viewer import view
-        return view(scene, ls, opts, args.scene, screenshot=args.out, fit=args.size is None)
-    try:
-        if args.storyboard is not None:
-            out = Path(args.out) if args.out else scene.output_path().with_name(f"{scene.name}_storyboard.png")
-            _storyboard(scene, ls, panels, notes, out, opts, args.storyboard)
-            print(f"[render] wrote {out} ({args.storyboard} stills of {w}x{h})", file=sys.stderr)
-            return 0
-        if args.still is not None:
-            out = Path(args.out) if args.out else scene.output_path().with_suffix(f".{args.still:g}s.png")
-            if panels:
-                from render.compare import render_compare_still
-                render_compare_still(scene, panels, out, opts, args.still, notes)
-            else:
-                render_still(scene, ls, out, opts, args.still)
-            print(f"[render] wrote {out} ({w}x{h}, t={args.still:g} s)", file=sys.stderr)
-            return 0
-        out = Path(args.out) if args.out else scene.output_path()
-        if not args.out and fmt != scene.output.format:      # --format changed it: the scene's path, adapted
-            out = frames_path(out, fmt)
-        if fmt in FILM_FORMATS and out.suffix.lower() != FILM_FORMATS[fmt]:
-            print(f"error: --out: a {fmt} film's path ends in {FILM_FORMATS[fmt]} (--format picks mp4, mov, webm, "
-                  f"gif, or png for a directory of frames), got {out}", file=sys.stderr)
-            return 2
-        if fmt == "png" and out.suffix.lower() in (*FILM_FORMATS.values(), ".png"):
-            print(f"error: --out: PNG frames go into a directory; give a directory path, got {out}", file=sys.stderr)
-            return 2
-        if args.preview and not args.out:
-            out = out.with_name(f"{out.stem}.preview{out.suffix}" if fmt in FILM_FORMATS else f"{out.name}.preview")
-        if panels:
-            from render.compare import render_compare_film
-            stats = render_compare_film(scene, panels, out, opts, scene.output.crf, scene.output.preset,
-                                        progress=not args.quiet, max_frames=args.frames, fmt=fmt, notes=notes)
-        else:
-            stats = render_film(scene, ls, out, opts, scene.output.crf, scene.output.preset,
-                                progress=not args.quiet, max_frames=args.frames, fmt=fmt)
-    except LookError as e:                # found only when the look is built: say which scene
-        raise LookError(f"{args.scene}: {e}") from None
-    except OSError as e:                  # where the output goes: a folder that cannot be made, a full disk
-        raise cli.UserError(f"cannot write {e.filename or 'the output'}: {e.strerror or e}") from None
-    print(f"[render] wrote {out}: {stats['frames']} frames {w}x{h} at {fps} fps in {stats['seconds']:.1f} s "
-          f"({stats['fps']:.2f} frames/s)", file=sys.stderr)
-    if sweep is not None:
-        from render.sweep import write_outputs
-        files = write_outputs(scene, sweep, out.with_suffix("") if fmt in FILM_FORMATS else out)
-        print(f"[render] wrote {', '.join(str(f) for f in files)}", file=sys.stderr)
+        return None, panels, notes, sweep
+    if scene.compare is not None:
+        return None, _compare_panels(args, scene), None, None
+    ls = cache.read(Path(args.cache_dir), scene.cache_key(), args.scene, descents=scene.landscape.descents)
+    return ls, [], None, None
+
+
+def _write_storyboard(args, scene, ls, panels, notes, opts: Options) -> int:
+    out = Path(args.out) if args.out else scene.output_path().with_name(f"{scene.name}_storyboard.png")
+    _storyboard(scene, ls, panels, notes, out, opts, args.storyboard)
+    print(f"[render] wrote {out} ({args.storyboard} stills of {opts.width}x{opts.height})", file=sys.stderr)
     return 0
+
+
+def _write_still(args, scene, ls, panels, notes, opts: Options) -> int:
+    out = Path(args.out) if args.out else scene.output_path().with_suffix(f".{args.still:g}s.png")
+    if panels:
+        from render.compare import render_compare_still
+        render_compare_still(scene, panels, out, opts, args.still, notes)
+    else:
+        from render.film import render_still
+        render_still(scene, ls, out, opts, args.still)
+    print(f"[render] wrote {out} ({opts.width}x{opts.height}, t={args.still:g} s)", file=sys.stderr)
+    return 0
+
+
+def _film_path(args, scene, fmt: str) -> Path:
+    """Where the film goes: --out, or the scene's output path (adapted to --format, and to --preview)."""
+    out = Path(args.out) if args.out else scene.output_path()
+    if not args.out and fmt != scene.output.format:      # --format changed it: the scene's path, adapted
+        out = frames_path(out, fmt)
+    if fmt in FILM_FORMATS and out.suffix.lower() != FILM_FORMATS[fmt]:
+        raise cli.UserError(f"--out: a {fmt} film's path ends in {FILM_FORMATS[fmt]} (--format picks mp4, mov, "
+                            f"webm, gif, or png for a directory of frames), got {out}")
+    if fmt == "png" and out.suffix.lower() in (*FILM_FORMATS.values(), ".png"):
+        raise cli.UserError(f"--out: PNG frames go into a directory; give a directory path, got {out}")
+    if args.preview and not args.out:
+        out = out.with_name(f"{out.stem}.preview{out.suffix}" if fmt in FILM_FORMATS else f"{out.name}.preview")
+    return out
+
+
+def _write_film(args, scene, ls, panels, notes, opts: Options, fmt: str, out: Path) -> dict:
+    if panels:
+        from render.compare import render_compare_film
+        return render_compare_film(scene, panels, out, opts, scene.output.crf, scene.output.preset,
+                                   progress=not args.quiet, max_frames=args.frames, fmt=fmt, notes=notes)
+    from render.film import render_film
+    return render_film(scene, ls, out, opts, scene.output.crf, scene.output.preset,
+                       progress=not args.quiet, max_frames=args.frames, fmt=fmt)
 
 
 def _compare_panels(args, scene) -> list:
@@ -225,9 +252,8 @@ def _report(args, scene, ls, panels) -> int:
     for i, (caption, sc, entry) in enumerate(todo):
         stored = cache.read_figures(Path(args.cache_dir), entry.key)
         if stored is None:
-            print(f"error: {args.scene}: the landscape {entry.key} has no figures yet; run `python -m compute "
-                  f"describe {args.scene}` to measure them", file=sys.stderr)
-            return 3
+            raise cache.CacheError(f"{args.scene}: the landscape {entry.key} has no figures yet; run `python -m "
+                                   f"compute describe {args.scene}` to measure them")
         suffix = f"_report{i + 1 if len(todo) > 1 else ''}.png"
         out = Path(args.out) if args.out and len(todo) == 1 else sc.output_path().with_name(f"{scene.name}{suffix}")
         title = " · ".join(t for t in (scene.title, caption) if t) or scene.name
