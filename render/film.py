@@ -26,7 +26,7 @@ from pathlib import Path
 import numpy as np
 
 from studio.cache import Landscape
-from studio.scene import CameraKey, FollowShot, PathStyle, Scene
+from studio.scene import FollowShot, PathStyle, Scene
 from studio.scene.landscape import MINIMA_PATHS
 from render import camera as cam
 from render import overlay

@@ -27,7 +27,10 @@ import time
 from pathlib import Path
 
 import numpy as np
+from vispy import app, gloo
+from vispy.util import keys as vkeys
 
+from render import gl as rgl
 from studio.cli import UserError
 
 KEYS = """\
@@ -201,227 +204,232 @@ def fit_size(w: int, h: int, fit: tuple[int, int] = FIT) -> tuple[int, int]:
     return max(16, int(w * k) // 2 * 2), max(16, int(h * k) // 2 * 2)
 
 
-def make_viewer(film, scene_path: str, screenshot: Path | None, stream=None):
-    """The viewer window for ``film`` (a Film: its camera is taken over).  ``screenshot``: where
-    ``c`` writes (None: out/<name>_view_<t>s.png)."""
-    import glfw
-    from vispy import app, gloo
-    from vispy.util import keys as vkeys
-    from render import gl as rgl
+class Viewer(app.Canvas):
+    """The viewer's window on ``film`` (a Film: its camera is taken over, ``_HeldCamera``).
+    ``application``: the glfw vispy Application it runs in; ``egl``: the film's context's releaser;
+    ``screenshot``: where ``c`` writes (None: out/<name>_view_<t>s.png); ``stream``: where ``k``
+    prints keyframe lines."""
 
+    def __init__(self, application, film, egl: _EGL, screenshot: Path | None, stream):
+        self.film = film
+        self.opts = o = film.opts
+        self.egl = egl
+        self.screenshot = screenshot
+        self.stream = stream
+        self.camera = _HeldCamera(film.camera)
+        film.camera = self.camera
+        self.overlays = film.overlays
+        self.t = 0.0
+        self.frame_dt = 1.0 / max(o.fps, 1)
+        self.dirty = True
+        self.playing = False
+        self.play_from = (0.0, 0.0)          # (film time, wall time) when play started
+        self.pending_shots: list[Path] = []
+        self.drag = None                     # (x, y, button, shift) of the last drag event
+        self.pointer = None                  # the last motion event's (x, y)
+        self.error: Exception | None = None  # what drawing a frame raised (the viewer then closes)
+        self.img = None
+        self.first = True
+        super().__init__(app=application, size=(o.width, o.height), resizable=False,
+                         title=self._caption(), keys=None, show=False)
+        self.quad = rgl.program("quad")
+        self.quad["a_pos"] = np.array([[-1, -1], [1, -1], [-1, 1], [1, 1]], np.float32)
+        self.quad["a_uv"] = np.array([[0, 1], [1, 1], [0, 0], [1, 0]], np.float32)
+        self.tex = None
+        self.timer = app.Timer(self.frame_dt, connect=self._tick, app=application, start=False)
+        self.show()
+
+    # -------------------------------------------------------------- state
+    def state(self) -> dict:
+        """The camera's state at t before the ground guard (what a keyframe would say)."""
+        return _state(self.camera.held) if self.camera.held is not None else self.camera.raw(self.t)
+
+    def _caption(self) -> str:
+        mode = "playing" if getattr(self, "playing", False) else (
+            "free camera" if getattr(self, "camera", None) is not None and self.camera.held is not None
+            else "scene camera")
+        return (f"landscape viewer: {self.film.scene.name} - t {getattr(self, 't', 0.0):.2f} / "
+                f"{self.opts.duration:g} s - {mode}")
+
+    def _set_t(self, t: float) -> None:
+        self.t = float(np.clip(t, 0.0, self.opts.duration))
+        self._changed()
+
+    def _hold(self, s: dict) -> None:
+        self.camera.held = _state(s)
+        if self.playing:
+            self._stop()
+        self._changed()
+
+    def _changed(self) -> None:
+        self.dirty = True
+        self.update()
+
+    # -------------------------------------------------------------- drawing
+    @contextlib.contextmanager
+    def _offscreen(self):
+        """The film's EGL context current (the window's released), and back."""
+        import glfw
+        glfw.make_context_current(None)
+        rgl.context()
+        try:
+            yield
+        finally:
+            self.egl.release()
+            self.set_current()
+
+    def on_draw(self, event):
+        if self.error is not None:
+            return
+        if self.dirty or self.img is None:
+            try:
+                with self._offscreen():
+                    img = self.film.frame(self.t)
+            except Exception as e:  # noqa: BLE001 - ends the viewer; view() raises it after the loop
+                self.error = e
+                self.close()
+                return
+            if img.shape[2] == 4:             # a transparent film, shown over black
+                img = (img[..., :3].astype(np.uint16) * img[..., 3:4] // 255).astype(np.uint8)
+            self.img = np.ascontiguousarray(img)
+            self.dirty = False
+            if self.tex is None or self.tex.shape[:2] != self.img.shape[:2]:
+                self.tex = gloo.Texture2D(self.img, interpolation="nearest")
+                self.quad["u_tex"] = self.tex
+            else:
+                self.tex.set_data(self.img)
+            self.title = self._caption()
+        pw, ph = self.physical_size
+        ih, iw = self.img.shape[:2]
+        k = min(pw / iw, ph / ih)
+        vw, vh = int(round(iw * k)), int(round(ih * k))
+        gloo.set_viewport(0, 0, pw, ph)
+        gloo.set_clear_color((0, 0, 0, 1))
+        gloo.clear(color=True)
+        gloo.set_viewport((pw - vw) // 2, (ph - vh) // 2, vw, vh)
+        gloo.set_state(depth_test=False, blend=False)
+        self.quad.draw("triangle_strip")
+        if self.pending_shots:
+            shot = gloo.read_pixels((0, 0, pw, ph), alpha=False)
+            from render.writer import write_image
+            for p in self.pending_shots:
+                write_image(p, np.ascontiguousarray(shot))
+                print(f"[view] wrote {p} ({pw}x{ph}, t={self.t:g} s)", file=sys.stderr, flush=True)
+            self.pending_shots = []
+        if self.first:
+            self.first = False
+            print("[view] ready", file=sys.stderr, flush=True)
+
+    # -------------------------------------------------------------- playing
+    def _play(self) -> None:
+        if self.t >= self.opts.duration - 1e-9:
+            self.t = 0.0
+        self.camera.held = None
+        self.playing = True
+        self.play_from = (self.t, time.perf_counter())
+        self.timer.start()
+        self._changed()
+
+    def _stop(self) -> None:
+        self.playing = False
+        self.timer.stop()
+        self._changed()
+
+    def _tick(self, event) -> None:
+        t0, w0 = self.play_from
+        t = t0 + (time.perf_counter() - w0)
+        t = round(t * self.opts.fps) / self.opts.fps    # on the film's frames
+        if t >= self.opts.duration:
+            self.t = float(self.opts.duration)
+            self._stop()
+            return
+        if t != self.t:
+            self.t = t
+            self._changed()
+
+    # -------------------------------------------------------------- input
+    def on_key_press(self, event):
+        name = event.key.name if event.key is not None else ""
+        text = event.text or ""
+        k = text if text and text.isprintable() and text != " " else name
+        k = {" ": "Space"}.get(k, k)
+        if k in ("Left", "Right"):
+            self._set_t(self.t + (0.5 if k == "Right" else -0.5))
+        elif k in ("[", "]"):
+            self._set_t(self.t + (self.frame_dt if k == "]" else -self.frame_dt))
+        elif k == "Home":
+            self._set_t(0.0)
+        elif k == "End":
+            self._set_t(self.opts.duration)
+        elif k in ("Space", "p", "P"):
+            self._stop() if self.playing else self._play()
+        elif k in ("r", "R"):
+            self.camera.held = None
+            self._changed()
+        elif k in ("Up", "Down"):
+            self._hold(orbit(self.state(), 0, 5.0 / ORBIT_DEG_PER_PX * (1 if k == "Up" else -1)))
+        elif k in ("+", "=", "-", "_"):
+            self._hold(dolly(self.state(), 1 if k in ("+", "=") else -1))
+        elif k in (",", "."):
+            self._hold(zoom(self.state(), 1 if k == "," else -1))
+        elif k in ("o", "O"):
+            self.film.overlays = _NoOverlays() if self.film.overlays is self.overlays else self.overlays
+            self._changed()
+        elif k in ("k", "K"):
+            print(keyframe_line(self.t, self.state()), file=self.stream, flush=True)
+        elif k in ("c", "C"):
+            self.pending_shots.append(self.screenshot or
+                                      self.film.scene.output_path().with_name(f"{self.film.scene.name}_view_{self.t:.2f}s.png"))
+            self.update()
+        elif k in ("h", "H"):
+            print(KEYS, file=sys.stderr, flush=True)
+        elif k in ("q", "Q", "Escape"):
+            self.close()
+
+    def on_mouse_press(self, event):
+        # from the last motion event's position: GLFW gives a press the pointer's position when
+        # the press is handled, which lags behind when events queue up
+        x, y = self.pointer if self.pointer is not None else event.pos
+        self.drag = (x, y, event.button, vkeys.SHIFT in event.modifiers)
+
+    def on_mouse_release(self, event):
+        self.drag = None
+
+    def on_mouse_move(self, event):
+        x, y = self.pointer = tuple(event.pos)
+        if self.drag is None:
+            return
+        x0, y0, button, shift = self.drag
+        self.drag = (x, y, button, shift)
+        dx, dy = x - x0, y - y0
+        if not (dx or dy):
+            return
+        if button == 1 and not shift:
+            self._hold(orbit(self.state(), dx, dy))
+        else:
+            self._hold(pan(self.state(), dx, dy, self.size[1]))
+
+    def on_mouse_wheel(self, event):
+        steps = float(event.delta[1])
+        if not steps:
+            return
+        if vkeys.SHIFT in event.modifiers:
+            self._hold(zoom(self.state(), steps))
+        else:
+            self._hold(dolly(self.state(), steps))
+
+    def on_close(self, event):
+        self.timer.stop()
+
+
+def make_viewer(film, scene_path: str, screenshot: Path | None, stream=None):
+    """The viewer window for ``film`` (a Film: its camera is taken over) and the application it runs
+    in.  ``screenshot``: where ``c`` writes (None: out/<name>_view_<t>s.png)."""
+    import glfw  # noqa: F401 - the window's library: its absence is the caller's one-line error
     egl = _EGL()
     egl.release()
     application = app.Application("glfw")
-    o = film.opts
-    out = stream or sys.stdout
-
-    class Viewer(app.Canvas):
-        def __init__(self):
-            self.film = film
-            self.camera = _HeldCamera(film.camera)
-            film.camera = self.camera
-            self.overlays = film.overlays
-            self.t = 0.0
-            self.frame_dt = 1.0 / max(o.fps, 1)
-            self.dirty = True
-            self.playing = False
-            self.play_from = (0.0, 0.0)          # (film time, wall time) when play started
-            self.pending_shots: list[Path] = []
-            self.drag = None                     # (x, y, button, shift) of the last drag event
-            self.pointer = None                  # the last motion event's (x, y)
-            self.error: Exception | None = None  # what drawing a frame raised (the viewer then closes)
-            self.img = None
-            self.first = True
-            super().__init__(app=application, size=(o.width, o.height), resizable=False,
-                             title=self._caption(), keys=None, show=False)
-            self.quad = rgl.program("quad")
-            self.quad["a_pos"] = np.array([[-1, -1], [1, -1], [-1, 1], [1, 1]], np.float32)
-            self.quad["a_uv"] = np.array([[0, 1], [1, 1], [0, 0], [1, 0]], np.float32)
-            self.tex = None
-            self.timer = app.Timer(self.frame_dt, connect=self._tick, app=application, start=False)
-            self.show()
-
-        # -------------------------------------------------------------- state
-        def state(self) -> dict:
-            """The camera's state at t before the ground guard (what a keyframe would say)."""
-            return _state(self.camera.held) if self.camera.held is not None else self.camera.raw(self.t)
-
-        def _caption(self) -> str:
-            mode = "playing" if getattr(self, "playing", False) else (
-                "free camera" if getattr(self, "camera", None) is not None and self.camera.held is not None
-                else "scene camera")
-            return f"landscape viewer: {film.scene.name} - t {getattr(self, 't', 0.0):.2f} / {o.duration:g} s - {mode}"
-
-        def _set_t(self, t: float) -> None:
-            self.t = float(np.clip(t, 0.0, o.duration))
-            self._changed()
-
-        def _hold(self, s: dict) -> None:
-            self.camera.held = _state(s)
-            if self.playing:
-                self._stop()
-            self._changed()
-
-        def _changed(self) -> None:
-            self.dirty = True
-            self.update()
-
-        # -------------------------------------------------------------- drawing
-        @contextlib.contextmanager
-        def _offscreen(self):
-            """The film's EGL context current (the window's released), and back."""
-            glfw.make_context_current(None)
-            rgl.context()
-            try:
-                yield
-            finally:
-                egl.release()
-                self.set_current()
-
-        def on_draw(self, event):
-            if self.error is not None:
-                return
-            if self.dirty or self.img is None:
-                try:
-                    with self._offscreen():
-                        img = film.frame(self.t)
-                except Exception as e:  # noqa: BLE001 - ends the viewer; view() raises it after the loop
-                    self.error = e
-                    self.close()
-                    return
-                if img.shape[2] == 4:             # a transparent film, shown over black
-                    img = (img[..., :3].astype(np.uint16) * img[..., 3:4] // 255).astype(np.uint8)
-                self.img = np.ascontiguousarray(img)
-                self.dirty = False
-                if self.tex is None or self.tex.shape[:2] != self.img.shape[:2]:
-                    self.tex = gloo.Texture2D(self.img, interpolation="nearest")
-                    self.quad["u_tex"] = self.tex
-                else:
-                    self.tex.set_data(self.img)
-                self.title = self._caption()
-            pw, ph = self.physical_size
-            ih, iw = self.img.shape[:2]
-            k = min(pw / iw, ph / ih)
-            vw, vh = int(round(iw * k)), int(round(ih * k))
-            gloo.set_viewport(0, 0, pw, ph)
-            gloo.set_clear_color((0, 0, 0, 1))
-            gloo.clear(color=True)
-            gloo.set_viewport((pw - vw) // 2, (ph - vh) // 2, vw, vh)
-            gloo.set_state(depth_test=False, blend=False)
-            self.quad.draw("triangle_strip")
-            if self.pending_shots:
-                shot = gloo.read_pixels((0, 0, pw, ph), alpha=False)
-                from render.writer import write_image
-                for p in self.pending_shots:
-                    write_image(p, np.ascontiguousarray(shot))
-                    print(f"[view] wrote {p} ({pw}x{ph}, t={self.t:g} s)", file=sys.stderr, flush=True)
-                self.pending_shots = []
-            if self.first:
-                self.first = False
-                print("[view] ready", file=sys.stderr, flush=True)
-
-        # -------------------------------------------------------------- playing
-        def _play(self) -> None:
-            if self.t >= o.duration - 1e-9:
-                self.t = 0.0
-            self.camera.held = None
-            self.playing = True
-            self.play_from = (self.t, time.perf_counter())
-            self.timer.start()
-            self._changed()
-
-        def _stop(self) -> None:
-            self.playing = False
-            self.timer.stop()
-            self._changed()
-
-        def _tick(self, event) -> None:
-            t0, w0 = self.play_from
-            t = t0 + (time.perf_counter() - w0)
-            t = round(t * o.fps) / o.fps           # on the film's frames
-            if t >= o.duration:
-                self.t = float(o.duration)
-                self._stop()
-                return
-            if t != self.t:
-                self.t = t
-                self._changed()
-
-        # -------------------------------------------------------------- input
-        def on_key_press(self, event):
-            name = event.key.name if event.key is not None else ""
-            text = event.text or ""
-            k = text if text and text.isprintable() and text != " " else name
-            k = {" ": "Space"}.get(k, k)
-            if k in ("Left", "Right"):
-                self._set_t(self.t + (0.5 if k == "Right" else -0.5))
-            elif k in ("[", "]"):
-                self._set_t(self.t + (self.frame_dt if k == "]" else -self.frame_dt))
-            elif k == "Home":
-                self._set_t(0.0)
-            elif k == "End":
-                self._set_t(o.duration)
-            elif k in ("Space", "p", "P"):
-                self._stop() if self.playing else self._play()
-            elif k in ("r", "R"):
-                self.camera.held = None
-                self._changed()
-            elif k in ("Up", "Down"):
-                self._hold(orbit(self.state(), 0, 5.0 / ORBIT_DEG_PER_PX * (1 if k == "Up" else -1)))
-            elif k in ("+", "=", "-", "_"):
-                self._hold(dolly(self.state(), 1 if k in ("+", "=") else -1))
-            elif k in (",", "."):
-                self._hold(zoom(self.state(), 1 if k == "," else -1))
-            elif k in ("o", "O"):
-                film.overlays = _NoOverlays() if film.overlays is self.overlays else self.overlays
-                self._changed()
-            elif k in ("k", "K"):
-                print(keyframe_line(self.t, self.state()), file=out, flush=True)
-            elif k in ("c", "C"):
-                self.pending_shots.append(screenshot or
-                                          film.scene.output_path().with_name(f"{film.scene.name}_view_{self.t:.2f}s.png"))
-                self.update()
-            elif k in ("h", "H"):
-                print(KEYS, file=sys.stderr, flush=True)
-            elif k in ("q", "Q", "Escape"):
-                self.close()
-
-        def on_mouse_press(self, event):
-            # from the last motion event's position: GLFW gives a press the pointer's position when
-            # the press is handled, which lags behind when events queue up
-            x, y = self.pointer if self.pointer is not None else event.pos
-            self.drag = (x, y, event.button, vkeys.SHIFT in event.modifiers)
-
-        def on_mouse_release(self, event):
-            self.drag = None
-
-        def on_mouse_move(self, event):
-            x, y = self.pointer = tuple(event.pos)
-            if self.drag is None:
-                return
-            x0, y0, button, shift = self.drag
-            self.drag = (x, y, button, shift)
-            dx, dy = x - x0, y - y0
-            if not (dx or dy):
-                return
-            if button == 1 and not shift:
-                self._hold(orbit(self.state(), dx, dy))
-            else:
-                self._hold(pan(self.state(), dx, dy, self.size[1]))
-
-        def on_mouse_wheel(self, event):
-            steps = float(event.delta[1])
-            if not steps:
-                return
-            if vkeys.SHIFT in event.modifiers:
-                self._hold(zoom(self.state(), steps))
-            else:
-                self._hold(dolly(self.state(), steps))
-
-        def on_close(self, event):
-            self.timer.stop()
-
-    return application, Viewer()
+    return application, Viewer(application, film, egl, screenshot, stream or sys.stdout)
 
 
 def view(scene, ls, opts, scene_path: str, screenshot: str | None = None, fit: bool = True) -> int:
@@ -450,7 +458,6 @@ def view(scene, ls, opts, scene_path: str, screenshot: str | None = None, fit: b
         with contextlib.suppress(Exception):
             import glfw
             glfw.make_context_current(None)
-            from render import gl as rgl
             rgl.context()
             film.close()
     return 0
