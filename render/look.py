@@ -21,10 +21,10 @@ from studio.cli import UserError
 from studio.assets import colormap
 from studio.cache import Landscape, Path2D
 from studio.scale import HeightMap, height_map, loss_color_scale, loss_sample, lut_index, range_scale, top_quantile
-from render.finish import (CONTOUR_HALF_WIDTH, CONTOUR_STRENGTH, PLAIN_LIGHT, Finish, contour_lines, frayed_edge,
-                           steepness, upsample, upsample_factor, valley_occlusion, wireframe_lines)
+from render.terrain_style import (CONTOUR_HALF_WIDTH, CONTOUR_STRENGTH, PLAIN_LIGHT, Finish, contour_lines,
+                                  frayed_edge, steepness, upsample, upsample_factor, valley_occlusion, wireframe_lines)
 
-#: the names importers take from here, the surface's finish (render/finish.py) and the scale
+#: the names importers take from here, the terrain's style (render/terrain_style.py) and the scale
 #: (studio/scale.py) included
 __all__ = ["LookError", "HeightMap", "height_map", "loss_sample", "lut_index", "Finish", "PLAIN_LIGHT",
            "upsample_factor", "upsample", "valley_occlusion", "wireframe_lines", "CONTOUR_HALF_WIDTH",

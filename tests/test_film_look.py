@@ -117,7 +117,7 @@ def _border_distance(ny: int, nx: int) -> np.ndarray:
 
 
 def test_the_border_frays_in_patches_not_single_points():
-    from render.finish import frayed_edge
+    from render.terrain_style import frayed_edge
     n, width = 300, 0.08
     keep, fade = frayed_edge(np.ones((n, n), bool), width, seed=3)
     kept = keep.reshape(n, n)
@@ -141,7 +141,7 @@ def test_the_border_frays_in_patches_not_single_points():
 
 
 def test_the_border_frays_only_among_the_points_drawn():
-    from render.finish import frayed_edge
+    from render.terrain_style import frayed_edge
     ok = np.ones((100, 100), bool)
     ok[:, :50] = False                                        # half the grid has no terrain
     keep, fade = frayed_edge(ok, 0.1, seed=1)

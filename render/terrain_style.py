@@ -1,7 +1,10 @@
-"""What the art form's look adds to the plain surface of render/look.py (the scene's render.look
-style, light, occlusion, edge, min_grid): the light, the valleys darkened by how open they are to
-the sky, the dissolving border, contour and wireframe lines, larger points on steep cells, and
-coarse grids upsampled before they are drawn (NumPy only, once per terrain).
+"""The terrain's style: what the scene's render.look (style, light, occlusion, edge, min_grid) adds
+to the plain surface of render/look.py, per grid point, once per terrain (NumPy only).
+
+The light, the valleys darkened by how open they are to the sky, the dissolving border, contour
+and wireframe lines, larger points on steep cells, and coarse grids upsampled before they are
+drawn.  ``Finish`` gathers the scene's choices.  (The frame's own post passes, bloom and depth of
+field, are render/post.py's; ``Film.finish`` completes a drawn frame with them.)
 """
 from __future__ import annotations
 
