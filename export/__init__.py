@@ -3,6 +3,16 @@
 From the shell: ``python -m export SCENE --format ply|obj|vtp|csv`` (export/__main__.py; the usage
 is there).  ``python -m compute export SCENE ...`` is the same command.
 
+Modules:
+
+    __main__.py     the command line: format, scene and panel, cache entry, grid, scale, summary
+    options.py      what may be asked: the formats, the heights, their checks, ``ExportError``
+    geometry.py     surfaces and paths in plane coordinates, as every format writes them
+    sequence.py     a landscape over training: its grids one at a time, the path's head on each
+    writing.py      one grid, or every grid of a sequence, in one format, with the paths beside it
+    files.py        files (and sets of files) that appear only when complete
+    formats/        one writer per format: ply, obj, vtp, csv, and the text they share (``text.py``)
+
 Public API:
 
 - :func:`export` (export/writing.py): one grid (the still grid, or grid K of a landscape over

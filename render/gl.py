@@ -4,18 +4,8 @@ The context comes from vispy's ``egl`` backend; with no display and no GPU this
 is Mesa's llvmpipe software rasterizer (``EGL_PLATFORM=surfaceless`` is set
 before vispy is imported).  Frames are drawn into a framebuffer object, so the canvas itself stays tiny.
 
-Every frame is drawn as one or more tiles (``plan_tiles``): each tile is the full
-frame's view through an off-axis sub-frustum (``tile_matrix``: a scale and shift
-of clip space, so pixel centres fall exactly where they fall in the whole frame),
-grown by a margin of the largest point's radius so points centred in a
-neighbouring tile, or just beyond the frame's edge, still reach into it, and
-cropped (the GL drops a point whose centre lies outside the viewport: without the
-margin a close-up shows gaps along the frame's edges).  A frame larger than one
-framebuffer can be (``max_tile_size``: the smaller of ``GL_MAX_RENDERBUFFER_SIZE``
-and ``GL_MAX_VIEWPORT_DIMS``, 16384 on llvmpipe, or less with the environment
-variable ``STUDIO_MAX_TILE``) takes several.  Point sizes, fog and the background gradient are computed from
-the full frame's transform (depth and screen position), never the tile's, so the
-stitched image is the one-piece image.
+Every frame is drawn as one or more tiles (``plan_tiles`` says how they are cut and stitched).
+The GLSL sources are files in render/shaders/ (``shader``, ``program``).
 """
 from __future__ import annotations
 
@@ -129,7 +119,18 @@ class Tile:
 
 def plan_tiles(width: int, height: int, max_tile: int, margin: int) -> list[Tile]:
     """Cut a width x height frame into tiles whose drawn regions, each grown by ``margin`` on every
-    side, are at most max_tile on a side.  A frame that fits with its margin is one tile."""
+    side, are at most max_tile on a side.  A frame that fits with its margin is one tile.
+
+    Each tile is the full frame's view through an off-axis sub-frustum (``tile_matrix``: a scale
+    and shift of clip space, so pixel centres fall exactly where they fall in the whole frame),
+    grown by a margin of the largest point's radius so points centred in a neighbouring tile, or
+    just beyond the frame's edge, still reach into it, and cropped (the GL drops a point whose
+    centre lies outside the viewport: without the margin a close-up shows gaps along the frame's
+    edges).  A frame larger than one framebuffer can be (``max_tile_size``: the smaller of
+    ``GL_MAX_RENDERBUFFER_SIZE`` and ``GL_MAX_VIEWPORT_DIMS``, 16384 on llvmpipe, or less with the
+    environment variable ``STUDIO_MAX_TILE``) takes several.  Point sizes, fog and the background
+    gradient are computed from the full frame's transform (depth and screen position), never the
+    tile's, so the stitched image is the one-piece image."""
     if width + 2 * margin <= max_tile and height + 2 * margin <= max_tile:
         return [Tile((0, 0, width, height), (-margin, -margin, width + margin, height + margin))]
     step = max_tile - 2 * margin

@@ -11,14 +11,6 @@ size (bilinear to half size, then pixel doubling: the blurred picture is smooth,
 this costs a third of a full-size bilinear resize).  The image work is Pillow's (C:
 box reduce, blur, resize, lookup table, masked composite, saturating add) on the
 frame as it comes from the GL read-back; NumPy only shapes the low-resolution glow.
-
-* ``depth_of_field``: the frame mixed with its blurred self by how far each pixel's
-  depth (the alpha channel the cloud program writes: render/gl.py, draw_cloud's
-  depth_range) lies from the focus depth; nothing in front of the terrain (trails,
-  the head) changes the depth, so they soften with what is under them.
-* ``bloom``: the light above a threshold (the path's head and trail, highlights,
-  the brightest colours) blurred and added back; only the part of the frame around
-  bright pixels is brought back to full size.
 """
 from __future__ import annotations
 
@@ -79,7 +71,11 @@ def _up(low: Image.Image, f: int, size: tuple[int, int]) -> Image.Image:
 def _depth_of_field(rgbd: Image.Image, focus: float, strength: float, radius: float = 0.006) -> Image.Image:
     """The RGB frame softened away from the focus: its alpha channel the depth (0 nearest, 255 the
     background) against ``focus``; pixels ``0.5 / strength`` of the depth range or more from it take
-    the blurred frame (a blur over about ``radius`` of the frame's height times 1 + 2 x strength)."""
+    the blurred frame (a blur over about ``radius`` of the frame's height times 1 + 2 x strength).
+
+    The depth is the alpha channel the cloud program writes (render/gl.py, draw_cloud's
+    depth_range); nothing in front of the terrain (trails, the head) changes it, so they soften
+    with what is under them."""
     rgb = rgbd.convert("RGB")
     f = _factor(rgb.height)
     r = max(1, int(round(radius * (1 + 2 * strength) * rgb.height / f)))
@@ -96,7 +92,11 @@ def _depth_of_field(rgbd: Image.Image, focus: float, strength: float, radius: fl
 def _bloom(rgb: Image.Image, strength: float, radius: float = 0.012) -> Image.Image:
     """The RGB frame with the light above BLOOM_THRESHOLD spilled around it: blurred over about
     ``radius`` of the frame's height (two scales, the wider one half as strong) and added,
-    ``strength`` times.  ``rgb`` is the caller's own image: the glow is added to it in place."""
+    ``strength`` times.  ``rgb`` is the caller's own image: the glow is added to it in place.
+
+    Bright is the path's head and trail, highlights and the brightest colours (``LUMA``), not
+    merely saturated ones; only the part of the frame around bright pixels is brought back to
+    full size."""
     w, h = rgb.size
     f = _factor(h)
     low = rgb.reduce(f) if f > 1 else rgb

@@ -1,21 +1,9 @@
 """The camera of a scene that writes none: found from the landscape's shape.
 
 A film with no ``render.camera`` should still read: the whole terrain at first, then down to where
-training ended, the valley seen across rather than as a tilted sheet.  ``auto_camera`` picks:
-
-* **the side to look from**: every azimuth (in ``AZIMUTH_STEP``) is framed at a high angle and scored
-  by how much of the path's descent (its last ``TAIL`` of samples and its end) is in sight, not
-  hidden behind higher ground (``visible``), times how long the path is on the screen (a descent
-  seen from its side reads; seen end-on it is a dot), times how much of the terrain's valley floor
-  (its lowest ``FLOOR`` share) is in sight: a view over a rim that hides the lowest ground, where
-  training was heading, loses the landscape's story;
-* **the moves**: the wide framing at ``HIGH`` degrees; halfway, lower and nearer, the target moving
-  towards the path's end; at the end, ``LOW`` degrees (raised where a rim would hide the end), the
-  end and the ground around it filling most of the frame, the camera turning ``TURN`` degrees on
-  the way round the side that keeps the end in sight.
-
-Without a path (one trained model) the lowest ground of the terrain stands in for its end.  Pure
-NumPy on the terrain's height field: the same landscape always gets the same camera.
+training ended, the valley seen across rather than as a tilted sheet.  ``auto_camera`` says how the
+side and the moves are picked.  Pure NumPy on the terrain's height field: the same landscape always
+gets the same camera.
 """
 from __future__ import annotations
 
@@ -54,7 +42,20 @@ def auto_camera(heights: np.ndarray, half_y: float, path: np.ndarray | None, dur
     heights over x in [-1, 1], y in [-half_y, half_y]; NaN where there is none) with the training
     path's points ``path`` ((S, 3) world, or None).  ``close``: the share of the terrain's width
     around the end that the closing shot frames (a comparison's panels, each with its own path
-    under one camera, take a wider one)."""
+    under one camera, take a wider one).
+
+    * **the side to look from**: every azimuth (in ``AZIMUTH_STEP``) is framed at a high angle and
+      scored by how much of the path's descent (its last ``TAIL`` of samples and its end) is in
+      sight, not hidden behind higher ground (``visible``), times how long the path is on the
+      screen (a descent seen from its side reads; seen end-on it is a dot), times how much of the
+      terrain's valley floor (its lowest ``FLOOR`` share) is in sight: a view over a rim that hides
+      the lowest ground, where training was heading, loses the landscape's story;
+    * **the moves**: the wide framing at ``HIGH`` degrees; halfway, lower and nearer, the target
+      moving towards the path's end; at the end, ``LOW`` degrees (raised where a rim would hide the
+      end), the end and the ground around it filling most of the frame, the camera turning one of
+      ``TURNS`` degrees on the way round the side that keeps the end in sight.
+
+    Without a path (one trained model) the lowest ground of the terrain stands in for its end."""
     field = Field(heights, half_y)
     if path is None or len(path) < 2:
         path = field.lowest()[None, :]
