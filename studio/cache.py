@@ -37,11 +37,32 @@ provenance record:
                         ``plane`` (method, extent and the method's own record: a ``minima``
                         plane's ``marks`` say where its three networks sit; scenes/README.md),
                         and ``descents``: {hash: {"spec": resolved descent, "steps_done": n,
-                        "stopped": null or why it ended early, "seconds": s}}
+                        "stopped": null or why it ended early, "seconds": s}},
+                        and with a sequence ``sequence``: its provenance (grids, steps, ...)
+    sequence_loss.npy   (K, ny, nx) float32  with ``landscape.sequence`` (meta.json's
+                        ``sequence`` set): grid k is the loss around training snapshot
+                        index[k], on the same alpha and beta (:class:`GridSequence`);
+                        read as a read-only memory map
+    sequence.npz        step (K,) int64, index (K,) int64 (strictly increasing snapshot
+                        indices into the training path), xy (K, 2) float64 (each
+                        snapshot's place on the plane); K >= 1
+    figures.json        optional, the landscape's morphology (compute/morphology,
+                        docs/figures.md): {"options": the scene's landscape.figures,
+                        "figures": the figures as plain values (null where the training
+                        diverged: then "diverged": true), "seconds", "device", and why
+                        some were left out: "note", "omitted"}
+    figures.npz         optional, with figures.json: ``basin_absolute``, ``basin_relative``
+                        (ny, nx) bool masks (of every k-th row and column of a grid over
+                        1024 a side), and with a convexity map ``convexity_ratio``,
+                        ``convexity_lambda_min``, ``convexity_lambda_max`` (k, k) float64
+                        and ``convexity_alpha``, ``convexity_beta`` (k,)
 
-Descents are computed on top of a finished entry (``add_descents``): each file is
-written under a temporary name and renamed into place, then meta.json is
-rewritten the same way, under an advisory lock on the entry directory.
+Descents and figures are computed on top of a finished entry (``add_descents``,
+``write_figures``): each file is written under a temporary name and renamed into
+place, then meta.json (figures: figures.json, after figures.npz) is rewritten the
+same way, under an advisory lock on the entry directory.  :func:`read` does not
+look at the figures; ``read_figures`` gives None for an entry without readable
+ones, and the compute stage measures them again.
 ``read(root, key, scene_path, descents=[...])`` returns each requested descent in
 ``Landscape.paths`` under its name (a missing one is a :class:`CacheError` that
 says to run ``python -m compute SCENE``).  The plane vectors are read only on
@@ -59,6 +80,7 @@ import hashlib
 import json
 import os
 import re
+import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable, Optional
@@ -66,7 +88,8 @@ from typing import Any, Iterable, Optional
 import numpy as np
 
 from studio import atomic
-from studio.cachefiles import FORMAT_VERSION, CacheError, _check, _entry_dir, _readonly, _remove_dead_temps
+from studio.cachefiles import (FORMAT_VERSION, CacheError, _check, _entry_dir, _EntryLock, _readonly,
+                               _remove_dead_temps)
 from studio.store import (LOG_COLUMNS, MODELS, TrainedModel, check_log, has_model, model_dir, read_model,
                           training_log, write_model)
 
@@ -92,7 +115,6 @@ def default_root(scene: "str | Path | None") -> Path:
     folder; else ``cache/`` next to the scene.  A scene without a file (a dict from Python) uses the
     working directory's ``cache/``.  So the same scene finds its landscapes from any working
     directory: a notebook in another folder, a script run from elsewhere."""
-    import os
     env = os.environ.get(CACHE_ENV)
     if env:
         return Path(env).expanduser()
@@ -332,26 +354,6 @@ def write(root: Path, ls: Landscape) -> Path:
     return entry_dir(root, ls.key)
 
 
-class _EntryLock:
-    """An advisory lock on an entry directory (flock), so two writers adding descents to the same
-    entry do not lose each other's meta.json index."""
-
-    def __init__(self, d: Path):
-        self.d = d
-
-    def __enter__(self):
-        self.fd = os.open(self.d, os.O_RDONLY)
-        try:
-            import fcntl
-            fcntl.flock(self.fd, fcntl.LOCK_EX)
-        except (ImportError, OSError):          # no flock here: the renames alone keep files whole
-            pass
-        return self
-
-    def __exit__(self, *exc):
-        os.close(self.fd)                        # closing releases the lock
-
-
 def add_descents(root: Path, key: str, descents: Iterable[Descent] = (),
                  plane: Optional[PlaneVectors] = None) -> Path:
     """Add descents (and, for an entry written without them, the plane vectors) to a finished entry.
@@ -472,11 +474,6 @@ def read(root: Path, key: str, scene_path: str = "SCENE", descents: Iterable[Any
 
 
 # --------------------------------------------------------------------------- figures
-#
-# The landscape's morphology (compute/morphology, docs/figures.md), computed on a finished entry and
-# stored beside it, like descents: ``figures.json`` ({"options": the figures' parameters,
-# "figures": the figures as plain values}) and ``figures.npz`` (the basin masks (ny, nx) bool, and
-# with a convexity map its (k, k) arrays and axes).  Optional: an entry without them is valid.
 
 def write_figures(root: Path, key: str, record: dict, arrays: dict[str, np.ndarray]) -> Path:
     """Store an entry's figures (replacing earlier ones), each file atomically, under the entry's lock."""
@@ -492,8 +489,11 @@ def write_figures(root: Path, key: str, record: dict, arrays: dict[str, np.ndarr
 
 
 def read_figures(root: Path, key: str) -> Optional[tuple[dict, dict[str, np.ndarray]]]:
-    """(record, arrays) of an entry's figures, or None when it has none (or they are unreadable:
-    the compute stage then measures them again)."""
+    """(record, arrays) of an entry's figures (the module docstring's figures.json and figures.npz),
+    or None when it has none or they are not readable (a file cut short, not JSON, not an npz, a
+    record without ``figures``).  None, not an error: figures are derived from the entry and cheap
+    to measure again, so the compute stage (compute/describe.py: ``current``) measures them again,
+    and ``python -m compute describe --force`` replaces them, instead of stopping on them."""
     d = entry_dir(root, key)
     if not (d / "figures.json").is_file() or not (d / "figures.npz").is_file():
         return None
@@ -501,10 +501,9 @@ def read_figures(root: Path, key: str) -> Optional[tuple[dict, dict[str, np.ndar
         record = json.loads((d / "figures.json").read_text())
         with np.load(d / "figures.npz") as z:
             arrays = {k: _readonly(z[k]) for k in z.files}
-    except (OSError, ValueError, KeyError) as e:
-        raise CacheError(f"cache entry {d}: figures not readable ({e}); run `python -m compute describe "
-                         f"SCENE --force` to measure them again") from None
+    except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile):
+        return None
     if not isinstance(record, dict) or "figures" not in record:
-        raise CacheError(f"cache entry {d}: figures.json holds no figures")
+        return None
     # (``figures`` is null where the training diverged and the grid holds no finite loss)
     return record, arrays

@@ -1,6 +1,7 @@
 """What a landscape entry (studio/cache.py) and a stored trained model (studio/store.py) share on
-disk: the format version, ``CacheError``, the array checks, and the atomic folder an entry is built
-in (clearing what killed writers left).  NumPy only.
+disk: the format version, ``CacheError``, the array checks, the atomic folder an entry is built
+in (clearing what killed writers left), and the lock on a finished entry that files are added to.
+NumPy only.
 """
 from __future__ import annotations
 
@@ -68,3 +69,23 @@ def _entry_dir(base: Path, name: str):
     base.mkdir(parents=True, exist_ok=True)
     _remove_dead_temps(base)
     return atomic.directory(base / name)
+
+
+class _EntryLock:
+    """An advisory lock on an entry directory (flock), so two writers adding descents to the same
+    entry do not lose each other's meta.json index."""
+
+    def __init__(self, d: Path):
+        self.d = d
+
+    def __enter__(self):
+        self.fd = os.open(self.d, os.O_RDONLY)
+        try:
+            import fcntl
+            fcntl.flock(self.fd, fcntl.LOCK_EX)
+        except (ImportError, OSError):          # no flock here: the renames alone keep files whole
+            pass
+        return self
+
+    def __exit__(self, *exc):
+        os.close(self.fd)                        # closing releases the lock

@@ -215,3 +215,46 @@ def test_old_entry_without_log_reads(tmp_path):
     cache.write(tmp_path, synthetic_landscape("k1"))
     ls = cache.read(tmp_path, "k1")
     assert cache.training_log(ls.meta) is None
+
+
+# --------------------------------------------------------------------------- (c) figures
+
+def test_figures_round_trip(tmp_path):
+    cache.write(tmp_path, landscape())
+    assert cache.read_figures(tmp_path, "k123") is None                    # none measured yet
+    mask = np.zeros((5, 7), dtype=bool)
+    mask[2, 3] = True
+    cache.write_figures(tmp_path, "k123", {"options": {"margin": 0.1}, "figures": {"minimum": {"loss": 0.0}}},
+                        {"basin_absolute": mask})
+    record, arrays = cache.read_figures(tmp_path, "k123")
+    assert record["figures"]["minimum"]["loss"] == 0.0 and np.array_equal(arrays["basin_absolute"], mask)
+    assert not arrays["basin_absolute"].flags.writeable
+
+
+@pytest.mark.parametrize("damage", ["npz cut short", "npz not a zip", "json cut short", "json not utf-8",
+                                    "json a list", "json without figures", "npz a folder"])
+def test_unreadable_figures_are_none_so_they_are_measured_again(tmp_path, damage):
+    """The compute stage (compute/describe.py: current) and ``describe --force`` measure figures
+    again when read_figures gives None; an error there would stop both on a damaged file."""
+    cache.write(tmp_path, landscape())
+    cache.write_figures(tmp_path, "k123", {"options": {}, "figures": {"minimum": {}}},
+                        {"basin_absolute": np.ones((5, 7), dtype=bool)})
+    d = tmp_path / "k123"
+    npz, js = d / "figures.npz", d / "figures.json"
+    if damage == "npz cut short":
+        npz.write_bytes(npz.read_bytes()[:40])
+    elif damage == "npz not a zip":
+        npz.write_bytes(b"not an archive at all")
+    elif damage == "json cut short":
+        js.write_text(js.read_text()[:10])
+    elif damage == "json not utf-8":
+        js.write_bytes(b"\xff\xfe{")
+    elif damage == "json a list":
+        js.write_text("[1, 2]")
+    elif damage == "json without figures":
+        js.write_text('{"options": {}}')
+    else:
+        npz.unlink()
+        npz.mkdir()
+    assert cache.read_figures(tmp_path, "k123") is None
+    cache.read(tmp_path, "k123")                                           # the entry itself still reads
