@@ -129,8 +129,7 @@ def test_bad_shots_are_reported_clearly(tmp_path, case):
         assert part in msg, f"{part!r} not in {msg!r}"
 
 
-def test_good_shots_load(tmp_path):
-    p = write(tmp_path, """
+GOOD_SHOTS = """
         landscape:
           descents:
             - {name: adam, optimizer: adam, lr: 0.3, start: [0, 0]}
@@ -139,15 +138,21 @@ def test_good_shots_load(tmp_path):
             - {t: 0, azimuth: -40, elevation: 40, distance: 5.0}
             - {shot: orbit, from: 1, to: 9, turns: 0.5}
             - {shot: crane, from: 1, to: 5, elevation: 20}          # another value: may overlap
-            - {t: 5, fov: 30, elevation: 20}                        # at the crane's end: not its value
+            - {t: 5, fov: 30}                                       # at the crane's end, another value
             - {shot: follow, from: 9, to: 15, path: adam, distance: 1.2, azimuth: -150, elevation: 25}
             - {shot: dolly, from: 15, to: 18, distance: 4.0}        # starts where the follow ends
             - {shot: zoom, from: 2, to: 3, fov: 50, ramp: 0.25}
-        """)
+        """
+
+
+def test_a_keyframe_at_a_shots_end_may_not_set_the_value_the_shot_moves(tmp_path):
+    p = write(tmp_path, GOOD_SHOTS.replace("{t: 5, fov: 30}", "{t: 5, fov: 30, elevation: 20}"))
     with pytest.raises(SceneError, match="keyframe at t=5 sets elevation"):
         load_scene(p)
-    p.write_text(p.read_text().replace("{t: 5, fov: 30, elevation: 20}", "{t: 5, fov: 30}"))
-    scene = load_scene(p)
+
+
+def test_good_shots_load(tmp_path):
+    scene = load_scene(write(tmp_path, GOOD_SHOTS))
     kinds = [getattr(e, "shot", "keyframe") for e in scene.render.camera]
     assert kinds == ["keyframe", "orbit", "crane", "keyframe", "follow", "dolly", "zoom"]
     follow = scene.render.camera[4]
