@@ -11,17 +11,51 @@ def _f(v, fmt: str = ".4g") -> str:
     return "n/a" if v is None or (isinstance(v, float) and not math.isfinite(v)) else format(v, fmt)
 
 
+#: what makes a coarse grid fine enough, for the lines of figures it does not resolve
+FINER = "raise landscape.grid.resolution or narrow the window"
+
+
+def _resolved(figure: dict, fewest: int) -> bool:
+    """Whether a figure measured at a radius was resolved by the grid: its ``resolved``, or for a
+    record measured before that was recorded, from its node count (Keskar's disc: more than the
+    origin's node; a basin: the 4 nodes of a radius of one step on square cells)."""
+    if "resolved" in figure:
+        return bool(figure["resolved"])
+    return (figure.get("cells") or 0) >= fewest
+
+
+def _basin(label: str, b: dict) -> str:
+    edge = " (reaches the window's edge)" if b.get("touches_edge") else ""
+    if _resolved(b, 4):
+        return f"{label}area {_f(b['area'])} plane units^2, equivalent radius {_f(b['radius'])}{edge}"
+    step = f" of spacing {_f(b['spacing'], '.3g')}" if b.get("spacing") is not None else ""
+    return (f"{label}narrower than the grid resolves: {b.get('cells')} node{'' if b.get('cells') == 1 else 's'}"
+            f"{step}, not measured ({FINER}){edge}")
+
+
+def _keskar(k: dict) -> str:
+    head = "Keskar sharpness          "
+    if k.get("origin_inside") is False:
+        return f"{head}n/a: the plane's origin is outside the window"
+    if not _resolved(k, 2):
+        why = (f"the grid's spacing {_f(k['spacing'], '.3g')} is wider than the radius {_f(k['radius'], 'g')}"
+               if k.get("spacing") is not None else f"{k.get('cells')} grid node(s) within radius "
+                                                      f"{_f(k['radius'], 'g')} of the origin")
+        return f"{head}not resolved: {why}, not measured ({FINER}, or raise landscape.figures.keskar_radius)"
+    return (f"{head}+{_f(k['increase'])} within radius {_f(k['radius'], 'g')} of the origin "
+            f"({_f(100 * k['relative'] if k.get('relative') is not None else None, '.3g')}% of 1 + L(0))")
+
+
 def describe(figures: dict) -> list[str]:
-    """The figures as lines of text, one a figure (docs/figures.md defines each)."""
+    """The figures as lines of text, one a figure (docs/figures.md defines each).  A figure the
+    grid does not resolve (a basin or a Keskar disc narrower than its spacing) says so."""
     f = figures
     m, ba, br, k = f["minimum"], f["basin_absolute"], f["basin_relative"], f["keskar"]
     lines = [
         f"minimum on the grid       loss {_f(m['loss'])} at (a, b) = ({_f(m['a'], '.3g')}, {_f(m['b'], '.3g')}), "
         f"{_f(m['distance'], '.3g')} from the plane's origin" + (" (on the window's edge)" if m.get("on_edge") else ""),
-        f"basin, loss <= min + {_f(ba['margin'], 'g')}  area {_f(ba['area'])} plane units^2, equivalent radius "
-        f"{_f(ba['radius'])}" + (" (reaches the window's edge)" if ba.get("touches_edge") else ""),
-        f"basin, loss <= min x {_f(1 + br['margin'], 'g')}    area {_f(br['area'])} plane units^2, equivalent radius "
-        f"{_f(br['radius'])}" + (" (reaches the window's edge)" if br.get("touches_edge") else ""),
+        _basin(f"basin, loss <= min + {_f(ba['margin'], 'g')}  ", ba),
+        _basin(f"basin, loss <= min x {_f(1 + br['margin'], 'g')}    ", br),
     ]
     if f.get("top_eigenvalue"):
         e = f["top_eigenvalue"]
@@ -31,8 +65,7 @@ def describe(figures: dict) -> list[str]:
         t = f["trace"]
         lines.append(f"Hessian trace             {_f(t['mean'])} +- {_f(t['stderr'], '.2g')} (Hutchinson, "
                      f"{t['samples']} samples, one standard error)")
-    lines.append(f"Keskar sharpness          +{_f(k['increase'])} within radius {_f(k['radius'], 'g')} of the origin "
-                 f"({_f(100 * k['relative'] if k.get('relative') is not None else None, '.3g')}% of 1 + L(0))")
+    lines.append(_keskar(k))
     mn, r = f["minima"], f["roughness"]
     lines.append(f"local minima              {mn['count']} with prominence above {_f(mn['threshold'], '.3g')} "
                  f"({mn['interior']} inside the window)")

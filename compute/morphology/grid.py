@@ -11,6 +11,11 @@ Each grid node stands for its cell: the part of the window nearer to it than to 
 of it.  Non-finite cells (NaN, +-inf) are holes: never in a basin, never a minimum, never part of
 a curvature stencil.
 
+Resolution.  A figure measured at a radius says so when the grid cannot see that radius: the
+Keskar disc and the basin's equivalent radius must be at least the grid's spacing there (the
+larger step of the two axes), else the figure is NaN (null in the JSON) with ``resolved`` False
+and the ``spacing`` it would need, never the 0 or the one cell's area a coarse grid would give.
+
 * :func:`grid_minimum`      the lowest finite node.
 * :func:`basin`             the connected region around it below a level (area, radius, mask).
 * :func:`keskar_sharpness`  the worst rise within a radius of the origin (Keskar et al. 2017).
@@ -71,6 +76,22 @@ def _on_edge(j: int, i: int, shape: tuple[int, int]) -> bool:
     return j in (0, shape[0] - 1) or i in (0, shape[1] - 1)
 
 
+def node_step(x: np.ndarray, i: int) -> float:
+    """The grid's step at node ``i`` of an axis: the larger of its one or two neighbouring gaps."""
+    d = np.diff(x)
+    return float(max(d[max(i - 1, 0)], d[min(i, len(d) - 1)]))
+
+
+def span_step(x: np.ndarray, lo: float, hi: float) -> float:
+    """The grid's largest step over [lo, hi] of an axis: of the gaps that overlap it (the nearest
+    gap where none does, the interval lying beyond the axis's ends)."""
+    d = np.diff(x)
+    k = np.flatnonzero((x[:-1] < hi) & (x[1:] > lo))
+    if not len(k):
+        k = [int(np.clip(np.searchsorted(x, (lo + hi) / 2) - 1, 0, len(d) - 1))]
+    return float(d[k].max())
+
+
 # --------------------------------------------------------------------------- the minimum
 
 @dataclass(frozen=True)
@@ -105,6 +126,8 @@ class Basin(Jsonable):
     radius: float               # sqrt(area / pi), plane units
     cells: int
     touches_edge: bool          # the region reaches the window's border: the area is a lower bound
+    spacing: float              # the grid's step at the minimum (the larger axis's), plane units
+    resolved: bool              # radius >= spacing; False: area and radius are NaN (too few nodes)
     mask: np.ndarray = field(repr=False, compare=False, metadata={"array": True})
 
 
@@ -113,7 +136,12 @@ def basin(loss: np.ndarray, alpha: np.ndarray, beta: np.ndarray, margin: float,
     """The basin of the grid minimum m: the 4-connected component containing m's node of
     {finite nodes with loss <= level}, level = m + margin (absolute) or m + margin*|m| (relative,
     i.e. m*(1 + margin) for a positive minimum).  The area sums the nodes' cells (``cell_areas``):
-    on a uniform grid, cells * dx * dy for a basin inside the window."""
+    on a uniform grid, cells * dx * dy for a basin inside the window.
+
+    A basin narrower than the grid resolves (its equivalent radius below the grid's step at the
+    minimum: on square cells, fewer than 4 nodes) has area and radius NaN and ``resolved`` False:
+    its nodes' cells say only that it is smaller than a few cells, not how small (one node stands
+    for anything from a pinprick to nearly the 2 x 2 cells around it)."""
     if not margin >= 0:
         raise ValueError(f"margin must be a number >= 0; got {margin!r}")
     L, a, b = _grid(loss, alpha, beta)
@@ -124,8 +152,13 @@ def basin(loss: np.ndarray, alpha: np.ndarray, beta: np.ndarray, margin: float,
     mask = component4(inside, (j, i))
     area = float(cell_areas(a, b)[mask].sum())
     edge = bool(mask[0].any() or mask[-1].any() or mask[:, 0].any() or mask[:, -1].any())
-    return Basin("relative" if relative else "absolute", float(margin), level, area, math.sqrt(area / math.pi),
-                 int(mask.sum()), edge, mask)
+    radius = math.sqrt(area / math.pi)
+    spacing = max(node_step(a, i), node_step(b, j))
+    resolved = radius * (1 + 1e-9) >= spacing                  # a linspace's steps, up to rounding
+    if not resolved:
+        area = radius = math.nan
+    return Basin("relative" if relative else "absolute", float(margin), level, area, radius,
+                 int(mask.sum()), edge, spacing, resolved, mask)
 
 
 def component4(mask: np.ndarray, seed: tuple[int, int]) -> np.ndarray:
@@ -200,7 +233,9 @@ class KeskarSharpness(Jsonable):
     """Keskar et al. (2017)'s sharpness, on the plane: the worst rise of the loss within a disc of
     ``radius`` around the origin, max over nodes with a^2 + b^2 <= radius^2 (and the origin itself)
     of L(a, b) - L(0, 0), and that rise over 1 + L(0, 0).  Keskar et al. report 100 x
-    ``relative`` (over a box in the full weight space, not a disc on a plane)."""
+    ``relative`` (over a box in the full weight space, not a disc on a plane).  A disc narrower
+    than the grid's spacing holds no node but the origin's (or none): then the figure is not
+    measured (``resolved`` False, increase, relative, a and b NaN), not a rise of 0."""
     radius: float               # plane units
     loss_origin: float          # L(0, 0): the node there, or the grid's bilinear interpolant
     increase: float             # loss units, >= 0
@@ -210,28 +245,40 @@ class KeskarSharpness(Jsonable):
     cells: int                  # finite nodes inside the disc
     truncated: bool             # the disc reaches beyond the window: a lower bound
     origin_inside: bool         # False: (0, 0) is outside the window and every figure is NaN
+    spacing: float              # the grid's largest step over the disc (either axis), plane units
+    resolved: bool              # radius >= spacing; False: the rise and where it is are NaN
 
 
 def keskar_sharpness(loss: np.ndarray, alpha: np.ndarray, beta: np.ndarray, radius: float) -> KeskarSharpness:
     """See :class:`KeskarSharpness`.  A node counts as inside the disc up to a relative rounding of
-    1e-9 of radius^2 (nodes of a linspace exactly on the circle count)."""
+    1e-9 of radius^2 (nodes of a linspace exactly on the circle count).
+
+    Resolved when the radius is at least the grid's largest step over the disc: then the disc
+    holds nodes around the origin on every side, and the worst rise among them is the disc's up
+    to the grid's spacing.  A radius of 0 is resolved on any grid (no rise within it)."""
     if not radius >= 0:
         raise ValueError(f"radius must be a number >= 0; got {radius!r}")
     L, a, b = _grid(loss, alpha, beta)
     l0 = bilinear(L, a, b, 0.0, 0.0)
     truncated = bool(radius > min(-a[0], a[-1], -b[0], b[-1]))
-    if not math.isfinite(l0):
-        nan = math.nan
-        inside = bool(a[0] <= 0 <= a[-1] and b[0] <= 0 <= b[-1])
-        return KeskarSharpness(float(radius), l0, nan, nan, nan, nan, 0, truncated, inside)
+    spacing = max(span_step(a, -radius, radius), span_step(b, -radius, radius))
+    resolved = bool(radius == 0 or radius * (1 + 1e-9) >= spacing)
     A, B = np.meshgrid(a, b)
     disc = (A * A + B * B <= radius * radius * (1 + 1e-9)) & np.isfinite(L)
+    nan = math.nan
+    if not math.isfinite(l0):
+        inside = bool(a[0] <= 0 <= a[-1] and b[0] <= 0 <= b[-1])
+        return KeskarSharpness(float(radius), l0, nan, nan, nan, nan, 0, truncated, inside, spacing, resolved)
+    if not resolved:
+        return KeskarSharpness(float(radius), l0, nan, nan, nan, nan, int(disc.sum()), truncated, True, spacing,
+                               False)
     rise, at = 0.0, (0.0, 0.0)
     if disc.any():
         k = int(np.argmax(np.where(disc, L, -np.inf)))
         if L.flat[k] - l0 > 0:
             rise, at = float(L.flat[k] - l0), (float(A.flat[k]), float(B.flat[k]))
-    return KeskarSharpness(float(radius), l0, rise, rise / (1 + l0), at[0], at[1], int(disc.sum()), truncated, True)
+    return KeskarSharpness(float(radius), l0, rise, rise / (1 + l0), at[0], at[1], int(disc.sum()), truncated, True,
+                           spacing, True)
 
 
 # --------------------------------------------------------------------------- local minima
