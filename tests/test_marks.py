@@ -67,6 +67,11 @@ def test_the_marks_stand_on_the_terrain_at_the_three_networks():
 
 
 def test_a_minima_film_frame_shows_the_marks(gl, tmp_path):
+    """The marks change the frame where they stand: each label that stands in the frame is drawn
+    over its stem's top, as the film's camera projects it, and nothing changes away from the marks.
+    (At this size the rings and stems are under a pixel wide, 3 x 180/1080, and mostly inside their
+    funnels: their places are the test above's.)"""
+    from render.camera import project_points
     from render.film import Film, Options
     scene = scene_from_dict({"title": "", "landscape": {"plane": {"method": "minima", "seeds": [0, 1, 2]}},
                              "render": {"look": {"supersample": 1}}})
@@ -75,7 +80,23 @@ def test_a_minima_film_frame_shows_the_marks(gl, tmp_path):
     with Film(scene, ls, opts) as film:
         assert [t.name for t, _ in film.trails] == ["training", "training_2", "training_3"]
         with_marks = film.frame(5.5).astype(int)
+        s, radius, marks = film.camera.state(5.5), film.terrain.radius, film.marks.marks
     off = scene.model_copy(update={"render": scene.render.model_copy(update={"marks": False})})
     with Film(off, ls, opts) as film:
         without = film.frame(5.5).astype(int)
-    assert np.abs(with_marks - without).sum(axis=2).max() > 100        # rings, stems and labels drawn
+    ys, xs = np.nonzero(np.abs(with_marks - without).sum(axis=2) > 60)
+    assert len(xs) > 300
+    near_a_mark = np.zeros(len(xs), bool)
+    labelled = 0
+    for m in marks:
+        places = project_points(np.r_[m.ring, m.stem].astype(np.float64), s, 320, 180, radius)[:, :2]
+        x, y = project_points(m.top[None].astype(np.float64), s, 320, 180, radius)[0, :2]
+        # the label: centred over the stem's top, standing on it
+        label = (np.abs(xs + 0.5 - x) < 45) & (ys + 0.5 > y - 40) & (ys + 0.5 < y + 5)
+        stem = np.hypot(xs[:, None] + 0.5 - places[:, 0], ys[:, None] + 0.5 - places[:, 1]).min(axis=1) < 4
+        near_a_mark |= label | stem
+        if 0 <= x < 320 and 0 <= y < 180:
+            assert label.sum() > 150, (m.label, label.sum())
+            labelled += 1
+    assert labelled >= 2
+    assert near_a_mark.mean() > 0.95, near_a_mark.mean()

@@ -39,11 +39,39 @@ def test_frame_shows_the_landscape(gl, scene_with_cache):
 
 
 def test_trail_is_drawn_on_the_surface(gl, scene_with_cache):
+    """The trail's pixels lie where the camera projects the path set on the terrain's surface (its
+    height there read from the terrain's own points), and they cover that projection; the same path
+    lifted off the surface would be drawn elsewhere."""
+    from render.camera import project_points
     red = RENDER + "  paths: {training: {color: '#ff0000', width: 8, start: 0, end: 1.0}}\n"
     p, c = scene_with_cache(red)
-    late = _frame(p, c, 1.1)
-    reddish = (late[..., 0] > 200) & (late[..., 1] < 90) & (late[..., 2] < 90)
+    with _film(p, c, clean=True) as film:            # clean: no read-out, whose swatch is red too
+        late = film.frame(1.1)
+        trail, terrain, s = film.trails[0][0], film.terrain, film.camera.state(1.1)
+        film.trails = []
+        bare = film.frame(1.1)                        # the same view without the trail
+    # the trail's pixels: changed by it, towards red (magma has reddish terrain of its own)
+    change = late.astype(int) - bare.astype(int)
+    reddish = (np.abs(change).sum(axis=-1) > 60) & (change[..., 0] > change[..., 1] + 40)
     assert reddish.sum() > 100
+    path = trail.points[::10].astype(np.float64)
+    ground = terrain.positions.astype(np.float64)
+    under = np.argmin(((path[:, None, :2] - ground[None, :, :2]) ** 2).sum(-1), axis=1)
+    on_surface = np.c_[path[:, :2], ground[under, 2]]
+    ys, xs = np.nonzero(reddish)
+    red_px = np.c_[xs + 0.5, ys + 0.5]
+
+    def seen(points):
+        """(how far each red pixel is from the projected points, the share of the points with a red
+        pixel within 2 pixels)"""
+        px = project_points(points, s, 320, 180, terrain.radius)[:, :2]
+        d = np.sqrt(((red_px[:, None] - px[None]) ** 2).sum(-1))
+        return d.min(axis=1), float((d.min(axis=0) < 2).mean())
+
+    off, covered = seen(on_surface)
+    assert np.percentile(off, 95) < 3 and covered > 0.8, (np.percentile(off, 95), covered)
+    lifted = on_surface + [0, 0, 0.1 * terrain.heights.top]
+    assert seen(lifted)[1] < 0.3
 
 
 def test_nan_cells_do_not_break_the_frame(gl, scene_with_cache):
