@@ -2,6 +2,14 @@
 rough the ground, how honest the plane is about the path.  Definitions, formulas and units:
 ``docs/figures.md``.
 
+The modules, one line each:
+
+    grid.py      figures of the loss grid alone (NumPy): minimum, basins, Keskar, minima, roughness
+    hessian.py   figures of the Hessian at the origin and over the window (torch): Lanczos, trace, convexity
+    path.py      how far the training path strays from the plane (NumPy)
+    figures.py   FigureOptions, Figures (all of them together) and measure, which makes them
+    jsonable.py  the figures' shared to_json: plain values, non-finite numbers as null
+
 Pure functions of plain arrays, tensors and callables (no scene, no cache), each returning a small
 frozen dataclass with ``to_json()``:
 
@@ -13,6 +21,7 @@ grid (NumPy; ``loss`` (ny, nx), ``alpha`` (nx,), ``beta`` (ny,)), ``compute/morp
     prominences(loss) -> (flat indices, prominences)                      (every local minimum)
     roughness(loss, alpha, beta, log=False) -> Roughness                  (RMS |discrete Hessian|_F)
     bilinear, cell_areas, component4, second_derivatives                  (the pieces)
+    node_step, span_step                   (the grid's spacing: a figure finer than it is not resolved)
 
 Hessian (torch; ``hvp``: v -> H v, ``hvp_at``: at -> hvp), ``compute/morphology/hessian.py``:
     model_hvp(model, x, y, loss=CROSS_ENTROPY, dtype=float64) -> hvp_at

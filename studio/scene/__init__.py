@@ -9,22 +9,29 @@ from this schema; schemas/scene.schema.json is the same schema for editors):
     output:     where the film goes and how it is encoded
     compare:    optional: two to sixteen landscapes in one film, each the landscape section with a
                 panel's changes (Scene.panels())
+    sweep:      optional, instead of compare: one landscape key over a list of values, each looked
+                at at chosen moments of training (Scene.sweep_panels())
 
-Where each key's rule lives:
+The modules, one line each:
 
-    landscape.data                      data.py
-    landscape.model, landscape.loss     network.py
-    landscape.train, landscape.weights  training.py
-    landscape (plane, grid, descents,   landscape.py
-      sequence; the section as a whole)
-    render.look, render.paths           look.py
-    render.camera                       camera.py
-    render, output, compare             film.py
-    the top level, the cache keys       spec.py
-    checks across sections              checks.py (run by load.py on a validated scene)
-    reading YAML, --set overrides       source.py
-    error messages                      errors.py (what a key allows, in words: describe.py)
-    JSON Schema, README tables          jsonschema.py, docs.py (``make schema``, ``make scene-docs``)
+    base.py         the strict base model, SceneError, checks several sections share (colours, entries)
+    data.py         landscape.data (and data_size: the training set's size where the scene gives it)
+    network.py      landscape.model, landscape.loss
+    training.py     landscape.train, landscape.weights, and the checks that need the run's length
+    landscape.py    landscape: plane, grid, descents, sequence, figures, the section as a whole,
+                    and train_steps (the run's length, from data and train)
+    look.py         render.look, render.paths
+    camera.py       render.camera: keys and shots
+    film.py         render, captions, output, compare
+    sweep.py        sweep: its values, moments and panels
+    spec.py         the top level (Scene) and the cache keys
+    checks.py       checks across sections (run by load.py on a validated scene)
+    source.py       reading YAML, duplicate keys, --set overrides, where a value came from
+    load.py         load_scene: file or dict to a validated Scene, every problem a line
+    errors.py       validation errors as FILE:LINE: key: ... lines
+    describe.py     what a key allows, in words (for errors.py and docs.py)
+    jsonschema.py   schemas/scene.schema.json (``make schema``)
+    docs.py         scenes/README.md's tables (``make scene-docs``)
 
 Public API:
 
