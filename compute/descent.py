@@ -42,10 +42,10 @@ import torch.nn as nn
 from tqdm import tqdm
 
 from studio import cache
-from studio.cache import CacheError, Descent, Path2D, PlaneVectors, canonical_descent, describe_descent
+from studio.cache import CacheError, Descent, Path2D, canonical_descent, describe_descent
 from compute.logs import log
-from compute import plane as planes
-from compute.engine import Plane, loss_fn_on_plane, precision_context
+from compute.engine import loss_fn_on_plane, precision_context
+from compute.plane import Plane
 from compute.losses import CROSS_ENTROPY, Loss
 
 OPTIMIZERS = ("sgd", "momentum", "nesterov", "adam", "rmsprop")
@@ -120,20 +120,6 @@ def descend(f: Callable[[torch.Tensor], torch.Tensor], spec, device=None, progre
 
 # --------------------------------------------------------------------------- the compute stage's side
 
-def plane_vectors(origin: torch.Tensor, d1: torch.Tensor, d2: torch.Tensor) -> PlaneVectors:
-    """Flat weight-space vectors -> the cache's float32 plane record."""
-    as32 = lambda t: t.detach().cpu().reshape(-1).numpy().astype(np.float32)
-    return PlaneVectors(as32(origin), as32(d1), as32(d2))
-
-
-def plane_from_vectors(model: nn.Module, pv: PlaneVectors, device: torch.device) -> Plane:
-    n = sum(p.numel() for p in model.parameters())
-    if pv.origin.shape[0] != n:
-        raise CacheError(f"the stored plane has {pv.origin.shape[0]} parameters, the model {n}")
-    t = lambda a: planes.split(model, torch.from_numpy(np.array(a, dtype=np.float32)).to(device))
-    return Plane(t(pv.origin), t(pv.d1), t(pv.d2))
-
-
 def _outside(xy: np.ndarray, extent) -> np.ndarray:
     (a0, a1), (b0, b1) = extent
     return (xy[:, 0] < a0) | (xy[:, 0] > a1) | (xy[:, 1] < b0) | (xy[:, 1] > b1)
@@ -182,7 +168,7 @@ def add_to_entry(scene, root: Path, key: str, specs: list[dict], device: torch.d
     if pv is None:
         raise CacheError(f"the cache entry {d} has no plane vectors; run `python -m compute "
                          f"{scene.source or 'SCENE'} --force` to compute it again")
-    plane = plane_from_vectors(task.model, pv, device)
+    plane = Plane.from_vectors(task.model, pv, device)
     extent = meta.get("plane", {}).get("extent")
     descents = compute_descents(specs, task.model, plane, task.eval.x, task.eval.y, extent, progress, task.loss)
     cache.add_descents(root, key, descents)

@@ -37,7 +37,6 @@ import math
 import time
 import types
 import warnings
-from dataclasses import dataclass
 from typing import Callable, Iterator
 
 import torch
@@ -45,17 +44,7 @@ import torch.nn as nn
 
 from compute import grid
 from compute.losses import CROSS_ENTROPY, Loss
-
-
-@dataclass
-class Plane:
-    """origin, d1, d2: dicts name -> tensor, in the model's parameter order."""
-    origin: dict[str, torch.Tensor]
-    d1: dict[str, torch.Tensor]
-    d2: dict[str, torch.Tensor]
-
-    def point(self, a: float, b: float) -> dict[str, torch.Tensor]:
-        return {k: self.origin[k] + a * self.d1[k] + b * self.d2[k] for k in self.origin}
+from compute.plane.core import Plane
 
 
 def load_params(model: nn.Module, params: dict[str, torch.Tensor]) -> None:

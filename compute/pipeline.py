@@ -28,10 +28,11 @@ from compute import distributed
 from compute.distributed import pick_device
 from compute import plane as planes
 from compute.data import DataError
-from compute.engine import GridEngine, Plane
+from compute.engine import GridEngine
+from compute.plane import Plane
 from compute.entry import scene_folder
-from compute.minima import prepare_minima
-from compute.placing import PlaneFit, fit_plane
+from compute.plane.minima import prepare_minima
+from compute.plane.fit import PlaneFit, fit_plane
 from compute.provenance import engine_record, provenance
 from compute.runs import Run, Task, build_run, build_task, final_buffers, read_run, save_run
 
@@ -148,7 +149,7 @@ def _sequence(ls: dict, run: Run, fit: PlaneFit, task: Task, still: GridEngine, 
               part: Path, at: torch.Tensor, bt: torch.Tensor, progress: bool) -> dict | None:
     """The grids of landscape.sequence, into ``part``/sequence_loss.npy (K, ny, nx), resumable grid
     by grid and row block by row block like the still grid.  Grid k lies on the plane through the
-    k-th chosen snapshot (compute/plane.py: sequence_plane), over the same window of (a, b).
+    k-th chosen snapshot (compute/plane/: sequence_plane), over the same window of (a, b).
     -> None without a sequence; else {"sequence": GridSequence (rank 0), "meta": provenance}."""
     spec = ls.get("sequence")
     if not spec:
@@ -165,12 +166,11 @@ def _sequence(ls: dict, run: Run, fit: PlaneFit, task: Task, still: GridEngine, 
     prog = _progress(group, loss_file, prog_file)
     mm = _rows_file(loss_file, prog_file, bool(prog), (k_all, ny, nx),
                     {"grids_done": 0, "rows_done": 0, "grids": k_all}) if group.main else None
-    d1, d2 = fit.d1.to(dev), fit.d2.to(dev)
+    _, d1, d2 = (v.to(dev) for v in fit.plane.flat())
 
     def plane_of(k: int, own: bool = False) -> Plane:
-        o, e1, e2 = planes.sequence_plane(ls["plane"], model, params[idx[k]].to(dev), tuple(xy[idx[k]]), d1, d2)
-        cut = lambda flat: planes.split(model, flat.clone() if own else flat)
-        return Plane(cut(o), cut(e1), cut(e2))
+        plane = planes.sequence_plane(ls["plane"], model, params[idx[k]].to(dev), tuple(xy[idx[k]]), d1, d2)
+        return plane.owned(dev) if own else plane
 
     # one engine for every grid (it owns its plane; set_plane copies the next one in), so a
     # compiled kernel is compiled once; the still grid's points per pass, as on every rank
@@ -242,8 +242,7 @@ def _run(scene: Scene, cache_root: Path, device: str | None, progress: bool, for
     placed = _prepare(scene, task, part, progress, cache_root, force, group) if group.main else None
     run, fit = distributed.broadcast(group, placed)
     task.place(run)
-    split = lambda flat: planes.split(task.model, flat.to(dev))
-    plane = Plane(split(fit.origin), split(fit.d1), split(fit.d2))
+    plane = fit.plane.owned(dev)
 
     # ---- the grid, row blocks written to a memory map with a progress record (rank 0)
     ls = scene.landscape_dict()
@@ -271,9 +270,9 @@ def _run(scene: Scene, cache_root: Path, device: str | None, progress: bool, for
     for name, p in fit.extra_paths.items():         # a minima plane's other two networks
         if len(p["step"]) > 1:
             paths[name] = _plane_path(engine, name, p["xy"], p["loss"], p["offplane"], p["step"])
-    pv = descent.plane_vectors(fit.origin, fit.d1, fit.d2)
+    pv = fit.plane.vectors()
     paths_down = descent.compute_descents(scene.landscape.descents, task.model,
-                                          descent.plane_from_vectors(task.model, pv, dev), task.eval.x,
+                                          Plane.from_vectors(task.model, pv, dev), task.eval.x,
                                           task.eval.y, fit.extent, progress, task.loss)
     precision = {"mode": gspec["precision"]}
     if gspec["precision"] != "fp32":
@@ -340,7 +339,7 @@ def _prepare(scene: Scene, task: Task, part: Path, progress: bool, cache_root: P
         log(f"resuming {part} (the run and plane of the interrupted run)")
         run = read_run(run_file)
         task.place(run)
-        return run, PlaneFit.read(plane_file)
+        return run, PlaneFit.read(plane_file, task.model)
     ls = scene.landscape_dict()
     what = "weights from files" if ls.get("weights") else ls["data"]["name"]
     log(f"key {scene.cache_key()}: {ls['model']['name']} on {what} ({task.device})"

@@ -12,7 +12,7 @@ from studio.cache import FORMAT_VERSION
 from studio.scene import Scene
 from compute.engine import GridEngine
 from compute.models import parameter_count
-from compute.placing import PlaneFit
+from compute.plane.fit import PlaneFit
 from compute.runs import Run, Task, training_record
 
 #: generated data sets (no split to speak of)
@@ -36,7 +36,7 @@ def provenance(scene: Scene, task: Task, run: Run, fit: PlaneFit, engine: GridEn
         "engine": engine_record(engine, precision),
         "loss": {"name": task.loss.describe(), "accuracy_meaningful": task.loss.classification},
         "plane": {"method": ls["plane"]["method"], "extent": fit.extent, **fit.info,
-                  "d1_norm": float(fit.d1.norm()), "d2_norm": float(fit.d2.norm())},
+                  "d1_norm": float(fit.plane.flat()[1].norm()), "d2_norm": float(fit.plane.flat()[2].norm())},
         "data": _data_record(ls["data"], task),
         # where the weights came from, final values, the run's settings, its train_key (cache/models/)
         # and the per-snapshot log

@@ -1,6 +1,6 @@
 """Marks: the networks a plane goes through, marked in the film.
 
-A ``minima`` plane (compute/minima.py) goes through three trained networks, and its entry's
+A ``minima`` plane (compute/plane/minima.py) goes through three trained networks, and its entry's
 ``meta.json`` says where each sits (``plane.marks``: plane coordinates, its seed or file, its loss).
 Each is marked by a ring of light lying on the surface around it, a glow at its place and a thin
 stem rising from it to a label: who the network is (``seed 1``) over its loss.  The ring and glow are

@@ -7,7 +7,8 @@ import pytest
 import torch
 
 from compute.data import build_data, eval_subset
-from compute.engine import GridEngine, Plane
+from compute.engine import GridEngine
+from compute.plane import Plane
 from compute.models import build_model, convnet, mlp
 from studio import cache
 from studio.scene import load_scene

@@ -14,7 +14,8 @@ import pytest
 import torch
 
 from compute.data import DataError, build_data, eval_subset, shapes
-from compute.engine import GridEngine, Plane, reference_loss
+from compute.engine import GridEngine, reference_loss
+from compute.plane import Plane
 from compute.models import build_model
 from studio import cache
 from studio.scene import LandscapeSpec, SceneError, load_scene

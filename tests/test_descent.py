@@ -16,9 +16,9 @@ import pytest
 import torch
 
 from compute.data import spirals
-from compute.descent import (compute_descents, descend, plane_from_vectors,
-                             value_and_grad)
-from compute.engine import GridEngine, Plane, loss_fn_on_plane, reference_loss
+from compute.descent import compute_descents, descend, value_and_grad
+from compute.engine import GridEngine, loss_fn_on_plane, reference_loss
+from compute.plane import Plane
 from compute.models import mlp
 from studio import cache
 from studio.cache import CacheError, canonical_descent, descent_key
@@ -208,7 +208,7 @@ def test_fresh_run_stores_plane_and_descents(fresh):
     assert ls.meta["parameters"] == n
     # the plane's origin is the final weights: the training path ends there, at the same loss
     model, ex, ey = _evaluation(p, torch.device("cpu"))
-    plane = plane_from_vectors(model, pv, torch.device("cpu"))
+    plane = Plane.from_vectors(model, pv, torch.device("cpu"))
     tr = ls.paths["training"]
     assert reference_loss(model, plane, 0.0, 0.0, ex, ey) == pytest.approx(tr.surface_loss[-1], rel=1e-5)
 
@@ -219,7 +219,7 @@ def test_path_losses_match_the_grid_evaluators(fresh):
     ls = cache.read(root, key, descents=scene.landscape.descents)
     dev = torch.device("cpu")
     model, ex, ey = _evaluation(p, dev)
-    plane = plane_from_vectors(model, cache.read_plane(root, key), dev)
+    plane = Plane.from_vectors(model, cache.read_plane(root, key), dev)
     engine = GridEngine(model, plane, ex, ey)
     for name in ("slow", "quick"):
         q = ls.paths[name]

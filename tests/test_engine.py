@@ -10,7 +10,8 @@ import torch
 import torch.nn as nn
 
 from compute.data import spirals
-from compute.engine import GridEngine, Plane, loss_fn_on_plane, reference_loss
+from compute.engine import GridEngine, loss_fn_on_plane, reference_loss
+from compute.plane import Plane
 from compute.models import mlp
 
 pytestmark = pytest.mark.usefixtures("torch_one_thread")

@@ -14,7 +14,8 @@ from compute import distributed
 from compute.bench import time_engine
 from compute.data import spirals
 from compute.losses import CROSS_ENTROPY
-from compute.engine import (GridEngine, Plane, precision_context,
+from compute.plane import Plane
+from compute.engine import (GridEngine, precision_context,
                             reference_loss)
 from compute.models import convnet, mlp
 

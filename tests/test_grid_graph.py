@@ -14,7 +14,8 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from compute import grid
-from compute.engine import GridEngine, Plane, reference_loss
+from compute.engine import GridEngine, reference_loss
+from compute.plane import Plane
 from compute.losses import CROSS_ENTROPY, Loss
 from tests.conftest import ROOT
 

@@ -8,7 +8,8 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from compute.engine import GridEngine, Plane, reference_loss
+from compute.engine import GridEngine, reference_loss
+from compute.plane import Plane
 from compute.losses import Loss, LossError, check_custom, check_fit
 from compute.models import build_model
 from compute.plane import random_plane

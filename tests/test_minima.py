@@ -1,7 +1,7 @@
-"""compute/minima.py: the ``minima`` plane through three trained networks.  The plane passing exactly
+"""compute/plane/minima.py: the ``minima`` plane through three trained networks.  The plane passing exactly
 through the three final weights (and no plane through networks that do not span one), its default
-window (compute/plane.py's extents), a resumed compute stage finding the other runs' paths
-(compute/placing.py's PlaneFit), and the entry the compute stage writes for a tiny scene (three
+window (compute/plane/'s extents), a resumed compute stage finding the other runs' paths
+(compute/plane/fit.py's PlaneFit), and the entry the compute stage writes for a tiny scene (three
 paths ending at the three marked networks, three trained models in the store, a rerun a cache hit;
 three weight files making the plane without training)."""
 from __future__ import annotations
@@ -20,7 +20,7 @@ from tests.conftest import write_scene
 # --------------------------------------------------------------------------- the plane
 
 def test_the_plane_passes_through_the_three_final_weights_exactly():
-    from compute.minima import minima_plane
+    from compute.plane.minima import minima_plane
     from compute.plane import project
     g = torch.Generator().manual_seed(0)
     finals = [torch.randn(500, generator=g) * s for s in (1.0, 1.3, 0.7)]
@@ -39,7 +39,7 @@ def test_the_plane_passes_through_the_three_final_weights_exactly():
 
 @pytest.mark.parametrize("case", ["equal", "line", "diverged"])
 def test_no_plane_through_networks_that_do_not_span_one(case):
-    from compute.minima import minima_plane
+    from compute.plane.minima import minima_plane
     from compute.plane import PlaneError
     w = torch.randn(50, generator=torch.Generator().manual_seed(1))
     v = torch.randn(50, generator=torch.Generator().manual_seed(2))
@@ -63,13 +63,16 @@ def test_the_default_window_is_a_square_around_the_three():
 
 
 def test_a_resumed_compute_stage_finds_the_other_runs_paths(tmp_path):
-    from compute.placing import PlaneFit
+    from compute.plane.fit import PlaneFit
     extra = {"training_2": {"xy": np.ones((4, 2)), "offplane": np.arange(4.0), "loss": np.full(4, 0.5),
                             "step": np.arange(4, dtype=np.int64) * 10}}
-    fit = PlaneFit(torch.zeros(5), torch.ones(5), torch.ones(5), {"marks": []}, np.zeros((4, 2)), np.zeros(4),
-                   [[-1.0, 1.0], [-1.0, 1.0]], extra)
+    from compute.plane import Plane
+    layout = {"w": torch.zeros(2, 2), "b": torch.zeros(1)}
+    plane = Plane.from_flat(layout, torch.arange(5.0), torch.ones(5), -torch.ones(5))
+    fit = PlaneFit(plane, {"marks": []}, np.zeros((4, 2)), np.zeros(4), [[-1.0, 1.0], [-1.0, 1.0]], extra)
     fit.save(tmp_path / "plane.pt")
-    back = PlaneFit.read(tmp_path / "plane.pt")
+    back = PlaneFit.read(tmp_path / "plane.pt", layout)
+    assert torch.equal(back.plane.origin["w"], torch.arange(4.0).view(2, 2)) and back.plane.d2["b"].item() == -1
     assert list(back.extra_paths) == ["training_2"]
     for k, v in extra["training_2"].items():
         assert np.array_equal(back.extra_paths["training_2"][k], v) and back.extra_paths["training_2"][k].dtype == v.dtype

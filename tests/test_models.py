@@ -16,7 +16,8 @@ import torch.nn as nn
 
 from compute import plane as planes
 from compute.data import DataError, build_data
-from compute.engine import GridEngine, Plane, reference_loss
+from compute.engine import GridEngine, reference_loss
+from compute.plane import Plane
 from compute.entry import EntryError, scene_folder
 from compute.models import ModelError, ResNet, build_model, parameter_count, vgg
 from render.overlay import describe

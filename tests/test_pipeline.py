@@ -316,7 +316,8 @@ def test_a_slow_grid_is_estimated_from_a_timed_chunk_and_comes_with_advice(monke
     """Before the rows: the grid's time from one timed pass, and past SLOW_GRID what makes it faster."""
     import torch
     from compute import pipeline
-    from compute.engine import GridEngine, Plane
+    from compute.engine import GridEngine
+    from compute.plane import Plane
     from compute.models import mlp
     torch.manual_seed(0)
     model = mlp(2, [8], 2, "tanh")

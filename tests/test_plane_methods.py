@@ -11,7 +11,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from compute import directions
+from compute.plane import directions
 from compute import plane as planes
 from compute.models import mlp
 from studio import cache

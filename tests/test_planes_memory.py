@@ -1,4 +1,4 @@
-"""PCA and projection in column blocks (compute/projection.py): the same results as a plain SVD and lstsq
+"""PCA and projection in column blocks (compute/plane/projection.py): the same results as a plain SVD and lstsq
 on the whole trajectory, with the blocks forced small so every problem spans many of them."""
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from compute import projection
+from compute.plane import projection
 
 
 pytestmark = pytest.mark.usefixtures("torch_one_thread")

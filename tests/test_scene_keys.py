@@ -154,7 +154,7 @@ def test_the_cache_keys_of_the_shipped_scenes_stay(name):
 
 def test_the_default_scenes_keys_stay():
     """Keys that depend on no file at all.  (A scene that leaves plane.margin out has a probed window,
-    compute/window.py, and got a key of its own when the probe came: recorded again then.)"""
+    compute/plane/window.py, and got a key of its own when the probe came: recorded again then.)"""
     from studio.scene import Scene, scene_from_dict
     assert (Scene().cache_key(), Scene().train_key()) == ("3a170af956a04040", "5bfd27b50fbebc02")
     s = scene_from_dict({"landscape": {"data": {"name": "shapes"}, "model": {"name": "convnet"},

@@ -229,12 +229,12 @@ def test_the_cache_key_covers_the_seeds_and_their_order():
     keys = {key([0, 1, 2]), key([0, 1, 3]), key([1, 0, 2]), key([0, 1, 2], margin=0.5)}
     assert len(keys) == 4                        # the first seed is the origin: the order matters
     # a scene that leaves the new keys out keeps its key (tests/test_scene_keys.py has the shipped ones;
-    # this one's plane has a probed window, compute/window.py)
+    # this one's plane has a probed window, compute/plane/window.py)
     assert scene_from_dict({}).cache_key() == "3a170af956a04040"
 
 
 def test_each_network_trains_under_the_train_key_of_its_seed():
-    from compute.minima import seed_scene
+    from compute.plane.minima import seed_scene
     scene = scene_from_dict({"landscape": {"plane": {"method": "minima", "seeds": [0, 7, 2]}}})
     assert seed_scene(scene, 0).train_key() == scene_from_dict({}).train_key()      # shares the default run
     assert seed_scene(scene, 7).train_key() == \

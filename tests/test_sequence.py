@@ -38,7 +38,7 @@ def computed(tmp_path_factory):
     """Sequences on a PCA and a random plane, with the setup recomputed independently."""
     import torch
     from compute.pipeline import run
-    from compute.placing import fit_plane
+    from compute.plane.fit import fit_plane
     from compute.runs import build_run, build_task
     torch.set_num_threads(1)
     out = {}
@@ -64,7 +64,8 @@ def _model_and_data(scene, setup):
 def test_sequence_grids_are_the_loss_around_each_snapshot(computed):
     """Each grid, checked cell by cell against the plain per-point loss at
     theta_k + (a - a_k) d1 + (b - b_k) d2 (the PCA directions do not depend on the weights)."""
-    from compute.engine import Plane, reference_loss
+    from compute.engine import reference_loss
+    from compute.plane import Plane
     from compute.plane import split
     scene, ls, setup, _ = computed["pca"]
     q = ls.sequence
@@ -76,7 +77,7 @@ def test_sequence_grids_are_the_loss_around_each_snapshot(computed):
     np.testing.assert_array_equal(q.step, steps[q.index])
     np.testing.assert_allclose(q.xy, setup["fit"].xy[q.index])
     model, ex, ey = _model_and_data(scene, setup)
-    d1, d2 = setup["fit"].d1, setup["fit"].d2
+    _, d1, d2 = setup["fit"].plane.flat()
     rng = np.random.default_rng(0)
     for k in range(len(q.step)):
         theta = params[q.index[k]]
@@ -98,8 +99,8 @@ def torch_zeros_like(w):
 def test_each_grid_holds_its_snapshot_at_its_plane_coordinates(computed):
     """The head of the training path sits on the current grid: grid k's plane passes through
     snapshot k at (a_k, b_k), for PCA and for random planes (directions rescaled per snapshot)."""
-    from compute.engine import GridEngine, Plane, reference_loss
-    from compute.plane import sequence_plane, split
+    from compute.engine import GridEngine, reference_loss
+    from compute.plane import Plane, sequence_plane, split
     import torch
     for plane in ("pca", "random"):
         scene, ls, setup, _ = computed[plane]
@@ -108,10 +109,9 @@ def test_each_grid_holds_its_snapshot_at_its_plane_coordinates(computed):
         params = setup["run"].params
         for k in range(len(q.step)):
             theta = params[q.index[k]]
-            o, e1, e2 = sequence_plane(scene.landscape_dict()["plane"], model, theta, tuple(q.xy[k]),
-                                       setup["fit"].d1, setup["fit"].d2)
-            pl = Plane(split(model, o), split(model, e1), split(model, e2))
-            eng = GridEngine(model, pl, ex, ey)
+            _, d1, d2 = setup["fit"].plane.flat()
+            pl = sequence_plane(scene.landscape_dict()["plane"], model, theta, tuple(q.xy[k]), d1, d2)
+            eng = GridEngine(model, pl.owned("cpu"), ex, ey)
             at = eng.losses(torch.tensor([q.xy[k][0]], dtype=torch.float32),
                             torch.tensor([q.xy[k][1]], dtype=torch.float32))
             zero = torch.zeros_like(theta)
@@ -122,7 +122,7 @@ def test_each_grid_holds_its_snapshot_at_its_plane_coordinates(computed):
 
 
 def test_random_plane_directions_are_filter_normalized_to_each_snapshot(computed):
-    from compute.directions import _groups
+    from compute.plane.directions import _groups
     from compute.plane import sequence_plane, split
     scene, ls, setup, _ = computed["random"]
     model, _, _ = _model_and_data(scene, setup)
@@ -130,8 +130,8 @@ def test_random_plane_directions_are_filter_normalized_to_each_snapshot(computed
     q = ls.sequence
     for k in (0, len(q.step) - 1):
         theta = params[q.index[k]]
-        _, e1, _ = sequence_plane(scene.landscape_dict()["plane"], model, theta, (0.0, 0.0), setup["fit"].d1, setup["fit"].d2)
-        w, d = split(model, theta), split(model, e1)
+        _, d1, d2 = setup["fit"].plane.flat()
+        w, d = split(model, theta), sequence_plane(scene.landscape_dict()["plane"], model, theta, (0.0, 0.0), d1, d2).d1
         for name in w:
             if w[name].dim() >= 2:
                 np.testing.assert_allclose(_groups(d[name], "filter").norm(dim=1).numpy(),
@@ -199,7 +199,8 @@ def test_interrupted_sequence_resumes_bit_for_bit(computed, tmp_path, monkeypatc
 def test_engine_set_plane_equals_a_fresh_engine(torch_one_thread):
     """Moving one (compiled) engine to another plane gives what a new engine on that plane gives."""
     import torch
-    from compute.engine import GridEngine, Plane
+    from compute.engine import GridEngine
+    from compute.plane import Plane
     from compute.models import mlp
     torch.manual_seed(0)
     model = mlp(2, [8, 8], 3, "tanh")

@@ -1,7 +1,7 @@
 """A classifier of token sequences, written as users write one: an ``nn.Embedding`` first, torch's
 own ``nn.TransformerEncoder``, data that returns int64 token ids with class labels.  The ids reach
 the model as ids (compute/data.py), the grid runs on the general path, the Hessian figures work
-through attention (compute/hessian.py), and the film's description says what the data is."""
+through attention (compute/plane/hessian.py), and the film's description says what the data is."""
 from __future__ import annotations
 
 import sys
@@ -100,7 +100,7 @@ def test_the_hessian_goes_through_attention(project):
         from nets import SeqClassifier
     finally:
         sys.path.remove(str(project))
-    from compute.hessian import hvp_function
+    from compute.plane.hessian import hvp_function
     from compute.train import flat_params
     torch.manual_seed(0)
     model = SeqClassifier().eval()

@@ -1,11 +1,11 @@
-"""compute/window.py: the automatic window, probed before the grid, and what the key says of it."""
+"""compute/plane/window.py: the automatic window, probed before the grid, and what the key says of it."""
 from __future__ import annotations
 
 import numpy as np
 import pytest
 import torch
 
-from compute.window import PROBE_SIDE, probe_window
+from compute.plane.window import PROBE_SIDE, probe_window
 from studio.scene import scene_from_dict
 
 WINDOW = [[-4.0, 1.0], [-1.0, 1.0]]          # a path from (-4, 0) to the origin, as a PCA fit gives

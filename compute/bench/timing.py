@@ -13,7 +13,8 @@ from typing import Callable
 import torch
 import torch.nn.functional as F
 
-from compute.engine import GridEngine, Plane, precision_context, reference_loss
+from compute.engine import GridEngine, precision_context, reference_loss
+from compute.plane import Plane
 from compute.plane import random_plane
 
 #: points a side of the peer's grid a call: its users ask for 25 to 100 (its default is 20); with few

@@ -24,7 +24,7 @@ import torch.nn as nn
 from compute.losses import Loss
 
 if TYPE_CHECKING:
-    from compute.engine import Plane
+    from compute.plane import Plane
 
 
 @dataclass

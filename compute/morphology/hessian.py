@@ -35,7 +35,7 @@ import torch.nn as nn
 
 from compute.losses import CROSS_ENTROPY, Loss
 from compute.morphology.jsonable import Jsonable
-from compute.hessian import hessian_top2, hvp_function
+from compute.plane.hessian import hessian_top2, hvp_function
 
 Hvp = Callable[[torch.Tensor], torch.Tensor]
 HvpAt = Callable[[torch.Tensor], Hvp]

@@ -16,7 +16,7 @@ _TAGGED = {("landscape", "data"): _DATA_MODELS, ("landscape", "model"): _MODEL_M
 
 
 class HessianSpec(_Strict):
-    """The hessian plane: Lanczos on Hessian-vector products at the final weights (compute/plane.py)."""
+    """The hessian plane: Lanczos on Hessian-vector products at the final weights (compute/plane/)."""
     iterations: int = Field(100, ge=1, le=10_000,
                             description="most Lanczos steps (one Hessian-vector product each, plus two to check the "
                                         "result; at least 2, never more than the parameter count)")
@@ -33,7 +33,7 @@ RANDOM = "the random directions: `random`, `checkpoints` (with 2), `interpolate`
 
 
 class PlaneSpec(_Strict):
-    """The plane through weight space the grid covers (compute/plane.py; the methods after Li et al.
+    """The plane through weight space the grid covers (compute/plane/; the methods after Li et al.
     2018): a point (a, b) stands for the weights ``origin + a*d1 + b*d2``."""
     method: Literal["pca", "random", "hessian", "checkpoints", "interpolate", "minima"] = Field(
         "pca", description="how the origin and the two directions are chosen (see above)")
@@ -92,13 +92,13 @@ class PlaneSpec(_Strict):
                     "checkpoints), as a fraction of its width on each side (`hessian`: of its largest coordinate). "
                     "Left out: 0.35, and for `pca` and `checkpoints` the automatic window: a coarse probe over three "
                     "times the path's window first, and the window widened where it finds lower ground beyond "
-                    "where training stopped (compute/window.py)",
+                    "where training stopped (compute/plane/window.py)",
         json_schema_extra=doc(default="automatic (0.35, probed)",
                               applies="`pca`, `hessian`, `checkpoints`, `minima` (of the three minima)"))
 
     @property
     def auto_window(self) -> bool:
-        """Whether the compute stage probes around the fitted window and may widen it (compute/window.py)."""
+        """Whether the compute stage probes around the fitted window and may widen it (compute/plane/window.py)."""
         return self.method in ("pca", "checkpoints") and self.margin is None and self.span is None \
             and self.range is None
 

@@ -18,12 +18,12 @@ Loss Landscape of Neural Nets"):
                      with ``include_biases`` a direction rescaled as a whole to
                      the parameter's norm.  ``orthogonalize`` makes d2 exactly
                      orthogonal to d1 while keeping its normalization exact
-                     (``orthogonal_direction``; both in compute/directions.py).
+                     (``orthogonal_direction``; both in plane/directions.py).
 * ``hessian``     -- origin: the final weights.  The eigenvectors of the two
                      largest (algebraic) eigenvalues of the loss Hessian there,
                      on the evaluation subset, by Lanczos with full
                      reorthogonalization on Hessian-vector products
-                     (``hessian_top2``, compute/hessian.py); unit length.
+                     (``hessian_top2``, plane/hessian.py); unit length.
                      Default extent: a square sized by the curvature
                      (``curvature_span``) and the projected trajectory.
 * ``checkpoints`` -- the plane through two or three training snapshots, found
@@ -35,13 +35,13 @@ Loss Landscape of Neural Nets"):
                      B at a = 1); d2 a random normalized direction (relative to
                      A's weights) exactly orthogonal to d1.
 * ``minima``      -- the plane through three trained networks' final weights
-                     (compute/minima.py, which trains or loads them; the
+                     (plane/minima.py, which trains or loads them; the
                      pipeline calls it instead of ``build_plane``); only its
                      default extent is here.
 
 Random directions are always normalized relative to the plane's origin.  The
 trajectory is put on any plane by least squares (``project``; it and PCA in
-compute/projection.py), exact for non-orthogonal, non-unit directions too.
+plane/projection.py), exact for non-orthogonal, non-unit directions too.
 """
 from __future__ import annotations
 
@@ -49,35 +49,18 @@ import numpy as np
 import torch
 import torch.nn as nn
 
-from compute.directions import _cos, normalize_direction, orthogonal_direction
-from compute.errors import DataError
-from compute.hessian import _hessian_subset, curvature_span, hessian_plane, hessian_top2, hvp_function
 from compute.losses import CROSS_ENTROPY, Loss
-from compute.projection import pca_plane, project
+from compute.plane.core import Plane, PlaneError, flatten, split
+from compute.plane.directions import _cos, normalize_direction, orthogonal_direction
+from compute.plane.hessian import _hessian_subset, curvature_span, hessian_plane, hessian_top2, hvp_function
+from compute.plane.projection import pca_plane, project
 
-#: the names importers take from here, those defined in compute/directions.py, compute/hessian.py and
-#: compute/projection.py included
-__all__ = ["PlaneError", "split", "flatten", "normalize_direction", "orthogonal_direction", "random_plane",
+#: the names the package exports from here, those defined in directions.py, hessian.py and
+#: projection.py included
+__all__ = ["normalize_direction", "orthogonal_direction", "random_plane",
            "pca_plane", "hvp_function", "hessian_top2", "hessian_plane", "nearest_snapshots", "checkpoint_plane",
            "interpolate_plane", "curvature_span", "build_plane", "STILL", "project", "INTERPOLATE_EXTENT",
            "extents", "sequence_indices", "sequence_plane"]
-
-
-class PlaneError(DataError):
-    """A plane that cannot mean anything for this run (too few snapshots, weights that do not move,
-    two equal checkpoints): one line naming the scene key and what to change."""
-
-
-def split(model: nn.Module, flat: torch.Tensor) -> dict[str, torch.Tensor]:
-    out, i = {}, 0
-    for name, p in model.named_parameters():
-        out[name] = flat[i:i + p.numel()].view_as(p)
-        i += p.numel()
-    return out
-
-
-def flatten(d: dict[str, torch.Tensor]) -> torch.Tensor:
-    return torch.cat([v.reshape(-1) for v in d.values()])
 
 
 # --------------------------------------------------------------------------- random
@@ -194,13 +177,13 @@ def interpolate_plane(params: torch.Tensor, steps: np.ndarray, requested: list[i
 
 def build_plane(spec: dict, model: nn.Module, params: torch.Tensor, steps: np.ndarray,
                 x: torch.Tensor, y: torch.Tensor | None, eval_loss: np.ndarray | None = None,
-                loss: Loss = CROSS_ENTROPY, final_index: int = -1) -> dict:
+                loss: Loss = CROSS_ENTROPY, final_index: int = -1) -> tuple[Plane, dict]:
     """The scene's plane (``spec``: its resolved plane: section) for a run.
 
     ``params`` (T, P): the snapshots, ``params[final_index]`` the final weights; ``steps``: their
     training steps; (x, y): the evaluation data (for the Hessian), on the model's device, scored by
     ``loss``; ``eval_loss``: the snapshots' evaluation losses (for the Hessian plane's default extent).
-    -> {origin, d1, d2: flat tensors like params' rows, info: dict for the cache's meta}."""
+    -> (the plane, of flat tensors like params' rows; its info: a dict for the cache's meta)."""
     method = spec["method"]
     final = params[final_index]
     how, bias, seed = spec["normalization"], spec["include_biases"], spec["seed"]
@@ -236,11 +219,11 @@ def build_plane(spec: dict, model: nn.Module, params: torch.Tensor, steps: np.nd
     else:
         raise ValueError(f"landscape.plane.method: unknown method {method!r}")
     info.setdefault("origin_step", int(steps[final_index]))
-    return {"origin": origin, "d1": d1, "d2": d2, "info": info}
+    return Plane.from_flat(model, origin, d1, d2), info
 
 
 def _diverged_plane(spec: dict, model: nn.Module, params: torch.Tensor, steps: np.ndarray, finite: torch.Tensor,
-                    final_index: int) -> dict:
+                    final_index: int) -> tuple[Plane, dict]:
     """The plane of weights that are not finite (the training diverged before this moment): its origin
     is those weights, so every grid point is NaN and the landscape is drawn as diverged; the
     directions are a random plane's at the last finite snapshot, so the entry is whole."""
@@ -250,7 +233,7 @@ def _diverged_plane(spec: dict, model: nn.Module, params: torch.Tensor, steps: n
     d1, d2, _ = random_plane(split(model, params[last]), spec["seed"], spec["normalization"], spec["include_biases"])
     info = {"origin_step": int(steps[final_index]), "diverged": True, "last_finite_step": int(steps[last]),
             "note": "the weights at this step are not finite (the training diverged): every grid point is NaN"}
-    return {"origin": params[final_index], "d1": flatten(d1), "d2": flatten(d2), "info": info}
+    return Plane.from_flat(model, params[final_index], flatten(d1), flatten(d2)), info
 
 
 #: what each method needs of the run: snapshots at least
@@ -285,8 +268,8 @@ INTERPOLATE_EXTENT = ((-0.5, 1.5), (-1.0, 1.0))
 
 
 def margin_of(spec: dict) -> float:
-    """The plane's margin: the scene's, or the automatic window's fit margin (compute/window.py)."""
-    from compute.window import FIT_MARGIN
+    """The plane's margin: the scene's, or the automatic window's fit margin (plane/window.py)."""
+    from compute.plane.window import FIT_MARGIN
     return FIT_MARGIN if spec.get("margin") is None else float(spec["margin"])
 
 
@@ -377,7 +360,7 @@ def sequence_indices(recorded: np.ndarray, spec: dict) -> np.ndarray:
 
 
 def sequence_plane(spec: dict, model: nn.Module, theta: torch.Tensor, at: tuple[float, float],
-                   d1: torch.Tensor, d2: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+                   d1: torch.Tensor, d2: torch.Tensor) -> Plane:
     """The plane of one grid of a sequence: through the snapshot's weights ``theta``, which sits
     at plane coordinates ``at`` (its projection onto the scene's plane), so the grid covers the
     same window of (a, b) as the still landscape and its point ``at`` is exactly ``theta``.
@@ -385,11 +368,11 @@ def sequence_plane(spec: dict, model: nn.Module, theta: torch.Tensor, at: tuple[
     Directions: a random plane's are rescaled to ``theta`` (the same seeded Gaussians, normalized
     filter by filter to this snapshot's weights, as Li et al.'s normalization asks); every other
     method's directions are not relative to the weights and stay those of the scene's plane
-    (``d1``, ``d2``).  -> (origin, d1, d2) flat tensors: the grid point (a, b) is
+    (``d1``, ``d2``).  -> the plane, of flat tensors: the grid point (a, b) is
     origin + a*d1 + b*d2 = theta + (a - at[0])*d1 + (b - at[1])*d2."""
     if spec["method"] == "random":
         g1, g2, _ = random_plane(split(model, theta), spec["seed"], spec["normalization"], spec["include_biases"],
                                  spec["orthogonalize"])
         d1, d2 = flatten(g1), flatten(g2)
     d1, d2 = d1.to(theta), d2.to(theta)
-    return theta - at[0] * d1 - at[1] * d2, d1, d2
+    return Plane.from_flat(model, theta - at[0] * d1 - at[1] * d2, d1, d2)

@@ -1,5 +1,5 @@
 """The Hessian of the loss at a set of weights: Hessian-vector products (``hvp_function``), the
-two top eigenvectors by Lanczos (``hessian_top2``), compute/plane.py's ``hessian`` plane and its
+two top eigenvectors by Lanczos (``hessian_top2``), compute/plane/'s ``hessian`` plane and its
 default extent (``curvature_span``).
 """
 from __future__ import annotations

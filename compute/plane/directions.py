@@ -1,4 +1,4 @@
-"""Directions normalized to the weights (Li et al. 2018), for compute/plane.py's random,
+"""Directions normalized to the weights (Li et al. 2018), for compute/plane/'s random,
 checkpoints and interpolate planes: ``normalize_direction`` rescales a Gaussian filter by filter,
 layer by layer or weight by weight; ``orthogonal_direction`` makes one exactly orthogonal to another
 with its normalization intact.

@@ -17,7 +17,7 @@ is projected onto the plane (its start, another network's random initialization,
 records where each network sits, its seed or file and its losses, for the render stage to mark.
 
 Without ``span`` or ``range`` the grid's window is a square around the three, grown by ``margin``
-(compute/plane.py: extents), so on a square grid the triangle keeps its true shape.
+(compute/plane/: extents), so on a square grid the triangle keeps its true shape.
 """
 from __future__ import annotations
 
@@ -31,7 +31,8 @@ from studio.scene import LandscapeSpec, Scene, deep_merge
 from studio.scene.landscape import MINIMA_PATHS
 from compute import plane as planes
 from compute.models import build_model
-from compute.placing import PlaneFit
+from compute.plane.core import Layout, Plane
+from compute.plane.fit import PlaneFit
 from compute.runs import Run, Task, build_run
 from compute.logs import log
 
@@ -110,9 +111,10 @@ def _at(values, k: int):
     return v if np.isfinite(v) else None
 
 
-def fit_minima(spec: dict, runs: list[tuple[Run, dict]]) -> PlaneFit:
-    """The plane through the runs' final weights, every run projected onto it (the first as the
-    fit's own path, the others in ``extra_paths``), the marks and the grid's window."""
+def fit_minima(spec: dict, runs: list[tuple[Run, dict]], layout: Layout) -> PlaneFit:
+    """The plane through the runs' final weights (of the networks ``layout`` lays out), every run
+    projected onto it (the first as the fit's own path, the others in ``extra_paths``), the marks
+    and the grid's window."""
     t0 = time.perf_counter()
     finals = [r.params[r.final] for r, _ in runs]
     idents = [ident for _, ident in runs]
@@ -141,7 +143,8 @@ def fit_minima(spec: dict, runs: list[tuple[Run, dict]]) -> PlaneFit:
         extra[MINIMA_PATHS[k]] = {"xy": xy, "offplane": off, "loss": np.asarray(t.eval_loss, np.float64),
                                   "step": np.asarray(t.steps, np.int64)}
     xy, off = projected[0]
-    return PlaneFit(origin, d1, d2, info, xy, off, [[a0, a1], [b0, b1]], extra)
+    plane = Plane.from_flat(layout, origin, d1, d2)
+    return PlaneFit(plane, info, xy, off, [[a0, a1], [b0, b1]], extra)
 
 
 def prepare_minima(scene: Scene, task: Task, progress: bool, cache_root: Path | None = None,
@@ -149,7 +152,7 @@ def prepare_minima(scene: Scene, task: Task, progress: bool, cache_root: Path | 
     """The first network's run (the entry's ``training``) and the plane through the three; the
     task's model is left at the first network's final weights and buffers."""
     runs = minima_runs(scene, task, progress, cache_root, retrain)
-    fit = fit_minima(scene.landscape_dict()["plane"], runs)
+    fit = fit_minima(scene.landscape_dict()["plane"], runs, task.model)
     first = runs[0][0]
     first.seconds = sum(r.seconds for r, _ in runs)
     task.place(first)

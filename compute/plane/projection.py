@@ -1,5 +1,5 @@
 """Principal directions of a training trajectory and least-squares plane coordinates, both in
-column blocks so a long trajectory of a large model is never copied (compute/plane.py's ``pca``
+column blocks so a long trajectory of a large model is never copied (compute/plane/'s ``pca``
 method; every plane's projection of the run).
 """
 from __future__ import annotations
