@@ -37,6 +37,8 @@ def landscape(scene: Union[str, Path, dict], set: "list[str] | tuple[str, ...]" 
     """
     from studio import cache
     from studio.scene import SceneError, load_scene, scene_from_dict
+    from compute.numerics import flush_denormals
+    flush_denormals()
     from compute.pipeline import run
     sc = scene_from_dict(scene, overrides=set) if isinstance(scene, dict) else load_scene(scene, set)
     if sc.compare is not None:

@@ -53,8 +53,10 @@ def _compute(argv: list[str]) -> int:
     scene = load_scene_or_report(args.scene, args.set)
     if scene is None:
         return 2
+    from compute.numerics import flush_denormals
+    flush_denormals()                     # torch is imported only once the scene is valid
     from compute.data import DataError
-    from compute.pipeline import run      # torch is imported only once the scene is valid
+    from compute.pipeline import run
     # a comparison: each panel's landscape in turn, each its own cache entry (a hit is reused); under
     # torchrun the process group is held across the panels
     panels = scene.panels() or [("", scene)]

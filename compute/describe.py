@@ -21,6 +21,7 @@ from studio import cache
 from studio.figures import describe, grid_summary
 from studio.scene import Scene
 from compute.logs import log
+from compute.numerics import flush_denormals
 from compute.morphology import FigureOptions, measure, model_hvp
 from compute.runs import Task, build_task, final_buffers
 
@@ -186,7 +187,7 @@ def main(argv: list[str]) -> int:
                 had = cache.read_figures(root, key)
                 log("measuring the figures: " + ("--force" if args.force else "the entry has none" if had is None
                                                  else "they were measured with other landscape.figures options"))
-                torch.set_flush_denormal(True)
+                flush_denormals()
                 with scene_folder(sc.source):
                     stored = measure_entry(sc, root, key, pick_device(args.device))
         except DataError as e:

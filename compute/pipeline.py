@@ -33,15 +33,9 @@ from compute.plane import Plane
 from compute.entry import scene_folder
 from compute.plane.minima import prepare_minima
 from compute.plane.fit import PlaneFit, fit_plane
+from compute.numerics import flush_denormals
 from compute.provenance import engine_record, provenance
 from compute.runs import Run, Task, build_run, build_task, final_buffers, read_run, save_run
-
-# Flush denormals to zero (much slower arithmetic near a minimum, where activations and
-# probabilities underflow) before any parallel torch operation: the flag lives in each thread's
-# floating-point control register, and OpenMP's worker threads copy it from the main thread only
-# when they are created, which happens at the first parallel operation.  Set later, it reaches the
-# main thread alone and half the work (on 2 cores) keeps running on denormals.
-torch.set_flush_denormal(True)
 
 
 def atomic_json(path: Path, obj: dict) -> None:
@@ -214,6 +208,7 @@ def run(scene: Scene, cache_root: Path = cache.DEFAULT_ROOT, device: str | None 
 
     Under torchrun every rank calls this; rank 0 trains (or loads), owns the cache and logs, and the
     grid's row blocks are shared out (see compute/distributed.py)."""
+    flush_denormals()
     group = distributed.init(device)
     try:
         # custom model / data / loss entries are imported from the scene's folders first (compute/entry.py)
@@ -232,7 +227,6 @@ def _run(scene: Scene, cache_root: Path, device: str | None, progress: bool, for
         if group.main:
             _add_missing_descents(scene, cache_root, key, device, progress)
         return cache.entry_dir(cache_root, key)
-    torch.set_flush_denormal(True)
     dev = group.device if group.active else pick_device(device)
     part = cache.partial_dir(cache_root, key)
     t_start = time.perf_counter()
@@ -317,7 +311,6 @@ def _add_missing_descents(scene: Scene, cache_root: Path, key: str, device: str 
         return
     work = ([f"{len(todo)} descent{'s' if len(todo) != 1 else ''}"] if todo else []) + (["its figures"] if figures else [])
     log(f"{hit}; computing {' and '.join(work)}")
-    torch.set_flush_denormal(True)
     dev = pick_device(device)
     # one task for both (its model at the final buffers), as a full run has
     task = build_task(scene, dev)

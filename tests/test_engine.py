@@ -236,12 +236,14 @@ def test_compiled_kernel_matches_eager():
 
 
 def test_denormals_are_flushed_on_every_thread():
-    """The compute stage flushes denormals before torch starts its thread pool, so the worker
-    threads flush them too (set later, the flag reaches the main thread only)."""
+    """compute.numerics.flush_denormals, called before torch starts its thread pool (as the stage's
+    entry points do), makes the worker threads flush them too (set later, the flag reaches the
+    main thread only)."""
     import subprocess
     import sys
     from tests.conftest import ROOT
-    code = ("import compute.pipeline, torch; torch.set_num_threads(2); "
+    code = ("from compute.numerics import flush_denormals; flush_denormals(); import torch; "
+            "torch.set_num_threads(2); "
             "y = torch.full((4_000_000,), 1e-40); print(int((y * 1.5).count_nonzero()))")
     r = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120,
                        env={**__import__("os").environ, "OMP_NUM_THREADS": "2"})

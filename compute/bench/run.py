@@ -15,6 +15,7 @@ from compute.bench.profile import chunk_profile, profile_table
 from compute.bench.timing import (PEER_STEPS, PEER_STEPS_QUICK, Method, engine_method, forward_flops, loop_method,
                                   matmul_peak, peer_available, peer_method, plane_for, ratio, rounds, sync)
 from compute.engine import GridEngine
+from compute.numerics import flush_denormals
 from studio.benchfile import publish, update_readme
 
 #: the arithmetic of each GPU precision's matmul peak (CPU rows are float32 only)
@@ -105,7 +106,7 @@ def targets(all_methods: dict[str, dict[str, Method]]) -> list[dict]:
 
 def run(dev: torch.device, n_rounds: int, seconds: float, quick: bool, profile: bool = False,
         only: str = "") -> tuple[list[dict], list[dict], dict[str, dict]]:
-    torch.set_flush_denormal(True)
+    flush_denormals()
     t_start = time.perf_counter()
     peer = peer_available()
     peaks = {p: matmul_peak(dev, p) for p in (PRECISIONS if dev.type == "cuda" else ("fp32",))}
