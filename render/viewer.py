@@ -425,7 +425,6 @@ class Viewer(app.Canvas):
 def make_viewer(film, scene_path: str, screenshot: Path | None, stream=None):
     """The viewer window for ``film`` (a Film: its camera is taken over) and the application it runs
     in.  ``screenshot``: where ``c`` writes (None: out/<name>_view_<t>s.png)."""
-    import glfw  # noqa: F401 - the window's library: its absence is the caller's one-line error
     egl = _EGL()
     egl.release()
     application = app.Application("glfw")
