@@ -42,6 +42,13 @@ class WeightsSpec(_Strict):
         if (self.files is None) == (self.run is None):
             raise ValueError("give files (a glob or a list of checkpoint files) or run (a folder written by "
                              "compute.recorder.Recorder)" + (", not both" if self.files is not None else ""))
+        # an empty name would read as no source further on (fingerprint.weights_files tests truth)
+        if self.run is not None and not self.run.strip():
+            raise ValueError(f"run {self.run!r} names no folder; give the folder a recorder wrote "
+                             f"(compute.recorder.Recorder), e.g. run: runs/my_net")
+        if isinstance(self.files, str) and not self.files.strip():
+            raise ValueError(f"files {self.files!r} names no file; give a glob (e.g. files: 'runs/net/step_*.pt') "
+                             f"or a list of checkpoint files")
         if isinstance(self.files, list) and not self.files:
             raise ValueError("files lists no file")
         if self.key is not None and self.run is not None:
