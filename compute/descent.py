@@ -157,7 +157,7 @@ def add_to_entry(scene, root: Path, key: str, specs: list[dict], device: torch.d
                  progress: bool = False, task=None) -> list[Descent]:
     """Compute ``specs`` on a finished entry's plane (no training, no grid) and add them to it.
     ``task``: the scene's task with the final buffers already in its model (else built here)."""
-    from compute.runs import build_task, final_buffers
+    from compute.run.build import build_task, final_buffers
     d = cache.entry_dir(root, key)
     meta = cache.read(root, key, scene.source or "SCENE").meta
     if task is None:

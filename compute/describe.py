@@ -23,7 +23,8 @@ from studio.scene import Scene
 from compute.logs import log
 from compute.numerics import flush_denormals
 from compute.morphology import FigureOptions, measure, model_hvp
-from compute.runs import Task, build_task, final_buffers
+from compute.run.build import build_task, final_buffers
+from compute.run.types import Task
 
 
 #: the grid figures are measured on at most this many rows and columns

@@ -35,7 +35,8 @@ from compute.plane.minima import prepare_minima
 from compute.plane.fit import PlaneFit, fit_plane
 from compute.numerics import flush_denormals
 from compute.provenance import engine_record, provenance
-from compute.runs import Run, Task, build_run, build_task, final_buffers, read_run, save_run
+from compute.run.build import build_run, build_task, final_buffers, read_run, save_run
+from compute.run.types import Run, Task
 
 
 def atomic_json(path: Path, obj: dict) -> None:

@@ -13,7 +13,8 @@ from studio.scene import Scene
 from compute.engine import GridEngine
 from compute.models import parameter_count
 from compute.plane.fit import PlaneFit
-from compute.runs import Run, Task, training_record
+from compute.run.build import training_record
+from compute.run.types import Run, Task
 
 #: generated data sets (no split to speak of)
 _GENERATED = ("spirals", "shapes", "regression")

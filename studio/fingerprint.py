@@ -317,24 +317,24 @@ def expand_files(spec: str | list[str], base: "Path | list[Path]") -> list[Path]
 
 
 def run_folder_files(folder: str, base: "Path | list[Path]") -> list[Path]:
-    """A recorder's run folder (compute/recorder.py) as the files its key covers: its ``run.json``
+    """A recorder's run folder (compute/run/recorder.py) as the files its key covers: its ``run.json``
     and the snapshot files it lists, read as plain JSON (no torch).  Raises ValueError, one line,
-    for a folder that is not there or holds no readable run.json; compute/recorder.py: read_run
+    for a folder that is not there or holds no readable run.json; compute/run/recorder.py: read_run
     checks the rest when the compute stage loads the run."""
     import json
     root = find_path(folder, base)
     manifest = root / "run.json"
     if not root.is_dir():
-        raise ValueError(f"{folder!r} is not a folder ({root}); write one with compute.recorder.Recorder from your "
+        raise ValueError(f"{folder!r} is not a folder ({root}); write one with compute.run.recorder.Recorder from your "
                          f"training loop, or name checkpoint files with landscape.weights.files")
     try:
         doc = json.loads(manifest.read_text(encoding="utf-8"))
         names = [s["file"] for s in doc["snapshots"]]
     except OSError:
         raise ValueError(f"{folder!r} has no run.json, so it is not a run folder written by "
-                         f"compute.recorder.Recorder; for plain checkpoint files use landscape.weights.files") from None
+                         f"compute.run.recorder.Recorder; for plain checkpoint files use landscape.weights.files") from None
     except (ValueError, KeyError, TypeError):
-        raise ValueError(f"{manifest} is not a readable run.json (written by compute.recorder.Recorder)") from None
+        raise ValueError(f"{manifest} is not a readable run.json (written by compute.run.recorder.Recorder)") from None
     files = [root / n for n in names]
     missing = [n for n, f in zip(names, files) if not f.is_file()]
     if missing:

@@ -91,7 +91,7 @@ def test_model_evaluates_under_vmap_like_a_loop(charlm):
 
 @pytest.mark.slow
 def test_training_script_writes_a_run_folder(tmp_path):
-    pytest.importorskip("compute.recorder")
+    pytest.importorskip("compute.run.recorder")
     out = tmp_path / "run"
     proc = subprocess.run([sys.executable, str(EXAMPLES / "train_charlm.py"), "--tiny", "--out", str(out)],
                           cwd=ROOT, capture_output=True, text=True, timeout=300)

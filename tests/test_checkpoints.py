@@ -1,4 +1,4 @@
-"""Reading users' checkpoint files (compute/checkpoints.py): the common layouts, refusal of files
+"""Reading users' checkpoint files (compute/run/checkpoints.py): the common layouts, refusal of files
 that would need code execution (and proof that none ran), damaged files, mismatch messages, steps
 from file names."""
 from __future__ import annotations
@@ -11,7 +11,7 @@ import pytest
 torch = pytest.importorskip("torch")
 import torch.nn as nn  # noqa: E402
 
-from compute.checkpoints import (CheckpointError, fit_state_dict, load_state_dict,  # noqa: E402
+from compute.run.checkpoints import (CheckpointError, fit_state_dict, load_state_dict,  # noqa: E402
                                  order_by_step, step_from_name)
 from compute.errors import DataError  # noqa: E402
 

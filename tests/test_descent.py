@@ -297,7 +297,7 @@ def test_descents_are_added_to_a_cached_grid(fresh, tmp_path, capfd):
 
 def _evaluation(scene_path, dev):
     """The scene's model (architecture; the plane gives the weights) and evaluation subset."""
-    from compute.runs import build_task
+    from compute.run.build import build_task
     task = build_task(load_scene(scene_path), dev)
     return task.model.eval(), task.eval.x, task.eval.y
 

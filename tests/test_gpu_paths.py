@@ -308,7 +308,7 @@ def test_a_cpu_run_on_a_gpu_machine_uses_gloo_without_devices(fake_torchrun):
 def test_amp_takes_bf16_only_where_the_gpu_computes_it(monkeypatch, capability, dtype):
     """A V100 (7.0) or T4 (7.5) only emulates bf16 (torch.cuda.is_bf16_supported() says yes there):
     fp16 with a gradient scaler instead."""
-    from compute.train import amp_mode
+    from compute.run.train import amp_mode
     asked = []
     monkeypatch.setattr(torch.version, "hip", None)
     monkeypatch.setattr(torch.cuda, "get_device_capability", lambda d=None: (asked.append(d), capability)[1])

@@ -1,4 +1,4 @@
-"""compute/loading.py and compute/runs.py: the user's own weights (landscape.weights) as a run.
+"""compute/run/loading.py and compute/run/build.py: the user's own weights (landscape.weights) as a run.
 
 A run loaded from checkpoint files gives the same plane, trajectory and grid as the same run
 trained in the studio, bit for bit on the CPU; the cache key covers the files' contents; the
@@ -41,7 +41,7 @@ def write_checkpoints(scene_path: Path, root: Path, folder: Path, layouts=("bare
     """The studio's stored run of a scene written out as checkpoint files, one per snapshot, in
     the given layouts in turn (bare state_dict, Lightning's, DataParallel's)."""
     from compute.models import build_model
-    from compute.train import set_flat
+    from compute.run.types import set_flat
     scene = load_scene(scene_path)
     tm = cache.read_model(root, scene.train_key())
     ls = scene.landscape_dict()
@@ -100,8 +100,8 @@ def test_batchnorm_buffers_come_from_the_files(tmp_path, batchnorm):
     compute(trained, root)
     scene = load_scene(trained)
     tm = cache.read_model(root, scene.train_key())
-    from compute.runs import build_task
-    from compute.train import set_flat
+    from compute.run.build import build_task
+    from compute.run.types import set_flat
     task = build_task(scene, torch.device("cpu"))
     (tmp_path / "run").mkdir()
     for i, step in enumerate(tm.log["step"]):
@@ -199,7 +199,7 @@ def test_recorder_run_reproduces_its_recorded_losses(tmp_path):
     """A user's loop with the recorder; the scene films its folder.  The loss the user recorded
     (on the evaluation data, in evaluation mode) is the loss the studio measures at each snapshot."""
     from compute.data import spirals
-    from compute.recorder import Recorder
+    from compute.run.recorder import Recorder
     x, y = spirals(96)
     net = torch.nn.Sequential(torch.nn.Linear(2, 6), torch.nn.Tanh(), torch.nn.Linear(6, 2))
     opt = torch.optim.SGD(net.parameters(), lr=0.5)
@@ -263,7 +263,7 @@ def test_a_torchvision_network_takes_a_local_weights_file(tmp_path):
         """
     p = write_scene(tmp_path, text)
     entry = cache.read(tmp_path / "cache", load_scene(p).cache_key()) if compute(p, tmp_path / "cache") else None
-    from compute.runs import build_task
+    from compute.run.build import build_task
     task = build_task(load_scene(p), torch.device("cpu"))
     with torch.no_grad():
         want = torch.nn.functional.cross_entropy(net(task.eval.x), task.eval.y).item()

@@ -291,7 +291,8 @@ def test_a_cache_hit_lacking_descents_and_figures_builds_the_task_once(tmp_path,
                                                                        torch_one_thread):
     """Descents and figures are added to a finished entry with one task (data, model, final
     buffers), as a full run measures them with the task it trained."""
-    from compute import pipeline, runs
+    from compute import pipeline
+    from compute.run import build as runs
     from compute.__main__ import main
     p = write_scene(tmp_path, QUICK)
     args = [str(p), "--cache-dir", str(tmp_path / "cache"), "--quiet", "--device", "cpu"]

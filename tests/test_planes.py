@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from compute import plane as planes
-from compute.train import snapshot_steps
+from compute.run.train import snapshot_steps
 from tests.conftest import plane_spec as spec
 from tests.conftest import plane_weights as weights
 

@@ -1,4 +1,4 @@
-"""The recorder for users' own training loops (compute/recorder.py): schedules, snapshot files that
+"""The recorder for users' own training loops (compute/run/recorder.py): schedules, snapshot files that
 reproduce the weights, the manifest after a crash, overwrite protection, reading a run folder back
 and checking its architecture."""
 from __future__ import annotations
@@ -13,9 +13,9 @@ import pytest
 torch = pytest.importorskip("torch")
 import torch.nn as nn  # noqa: E402
 
-from compute.checkpoints import CheckpointError, fit_state_dict, load_state_dict  # noqa: E402
-from compute.recorder import Recorder, check_architecture, read_run  # noqa: E402
-from compute.train import snapshot_steps  # noqa: E402
+from compute.run.checkpoints import CheckpointError, fit_state_dict, load_state_dict  # noqa: E402
+from compute.run.recorder import Recorder, check_architecture, read_run  # noqa: E402
+from compute.run.train import snapshot_steps  # noqa: E402
 
 pytestmark = pytest.mark.usefixtures("torch_one_thread")
 
@@ -168,7 +168,7 @@ def test_manifest_after_a_crash_lists_the_saved_steps(tmp_path):
     rec = Recorder(tmp_path, model, total_steps=1000, snapshots=30)
     train(rec, model, range(1, 41))                                      # killed at step 40: no close
     doc = manifest(tmp_path)
-    assert doc["format"] == 1 and doc["created_by"] == "compute.recorder.Recorder"
+    assert doc["format"] == 1 and doc["created_by"] == "compute.run.recorder.Recorder"
     assert doc["closed"] is False
     expected = [s for s in snapshot_steps(1000, 30).tolist() if s <= 40]
     assert saved_steps(tmp_path) == expected
@@ -218,7 +218,7 @@ def test_read_run_errors(tmp_path):
     (tmp_path / "plain").mkdir()
     with pytest.raises(CheckpointError) as e:
         read_run(tmp_path / "plain", KEY)
-    error(e, "plain", "not a run folder written by compute.recorder.Recorder", "landscape.weights.files")
+    error(e, "plain", "not a run folder written by compute.run.recorder.Recorder", "landscape.weights.files")
 
     run = tmp_path / "run"
     rec = Recorder(run, tiny(), every=1)
@@ -279,7 +279,7 @@ def test_check_architecture(tmp_path):
 
 
 def test_log_steps_for_a_loop_of_ones_own():
-    from compute.recorder import log_steps
+    from compute.run.recorder import log_steps
     steps = log_steps(3000, 60)
     assert steps[0] == 0 and steps[-1] == 3000
     assert steps == sorted(set(steps)) and 40 <= len(steps) <= 60

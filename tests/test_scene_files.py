@@ -21,7 +21,7 @@ def _recorded_run(folder) -> None:
     """A small run folder where a scene films one (scenes/charlm.yaml: runs/charlm, which its
     training script writes): loading a scene hashes the files it names."""
     import torch
-    from compute.recorder import Recorder
+    from compute.run.recorder import Recorder
     net = torch.nn.Linear(3, 2)
     with Recorder(folder, net, every=1) as rec:
         rec.snapshot(1)

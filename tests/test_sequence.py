@@ -39,7 +39,7 @@ def computed(tmp_path_factory):
     import torch
     from compute.pipeline import run
     from compute.plane.fit import fit_plane
-    from compute.runs import build_run, build_task
+    from compute.run.build import build_run, build_task
     torch.set_num_threads(1)
     out = {}
     for plane in ("pca", "random"):
@@ -301,7 +301,7 @@ def test_film_morphs_and_the_head_rides_the_current_terrain(gl, tmp_path):
 @pytest.mark.parametrize("spacing", ["log", "linear"])
 def test_sequence_indices_are_count_distinct_snapshots_first_to_last(spacing):
     from compute.plane import sequence_indices
-    from compute.train import snapshot_steps
+    from compute.run.train import snapshot_steps
     rec = snapshot_steps(1500, 240, "log")
     idx = sequence_indices(rec, {"count": 40, "spacing": spacing, "steps": None})
     assert len(idx) == 40 and idx[0] == 0 and idx[-1] == len(rec) - 1 and np.all(np.diff(idx) > 0)

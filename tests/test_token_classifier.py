@@ -101,7 +101,7 @@ def test_the_hessian_goes_through_attention(project):
     finally:
         sys.path.remove(str(project))
     from compute.plane.hessian import hvp_function
-    from compute.train import flat_params
+    from compute.run.types import flat_params
     torch.manual_seed(0)
     model = SeqClassifier().eval()
     x = torch.randint(0, 4, (8, 6))

@@ -1,4 +1,4 @@
-"""Training (compute/train.py): optimizers against their plain update rules, learning-rate schedules
+"""Training (compute/run/train.py): optimizers against their plain update rules, learning-rate schedules
 against their closed forms and torch's schedulers, epochs, snapshot schedules, the per-snapshot log,
 determinism, mixed precision, and training once for many landscapes through the trained-model store
 (its key, cache hits, damaged entries).  The store's format is tests/test_cache.py's, the train:
@@ -20,7 +20,7 @@ torch = pytest.importorskip("torch")
 import torch.nn as nn  # noqa: E402
 import torch.nn.functional as F  # noqa: E402
 
-from compute.train import (evaluate, keep_steps, lr_at, snapshot_steps,  # noqa: E402
+from compute.run.train import (evaluate, keep_steps, lr_at, snapshot_steps,  # noqa: E402
                            steps_per_epoch, total_steps, train)
 
 pytestmark = pytest.mark.usefixtures("torch_one_thread")
@@ -320,7 +320,7 @@ def test_log_samples_subset():
 
 
 def test_evaluate_in_chunks_equals_one_pass():
-    from compute import train as tr
+    from compute.run import train as tr
     x, y = toy(n=100)
     model = tiny_model()
     whole = evaluate(model, x, y)
@@ -409,7 +409,7 @@ def test_amp_code_path(monkeypatch, dtype):
     """The autocast path (and, for fp16, the gradient scaler) run here on the CPU by pretending the
     CPU supports it, so it is exercised without a GPU: it learns, keeps fp32 weights, and is not
     the fp32 run (autocast really engaged)."""
-    from compute import train as tr
+    from compute.run import train as tr
     monkeypatch.setattr(tr, "amp_mode", lambda spec, device: (getattr(torch, dtype), "test"))
     x, y = toy(n=256, classes=2)
     y = (x[:, 0] * x[:, 1] > 0).long()
@@ -480,7 +480,7 @@ def run_compute(scene_path: Path, root: Path, capfd, force=False) -> str:
 
 
 def test_model_cache_hit_skips_training(tmp_path, capfd, monkeypatch):
-    from compute import runs
+    from compute.run import build as runs
     root = tmp_path / "cache"
     a = write(tmp_path, TINY, "a.yaml")
     err = run_compute(a, root, capfd)
@@ -519,7 +519,7 @@ def test_model_cache_hit_skips_training(tmp_path, capfd, monkeypatch):
 def test_run_from_the_store_equals_a_fresh_one(tmp_path, monkeypatch):
     """A ConvNet with BatchNorm: the stored run restores the weights, the running statistics and the
     log, so the plane and the projected path are the fresh run's, bit for bit."""
-    from compute import runs
+    from compute.run import build as runs
     from compute.plane.fit import fit_plane
     text = """
         landscape:

@@ -16,7 +16,7 @@ A point (a, b) of a plane stands for the weights ``origin + a*d1 + b*d2`` (Li et
                         partial entry so a resumed run needs no refit.
 * ``window.py``      -- the automatic window: an in-plane descent and a coarse probe before the grid.
 
-``fit.py`` and ``minima.py`` take a run (compute/runs.py) and are imported by their own names; the
+``fit.py`` and ``minima.py`` take a run (compute/run/build.py) and are imported by their own names; the
 rest is here: ``from compute import plane as planes; planes.build_plane(...)``.
 """
 from compute.plane.core import Layout, Plane, PlaneError, flatten, split

@@ -16,7 +16,7 @@ from studio.scene.landscape import PlaneSpec
 from compute import plane as planes
 from compute.logs import log
 from compute.plane.core import Layout, Plane
-from compute.runs import Run, Task
+from compute.run.types import Run, Task
 
 
 @dataclass

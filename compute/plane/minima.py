@@ -33,7 +33,8 @@ from compute import plane as planes
 from compute.models import build_model
 from compute.plane.core import Layout, Plane
 from compute.plane.fit import PlaneFit
-from compute.runs import Run, Task, build_run
+from compute.run.build import build_run
+from compute.run.types import Run, Task
 from compute.logs import log
 
 
@@ -60,7 +61,7 @@ def minima_runs(scene: Scene, task: Task, progress: bool, cache_root: Path | Non
     ls = scene.landscape_dict()
     out = []
     if ls.get("weights"):
-        from compute.loading import load_run
+        from compute.run.loading import load_run
         for f in ls["weights"]["files"]:
             run = load_run({"files": [f], "key": ls["weights"].get("key")}, task, scene.source)
             out.append((run, {"file": f, "label": Path(f).stem}))

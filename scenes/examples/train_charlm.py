@@ -26,13 +26,13 @@ import torch.nn.functional as F
 
 HERE = Path(__file__).resolve().parent
 # this folder's parent (scenes/) for `examples.charlm` (the name a scene uses), and the repository
-# root for `compute.recorder` (a user who installed the studio has it on the path already)
+# root for `compute.run.recorder` (a user who installed the studio has it on the path already)
 for folder in (HERE.parent, HERE.parent.parent):
     if str(folder) not in sys.path:
         sys.path.insert(0, str(folder))
 
 from examples.charlm import model, text, vocabulary     # noqa: E402
-from compute.recorder import Recorder                   # noqa: E402  # recorder
+from compute.run.recorder import Recorder                   # noqa: E402  # recorder
 
 
 def lm_loss(logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:

@@ -11,8 +11,8 @@ from studio.scene.base import _Strict, doc
 
 
 class WeightsSpec(_Strict):
-    """The user's own weights instead of the studio's training (compute/runs.py): checkpoint files
-    saved by their training, one trained model, or a run folder written by compute.recorder.Recorder.
+    """The user's own weights instead of the studio's training (compute/run/build.py): checkpoint files
+    saved by their training, one trained model, or a run folder written by compute.run.recorder.Recorder.
     A relative path is looked for in the scene's folder, the one above it, then the working
     directory (studio/fingerprint.py: user_folders)."""
     files: Optional[Union[str, Annotated[list[str], WithJsonSchema(
@@ -21,7 +21,7 @@ class WeightsSpec(_Strict):
                           "model, no training path",
         json_schema_extra=doc(allowed="a glob (`'runs/net/step_*.pt'`) or a list of files"))
     run: Optional[str] = Field(None, description="instead of `files`: a run folder written by "
-                                                 "`compute.recorder.Recorder` (its `run.json` lists the snapshots)",
+                                                 "`compute.run.recorder.Recorder` (its `run.json` lists the snapshots)",
                                json_schema_extra=doc(allowed="a folder"))
     steps: Optional[list[int]] = Field(None, min_length=1, description="with a list of files: their training steps, "
                                                                        "in the list's order",
@@ -41,11 +41,11 @@ class WeightsSpec(_Strict):
     def _one_source(self):
         if (self.files is None) == (self.run is None):
             raise ValueError("give files (a glob or a list of checkpoint files) or run (a folder written by "
-                             "compute.recorder.Recorder)" + (", not both" if self.files is not None else ""))
+                             "compute.run.recorder.Recorder)" + (", not both" if self.files is not None else ""))
         # an empty name would read as no source further on (fingerprint.weights_files tests truth)
         if self.run is not None and not self.run.strip():
             raise ValueError(f"run {self.run!r} names no folder; give the folder a recorder wrote "
-                             f"(compute.recorder.Recorder), e.g. run: runs/my_net")
+                             f"(compute.run.recorder.Recorder), e.g. run: runs/my_net")
         if isinstance(self.files, str) and not self.files.strip():
             raise ValueError(f"files {self.files!r} names no file; give a glob (e.g. files: 'runs/net/step_*.pt') "
                              f"or a list of checkpoint files")
@@ -65,7 +65,7 @@ class WeightsSpec(_Strict):
 
 
 class TrainSpec(_Strict):
-    """Training (compute/train.py).  Each key's default is what a scene without the key gets, so
+    """Training (compute/run/train.py).  Each key's default is what a scene without the key gets, so
     writing a default out or leaving it away gives the same cache key."""
     optimizer: Literal["sgd", "momentum", "adam", "adamw"] = Field(
         "adam", description="`momentum` is SGD with momentum 0.9 (unless `momentum` says otherwise); `adamw` is "
@@ -178,7 +178,7 @@ class TrainSpec(_Strict):
         return self
 
     def total_steps(self, n_train: int) -> int:
-        """The run's length in steps for ``n_train`` training samples (compute/train.py: total_steps)."""
+        """The run's length in steps for ``n_train`` training samples (compute/run/train.py: total_steps)."""
         if self.epochs is None:
             return self.steps
         bs = self.batch_size

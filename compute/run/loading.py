@@ -1,8 +1,8 @@
 """The user's own weights as a run (``landscape.weights``): checkpoint files, one trained model, or a
-run folder written by :class:`compute.recorder.Recorder`.
+run folder written by :class:`compute.run.recorder.Recorder`.
 
 The studio does not train here.  The files, sorted by step, are the trajectory; each is opened with
-``weights_only=True`` (compute/checkpoints.py: no code from a file ever runs), fitted to the scene's
+``weights_only=True`` (compute/run/checkpoints.py: no code from a file ever runs), fitted to the scene's
 model (prefixes of DataParallel, Lightning and torch.compile removed; a mismatch is one line naming
 the keys), and evaluated on the evaluation subset with its own buffers, like the studio's training
 evaluates its snapshots.  Files are read one at a time into the (T, P) snapshot matrix, so a long run
@@ -16,10 +16,10 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from compute.checkpoints import CheckpointError, fit_state_dict, load_state_dict, order_by_step, step_from_name
-from compute.runs import Run, Task
+from compute.run.checkpoints import CheckpointError, fit_state_dict, load_state_dict, order_by_step, step_from_name
 from compute.logs import log
-from compute.train import Trajectory, evaluate, flat_params
+from compute.run.train import evaluate
+from compute.run.types import Run, Task, Trajectory, flat_params
 from studio.fingerprint import expand_files, find_path, user_folders
 
 KEY = "landscape.weights"
@@ -49,7 +49,7 @@ def load_run(spec: dict, task: Task, scene_source: str = "") -> Run:
     if 1 < len(ordered) < FEW:
         log(f"the path has {len(ordered)} checkpoints, so it is drawn as {len(ordered) - 1} straight segments between "
             f"them; for a path that shows where training went, save more, densest early: "
-            f"compute.recorder.log_steps(total_steps, 60) gives the steps (docs/your-network.md)")
+            f"compute.run.recorder.log_steps(total_steps, 60) gives the steps (docs/your-network.md)")
     return Run(traj, final, buffers, source, seconds, None, [str(p) for _, p in ordered])
 
 
@@ -64,7 +64,7 @@ def _checkpoint_files(spec: dict, folders: list[Path]) -> tuple[list[tuple[int, 
 
 
 def _recorder_files(spec: dict, task: Task, folders: list[Path]) -> tuple[list[tuple[int, Path]], list, str]:
-    from compute.recorder import check_architecture, read_run
+    from compute.run.recorder import check_architecture, read_run
     folder = read_run(find_path(spec["run"], folders), f"{KEY}.run")
     check_architecture(folder, task.model, f"{KEY}.run")
     return list(zip(folder.steps, folder.files)), list(folder.losses), "recorder"

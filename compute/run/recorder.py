@@ -14,7 +14,7 @@ Map:
   check_architecture(...)   the recorded parameter names and shapes against the scene's model
 
 run.json (format 1):
-  {"format": 1, "created_by": "compute.recorder.Recorder", "closed": bool,
+  {"format": 1, "created_by": "compute.run.recorder.Recorder", "closed": bool,
    "architecture": {"class", "parameters": [[name, shape]], "buffers": [[name, shape]],
                     "parameter_count"},
    "schedule": {"kind": "log" | "linear" | "every" | "open-log", ...},
@@ -34,8 +34,8 @@ import torch
 import torch.nn as nn
 
 from studio import atomic
-from compute.checkpoints import CheckpointError
-from compute.train import snapshot_steps
+from compute.run.checkpoints import CheckpointError
+from compute.run.train import snapshot_steps
 
 MANIFEST = "run.json"
 FORMAT = 1
@@ -210,7 +210,7 @@ class Recorder:
         self._write_manifest()
 
     def _write_manifest(self) -> None:
-        doc = {"format": FORMAT, "created_by": "compute.recorder.Recorder", "closed": self._closed,
+        doc = {"format": FORMAT, "created_by": "compute.run.recorder.Recorder", "closed": self._closed,
                "architecture": self._architecture, "schedule": self._schedule,
                "snapshots": self._snapshots}
         text = json.dumps(doc, indent=1, allow_nan=False).encode("utf-8")
@@ -241,14 +241,14 @@ class RunFolder:
 
 def read_run(folder: Path, key: str) -> RunFolder:
     """The run in ``folder`` from its run.json (plain JSON: nothing unpickled until a snapshot is
-    actually loaded, through compute.checkpoints), checked for what a film needs."""
+    actually loaded, through compute.run.checkpoints), checked for what a film needs."""
     folder = Path(folder)
     if not folder.is_dir():
         raise CheckpointError(f"{key}: run folder {folder} not found; check the path")
     manifest = folder / MANIFEST
     if not manifest.is_file():
         raise CheckpointError(f"{key}: {folder} has no {MANIFEST}, so it is not a run folder written "
-                              f"by compute.recorder.Recorder; for plain checkpoint files use "
+                              f"by compute.run.recorder.Recorder; for plain checkpoint files use "
                               f"landscape.weights.files")
     try:
         doc = json.loads(manifest.read_text(encoding="utf-8"))
@@ -269,7 +269,7 @@ def _checked_snapshots(doc: object, manifest: Path, key: str) -> list[dict]:
     """The manifest's snapshot list, after the checks that make it safe to use."""
     def bad(what: str) -> CheckpointError:
         return CheckpointError(f"{key}: {manifest} {what}; record the run again with "
-                               f"compute.recorder.Recorder")
+                               f"compute.run.recorder.Recorder")
     if not isinstance(doc, dict) or doc.get("format") != FORMAT:
         got = doc.get("format") if isinstance(doc, dict) else None
         raise bad(f"is not a run manifest of format {FORMAT} (format: {got!r})")

@@ -10,12 +10,12 @@ typed objects:
   are the final weights, the final weights' buffers (BatchNorm's running statistics) and a log.
   It has two sources:
 
-  - the studio's own training (``landscape.train``, compute/train.py), looked up in and stored
+  - the studio's own training (``landscape.train``, compute/run/train.py), looked up in and stored
     into the model store ``cache/models/<train_key>/`` so scenes that differ only in the plane or
     the grid train once;
   - the user's own weights (``landscape.weights``): checkpoint files, one trained model, or a run
-    folder written by :class:`compute.recorder.Recorder`.  Each file is opened with
-    ``weights_only=True`` (compute/checkpoints.py) and evaluated on the evaluation subset with its
+    folder written by :class:`compute.run.recorder.Recorder`.  Each file is opened with
+    ``weights_only=True`` (compute/run/checkpoints.py) and evaluated on the evaluation subset with its
     own buffers, one file at a time, so a long run of a large model is held in memory once (the
     (T, P) snapshot matrix).
 
@@ -26,78 +26,22 @@ from __future__ import annotations
 
 import math
 import time
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Optional
 
 import numpy as np
 import torch
-import torch.nn as nn
 
 from studio import atomic, cache
 from studio.cache import CacheError, TrainedModel
 from studio.scene import Scene, train_run_problem
-from compute.data import DataError, Dataset, build_data
-from compute.losses import Loss, build_loss, check_custom, check_fit
+from compute.data import DataError, build_data
+from compute.losses import build_loss, check_custom, check_fit
 from compute.models import build_model
 from compute.logs import log
-from compute.train import Trajectory, set_flat, total_steps, train
-
-#: where a run's weights came from (meta.json's training.source)
-SOURCES = ("trained", "checkpoints", "weights", "recorder")
-
-
-@dataclass
-class Task:
-    """What a network is scored on: the model, the data, the evaluation subset, the loss."""
-    model: nn.Module
-    data: Dataset                 # all of it, on the CPU (training uses it)
-    eval: Dataset                 # the evaluation subset, on the device: the data of the grid
-    eval_index: torch.Tensor      # its indices in ``data``
-    loss: Loss
-
-    @property
-    def device(self) -> torch.device:
-        return self.eval.x.device
-
-    def place(self, run: "Run") -> None:
-        """The model set to the run's final weights and buffers, in evaluation mode."""
-        self.place_flat(run.params[run.final], run.buffers)
-
-    def place_flat(self, params: torch.Tensor, buffers: dict) -> None:
-        set_flat(self.model, params.to(self.device))
-        set_buffers(self.model, buffers)
-        self.model.eval()
-
-
-@dataclass
-class Run:
-    """A network's weights over training: snapshot k is ``params[k]`` at training step ``steps[k]``."""
-    trajectory: Trajectory               # steps, params (T, P), the per-snapshot log, info
-    final: int                           # index of the final weights (the last, unless the scene says)
-    buffers: dict[str, torch.Tensor]     # the final weights' buffers, on the CPU
-    source: str                          # one of SOURCES
-    seconds: float                       # training or loading
-    train_key: Optional[str] = None      # the model store's key (trained runs)
-    files: list[str] = field(default_factory=list)     # the checkpoint files, in step order
-
-    @property
-    def steps(self) -> np.ndarray:
-        return self.trajectory.steps
-
-    @property
-    def params(self) -> torch.Tensor:
-        return self.trajectory.params
-
-
-def set_buffers(model: nn.Module, buffers: dict) -> None:
-    """Copy buffers (tensors, or the model store's read-only arrays) into the model's, by name."""
-    with torch.no_grad():
-        for name, b in model.named_buffers():
-            if name in buffers:
-                v = buffers[name]
-                b.copy_(v if torch.is_tensor(v) else torch.from_numpy(np.array(v)))
-
+from compute.run.loading import load_run
+from compute.run.train import total_steps, train
+from compute.run.types import Run, Task, Trajectory, set_buffers, set_flat
 
 # --------------------------------------------------------------------------- the task
 
@@ -125,7 +69,6 @@ def build_run(scene: Scene, task: Task, progress: bool, cache_root: Path | None 
     """The scene's run: its weights loaded (``landscape.weights``), or trained here."""
     ls = scene.landscape_dict()
     if ls.get("weights"):
-        from compute.loading import load_run
         return load_run(ls["weights"], task, scene.source)
     return _trained_run(scene, task, progress, cache_root, retrain)
 
@@ -263,7 +206,7 @@ def final_buffers(task: Task, meta: dict, root: Path) -> None:
         return
     training = meta.get("training") or {}
     if training.get("source", "trained") != "trained":
-        from compute.checkpoints import fit_state_dict, load_state_dict
+        from compute.run.checkpoints import fit_state_dict, load_state_dict
         step = training.get("final_step")
         steps = (training.get("log") or {}).get("step") or []
         path = Path(training["files"][steps.index(step)])

@@ -12,7 +12,6 @@ torch (its own default), so adding an option never changes the runs that do not 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
 
 import numpy as np
 import torch
@@ -21,32 +20,11 @@ from tqdm import tqdm
 
 from compute.logs import log
 from compute.losses import CROSS_ENTROPY, Loss
+from compute.run.types import Trajectory, flat_params
 
 
 #: above this many samples, the log's evaluations run in chunks (smaller sets in one pass)
 _EVAL_CHUNK = 8192
-
-
-@dataclass
-class Trajectory:
-    steps: np.ndarray          # (T,) int64, training step of each snapshot (0 = initial weights)
-    params: torch.Tensor       # (T, P) float32, flattened parameters at each snapshot
-    train_loss: np.ndarray     # (T,) loss on the training data (or train.log_samples of it)
-    eval_loss: np.ndarray      # (T,) loss on the evaluation subset (the data of the grid)
-    eval_accuracy: np.ndarray  # (T,)
-    train_accuracy: np.ndarray = field(default_factory=lambda: np.zeros(0))  # (T,) same data as train_loss
-    lr: np.ndarray = field(default_factory=lambda: np.zeros(0))     # (T,) learning rate of the step that
-                                                                    # made the snapshot (step 0: the first's)
-    epoch: np.ndarray = field(default_factory=lambda: np.zeros(0))  # (T,) step / steps per epoch
-    info: dict = field(default_factory=dict)   # resolved settings for the provenance record
-
-    def log(self) -> dict[str, list]:
-        """The per-snapshot log as columns of plain numbers (JSON-ready): studio/store.py's LOG_COLUMNS."""
-        return {"step": [int(s) for s in self.steps], "epoch": [float(v) for v in self.epoch],
-                "lr": [float(v) for v in self.lr], "train_loss": [float(v) for v in self.train_loss],
-                "train_accuracy": [float(v) for v in self.train_accuracy],
-                "eval_loss": [float(v) for v in self.eval_loss],
-                "eval_accuracy": [float(v) for v in self.eval_accuracy]}
 
 
 # --------------------------------------------------------------------------- steps and schedules
@@ -176,19 +154,6 @@ def amp_mode(spec: dict, device: torch.device) -> tuple[torch.dtype | None, str]
 
 
 # --------------------------------------------------------------------------- training
-
-def flat_params(model: nn.Module) -> torch.Tensor:
-    return torch.cat([p.detach().reshape(-1) for p in model.parameters()])
-
-
-def set_flat(model: nn.Module, flat: torch.Tensor) -> None:
-    i = 0
-    with torch.no_grad():
-        for p in model.parameters():
-            n = p.numel()
-            p.copy_(flat[i:i + n].view_as(p))
-            i += n
-
 
 @torch.no_grad()
 def evaluate(model: nn.Module, x: torch.Tensor, y: torch.Tensor | None, loss: Loss = CROSS_ENTROPY
