@@ -184,6 +184,97 @@ def evaluate(model: nn.Module, x: torch.Tensor, y: torch.Tensor | None, loss: Lo
     return total / count, right / count if acc else math.nan
 
 
+class _Snapshots:
+    """The snapshots a training run keeps: the flat parameters and the log, step by step."""
+
+    def __init__(self, model: nn.Module, train_data: tuple, eval_data: tuple, loss_fn: Loss, spec: dict,
+                 total: int, spe: int):
+        self.model, self.train_data, self.eval_data, self.loss_fn = model, train_data, eval_data, loss_fn
+        self.spec, self.total, self.spe = spec, total, spe
+        self.steps, self.params = [], []
+        self.train_loss, self.train_acc, self.eval_loss, self.eval_acc, self.lr, self.epoch = [], [], [], [], [], []
+
+    def record(self, step: int) -> None:
+        self.steps.append(step)
+        self.params.append(flat_params(self.model).cpu())
+        loss, acc = evaluate(self.model, *self.train_data, self.loss_fn)
+        self.train_loss.append(loss)
+        self.train_acc.append(acc)
+        loss, acc = evaluate(self.model, *self.eval_data, self.loss_fn)
+        self.eval_loss.append(loss)
+        self.eval_acc.append(acc)
+        self.lr.append(lr_at(self.spec, max(step, 1), self.total))
+        self.epoch.append(step / self.spe)
+
+    def trajectory(self, info: dict) -> Trajectory:
+        return Trajectory(np.array(self.steps, dtype=np.int64), torch.stack(self.params), np.array(self.train_loss),
+                          np.array(self.eval_loss), np.array(self.eval_acc), np.array(self.train_acc),
+                          np.array(self.lr), np.array(self.epoch, dtype=np.float64), info)
+
+
+def _log_data(x: torch.Tensor, y: torch.Tensor | None, spec: dict,
+              g: torch.Generator) -> tuple[torch.Tensor, torch.Tensor | None, str]:
+    """The training data the log is measured on: all of it, or ``log_samples`` of it (a seeded
+    subset, class-balanced for class labels; otherwise drawn from ``g``, the batches' generator,
+    before the first batch) -> (x, y, what it is, in words)."""
+    n, log_n = len(x), int(spec.get("log_samples") or 0)
+    if not 0 < log_n < n:
+        return x, y, f"all {n} training samples"
+    from compute.data import eval_subset
+    balanced = y is not None and y.dim() == 1 and not y.is_floating_point()
+    if balanced:
+        _, _, lidx = eval_subset(x.cpu(), y.cpu(), log_n, spec["seed"])
+    else:
+        lidx = torch.randperm(n, generator=g)[:log_n].sort().values
+    lidx = lidx.to(x.device)
+    tx, ty = x[lidx], (None if y is None else y[lidx])
+    return tx, ty, (f"a seeded{', class-balanced' if balanced else ''} subset of {len(tx)} of the {n} training "
+                    f"samples (train.log_samples)")
+
+
+def _batches(x: torch.Tensor, y: torch.Tensor | None, spec: dict, spe: int, g: torch.Generator):
+    """The batch of each step, forever, drawn from ``g``: the whole set, random draws with
+    replacement, or each epoch a fresh permutation cut into ``spe`` batches (``batches: shuffled``)."""
+    n = len(x)
+    bs = spec["batch_size"] or n
+    shuffled = spec.get("batches", "random") == "shuffled"
+    perm, step = None, 0
+    while True:
+        step += 1
+        if bs >= n:
+            yield x, y
+            continue
+        if shuffled:
+            j = (step - 1) % spe
+            if j == 0:
+                perm = torch.randperm(n, generator=g)
+            idx = perm[j * bs:(j + 1) * bs].to(x.device)
+        else:
+            idx = torch.randint(n, (bs,), generator=g).to(x.device)
+        yield x[idx], (None if y is None else y[idx])
+
+
+def _step(model: nn.Module, opt, loss_fn: Loss, xb, yb, amp_dtype, scaler) -> None:
+    """One optimizer step on a batch, in fp32 or under autocast (with a gradient scaler for fp16)."""
+    if amp_dtype is None:
+        loss = loss_fn(model, xb, yb)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        return
+    with torch.autocast(device_type=xb.device.type, dtype=amp_dtype):
+        out = model(xb)
+    loss = loss_fn.of_output(out.float(), xb if yb is None else yb) if loss_fn.builtin else loss_fn(model, xb, yb)
+    opt.zero_grad(set_to_none=True)
+    if scaler is not None:
+        scaler.scale(loss).backward()
+        scaler.step(opt)
+        scaler.update()
+    else:
+        loss.backward()
+        opt.step()
+
+
 def train(model: nn.Module, x: torch.Tensor, y: torch.Tensor | None, ex: torch.Tensor, ey: torch.Tensor | None,
           spec: dict, progress: bool = True, loss_fn: Loss = CROSS_ENTROPY) -> Trajectory:
     """Train ``model`` on (x, y) as ``spec`` (the scene's train: section) says.
@@ -198,94 +289,32 @@ def train(model: nn.Module, x: torch.Tensor, y: torch.Tensor | None, ex: torch.T
     opt = make_optimizer(spec, model.parameters())
     keep = set(keep_steps(spec, total).tolist())
     g = torch.Generator(device="cpu").manual_seed(spec["seed"])
-    bs = spec["batch_size"] or n
-    shuffled = spec.get("batches", "random") == "shuffled"
-    scheduled = _scheduled(spec)
+    batches = _batches(x, y, spec, spe, g)
     amp_dtype, amp_note = amp_mode(spec, x.device)
     if spec.get("amp") and amp_dtype is None:
         log("train.amp: mixed precision needs a CUDA GPU; training on the CPU in fp32 (amp ignored)")
     scaler = torch.amp.GradScaler(x.device.type) if amp_dtype == torch.float16 else None
-
-    log_n = int(spec.get("log_samples") or 0)
-    if 0 < log_n < n:
-        from compute.data import eval_subset
-        balanced = y is not None and y.dim() == 1 and not y.is_floating_point()   # class labels
-        if balanced:
-            _, _, lidx = eval_subset(x.cpu(), y.cpu(), log_n, spec["seed"])
-        else:
-            g = torch.Generator().manual_seed(spec["seed"])
-            lidx = torch.randperm(n, generator=g)[:log_n].sort().values
-        lidx = lidx.to(x.device)
-        tx, ty = x[lidx], (None if y is None else y[lidx])
-        log_data = (f"a seeded{', class-balanced' if balanced else ''} subset of {len(tx)} of the {n} training "
-                    f"samples (train.log_samples)")
-    else:
-        tx, ty = x, y
-        log_data = f"all {n} training samples"
-
-    steps, snaps, tl, ta, el, ea, lrs, eps = [], [], [], [], [], [], [], []
-
-    def record(step):
-        steps.append(step)
-        snaps.append(flat_params(model).cpu())
-        l, a = evaluate(model, tx, ty, loss_fn)
-        tl.append(l)
-        ta.append(a)
-        l, a = evaluate(model, ex, ey, loss_fn)
-        el.append(l)
-        ea.append(a)
-        lrs.append(lr_at(spec, max(step, 1), total))
-        eps.append(step / spe)
-
-    record(0)
-    perm = None
+    tx, ty, log_data = _log_data(x, y, spec, g)
+    snaps = _Snapshots(model, (tx, ty), (ex, ey), loss_fn, spec, total, spe)
+    snaps.record(0)
     bar = tqdm(range(1, total + 1), desc="train", unit="step", disable=not progress,
                mininterval=0.5, dynamic_ncols=True)
     for step in bar:
         model.train()
-        if bs < n:
-            if shuffled:
-                # each epoch a fresh permutation cut into ceil(n / batch_size) batches
-                j = (step - 1) % spe
-                if j == 0:
-                    perm = torch.randperm(n, generator=g)
-                idx = perm[j * bs:(j + 1) * bs].to(x.device)
-            else:
-                idx = torch.randint(n, (bs,), generator=g).to(x.device)
-            xb, yb = x[idx], (None if y is None else y[idx])
-        else:
-            xb, yb = x, y
-        if scheduled:
-            rate = lr_at(spec, step, total)
+        xb, yb = next(batches)
+        if _scheduled(spec):
             for group in opt.param_groups:
-                group["lr"] = rate
-        if amp_dtype is None:
-            loss = loss_fn(model, xb, yb)
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-        else:
-            with torch.autocast(device_type=x.device.type, dtype=amp_dtype):
-                out = model(xb)
-            loss = loss_fn.of_output(out.float(), xb if yb is None else yb) if loss_fn.builtin else \
-                loss_fn(model, xb, yb)
-            opt.zero_grad(set_to_none=True)
-            if scaler is not None:
-                scaler.scale(loss).backward()
-                scaler.step(opt)
-                scaler.update()
-            else:
-                loss.backward()
-                opt.step()
+                group["lr"] = lr_at(spec, step, total)
+        _step(model, opt, loss_fn, xb, yb, amp_dtype, scaler)
         if step in keep:
-            record(step)
-            bar.set_postfix(loss=f"{tl[-1]:.4f}", acc=f"{ea[-1]:.3f}", refresh=False)
+            snaps.record(step)
+            bar.set_postfix(loss=f"{snaps.train_loss[-1]:.4f}", acc=f"{snaps.eval_acc[-1]:.3f}", refresh=False)
     bar.close()
+    bs, shuffled = spec["batch_size"] or n, spec.get("batches", "random") == "shuffled"
     info = {"steps": total, "steps_per_epoch": spe, "epochs": total / spe,
             "batch_size": bs, "batches": "shuffled each epoch" if shuffled and bs < n else
             ("random, with replacement" if bs < n else "the whole training set"),
             "optimizer": resolved_optimizer(spec), "lr_schedule": spec.get("lr_schedule", "constant"),
-            "warmup": int(spec.get("warmup") or 0), "amp": amp_note, "snapshots": len(steps),
+            "warmup": int(spec.get("warmup") or 0), "amp": amp_note, "snapshots": len(snaps.steps),
             "log_data": log_data, "eval_data": f"the grid's evaluation subset ({len(ex)} samples)"}
-    return Trajectory(np.array(steps, dtype=np.int64), torch.stack(snaps), np.array(tl), np.array(el),
-                      np.array(ea), np.array(ta), np.array(lrs), np.array(eps, dtype=np.float64), info)
+    return snaps.trajectory(info)
