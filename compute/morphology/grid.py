@@ -349,6 +349,18 @@ def prominences(loss: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     a 1000 x 1000 grid of a bowl with ripples takes about 0.2 s, one of white noise (110,000
     minima) about 3 s."""
     L = np.asarray(loss, dtype=np.float64)
+    rank, order, label, roots = _descent_basins(L)
+    prom = {int(r): math.inf for r in roots}
+    lu, lv, w = _lowest_crossings(L, rank, label)
+    if len(w):
+        _elder_rule(prom, L.reshape(-1), rank, order, lu, lv, w)
+    idx = np.fromiter(prom.keys(), dtype=np.int64, count=len(prom))
+    return idx, np.fromiter(prom.values(), dtype=np.float64, count=len(prom))
+
+
+def _descent_basins(L: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Step 1 of :func:`prominences`: each node's rank in the tie-broken order (holes above every
+    node), the order itself, the minimum each finite node descends to, and the minima."""
     ny, nx = L.shape
     n = L.size
     finite = np.isfinite(L).reshape(-1)
@@ -360,8 +372,6 @@ def prominences(loss: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     R = np.full((ny + 2, nx + 2), big, dtype=np.int64)
     R[1:-1, 1:-1] = rank.reshape(ny, nx)
     flat = np.arange(n, dtype=np.int64).reshape(ny, nx)
-
-    # 1. steepest descent in the tie-broken order, then pointer jumping
     best = rank.reshape(ny, nx).copy()
     parent = flat.copy()
     for dj, di in _NEIGHBOURS:
@@ -370,15 +380,22 @@ def prominences(loss: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         best = np.where(lower, nb, best)
         parent = np.where(lower, flat + dj * nx + di, parent)
     parent = parent.reshape(-1)
-    while True:
+    while True:                                                 # pointer jumping
         nxt = parent[parent]
         if np.array_equal(nxt, parent):
             break
         parent = nxt
     roots = np.flatnonzero(finite & (parent == np.arange(n)))
-    label = parent                                              # each finite node's minimum
+    return rank, order, parent, roots
 
-    # 2. the lowest crossing between each pair of adjacent basins
+
+def _lowest_crossings(L: np.ndarray, rank: np.ndarray, label: np.ndarray) -> tuple[np.ndarray, ...]:
+    """Step 2 of :func:`prominences`: for each pair of adjacent basins (their minima ``lu`` < ``lv``),
+    the rank ``w`` of their lowest crossing, one row a pair."""
+    ny, nx = L.shape
+    n = L.size
+    finite = np.isfinite(L).reshape(-1)
+    flat = np.arange(n, dtype=np.int64).reshape(ny, nx)
     us, vs, ws = [], [], []
     for dj, di in ((0, 1), (1, 0), (1, 1), (1, -1)):
         j0, j1 = 0, ny - dj
@@ -391,35 +408,38 @@ def prominences(loss: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         vs.append(np.maximum(label[u], label[v]))
         ws.append(np.maximum(rank[u], rank[v]))
     lu, lv, w = np.concatenate(us), np.concatenate(vs), np.concatenate(ws)
-    prom = {int(r): math.inf for r in roots}
-    if len(w):
-        key = lu * n + lv
-        by = np.lexsort((w, key))
-        key, lu, lv, w = key[by], lu[by], lv[by], w[by]
-        head = np.ones(len(key), dtype=bool)
-        head[1:] = key[1:] != key[:-1]
-        lu, lv, w = lu[head], lv[head], w[head]
-        by = np.argsort(w, kind="stable")
-        # 3. Kruskal with the elder rule; a component is named by its lowest minimum
-        up: dict[int, int] = {}
+    if not len(w):
+        return lu, lv, w
+    key = lu * n + lv
+    by = np.lexsort((w, key))
+    key, lu, lv, w = key[by], lu[by], lv[by], w[by]
+    head = np.ones(len(key), dtype=bool)
+    head[1:] = key[1:] != key[:-1]
+    return lu[head], lv[head], w[head]
 
-        def find(x: int) -> int:
-            while up.get(x, x) != x:
-                nxt = up.get(up[x], up[x])
-                up[x] = nxt
-                x = nxt
-            return x
 
-        Lf = L.reshape(-1)
-        for u, v, s in zip(lu[by].tolist(), lv[by].tolist(), w[by].tolist()):
-            ru, rv = find(u), find(v)
-            if ru == rv:
-                continue
-            young, old = (ru, rv) if rank[ru] > rank[rv] else (rv, ru)
-            prom[young] = float(Lf[order[s]] - Lf[young])
-            up[young] = old
-    idx = np.fromiter(prom.keys(), dtype=np.int64, count=len(prom))
-    return idx, np.fromiter(prom.values(), dtype=np.float64, count=len(prom))
+def _elder_rule(prom: dict, Lf: np.ndarray, rank: np.ndarray, order: np.ndarray, lu: np.ndarray,
+                lv: np.ndarray, w: np.ndarray) -> None:
+    """Step 3 of :func:`prominences`: Kruskal over the basin graph by increasing crossing; where two
+    components meet, the younger (higher) minimum dies with its prominence, set in ``prom``.  A
+    component is named by its lowest minimum."""
+    up: dict[int, int] = {}
+
+    def find(x: int) -> int:
+        while up.get(x, x) != x:
+            nxt = up.get(up[x], up[x])
+            up[x] = nxt
+            x = nxt
+        return x
+
+    by = np.argsort(w, kind="stable")
+    for u, v, s in zip(lu[by].tolist(), lv[by].tolist(), w[by].tolist()):
+        ru, rv = find(u), find(v)
+        if ru == rv:
+            continue
+        young, old = (ru, rv) if rank[ru] > rank[rv] else (rv, ru)
+        prom[young] = float(Lf[order[s]] - Lf[young])
+        up[young] = old
 
 
 def local_minima(loss: np.ndarray, alpha: np.ndarray, beta: np.ndarray,
