@@ -12,6 +12,7 @@ from typing import NamedTuple, Optional
 
 import torch
 
+from studio.scene import AnyData, section
 from compute.errors import DataError  # noqa: F401  (raised here; importers take it from here too)
 
 #: the kinds of targets a data set can have
@@ -80,21 +81,22 @@ def spirals(samples: int, classes: int = 2, turns: float = 1.75, noise: float = 
     return x.float(), y
 
 
-def build_data(spec: dict) -> Dataset:
+def build_data(spec: "AnyData") -> Dataset:
     """The scene's data set (spirals: points (2,); images: (C, H, W); the user's: whatever it returns).
 
     Raises :class:`DataError` (one message: where it looked, the scene key to set) for a data set
     that is not on disk."""
-    name = spec["name"]
+    spec = section("data", spec)
+    name = spec.name
     if name == "spirals":
-        x, y = spirals(spec["samples"], spec["classes"], spec["turns"], spec["noise"], spec["seed"])
-        return Dataset(x, y, (2,), spec["classes"])
+        x, y = spirals(spec.samples, spec.classes, spec.turns, spec.noise, spec.seed)
+        return Dataset(x, y, (2,), spec.classes)
     if name == "shapes":
-        x, y = shapes(spec["samples"], spec["classes"], spec["size"], spec["noise"], spec["channels"],
-                      spec["seed"])
-        return Dataset(x, y, tuple(x.shape[1:]), spec["classes"])
+        x, y = shapes(spec.samples, spec.classes, spec.size, spec.noise, spec.channels,
+                      spec.seed)
+        return Dataset(x, y, tuple(x.shape[1:]), spec.classes)
     if name == "regression":
-        x, y = regression(spec["function"], spec["samples"], spec["noise"], spec["seed"])
+        x, y = regression(spec.function, spec.samples, spec.noise, spec.seed)
         return Dataset(x, y, tuple(x.shape[1:]), 1, "regression")
     if name in ("mnist", "fashion_mnist", "cifar10", "imagenette", "folder"):
         x, y, classes = image_data(spec)
@@ -213,7 +215,7 @@ def _resize(x: torch.Tensor, size: int) -> torch.Tensor:
                                            align_corners=False)
 
 
-def _missing(name: str, where: str, spec: dict, detail: str = "") -> DataError:
+def _missing(name: str, where: str, spec: "AnyData", detail: str = "") -> DataError:
     how = ("set `download: true` under landscape.data to fetch it there, or `root:` to the directory that "
            "holds it" if name != "folder" else "set `root:` under landscape.data to a directory with one "
                                               "sub-directory of images per class")
@@ -221,11 +223,11 @@ def _missing(name: str, where: str, spec: dict, detail: str = "") -> DataError:
     return DataError(f"landscape.data: data set {name!r} not found in {where}{detail}; {how}")
 
 
-def _torchvision_set(spec: dict):
+def _torchvision_set(spec: "AnyData"):
     """The torchvision data set object for mnist / fashion_mnist / cifar10 / imagenette / folder."""
     import torchvision.datasets as tvd
-    name, root = spec["name"], Path(spec["root"]).expanduser()
-    download = spec.get("download", False)
+    name, root = spec.name, Path(spec.root).expanduser()
+    download = getattr(spec, "download", False)
     try:
         if name in ("mnist", "fashion_mnist"):
             cls = tvd.MNIST if name == "mnist" else tvd.FashionMNIST
@@ -233,12 +235,12 @@ def _torchvision_set(spec: dict):
         if name == "cifar10":
             return tvd.CIFAR10(str(root), train=True, download=download)
         if name == "imagenette":
-            return tvd.Imagenette(str(root), split="train", size=spec["variant"], download=download)
+            return tvd.Imagenette(str(root), split="train", size=spec.variant, download=download)
         return tvd.ImageFolder(str(root))
     except (RuntimeError, FileNotFoundError, OSError) as e:
         where = {"mnist": root / "MNIST" / "raw", "fashion_mnist": root / "FashionMNIST" / "raw",
                  "cifar10": root / "cifar-10-batches-py",
-                 "imagenette": root / f"imagenette2-{str(spec.get('variant')).replace('px', '')}" / "train"}.get(name, root)
+                 "imagenette": root / f"imagenette2-{str(getattr(spec, 'variant', None)).replace('px', '')}" / "train"}.get(name, root)
         if download:
             raise DataError(f"landscape.data: could not download {name!r} into {root}: {e}; check the network, "
                             f"or download it by hand and set `root:` to its directory") from None
@@ -257,17 +259,17 @@ def _load_files(samples: list[tuple[str, int]], idx: torch.Tensor, size: int) ->
     return out
 
 
-def image_data(spec: dict) -> tuple[torch.Tensor, torch.Tensor, int]:
+def image_data(spec: "AnyData") -> tuple[torch.Tensor, torch.Tensor, int]:
     """A torchvision data set's training split: a seeded class-balanced subset of ``train_samples``
     images, resized to ``size`` and (optionally) normalized -> (x (N, C, H, W), y, classes)."""
     ds = _torchvision_set(spec)
-    name, n, size = spec["name"], spec["train_samples"], spec["size"]
+    name, n, size = spec.name, spec.train_samples, spec.size
     files = getattr(ds, "samples", None) or getattr(ds, "_samples", None)    # (path, class) of folder sets
     targets = torch.as_tensor(ds.targets if files is None else [t for _, t in files], dtype=torch.int64)
     if len(targets) == 0:
-        raise _missing(name, spec["root"], spec, "no images")
+        raise _missing(name, spec.root, spec, "no images")
     classes = len(ds.classes)
-    idx = _balanced(targets, n, spec["seed"])
+    idx = _balanced(targets, n, spec.seed)
     if name in ("mnist", "fashion_mnist"):
         x = ds.data[idx].float()[:, None] / 255                             # (N, 1, 28, 28)
     elif name == "cifar10":
@@ -277,10 +279,10 @@ def image_data(spec: dict) -> tuple[torch.Tensor, torch.Tensor, int]:
     return _normalize(_resize(x, size), spec), targets[idx], classes
 
 
-def _normalize(x: torch.Tensor, spec: dict) -> torch.Tensor:
-    if not spec["normalize"]:
+def _normalize(x: torch.Tensor, spec: "AnyData") -> torch.Tensor:
+    if not spec.normalize:
         return x.contiguous()
-    mean, std = NORMALIZATION[spec["name"]]
+    mean, std = NORMALIZATION[spec.name]
     mean = torch.tensor(mean).view(1, -1, 1, 1)
     std = torch.tensor(std).view(1, -1, 1, 1)
     return ((x - mean) / std).contiguous()
@@ -288,7 +290,7 @@ def _normalize(x: torch.Tensor, spec: dict) -> torch.Tensor:
 
 # --------------------------------------------------------------------------- the user's own data
 
-def custom_data(spec: dict, key: str = "landscape.data") -> Dataset:
+def custom_data(spec: "AnyData", key: str = "landscape.data") -> Dataset:
     """``entry: "module:function"``, called with ``args`` -> a checked :class:`Dataset`.
 
     The function returns one of (torch tensors or NumPy arrays):
@@ -303,9 +305,10 @@ def custom_data(spec: dict, key: str = "landscape.data") -> Dataset:
     x has one sample per row.  Floating x and small integers (uint8 image bytes, int8, int16) become
     float32; int32 and int64 x are token ids and become int64 (a sequence classifier's embedding
     takes them; the built-in models take them as float32: :meth:`Dataset.as_float`)."""
+    spec = section("data", spec)
     from compute.entry import EntryError, call
-    entry = spec["entry"]
-    out = call(entry, key, dict(spec.get("args") or {}))
+    entry = spec.entry
+    out = call(entry, key, dict(getattr(spec, "args", None) or {}))
     bad = f"{key}.entry: {entry}"
     if isinstance(out, (tuple, list)) and len(out) in (2, 3):
         x = _as_tensor(out[0], "x", bad)

@@ -29,6 +29,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from studio.scene import LossSpec, section
 from compute.errors import DataError
 
 #: built-in losses whose targets are class indices: only for them does accuracy mean something
@@ -163,22 +164,23 @@ CROSS_ENTROPY = Loss("cross_entropy")
 
 # --------------------------------------------------------------------------- from the scene
 
-def build_loss(spec: dict) -> Loss:
+def build_loss(spec: LossSpec) -> Loss:
     """The scene's resolved ``landscape.loss`` section as a :class:`Loss`."""
-    name = spec["name"]
+    spec = section("loss", spec)
+    name = spec.name
     if name != "custom":
         return Loss(name)
     from compute.entry import EntryError, resolve
-    fn = resolve(spec["entry"], "landscape.loss")
+    fn = resolve(spec.entry, "landscape.loss")
     try:
-        inspect.signature(fn).bind(None, None, **(spec.get("args") or {}))
+        inspect.signature(fn).bind(None, None, **(spec.args or {}))
     except TypeError as e:
-        raise EntryError(f"landscape.loss.entry: {spec['entry']} cannot be called as "
-                         f"{spec['entry'].partition(':')[2]}(model, batch, **args): {e}; check landscape.loss.args"
+        raise EntryError(f"landscape.loss.entry: {spec.entry} cannot be called as "
+                         f"{spec.entry.partition(':')[2]}(model, batch, **args): {e}; check landscape.loss.args"
                          ) from None
     except ValueError:          # no signature to check (a builtin): called as it is
         pass
-    return Loss("custom", fn, spec["entry"], dict(spec.get("args") or {}))
+    return Loss("custom", fn, spec.entry, dict(spec.args or {}))
 
 
 def check_fit(loss: Loss, kind: str, where: str = "landscape.loss") -> None:

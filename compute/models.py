@@ -9,6 +9,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from studio.scene import AnyModel, section
 from compute.data import DataError
 
 _ACTIVATIONS = {"relu": F.relu, "tanh": torch.tanh, "gelu": F.gelu, "softplus": F.softplus}
@@ -232,18 +233,19 @@ def _tv_version() -> str:
     return torchvision.__version__.split("+")[0]
 
 
-def custom_model(spec: dict, shape: tuple[int, ...], classes: int) -> nn.Module:
+def custom_model(spec: "AnyModel", shape: tuple[int, ...], classes: int) -> nn.Module:
     """``entry: "module:function"`` (a function or a model class), called with the scene's ``args``,
     and ``input_shape`` (one sample's shape) and ``classes`` if its signature takes them."""
+    spec = section("model", spec)
     from compute.entry import EntryError, call
-    net = call(spec["entry"], "landscape.model", dict(spec.get("args") or {}),
+    net = call(spec.entry, "landscape.model", dict(getattr(spec, "args", None) or {}),
                offered={"input_shape": tuple(shape), "classes": classes})
     if not isinstance(net, nn.Module):
-        raise EntryError(f"landscape.model.entry: {spec['entry']} returned a {type(net).__name__}; it should "
+        raise EntryError(f"landscape.model.entry: {spec.entry} returned a {type(net).__name__}; it should "
                          f"return a torch.nn.Module (it is called with landscape.model.args, and input_shape= and "
                          f"classes= where it takes them)")
     if not any(p.requires_grad for p in net.parameters()):
-        raise EntryError(f"landscape.model.entry: {spec['entry']} returned a module with no trainable "
+        raise EntryError(f"landscape.model.entry: {spec.entry} returned a module with no trainable "
                          f"parameters; the landscape is drawn over its parameters")
     return net
 
@@ -289,7 +291,7 @@ def _check_output(net: nn.Module, shape: tuple[int, ...], outputs: int, kind: st
                          f"{need[kind].format(want)}")
 
 
-def build_model(spec: dict, shape: tuple[int, ...], outputs: int, kind: str = "classes",
+def build_model(spec: "AnyModel", shape: tuple[int, ...], outputs: int, kind: str = "classes",
                 inputs: torch.dtype = torch.float32) -> nn.Module:
     """The scene's model for inputs of ``shape`` (one sample: (features,), (C, H, W) or (T,)) and
     ``outputs`` values per sample (classes, target features, or the vocabulary: compute/data.py);
@@ -297,13 +299,14 @@ def build_model(spec: dict, shape: tuple[int, ...], outputs: int, kind: str = "c
 
     An mlp on images flattens them first: a leading ``nn.Flatten``, which the grid engine's
     linear path skips (it flattens the data itself)."""
+    spec = section("model", spec)
     shape = tuple(shape)
-    name = spec["name"]
+    name = spec.name
     if kind == "tokens" and name != "custom":
         raise ModelError(f"landscape.model: token sequences need your own model (an embedding first), not the "
                          f"built-in {name!r}; use name: custom with entry: 'module:function'")
     if name == "mlp":
-        net = mlp(math.prod(shape), spec["widths"], outputs, spec["activation"])
+        net = mlp(math.prod(shape), spec.widths, outputs, spec.activation)
         return nn.Sequential(nn.Flatten(), *net) if len(shape) > 1 else net
     if name in ("convnet", "resnet", "vgg", "torchvision") and len(shape) != 3:
         raise ModelError(f"landscape.model: a {name} needs images (C, H, W); this data's samples have shape "
@@ -312,22 +315,22 @@ def build_model(spec: dict, shape: tuple[int, ...], outputs: int, kind: str = "c
         if shape[1] != shape[2]:
             raise ModelError(f"landscape.model: a convnet needs square images (C, H, W); this data's samples "
                              f"have shape {shape}")
-        return convnet(shape[0], shape[1], spec["channels"], outputs, spec["activation"], spec["pool_every"],
-                       spec["batchnorm"])
+        return convnet(shape[0], shape[1], spec.channels, outputs, spec.activation, spec.pool_every,
+                       spec.batchnorm)
     if name == "resnet":
-        return ResNet(shape[0], outputs, spec["depth"], spec["width"], spec["skip"], spec["batchnorm"])
+        return ResNet(shape[0], outputs, spec.depth, spec.width, spec.skip, spec.batchnorm)
     if name == "vgg":
-        return vgg(shape[0], shape[1], shape[2], outputs, spec["config"], spec["width"], spec["batchnorm"])
+        return vgg(shape[0], shape[1], shape[2], outputs, spec.config, spec.width, spec.batchnorm)
     if name == "torchvision":
-        classes = spec.get("classes") or outputs
-        net = torchvision_model(spec["arch"], classes)
-        _check_output(net, shape, classes, kind, torch.float32, f"landscape.model: torchvision {spec['arch']}",
+        classes = getattr(spec, "classes", None) or outputs
+        net = torchvision_model(spec.arch, classes)
+        _check_output(net, shape, classes, kind, torch.float32, f"landscape.model: torchvision {spec.arch}",
                       "torchvision models take RGB images (3 channels), some of a least size (inception_v3: 75 "
                       "pixels); see landscape.data's size and channels")
         return net
     if name == "custom":
         net = custom_model(spec, shape, outputs)
-        _check_output(net, shape, outputs, kind, inputs, f"landscape.model.entry: the model of {spec['entry']}",
+        _check_output(net, shape, outputs, kind, inputs, f"landscape.model.entry: the model of {spec.entry}",
                       "check the function's input_shape handling against landscape.data")
         return net
     raise ValueError(f"landscape.model.name: unknown model {name!r}")

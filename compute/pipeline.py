@@ -22,6 +22,7 @@ from studio import atomic, cache
 from studio.cache import GridSequence, Landscape, Path2D
 from studio.figures import grid_summary
 from studio.scene import Scene
+from studio.scene.landscape import GridSpec, LandscapeSpec
 from compute.logs import log
 from compute import describe, descent
 from compute import distributed
@@ -140,14 +141,14 @@ def _fill(engine: GridEngine, group: distributed.Group, grid, at: torch.Tensor, 
             last_sync = time.monotonic()
 
 
-def _sequence(ls: dict, run: Run, fit: PlaneFit, task: Task, still: GridEngine, group: distributed.Group,
+def _sequence(ls: LandscapeSpec, run: Run, fit: PlaneFit, task: Task, still: GridEngine, group: distributed.Group,
               part: Path, at: torch.Tensor, bt: torch.Tensor, progress: bool) -> dict | None:
     """The grids of landscape.sequence, into ``part``/sequence_loss.npy (K, ny, nx), resumable grid
     by grid and row block by row block like the still grid.  Grid k lies on the plane through the
     k-th chosen snapshot (compute/plane/: sequence_plane), over the same window of (a, b).
     -> None without a sequence; else {"sequence": GridSequence (rank 0), "meta": provenance}."""
-    spec = ls.get("sequence")
-    if not spec:
+    spec = ls.sequence
+    if spec is None:
         return None
     params, steps = run.params, np.asarray(run.steps)
     if len(steps) < 2:
@@ -164,14 +165,14 @@ def _sequence(ls: dict, run: Run, fit: PlaneFit, task: Task, still: GridEngine, 
     _, d1, d2 = (v.to(dev) for v in fit.plane.flat())
 
     def plane_of(k: int, own: bool = False) -> Plane:
-        plane = planes.sequence_plane(ls["plane"], model, params[idx[k]].to(dev), tuple(xy[idx[k]]), d1, d2)
+        plane = planes.sequence_plane(ls.plane, model, params[idx[k]].to(dev), tuple(xy[idx[k]]), d1, d2)
         return plane.owned(dev) if own else plane
 
     # one engine for every grid (it owns its plane; set_plane copies the next one in), so a
     # compiled kernel is compiled once; the still grid's points per pass, as on every rank
-    g = ls["grid"]
+    g = ls.grid
     engine = GridEngine(model, plane_of(0, own=True), task.eval.x, task.eval.y, chunk=still.chunk,
-                        compile=still.compiled, precision=g["precision"], batchnorm=g["batchnorm"], loss=task.loss)
+                        compile=still.compiled, precision=g.precision, batchnorm=g.batchnorm, loss=task.loss)
     k0, r0 = prog.get("grids_done", 0), prog.get("rows_done", 0)
     bar = tqdm(total=k_all * ny * nx, initial=(k0 * ny + r0) * nx, desc="sequence", unit="pt", unit_scale=True,
                disable=not progress, mininterval=1.0, dynamic_ncols=True)
@@ -196,8 +197,8 @@ def _sequence(ls: dict, run: Run, fit: PlaneFit, task: Task, still: GridEngine, 
         f"({computed / max(seconds, 1e-9):,.0f} points/s)")
     return {"sequence": sequence,
             "meta": {"grids": k_all, "steps": [int(s) for s in steps[idx]], "snapshot_index": idx.tolist(),
-                     "spacing": spec["spacing"] if not spec.get("steps") else "steps",
-                     "directions": "rescaled to each snapshot (random plane)" if ls["plane"]["method"] == "random"
+                     "spacing": spec.spacing if not spec.steps else "steps",
+                     "directions": "rescaled to each snapshot (random plane)" if ls.plane.method == "random"
                      else "those of the plane, carried to each snapshot",
                      "seconds": seconds, "points_per_s": computed / seconds if seconds > 0 else None,
                      "loss_stats": stats}}
@@ -240,9 +241,9 @@ def _run(scene: Scene, cache_root: Path, device: str | None, progress: bool, for
     plane = fit.plane.owned(dev)
 
     # ---- the grid, row blocks written to a memory map with a progress record (rank 0)
-    ls = scene.landscape_dict()
-    gspec = ls["grid"]
-    nx, ny = gspec["resolution"]
+    ls = scene.landscape
+    gspec = ls.grid
+    nx, ny = gspec.resolution
     (a0, a1), (b0, b1) = fit.extent
     alpha, beta = np.linspace(a0, a1, nx), np.linspace(b0, b1, ny)
     at = torch.tensor(alpha, dtype=torch.float32, device=dev)
@@ -269,9 +270,9 @@ def _run(scene: Scene, cache_root: Path, device: str | None, progress: bool, for
     paths_down = descent.compute_descents(scene.landscape.descents, task.model,
                                           Plane.from_vectors(task.model, pv, dev), task.eval.x,
                                           task.eval.y, fit.extent, progress, task.loss)
-    precision = {"mode": gspec["precision"]}
-    if gspec["precision"] != "fp32":
-        precision.update(precision_error(engine, task, plane, alpha, beta, gspec["batchnorm"]))
+    precision = {"mode": gspec.precision}
+    if gspec.precision != "fp32":
+        precision.update(precision_error(engine, task, plane, alpha, beta, gspec.batchnorm))
 
     # ---- the entry, written atomically
     computed = (ny - done) * nx
@@ -334,19 +335,19 @@ def _prepare(scene: Scene, task: Task, part: Path, progress: bool, cache_root: P
         run = read_run(run_file)
         task.place(run)
         return run, PlaneFit.read(plane_file, task.model)
-    ls = scene.landscape_dict()
-    what = "weights from files" if ls.get("weights") else ls["data"]["name"]
-    log(f"key {scene.cache_key()}: {ls['model']['name']} on {what} ({task.device})"
+    ls = scene.landscape
+    what = "weights from files" if ls.weights is not None else ls.data.name
+    log(f"key {scene.cache_key()}: {ls.model.name} on {what} ({task.device})"
         + (f"; grid on {group.world} processes" if group.active else ""))
     fresh = not part.exists()
     try:
         # the trained model comes from cache/models/ when a scene with the same data, model and
         # training made it; --force trains again
-        if ls["plane"]["method"] == "minima":        # three runs, the plane through their ends
+        if ls.plane.method == "minima":        # three runs, the plane through their ends
             run, fit = prepare_minima(scene, task, progress, cache_root=cache_root, retrain=force)
         else:
             run = build_run(scene, task, progress, cache_root=cache_root, retrain=force)
-            fit = fit_plane(ls["plane"], run, task)
+            fit = fit_plane(ls.plane, run, task)
     except DataError:
         if fresh:                      # leave nothing behind (the message says what to change)
             shutil.rmtree(part, ignore_errors=True)
@@ -357,7 +358,7 @@ def _prepare(scene: Scene, task: Task, part: Path, progress: bool, cache_root: P
     return run, fit
 
 
-def _grid(task: Task, plane: Plane, gspec: dict, group: distributed.Group, part: Path, at: torch.Tensor,
+def _grid(task: Task, plane: Plane, gspec: GridSpec, group: distributed.Group, part: Path, at: torch.Tensor,
           bt: torch.Tensor, progress: bool) -> tuple[GridEngine, np.memmap | None, int, float]:
     """The still grid into ``part``/loss.npy, resumable row block by row block.  A resumed run uses
     the interrupted run's points per pass (on a GPU the automatic size depends on free memory), so
@@ -367,9 +368,9 @@ def _grid(task: Task, plane: Plane, gspec: dict, group: distributed.Group, part:
     loss_file, prog_file = part / "loss.npy", part / "progress.json"
     prog = _progress(group, loss_file, prog_file)
     engine = GridEngine(task.model, plane, task.eval.x, task.eval.y, chunk=prog.get("chunk"),
-                        compile=nx * ny >= 50_000, precision=gspec["precision"], batchnorm=gspec["batchnorm"],
-                        accuracy=gspec["accuracy"], loss=task.loss)
-    q = 2 if gspec["accuracy"] else 1
+                        compile=nx * ny >= 50_000, precision=gspec.precision, batchnorm=gspec.batchnorm,
+                        accuracy=gspec.accuracy, loss=task.loss)
+    q = 2 if gspec.accuracy else 1
     engine.chunk = distributed.broadcast(group, engine.chunk)
     done = prog.get("rows_done", 0)
     if group.main:
@@ -393,7 +394,7 @@ def _grid(task: Task, plane: Plane, gspec: dict, group: distributed.Group, part:
 SLOW_GRID = 600
 
 
-def estimate(engine: GridEngine, at: torch.Tensor, bt: torch.Tensor, points: int, gspec: dict, ranks: int) -> str:
+def estimate(engine: GridEngine, at: torch.Tensor, bt: torch.Tensor, points: int, gspec: GridSpec, ranks: int) -> str:
     """'about 7 minutes at 23 points/s': the grid's time from one timed pass of a chunk (after the
     compiled kernel's first pass, which compiles), with advice where that is long."""
     k = min(engine.chunk, at.numel())
@@ -408,7 +409,7 @@ def estimate(engine: GridEngine, at: torch.Tensor, bt: torch.Tensor, points: int
     seconds = points / rate
     text = f"about {_duration(seconds)} at {rate:,.0f} points/s"
     if seconds > SLOW_GRID:
-        n = gspec["eval_samples"]
+        n = gspec.eval_samples
         text += (f" (the time grows with the points and with the evaluation samples: fewer "
                  f"landscape.grid.eval_samples than {n}, or a smaller landscape.grid.resolution, make it faster)")
     return text

@@ -10,6 +10,7 @@ import torch
 
 from studio.cache import FORMAT_VERSION
 from studio.scene import Scene
+from studio.scene import AnyData
 from compute.engine import GridEngine
 from compute.models import parameter_count
 from compute.plane.fit import PlaneFit
@@ -22,9 +23,9 @@ _GENERATED = ("spirals", "shapes", "regression")
 
 def provenance(scene: Scene, task: Task, run: Run, fit: PlaneFit, engine: GridEngine, precision: dict,
                timings: dict, stats: dict, seq: dict | None, dev: torch.device) -> dict:
-    ls = scene.landscape_dict()
+    ls = scene.landscape
     return {
-        "landscape": ls,
+        "landscape": ls.model_dump(mode="json"),        # the resolved section, as the record keeps it
         "title": scene.title,
         "scene": scene.source,
         "device": str(dev) if dev.type != "cuda" else f"cuda ({torch.cuda.get_device_name(dev)})",
@@ -36,9 +37,9 @@ def provenance(scene: Scene, task: Task, run: Run, fit: PlaneFit, engine: GridEn
         "model_class": type(task.model).__name__,
         "engine": engine_record(engine, precision),
         "loss": {"name": task.loss.describe(), "accuracy_meaningful": task.loss.classification},
-        "plane": {"method": ls["plane"]["method"], "extent": fit.extent, **fit.info,
+        "plane": {"method": ls.plane.method, "extent": fit.extent, **fit.info,
                   "d1_norm": float(fit.plane.flat()[1].norm()), "d2_norm": float(fit.plane.flat()[2].norm())},
-        "data": _data_record(ls["data"], task),
+        "data": _data_record(ls.data, task),
         # where the weights came from, final values, the run's settings, its train_key (cache/models/)
         # and the per-snapshot log
         "training": training_record(run, fit.offplane),
@@ -57,14 +58,14 @@ def engine_record(engine: GridEngine, precision: dict | None = None) -> dict:
             "precision": precision or {"mode": engine.precision}}
 
 
-def _data_record(spec: dict, task: Task) -> dict:
+def _data_record(spec: AnyData, task: Task) -> dict:
     d = task.data
     balanced = d.kind == "classes"
-    return {"name": spec["name"], "kind": d.kind, "shape": list(d.shape),
+    return {"name": spec.name, "kind": d.kind, "shape": list(d.shape),
             "inputs": "values" if d.x.is_floating_point() else "tokens",
             "classes": d.outputs if d.kind in ("classes", "tokens") else None, "outputs": d.outputs,
             "train_samples": len(d.x), "eval_samples": int(len(task.eval.x)),
-            "split": "generated" if spec["name"] in _GENERATED else
-            "the data set's training split" + (" (a seeded, class-balanced subset)" if "train_samples" in spec
+            "split": "generated" if spec.name in _GENERATED else
+            "the data set's training split" + (" (a seeded, class-balanced subset)" if hasattr(spec, "train_samples")
                                                else ""),
             "eval_split": "subset of the training data (seeded" + (", class-balanced)" if balanced else ")")}

@@ -314,9 +314,10 @@ def plane_weights(seed=0):
 
 def plane_spec(**kw):
     """A resolved landscape.plane section: pca's defaults, with ``kw`` over them."""
+    from studio.scene import PlaneSpec
     base = {"method": "pca", "seed": 0, "normalization": "filter", "span": None, "range": None, "margin": 0.35}
     base.update(kw)
-    return base
+    return PlaneSpec.model_construct(**base)
 
 
 # ----------------------------------------------------------------------------- files in their formats

@@ -70,10 +70,10 @@ def test_pipeline_writes_the_accuracy_grid(tmp_path, gl):
     assert np.isfinite(acc).all() and acc.min() >= 0 and acc.max() <= 1 and acc.max() > acc.min()
     # spot check against the plain reference at one cell
     pv = cache.read_plane(c, sc.cache_key())
-    spec = sc.landscape_dict()
-    x, y, shape, n_cls, _ = build_data(spec["data"])
-    ex, ey, _ = eval_subset(x, y, spec["grid"]["eval_samples"], spec["grid"]["seed"])
-    model = build_model(spec["model"], shape, n_cls)
+    spec = sc.landscape
+    x, y, shape, n_cls, _ = build_data(spec.data)
+    ex, ey, _ = eval_subset(x, y, spec.grid.eval_samples, spec.grid.seed)
+    model = build_model(spec.model, shape, n_cls)
     from compute.plane import split
     plane = Plane(split(model, torch.from_numpy(np.array(pv.origin))), split(model, torch.from_numpy(np.array(pv.d1))),
                   split(model, torch.from_numpy(np.array(pv.d2))))

@@ -19,8 +19,8 @@ def test_convnet_flops_match_a_hand_count():
     16 and 8 pixels (a 2x2 pool after each), then a linear layer from 64 x 4 x 4."""
     from compute.gpucheck import forward_flops
     from compute.models import build_model
-    ls = load_scene(ROOT / "scenes" / "imagenette_convnet.yaml").landscape_dict()
-    model = build_model(ls["model"], (3, 64, 64), 10)
+    ls = load_scene(ROOT / "scenes" / "imagenette_convnet.yaml").landscape
+    model = build_model(ls.model, (3, 64, 64), 10)
     chans, px, hand = [3, 16, 32, 64, 64], 64, 0
     for cin, cout in zip(chans, chans[1:]):
         hand += 2 * cin * cout * 9 * px * px

@@ -44,8 +44,7 @@ def write_checkpoints(scene_path: Path, root: Path, folder: Path, layouts=("bare
     from compute.run.types import set_flat
     scene = load_scene(scene_path)
     tm = cache.read_model(root, scene.train_key())
-    ls = scene.landscape_dict()
-    model = build_model(ls["model"], (2,), 2)
+    model = build_model(scene.landscape.model, (2,), 2)
     folder.mkdir(parents=True, exist_ok=True)
     steps = [int(s) for s in tm.log["step"]]
     for i, step in enumerate(steps):

@@ -14,7 +14,7 @@ import torch
 
 from studio.scene import load_scene
 from tests.conftest import MINIMA_SCENE as TINY
-from tests.conftest import write_scene
+from tests.conftest import plane_spec, write_scene
 
 
 # --------------------------------------------------------------------------- the plane
@@ -56,10 +56,10 @@ def test_no_plane_through_networks_that_do_not_span_one(case):
 def test_the_default_window_is_a_square_around_the_three():
     from compute.plane import extents
     marks = np.array([[0.0, 0.0], [60.0, 0.0], [30.0, 50.0]])
-    (a0, a1), (b0, b1) = extents({"method": "minima", "margin": 0.25}, np.array([[30.0, 200.0]]), marks)
+    (a0, a1), (b0, b1) = extents(plane_spec(method="minima", margin=0.25), np.array([[30.0, 200.0]]), marks)
     assert np.isclose(a1 - a0, b1 - b0) and np.isclose(a1 - a0, 60 * 1.5)
     assert a0 < 0 and a1 > 60 and b0 < 0 and b1 > 50
-    assert extents({"method": "minima", "margin": 0.25, "span": 5.0}, None, marks) == ((-5.0, 5.0), (-5.0, 5.0))
+    assert extents(plane_spec(method="minima", margin=0.25, span=5.0), None, marks) == ((-5.0, 5.0), (-5.0, 5.0))
 
 
 def test_a_resumed_compute_stage_finds_the_other_runs_paths(tmp_path):
@@ -131,7 +131,7 @@ def test_three_weight_files_make_the_plane_without_training(tmp_path, monkeypatc
     from studio import cache
     torch.set_num_threads(1)
     monkeypatch.chdir(tmp_path)                      # weight files are named from the working directory
-    model_spec = load_scene(write_scene(tmp_path, TINY)).landscape_dict()["model"]
+    model_spec = load_scene(write_scene(tmp_path, TINY)).landscape.model
     names = []
     for k, name in enumerate(("left", "right", "top")):        # three networks, untrained but distinct
         torch.manual_seed(10 + k)

@@ -167,7 +167,7 @@ def test_pipeline_entry(tiny):
 
     m = ls.meta
     assert m["key"] == key and m["format_version"] == FORMAT_VERSION
-    assert m["landscape"] == scene.landscape_dict()
+    assert m["landscape"] == scene.landscape.model_dump(mode="json")
     assert m["title"] == "tiny" and m["scene"] == str(scene_path)
     assert m["parameters"] == 2 * 16 + 16 + 16 * 16 + 16 + 16 * 2 + 2
     assert m["device"] == "cpu"
@@ -319,6 +319,7 @@ def test_a_slow_grid_is_estimated_from_a_timed_chunk_and_comes_with_advice(monke
     from compute import pipeline
     from compute.engine import GridEngine
     from compute.plane import Plane
+    from studio.scene.landscape import GridSpec
     from compute.models import mlp
     torch.manual_seed(0)
     model = mlp(2, [8], 2, "tanh")
@@ -327,10 +328,10 @@ def test_a_slow_grid_is_estimated_from_a_timed_chunk_and_comes_with_advice(monke
                                      {k: torch.randn_like(v) for k, v in w.items()}),
                         torch.randn(64, 2), torch.randint(0, 2, (64,)), chunk=16)
     axis = torch.linspace(-1, 1, 100)
-    quick = pipeline.estimate(engine, axis, axis, 10_000, {"eval_samples": 64}, 1)
+    quick = pipeline.estimate(engine, axis, axis, 10_000, GridSpec(eval_samples=64), 1)
     assert quick.startswith("about ") and " points/s" in quick and "faster" not in quick
     monkeypatch.setattr(pipeline, "SLOW_GRID", 0.0)
-    slow = pipeline.estimate(engine, axis, axis, 10_000_000, {"eval_samples": 64}, 1)
+    slow = pipeline.estimate(engine, axis, axis, 10_000_000, GridSpec(eval_samples=64), 1)
     assert "fewer landscape.grid.eval_samples than 64" in slow and "landscape.grid.resolution" in slow
     assert pipeline._duration(40) == "40 s" and pipeline._duration(420) == "7 minutes"
     assert pipeline._duration(9000) == "2.5 hours"

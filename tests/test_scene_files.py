@@ -50,7 +50,7 @@ def test_the_scene_list_is_the_one_the_tests_know():
 def test_the_resnet_scene_compares_only_the_shortcuts():
     scene = load_scene(ROOT / "scenes" / "resnet_skip_vs_noskip.yaml")
     (c1, a), (c2, b) = scene.panels()
-    la, lb = a.landscape_dict(), b.landscape_dict()
+    la, lb = a.landscape.model_dump(mode="json"), b.landscape.model_dump(mode="json")
     assert la["model"]["skip"] is True and lb["model"]["skip"] is False
     assert la["model"]["depth"] == lb["model"]["depth"] == 56
     lb["model"]["skip"] = True

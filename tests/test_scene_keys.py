@@ -175,7 +175,7 @@ def test_format_version_lives_in_the_cache_module():
 PUBLIC = ["FORMAT_VERSION", "SceneError", "DataSpec", "ShapesSpec", "MnistSpec", "FashionMnistSpec", "Cifar10Spec",
           "ImagenetteSpec", "FolderSpec", "RegressionSpec", "CustomDataSpec", "AnyData", "ModelSpec", "ConvNetSpec",
           "ResNetSpec", "VGGSpec", "TorchvisionSpec", "CustomModelSpec", "AnyModel", "LOSSES", "LossSpec",
-          "WeightsSpec", "TrainSpec", "MAX_SNAPSHOTS", "MAX_STEPS", "train_steps", "train_run_problem",
+          "WeightsSpec", "TrainSpec", "MAX_SNAPSHOTS", "MAX_STEPS", "train_steps", "train_run_problem", "section",
           "HessianSpec", "PlaneSpec", "GridSpec", "DescentSpec", "SequenceSpec", "LandscapeSpec", "TRANSPARENT",
           "LookSpec", "PathStyle", "EASINGS", "CameraKey", "CameraEntry", "SHOTS", "OrbitShot", "DollyShot",
           "ZoomShot", "CraneShot", "FollowShot", "Caption", "SIZE_PRESETS", "RenderSpec", "FILM_FORMATS",

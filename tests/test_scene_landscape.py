@@ -239,3 +239,18 @@ def test_each_network_trains_under_the_train_key_of_its_seed():
     assert seed_scene(scene, 0).train_key() == scene_from_dict({}).train_key()      # shares the default run
     assert seed_scene(scene, 7).train_key() == \
         scene_from_dict({"landscape": {"train": {"seed": 7}}}).train_key()
+
+
+def test_a_section_is_its_typed_spec_from_a_scene_or_from_plain_data():
+    """The compute stage's builders take their section through studio.scene.section: a loaded
+    scene's typed spec as it is, plain data from Python validated with the defaults filled in."""
+    from pydantic import ValidationError
+    from studio.scene import LandscapeSpec, TrainSpec, section
+    ls = LandscapeSpec()
+    assert section("train", ls.train) is ls.train and section("plane", ls.plane) is ls.plane
+    t = section("train", {"lr": 0.5, "lr_schedule": "cosine"})
+    assert isinstance(t, TrainSpec) and t.lr == 0.5 and t.steps == TrainSpec().steps
+    assert type(section("data", {"name": "shapes"})).__name__ == "ShapesSpec"
+    assert section("weights", None) is None
+    with pytest.raises(ValidationError, match="lr"):
+        section("train", {"lr": -1})

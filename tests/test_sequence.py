@@ -49,7 +49,7 @@ def computed(tmp_path_factory):
         ls = cache.read(tmp / "cache", scene.cache_key())
         task = build_task(scene, torch.device("cpu"))
         r = build_run(scene, task, progress=False)
-        setup = {"run": r, "fit": fit_plane(scene.landscape_dict()["plane"], r, task), "task": task}
+        setup = {"run": r, "fit": fit_plane(scene.landscape.plane, r, task), "task": task}
         out[plane] = (scene, ls, setup, tmp)
     return out
 
@@ -110,7 +110,7 @@ def test_each_grid_holds_its_snapshot_at_its_plane_coordinates(computed):
         for k in range(len(q.step)):
             theta = params[q.index[k]]
             _, d1, d2 = setup["fit"].plane.flat()
-            pl = sequence_plane(scene.landscape_dict()["plane"], model, theta, tuple(q.xy[k]), d1, d2)
+            pl = sequence_plane(scene.landscape.plane, model, theta, tuple(q.xy[k]), d1, d2)
             eng = GridEngine(model, pl.owned("cpu"), ex, ey)
             at = eng.losses(torch.tensor([q.xy[k][0]], dtype=torch.float32),
                             torch.tensor([q.xy[k][1]], dtype=torch.float32))
@@ -131,7 +131,7 @@ def test_random_plane_directions_are_filter_normalized_to_each_snapshot(computed
     for k in (0, len(q.step) - 1):
         theta = params[q.index[k]]
         _, d1, d2 = setup["fit"].plane.flat()
-        w, d = split(model, theta), sequence_plane(scene.landscape_dict()["plane"], model, theta, (0.0, 0.0), d1, d2).d1
+        w, d = split(model, theta), sequence_plane(scene.landscape.plane, model, theta, (0.0, 0.0), d1, d2).d1
         for name in w:
             if w[name].dim() >= 2:
                 np.testing.assert_allclose(_groups(d[name], "filter").norm(dim=1).numpy(),
@@ -301,9 +301,10 @@ def test_film_morphs_and_the_head_rides_the_current_terrain(gl, tmp_path):
 @pytest.mark.parametrize("spacing", ["log", "linear"])
 def test_sequence_indices_are_count_distinct_snapshots_first_to_last(spacing):
     from compute.plane import sequence_indices
+    from studio.scene import SequenceSpec
     from compute.run.train import snapshot_steps
     rec = snapshot_steps(1500, 240, "log")
-    idx = sequence_indices(rec, {"count": 40, "spacing": spacing, "steps": None})
+    idx = sequence_indices(rec, SequenceSpec(count=40, spacing=spacing))
     assert len(idx) == 40 and idx[0] == 0 and idx[-1] == len(rec) - 1 and np.all(np.diff(idx) > 0)
     gaps = np.diff(rec[idx])
     if spacing == "linear":
@@ -311,9 +312,9 @@ def test_sequence_indices_are_count_distinct_snapshots_first_to_last(spacing):
     else:
         assert gaps[:5].max() < gaps[-5:].min()                  # dense early, sparse late
         assert rec[idx][10] > 20                                 # not a third of the film on a dozen steps
-    few = sequence_indices(np.arange(6), {"count": 40, "spacing": spacing, "steps": None})
+    few = sequence_indices(np.arange(6), SequenceSpec(count=40, spacing=spacing))
     np.testing.assert_array_equal(few, np.arange(6))             # fewer snapshots than asked: all of them
-    explicit = sequence_indices(rec, {"count": 24, "spacing": "log", "steps": [0, 100, 101, 1500]})
+    explicit = sequence_indices(rec, SequenceSpec(count=24, spacing="log", steps=[0, 100, 101, 1500]))
     assert rec[explicit][0] == 0 and rec[explicit][-1] == 1500 and len(explicit) <= 4
 
 

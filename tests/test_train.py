@@ -26,9 +26,9 @@ from compute.run.train import (evaluate, keep_steps, lr_at, snapshot_steps,  # n
 pytestmark = pytest.mark.usefixtures("torch_one_thread")
 
 
-def spec(**kw) -> dict:
+def spec(**kw) -> TrainSpec:
     """A resolved train: section, as the compute stage gets it."""
-    return TrainSpec(**kw).model_dump(mode="json")
+    return TrainSpec(**kw)
 
 
 def toy(n=48, classes=3, seed=1):
@@ -335,17 +335,17 @@ def test_evaluate_in_chunks_equals_one_pass():
 
 # --------------------------------------------------------------------------- real tasks, determinism
 
-def data_and_model(landscape: dict):
+def data_and_model(landscape):
     from compute.data import build_data, eval_subset
     from compute.models import build_model
-    x, y, shape, n, _ = build_data(landscape["data"])
+    x, y, shape, n, _ = build_data(landscape.data)
     ex, ey, _ = eval_subset(x, y, 128, 0)
-    torch.manual_seed(landscape["train"]["seed"])
-    return x, y, ex, ey, build_model(landscape["model"], shape, n)
+    torch.manual_seed(landscape.train.seed)
+    return x, y, ex, ey, build_model(landscape.model, shape, n)
 
 
-def landscape_of(tmp_path, text) -> dict:
-    return load_scene(write(tmp_path, text)).landscape_dict()
+def landscape_of(tmp_path, text):
+    return load_scene(write(tmp_path, text)).landscape
 
 
 def test_training_learns_spirals(tmp_path):
@@ -356,7 +356,7 @@ def test_training_learns_spirals(tmp_path):
           train: {optimizer: adamw, lr: 0.02, steps: 300, batch_size: 128, lr_schedule: cosine, snapshots: 10}
         """)
     x, y, ex, ey, model = data_and_model(ls)
-    traj = train(model, x, y, ex, ey, ls["train"], progress=False)
+    traj = train(model, x, y, ex, ey, ls.train, progress=False)
     assert traj.train_loss[-1] < 0.4 * traj.train_loss[0]
     assert traj.train_accuracy[-1] > 0.85 and traj.eval_accuracy[-1] > 0.85
 
@@ -369,7 +369,7 @@ def test_training_learns_shapes_with_a_convnet(tmp_path):
           train: {optimizer: adam, lr: 0.01, epochs: 10, batch_size: 32, batches: shuffled, snapshots: 5}
         """)
     x, y, ex, ey, model = data_and_model(ls)
-    traj = train(model, x, y, ex, ey, ls["train"], progress=False)
+    traj = train(model, x, y, ex, ey, ls.train, progress=False)
     assert traj.steps[-1] == 80                    # 10 epochs of 256 / 32 steps
     assert traj.train_loss[-1] < 0.4 * traj.train_loss[0]
     assert traj.train_accuracy[-1] > 0.8 and traj.eval_accuracy[-1] > 0.8
@@ -386,13 +386,13 @@ def test_deterministic(tmp_path):
     runs = []
     for _ in range(2):
         x, y, ex, ey, model = data_and_model(ls)
-        runs.append(train(model, x, y, ex, ey, ls["train"], progress=False))
+        runs.append(train(model, x, y, ex, ey, ls.train, progress=False))
     assert torch.equal(runs[0].params, runs[1].params)
     assert np.array_equal(runs[0].eval_loss, runs[1].eval_loss)
     # and a different seed is a different run
-    other = dict(ls, train=dict(ls["train"], seed=5))
+    other = ls.model_copy(update={"train": ls.train.model_copy(update={"seed": 5})})
     x, y, ex, ey, model = data_and_model(other)
-    assert not torch.equal(train(model, x, y, ex, ey, other["train"], progress=False).params, runs[0].params)
+    assert not torch.equal(train(model, x, y, ex, ey, other.train, progress=False).params, runs[0].params)
 
 
 def test_amp_on_cpu_is_ignored_with_a_note(capfd):
@@ -504,7 +504,7 @@ def test_model_cache_hit_skips_training(tmp_path, capfd, monkeypatch):
     assert ma["from_cache"] is False and mb["from_cache"] is True
     assert ma["log"] == mb["log"]                                  # the same run, bit for bit
     log = cache.training_log(cache.read(root, scene_b.cache_key()).meta)
-    assert log["step"].tolist() == keep_steps(load_scene(a).landscape_dict()["train"], 40).tolist()
+    assert log["step"].tolist() == keep_steps(load_scene(a).landscape.train, 40).tolist()
     assert set(log) == set(cache.LOG_COLUMNS)
     # the same trained weights give the same path: the trajectory's losses agree
     pa = cache.read(root, scene_a.cache_key()).paths["training"]
@@ -535,7 +535,7 @@ def test_run_from_the_store_equals_a_fresh_one(tmp_path, monkeypatch):
     def made():
         task = runs.build_task(scene, cpu)
         run = runs.build_run(scene, task, False, cache_root=tmp_path / "cache")
-        return run, fit_plane(scene.landscape_dict()["plane"], run, task)
+        return run, fit_plane(scene.landscape.plane, run, task)
 
     fresh, fresh_fit = made()
     monkeypatch.setattr(runs, "train", lambda *a, **k: pytest.fail("trained again"))

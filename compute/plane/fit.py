@@ -49,11 +49,11 @@ class PlaneFit:
         return cls(plane, r["info"], r["xy"].numpy(), r["offplane"].numpy(), r["extent"], extra)
 
 
-def fit_plane(spec: dict, run: Run, task: Task) -> PlaneFit:
+def fit_plane(spec: PlaneSpec, run: Run, task: Task) -> PlaneFit:
     """The scene's plane (its resolved ``plane:`` section) for ``run``; the Hessian is taken on the
     evaluation subset, the data of the grid, with the task's loss."""
     t0 = time.perf_counter()
-    origin = run.final if spec.get("at") is None else planes.nearest_snapshots(run.steps, [spec["at"]])[0]
+    origin = run.final if spec.at is None else planes.nearest_snapshots(run.steps, [spec.at])[0]
     plane, info = planes.build_plane(spec, task.model, run.params, run.steps, task.eval.x, task.eval.y,
                                      run.trajectory.eval_loss, task.loss, origin)
     info["plane_s"] = time.perf_counter() - t0
@@ -61,7 +61,7 @@ def fit_plane(spec: dict, run: Run, task: Task) -> PlaneFit:
     marks = np.array([m["xy"] for m in info["marks"]]) if "marks" in info else None
     (a0, a1), (b0, b1) = planes.extents(spec, xy, marks, info.get("curvature_span"))
     window = [[a0, a1], [b0, b1]]
-    if PlaneSpec.model_validate(spec).auto_window:
+    if spec.auto_window:
         window, info["window"] = _probed(window, task, plane)
     return PlaneFit(plane, info, xy, off, window)
 

@@ -49,6 +49,7 @@ import numpy as np
 import torch
 import torch.nn as nn
 
+from studio.scene.landscape import PlaneSpec, SequenceSpec
 from compute.losses import CROSS_ENTROPY, Loss
 from compute.plane.core import Plane, PlaneError, flatten, split
 from compute.plane.directions import _cos, normalize_direction, orthogonal_direction
@@ -175,7 +176,7 @@ def interpolate_plane(params: torch.Tensor, steps: np.ndarray, requested: list[i
 
 # --------------------------------------------------------------------------- dispatch
 
-def build_plane(spec: dict, model: nn.Module, params: torch.Tensor, steps: np.ndarray,
+def build_plane(spec: PlaneSpec, model: nn.Module, params: torch.Tensor, steps: np.ndarray,
                 x: torch.Tensor, y: torch.Tensor | None, eval_loss: np.ndarray | None = None,
                 loss: Loss = CROSS_ENTROPY, final_index: int = -1) -> tuple[Plane, dict]:
     """The scene's plane (``spec``: its resolved plane: section) for a run.
@@ -184,9 +185,9 @@ def build_plane(spec: dict, model: nn.Module, params: torch.Tensor, steps: np.nd
     training steps; (x, y): the evaluation data (for the Hessian), on the model's device, scored by
     ``loss``; ``eval_loss``: the snapshots' evaluation losses (for the Hessian plane's default extent).
     -> (the plane, of flat tensors like params' rows; its info: a dict for the cache's meta)."""
-    method = spec["method"]
+    method = spec.method
     final = params[final_index]
-    how, bias, seed = spec["normalization"], spec["include_biases"], spec["seed"]
+    how, bias, seed = spec.normalization, spec.include_biases, spec.seed
     finite = torch.isfinite(params).all(dim=1)
     if not bool(finite[final_index]):
         return _diverged_plane(spec, model, params, steps, finite, final_index)
@@ -198,31 +199,31 @@ def build_plane(spec: dict, model: nn.Module, params: torch.Tensor, steps: np.nd
         d1, d2, info = pca_plane(params, final)
         origin = final
     elif method == "random":
-        d1, d2, info = random_plane(split(model, final), seed, how, bias, spec["orthogonalize"])
+        d1, d2, info = random_plane(split(model, final), seed, how, bias, spec.orthogonalize)
         d1, d2, origin = flatten(d1), flatten(d2), final
     elif method == "hessian":
-        h = spec["hessian"]
-        if h["samples"] and h["samples"] < len(x):
-            x, y = _hessian_subset(x, y, h["samples"], seed)
+        h = spec.hessian
+        if h.samples and h.samples < len(x):
+            x, y = _hessian_subset(x, y, h.samples, seed)
         dev = next(model.parameters()).device
         d1, d2, info = hessian_plane(model, final.to(dev), x.to(dev), None if y is None else y.to(dev),
-                                     h["iterations"], h["tolerance"], seed, loss)
+                                     h.iterations, h.tolerance, seed, loss)
         d1, d2, origin = d1.to(final.device), d2.to(final.device), final
         info["samples"] = int(len(x))
         if eval_loss is not None:
             info["curvature_span"] = curvature_span(info["eigenvalues"][0], float(eval_loss[0]),
                                                     float(eval_loss[-1]))
     elif method == "checkpoints":
-        origin, d1, d2, info = checkpoint_plane(params, steps, spec["checkpoints"], model, seed, how, bias)
+        origin, d1, d2, info = checkpoint_plane(params, steps, spec.checkpoints, model, seed, how, bias)
     elif method == "interpolate":
-        origin, d1, d2, info = interpolate_plane(params, steps, spec["checkpoints"], model, seed, how, bias)
+        origin, d1, d2, info = interpolate_plane(params, steps, spec.checkpoints, model, seed, how, bias)
     else:
         raise ValueError(f"landscape.plane.method: unknown method {method!r}")
     info.setdefault("origin_step", int(steps[final_index]))
     return Plane.from_flat(model, origin, d1, d2), info
 
 
-def _diverged_plane(spec: dict, model: nn.Module, params: torch.Tensor, steps: np.ndarray, finite: torch.Tensor,
+def _diverged_plane(spec: PlaneSpec, model: nn.Module, params: torch.Tensor, steps: np.ndarray, finite: torch.Tensor,
                     final_index: int) -> tuple[Plane, dict]:
     """The plane of weights that are not finite (the training diverged before this moment): its origin
     is those weights, so every grid point is NaN and the landscape is drawn as diverged; the
@@ -230,7 +231,7 @@ def _diverged_plane(spec: dict, model: nn.Module, params: torch.Tensor, steps: n
     last = int(torch.nonzero(finite)[-1]) if bool(finite.any()) else None
     if last is None:
         raise PlaneError("landscape.train: every snapshot of the run has non-finite weights; nothing to draw")
-    d1, d2, _ = random_plane(split(model, params[last]), spec["seed"], spec["normalization"], spec["include_biases"])
+    d1, d2, _ = random_plane(split(model, params[last]), spec.seed, spec.normalization, spec.include_biases)
     info = {"origin_step": int(steps[final_index]), "diverged": True, "last_finite_step": int(steps[last]),
             "note": "the weights at this step are not finite (the training diverged): every grid point is NaN"}
     return Plane.from_flat(model, params[final_index], flatten(d1), flatten(d2)), info
@@ -267,13 +268,13 @@ def _check_trajectory(method: str, params: torch.Tensor, final: torch.Tensor, st
 INTERPOLATE_EXTENT = ((-0.5, 1.5), (-1.0, 1.0))
 
 
-def margin_of(spec: dict) -> float:
+def margin_of(spec: PlaneSpec) -> float:
     """The plane's margin: the scene's, or the automatic window's fit margin (plane/window.py)."""
     from compute.plane.window import FIT_MARGIN
-    return FIT_MARGIN if spec.get("margin") is None else float(spec["margin"])
+    return FIT_MARGIN if spec.margin is None else float(spec.margin)
 
 
-def extents(spec: dict, xy: np.ndarray | None, marks: np.ndarray | None = None,
+def extents(spec: PlaneSpec, xy: np.ndarray | None, marks: np.ndarray | None = None,
             curvature: float | None = None) -> tuple[tuple[float, float], tuple[float, float]]:
     """Plane ranges from the scene's plane: section.
 
@@ -286,11 +287,11 @@ def extents(spec: dict, xy: np.ndarray | None, marks: np.ndarray | None = None,
     square about the three networks (``marks``) alone, its side their larger spread grown by
     ``margin`` on each side: one scale on both axes, so on a square grid the triangle they make
     keeps its true shape (the runs' starts, far off the plane, would make the minima small)."""
-    if spec.get("range") is not None:
-        (a0, a1), (b0, b1) = spec["range"]
+    if spec.range is not None:
+        (a0, a1), (b0, b1) = spec.range
         return (a0, a1), (b0, b1)
-    span = spec.get("span")
-    method = spec["method"]
+    span = spec.span
+    method = spec.method
     if span is None and method == "interpolate":
         return INTERPOLATE_EXTENT
     if span is None and method == "hessian":
@@ -326,7 +327,7 @@ def extents(spec: dict, xy: np.ndarray | None, marks: np.ndarray | None = None,
 
 # --------------------------------------------------------------------------- landscape over training
 
-def sequence_indices(recorded: np.ndarray, spec: dict) -> np.ndarray:
+def sequence_indices(recorded: np.ndarray, spec: SequenceSpec) -> np.ndarray:
     """Snapshot indices of a sequence's grids (``spec``: the resolved landscape.sequence section),
     increasing and distinct.
 
@@ -338,12 +339,12 @@ def sequence_indices(recorded: np.ndarray, spec: dict) -> np.ndarray:
     snapshot of each, and two on the same snapshot give one grid."""
     recorded = np.asarray(recorded)
     n = len(recorded)
-    if spec.get("steps"):
-        idx = [int(np.argmin(np.abs(recorded - s))) for s in spec["steps"]]
+    if spec.steps:
+        idx = [int(np.argmin(np.abs(recorded - s))) for s in spec.steps]
         return np.unique(np.asarray(idx, dtype=np.int64))
-    count = min(spec["count"], n)
+    count = min(spec.count, n)
     last = int(recorded[-1])
-    if spec["spacing"] == "linear":
+    if spec.spacing == "linear":
         targets = np.linspace(0, last, count)
     else:
         # evenly spaced in log(step + last / 50): dense early, where the loss falls fastest, without
@@ -359,7 +360,7 @@ def sequence_indices(recorded: np.ndarray, spec: dict) -> np.ndarray:
     return idx
 
 
-def sequence_plane(spec: dict, model: nn.Module, theta: torch.Tensor, at: tuple[float, float],
+def sequence_plane(spec: PlaneSpec, model: nn.Module, theta: torch.Tensor, at: tuple[float, float],
                    d1: torch.Tensor, d2: torch.Tensor) -> Plane:
     """The plane of one grid of a sequence: through the snapshot's weights ``theta``, which sits
     at plane coordinates ``at`` (its projection onto the scene's plane), so the grid covers the
@@ -370,9 +371,9 @@ def sequence_plane(spec: dict, model: nn.Module, theta: torch.Tensor, at: tuple[
     method's directions are not relative to the weights and stay those of the scene's plane
     (``d1``, ``d2``).  -> the plane, of flat tensors: the grid point (a, b) is
     origin + a*d1 + b*d2 = theta + (a - at[0])*d1 + (b - at[1])*d2."""
-    if spec["method"] == "random":
-        g1, g2, _ = random_plane(split(model, theta), spec["seed"], spec["normalization"], spec["include_biases"],
-                                 spec["orthogonalize"])
+    if spec.method == "random":
+        g1, g2, _ = random_plane(split(model, theta), spec.seed, spec.normalization, spec.include_biases,
+                                 spec.orthogonalize)
         d1, d2 = flatten(g1), flatten(g2)
     d1, d2 = d1.to(theta), d2.to(theta)
     return Plane.from_flat(model, theta - at[0] * d1 - at[1] * d2, d1, d2)

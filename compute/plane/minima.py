@@ -27,7 +27,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from studio.scene import LandscapeSpec, Scene, deep_merge
+from studio.scene import LandscapeSpec, PlaneSpec, Scene, WeightsSpec, deep_merge
 from studio.scene.landscape import MINIMA_PATHS
 from compute import plane as planes
 from compute.models import build_model
@@ -47,26 +47,26 @@ def seed_scene(scene: Scene, seed: int) -> Scene:
     return scene.model_copy(update={"landscape": spec})
 
 
-def seeded_task(task: Task, spec: dict, seed: int) -> Task:
+def seeded_task(task: Task, spec: LandscapeSpec, seed: int) -> Task:
     """The task with a fresh model initialized from ``seed``, exactly as ``runs.build_task`` does for
     a scene with that ``train.seed`` (the training starts there); data, subset and loss shared."""
     torch.manual_seed(seed)
-    model = build_model(spec["model"], task.data.shape, task.data.outputs, task.data.kind, task.data.x.dtype).to(task.device)
+    model = build_model(spec.model, task.data.shape, task.data.outputs, task.data.kind, task.data.x.dtype).to(task.device)
     return Task(model, task.data, task.eval, task.eval_index, task.loss)
 
 
 def minima_runs(scene: Scene, task: Task, progress: bool, cache_root: Path | None = None,
                 retrain: bool = False) -> list[tuple[Run, dict]]:
     """The three networks' runs with what identifies each (``{"seed": s}`` or ``{"file": path}``)."""
-    ls = scene.landscape_dict()
+    ls = scene.landscape
     out = []
-    if ls.get("weights"):
+    if ls.weights is not None:
         from compute.run.loading import load_run
-        for f in ls["weights"]["files"]:
-            run = load_run({"files": [f], "key": ls["weights"].get("key")}, task, scene.source)
+        for f in ls.weights.files:
+            run = load_run(WeightsSpec(files=[f], key=ls.weights.key), task, scene.source)
             out.append((run, {"file": f, "label": Path(f).stem}))
         return out
-    for k, seed in enumerate(ls["plane"]["seeds"]):
+    for k, seed in enumerate(ls.plane.seeds):
         log(f"minima plane: network {k + 1} of 3 (train.seed {seed})")
         own = seeded_task(task, ls, seed)
         run = build_run(seed_scene(scene, seed), own, progress, cache_root=cache_root, retrain=retrain)
@@ -112,7 +112,7 @@ def _at(values, k: int):
     return v if np.isfinite(v) else None
 
 
-def fit_minima(spec: dict, runs: list[tuple[Run, dict]], layout: Layout) -> PlaneFit:
+def fit_minima(spec: PlaneSpec, runs: list[tuple[Run, dict]], layout: Layout) -> PlaneFit:
     """The plane through the runs' final weights (of the networks ``layout`` lays out), every run
     projected onto it (the first as the fit's own path, the others in ``extra_paths``), the marks
     and the grid's window."""
@@ -153,7 +153,7 @@ def prepare_minima(scene: Scene, task: Task, progress: bool, cache_root: Path | 
     """The first network's run (the entry's ``training``) and the plane through the three; the
     task's model is left at the first network's final weights and buffers."""
     runs = minima_runs(scene, task, progress, cache_root, retrain)
-    fit = fit_minima(scene.landscape_dict()["plane"], runs, task.model)
+    fit = fit_minima(scene.landscape.plane, runs, task.model)
     first = runs[0][0]
     first.seconds = sum(r.seconds for r, _ in runs)
     task.place(first)

@@ -48,15 +48,15 @@ from compute.run.types import Run, Task, Trajectory, set_buffers, set_flat
 def build_task(scene: Scene, device: torch.device) -> Task:
     """Data, evaluation subset, loss and model of the scene's landscape, checked against each other.
     The model is initialized from ``train.seed`` (the studio's training starts there)."""
-    ls = scene.landscape_dict()
-    data = build_data(ls["data"])
-    if ls["model"]["name"] != "custom":
+    ls = scene.landscape
+    data = build_data(ls.data)
+    if ls.model.name != "custom":
         data = data.as_float()
-    loss = build_loss(ls["loss"])
+    loss = build_loss(ls.loss)
     check_fit(loss, data.kind)
-    evald, eidx = data.subset(ls["grid"]["eval_samples"], ls["grid"]["seed"])
-    torch.manual_seed(ls["train"]["seed"])
-    model = build_model(ls["model"], data.shape, data.outputs, data.kind, data.x.dtype).to(device)
+    evald, eidx = data.subset(ls.grid.eval_samples, ls.grid.seed)
+    torch.manual_seed(ls.train.seed)
+    model = build_model(ls.model, data.shape, data.outputs, data.kind, data.x.dtype).to(device)
     evald = evald._replace(x=evald.x.to(device), y=None if evald.y is None else evald.y.to(device))
     check_custom(loss, model, evald.x, evald.y)
     return Task(model, data, evald, eidx, loss)
@@ -67,16 +67,15 @@ def build_task(scene: Scene, device: torch.device) -> Task:
 def build_run(scene: Scene, task: Task, progress: bool, cache_root: Path | None = None,
               retrain: bool = False) -> Run:
     """The scene's run: its weights loaded (``landscape.weights``), or trained here."""
-    ls = scene.landscape_dict()
-    if ls.get("weights"):
-        return load_run(ls["weights"], task, scene.source)
+    if scene.landscape.weights is not None:
+        return load_run(scene.landscape.weights, task, scene.source)
     return _trained_run(scene, task, progress, cache_root, retrain)
 
 
 def _trained_run(scene: Scene, task: Task, progress: bool, cache_root: Path | None, retrain: bool) -> Run:
     """Trained in the studio, or the same training found in the model store (``retrain`` trains
     anyway and replaces it)."""
-    tspec = scene.landscape_dict()["train"]
+    tspec = scene.landscape.train
     n = len(task.data.x)
     problem = train_run_problem(tspec, total_steps(tspec, n))    # the data's real size is known now
     if problem is not None:
@@ -111,8 +110,8 @@ def _on(t: Optional[torch.Tensor], dev: torch.device) -> Optional[torch.Tensor]:
 
 
 def _to_store(root: Path, key: str, traj: Trajectory, task: Task, scene: Scene) -> None:
-    ls = scene.landscape_dict()
-    meta = {"landscape": {"data": ls["data"], "model": ls["model"], "train": ls["train"], "loss": ls["loss"],
+    ls = scene.landscape.model_dump(mode="json", include={"data", "model", "train", "loss", "grid"})
+    meta = {"landscape": {**{k: ls[k] for k in ("data", "model", "train", "loss")},
                           "grid": {k: ls["grid"][k] for k in ("eval_samples", "seed")}},
             "device": str(task.device), "torch": torch.__version__, "info": traj.info}
     buffers = {k: b.detach().cpu().numpy() for k, b in task.model.named_buffers()}

@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from studio.scene import WeightsSpec, section
 from compute.run.checkpoints import CheckpointError, fit_state_dict, load_state_dict, order_by_step, step_from_name
 from compute.logs import log
 from compute.run.train import evaluate
@@ -29,18 +30,19 @@ KEY = "landscape.weights"
 FEW = 20
 
 
-def load_run(spec: dict, task: Task, scene_source: str = "") -> Run:
+def load_run(spec: WeightsSpec, task: Task, scene_source: str = "") -> Run:
     """The run a resolved ``landscape.weights`` section names, and the task's model set to its final
     weights.  Relative paths are found as studio/fingerprint.py's ``user_folders`` says: the scene's
     folder first, then the working directory."""
+    spec = section("weights", spec)
     t0 = time.perf_counter()
     folders = user_folders(scene_source)
-    if spec.get("run"):
+    if spec.run:
         ordered, recorded, source = _recorder_files(spec, task, folders)
     else:
         ordered, recorded, source = _checkpoint_files(spec, folders)
     ordered, recorded, final = _with_final(spec, ordered, recorded, folders)
-    traj, buffers = _read_all(ordered, recorded, task, final, spec.get("key"))
+    traj, buffers = _read_all(ordered, recorded, task, final, spec.key)
     traj.info.update(source=source, snapshots=len(ordered), loaded_s=time.perf_counter() - t0)
     task.place_flat(traj.params[final], buffers)
     seconds = time.perf_counter() - t0
@@ -53,27 +55,27 @@ def load_run(spec: dict, task: Task, scene_source: str = "") -> Run:
     return Run(traj, final, buffers, source, seconds, None, [str(p) for _, p in ordered])
 
 
-def _checkpoint_files(spec: dict, folders: list[Path]) -> tuple[list[tuple[int, Path]], list, str]:
+def _checkpoint_files(spec: WeightsSpec, folders: list[Path]) -> tuple[list[tuple[int, Path]], list, str]:
     try:
-        paths = expand_files(spec["files"], folders)
+        paths = expand_files(spec.files, folders)
     except ValueError as e:
         raise CheckpointError(f"{KEY}.files: {e}") from None
-    ordered = order_by_step(paths, spec.get("steps"), f"{KEY}.files") if len(paths) > 1 else \
+    ordered = order_by_step(paths, spec.steps, f"{KEY}.files") if len(paths) > 1 else \
         [(step_from_name(paths[0]) or 0, paths[0])]
     return ordered, [None] * len(ordered), "checkpoints" if len(paths) > 1 else "weights"
 
 
-def _recorder_files(spec: dict, task: Task, folders: list[Path]) -> tuple[list[tuple[int, Path]], list, str]:
+def _recorder_files(spec: WeightsSpec, task: Task, folders: list[Path]) -> tuple[list[tuple[int, Path]], list, str]:
     from compute.run.recorder import check_architecture, read_run
-    folder = read_run(find_path(spec["run"], folders), f"{KEY}.run")
+    folder = read_run(find_path(spec.run, folders), f"{KEY}.run")
     check_architecture(folder, task.model, f"{KEY}.run")
     return list(zip(folder.steps, folder.files)), list(folder.losses), "recorder"
 
 
-def _with_final(spec: dict, ordered: list, recorded: list, folders: list[Path]) -> tuple[list, list, int]:
+def _with_final(spec: WeightsSpec, ordered: list, recorded: list, folders: list[Path]) -> tuple[list, list, int]:
     """The index of the final weights: the last checkpoint, a step of the run, or a file (added to the
     trajectory at the step in its name when it is not one of the checkpoints)."""
-    final = spec.get("final")
+    final = spec.final
     steps = [s for s, _ in ordered]
     if final is None:
         return ordered, recorded, len(ordered) - 1

@@ -18,6 +18,7 @@ import torch
 import torch.nn as nn
 from tqdm import tqdm
 
+from studio.scene import TrainSpec, section
 from compute.logs import log
 from compute.losses import CROSS_ENTROPY, Loss
 from compute.run.types import Trajectory, flat_params
@@ -36,14 +37,13 @@ def steps_per_epoch(n_train: int, batch_size: int) -> int:
     return -(-n_train // batch_size)
 
 
-def total_steps(spec: dict, n_train: int) -> int:
-    """The run's length in steps: ``epochs`` times the steps of an epoch, or ``steps``."""
-    if spec.get("epochs"):
-        return int(spec["epochs"]) * steps_per_epoch(n_train, spec["batch_size"])
-    return int(spec["steps"])
+def total_steps(spec: TrainSpec, n_train: int) -> int:
+    """The run's length in steps: ``epochs`` times the steps of an epoch, or ``steps`` (the rule's
+    home is the scene's TrainSpec.total_steps, which the loader checks the run's length with)."""
+    return section("train", spec).total_steps(n_train)
 
 
-def lr_at(spec: dict, step: int, total: int) -> float:
+def lr_at(spec: TrainSpec, step: int, total: int) -> float:
     """The learning rate of optimizer step ``step`` (1 .. total).
 
     warmup w: steps 1 .. w rise linearly, lr * step / w.  After it, with u = step - w - 1:
@@ -53,28 +53,29 @@ def lr_at(spec: dict, step: int, total: int) -> float:
       cosine    lr_min + (lr - lr_min) * (1 + cos(pi * u / (total - w))) / 2, as torch's
                 CosineAnnealingLR with T_max = total - w stepped once per optimizer step
     """
-    lr = float(spec["lr"])
-    w = int(spec.get("warmup") or 0)
+    spec = section("train", spec)
+    lr = float(spec.lr)
+    w = int(spec.warmup or 0)
     if step <= w:
         return lr * step / w
-    kind = spec.get("lr_schedule", "constant")
+    kind = spec.lr_schedule
     if kind == "constant":
         return lr
     u = step - w - 1
     if kind == "step":
-        if spec.get("milestones"):
-            k = sum(1 for m in spec["milestones"] if m < step)
+        if spec.milestones:
+            k = sum(1 for m in spec.milestones if m < step)
         else:
-            k = u // int(spec["step_size"])
-        return lr * float(spec["gamma"]) ** k
+            k = u // int(spec.step_size)
+        return lr * float(spec.gamma) ** k
     if kind == "cosine":
-        lo = float(spec.get("lr_min") or 0.0)
+        lo = float(spec.lr_min or 0.0)
         return lo + (lr - lo) * (1 + math.cos(math.pi * u / (total - w))) / 2
     raise ValueError(f"unknown lr_schedule {kind!r}")
 
 
-def _scheduled(spec: dict) -> bool:
-    return spec.get("lr_schedule", "constant") != "constant" or bool(spec.get("warmup"))
+def _scheduled(spec: TrainSpec) -> bool:
+    return spec.lr_schedule != "constant" or bool(spec.warmup)
 
 
 def snapshot_steps(steps: int, count: int, schedule: str = "log") -> np.ndarray:
@@ -97,31 +98,34 @@ def every_steps(steps: int, every: int) -> np.ndarray:
     return np.union1d(np.arange(0, steps + 1, every, dtype=np.int64), [steps]).astype(np.int64)
 
 
-def keep_steps(spec: dict, total: int) -> np.ndarray:
+def keep_steps(spec: TrainSpec, total: int) -> np.ndarray:
     """The snapshot steps the spec asks for over a run of ``total`` steps."""
-    if spec.get("every"):
-        return every_steps(total, int(spec["every"]))
-    return snapshot_steps(total, spec["snapshots"], spec.get("schedule", "log"))
+    spec = section("train", spec)
+    if spec.every:
+        return every_steps(total, int(spec.every))
+    return snapshot_steps(total, spec.snapshots, spec.schedule)
 
 
 # --------------------------------------------------------------------------- optimizer
 
-def resolved_optimizer(spec: dict) -> dict:
+def resolved_optimizer(spec: TrainSpec) -> dict:
     """The optimizer's settings with the per-optimizer defaults filled in."""
-    name = spec["optimizer"]
-    wd = spec.get("weight_decay")
-    out = {"name": name, "lr": float(spec["lr"]),
+    spec = section("train", spec)
+    name = spec.optimizer
+    wd = spec.weight_decay
+    out = {"name": name, "lr": float(spec.lr),
            # torch's AdamW default; the others decay nothing unless asked
            "weight_decay": float((0.01 if name == "adamw" else 0.0) if wd is None else wd),
            "decay": "decoupled" if name == "adamw" else "L2 (added to the gradient)"}
     if name in ("sgd", "momentum"):
-        m = spec.get("momentum")
+        m = spec.momentum
         out["momentum"] = float((0.9 if name == "momentum" else 0.0) if m is None else m)
-        out["nesterov"] = bool(spec.get("nesterov", False))
+        out["nesterov"] = bool(spec.nesterov)
     return out
 
 
-def make_optimizer(spec: dict, params) -> torch.optim.Optimizer:
+def make_optimizer(spec: TrainSpec, params) -> torch.optim.Optimizer:
+    spec = section("train", spec)
     o = resolved_optimizer(spec)
     lr, wd = o["lr"], o["weight_decay"]
     # only non-default arguments are passed: a default keeps torch's own code path
@@ -139,9 +143,10 @@ def make_optimizer(spec: dict, params) -> torch.optim.Optimizer:
     return torch.optim.Adam(params, lr=lr, **({"weight_decay": wd} if wd else {}))
 
 
-def amp_mode(spec: dict, device: torch.device) -> tuple[torch.dtype | None, str]:
+def amp_mode(spec: TrainSpec, device: torch.device) -> tuple[torch.dtype | None, str]:
     """(autocast dtype or None, what the provenance says)."""
-    if not spec.get("amp"):
+    spec = section("train", spec)
+    if not spec.amp:
         return None, "off"
     if device.type != "cuda":
         return None, "ignored: mixed precision needs a CUDA GPU; trained in fp32"
@@ -187,7 +192,7 @@ def evaluate(model: nn.Module, x: torch.Tensor, y: torch.Tensor | None, loss: Lo
 class _Snapshots:
     """The snapshots a training run keeps: the flat parameters and the log, step by step."""
 
-    def __init__(self, model: nn.Module, train_data: tuple, eval_data: tuple, loss_fn: Loss, spec: dict,
+    def __init__(self, model: nn.Module, train_data: tuple, eval_data: tuple, loss_fn: Loss, spec: TrainSpec,
                  total: int, spe: int):
         self.model, self.train_data, self.eval_data, self.loss_fn = model, train_data, eval_data, loss_fn
         self.spec, self.total, self.spe = spec, total, spe
@@ -212,18 +217,18 @@ class _Snapshots:
                           np.array(self.lr), np.array(self.epoch, dtype=np.float64), info)
 
 
-def _log_data(x: torch.Tensor, y: torch.Tensor | None, spec: dict,
+def _log_data(x: torch.Tensor, y: torch.Tensor | None, spec: TrainSpec,
               g: torch.Generator) -> tuple[torch.Tensor, torch.Tensor | None, str]:
     """The training data the log is measured on: all of it, or ``log_samples`` of it (a seeded
     subset, class-balanced for class labels; otherwise drawn from ``g``, the batches' generator,
     before the first batch) -> (x, y, what it is, in words)."""
-    n, log_n = len(x), int(spec.get("log_samples") or 0)
+    n, log_n = len(x), int(spec.log_samples or 0)
     if not 0 < log_n < n:
         return x, y, f"all {n} training samples"
     from compute.data import eval_subset
     balanced = y is not None and y.dim() == 1 and not y.is_floating_point()
     if balanced:
-        _, _, lidx = eval_subset(x.cpu(), y.cpu(), log_n, spec["seed"])
+        _, _, lidx = eval_subset(x.cpu(), y.cpu(), log_n, spec.seed)
     else:
         lidx = torch.randperm(n, generator=g)[:log_n].sort().values
     lidx = lidx.to(x.device)
@@ -232,12 +237,12 @@ def _log_data(x: torch.Tensor, y: torch.Tensor | None, spec: dict,
                     f"samples (train.log_samples)")
 
 
-def _batches(x: torch.Tensor, y: torch.Tensor | None, spec: dict, spe: int, g: torch.Generator):
+def _batches(x: torch.Tensor, y: torch.Tensor | None, spec: TrainSpec, spe: int, g: torch.Generator):
     """The batch of each step, forever, drawn from ``g``: the whole set, random draws with
     replacement, or each epoch a fresh permutation cut into ``spe`` batches (``batches: shuffled``)."""
     n = len(x)
-    bs = spec["batch_size"] or n
-    shuffled = spec.get("batches", "random") == "shuffled"
+    bs = spec.batch_size or n
+    shuffled = spec.batches == "shuffled"
     perm, step = None, 0
     while True:
         step += 1
@@ -276,22 +281,23 @@ def _step(model: nn.Module, opt, loss_fn: Loss, xb, yb, amp_dtype, scaler) -> No
 
 
 def train(model: nn.Module, x: torch.Tensor, y: torch.Tensor | None, ex: torch.Tensor, ey: torch.Tensor | None,
-          spec: dict, progress: bool = True, loss_fn: Loss = CROSS_ENTROPY) -> Trajectory:
+          spec: TrainSpec, progress: bool = True, loss_fn: Loss = CROSS_ENTROPY) -> Trajectory:
     """Train ``model`` on (x, y) as ``spec`` (the scene's train: section) says.
 
     Snapshots (at :func:`keep_steps`) keep the flat parameters and the log: step, epoch, learning
     rate, loss and accuracy on the training data (all of it, or ``log_samples`` of it: a seeded,
     class-balanced subset) and on the evaluation subset (ex, ey)."""
-    torch.manual_seed(spec["seed"])
+    spec = section("train", spec)
+    torch.manual_seed(spec.seed)
     n = len(x)
     total = total_steps(spec, n)
-    spe = steps_per_epoch(n, spec["batch_size"])
+    spe = steps_per_epoch(n, spec.batch_size)
     opt = make_optimizer(spec, model.parameters())
     keep = set(keep_steps(spec, total).tolist())
-    g = torch.Generator(device="cpu").manual_seed(spec["seed"])
+    g = torch.Generator(device="cpu").manual_seed(spec.seed)
     batches = _batches(x, y, spec, spe, g)
     amp_dtype, amp_note = amp_mode(spec, x.device)
-    if spec.get("amp") and amp_dtype is None:
+    if spec.amp and amp_dtype is None:
         log("train.amp: mixed precision needs a CUDA GPU; training on the CPU in fp32 (amp ignored)")
     scaler = torch.amp.GradScaler(x.device.type) if amp_dtype == torch.float16 else None
     tx, ty, log_data = _log_data(x, y, spec, g)
@@ -310,11 +316,11 @@ def train(model: nn.Module, x: torch.Tensor, y: torch.Tensor | None, ex: torch.T
             snaps.record(step)
             bar.set_postfix(loss=f"{snaps.train_loss[-1]:.4f}", acc=f"{snaps.eval_acc[-1]:.3f}", refresh=False)
     bar.close()
-    bs, shuffled = spec["batch_size"] or n, spec.get("batches", "random") == "shuffled"
+    bs, shuffled = spec.batch_size or n, spec.batches == "shuffled"
     info = {"steps": total, "steps_per_epoch": spe, "epochs": total / spe,
             "batch_size": bs, "batches": "shuffled each epoch" if shuffled and bs < n else
             ("random, with replacement" if bs < n else "the whole training set"),
-            "optimizer": resolved_optimizer(spec), "lr_schedule": spec.get("lr_schedule", "constant"),
-            "warmup": int(spec.get("warmup") or 0), "amp": amp_note, "snapshots": len(snaps.steps),
+            "optimizer": resolved_optimizer(spec), "lr_schedule": spec.lr_schedule,
+            "warmup": int(spec.warmup or 0), "amp": amp_note, "snapshots": len(snaps.steps),
             "log_data": log_data, "eval_data": f"the grid's evaluation subset ({len(ex)} samples)"}
     return snaps.trajectory(info)

@@ -44,9 +44,10 @@ Public API:
     transparency_error, alpha_problem   whether ``background: transparent`` can be drawn
     parse_overrides(items)              ``KEY=VALUE`` strings of ``--set``
     Scene                               the validated scene; ``cache_key()``, ``train_key()``,
-                                        ``panels()``, ``output_path()``, ``landscape_dict()``
+                                        ``panels()``, ``output_path()``
     deep_merge, panel_landscape         a comparison panel's landscape laid over the scene's
     grid_section, landscape_key         the cache key's parts
+    section(key, value)                 a landscape section as its typed spec (plain data validated)
     train_steps, train_run_problem      the training run's length and the checks that need it
     frames_path                         a film's path for another format
     the section models                  LandscapeSpec, DataSpec ... CustomDataSpec, ModelSpec ...
@@ -74,7 +75,7 @@ from studio.scene.errors import locate_error
 from studio.scene.film import (ALPHA_FORMATS, FILM_FORMATS, SIZE_PRESETS, Caption, CompareSpec, OutputSpec,
                                PanelSpec, RenderSpec, frames_path)
 from studio.scene.landscape import (DescentSpec, GridSpec, HessianSpec, LandscapeSpec, PlaneSpec, SequenceSpec,
-                                    train_steps)
+                                    section, train_steps)
 from studio.scene.load import load_scene, load_scene_or_report, scene_from_dict
 from studio.scene.look import TRANSPARENT, LookSpec, PathStyle
 from studio.scene.network import (LOSSES, AnyModel, ConvNetSpec, CustomModelSpec, LossSpec, ModelSpec,
@@ -86,7 +87,7 @@ from studio.scene.training import MAX_SNAPSHOTS, MAX_STEPS, TrainSpec, WeightsSp
 __all__ = [
     "FORMAT_VERSION", "SceneError", "load_scene", "scene_from_dict", "load_scene_or_report", "locate_error",
     "alpha_problem", "transparency_error", "parse_overrides", "Scene", "deep_merge", "panel_landscape",
-    "grid_section", "landscape_key", "train_steps", "train_run_problem", "frames_path",
+    "grid_section", "landscape_key", "section", "train_steps", "train_run_problem", "frames_path",
     "LandscapeSpec", "AnyData", "DataSpec", "ShapesSpec", "MnistSpec", "FashionMnistSpec", "Cifar10Spec",
     "ImagenetteSpec", "FolderSpec", "RegressionSpec", "CustomDataSpec", "AnyModel", "ModelSpec", "ConvNetSpec",
     "ResNetSpec", "VGGSpec", "TorchvisionSpec", "CustomModelSpec", "LOSSES", "LossSpec", "TrainSpec",

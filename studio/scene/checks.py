@@ -91,7 +91,7 @@ def _landscape(src: Source, scene: "Scene") -> list[Problem]:
     ls = scene.landscape
     out = []
     total = train_steps(ls)
-    problem = train_run_problem(ls.train.model_dump(), total) if total is not None else None
+    problem = train_run_problem(ls.train, total) if total is not None else None
     if problem is not None:
         key, msg = problem
         loc = ("landscape", "train", key)

@@ -2,9 +2,10 @@
 plane, grid, descents and sequence; data, network and training have modules of their own."""
 from __future__ import annotations
 
+import functools
 from typing import Annotated, Literal, Optional, Union
 
-from pydantic import Field, WithJsonSchema, field_validator, model_validator
+from pydantic import Field, TypeAdapter, WithJsonSchema, field_validator, model_validator
 
 from studio.scene.base import _Strict, doc
 from studio.scene.data import _DATA_MODELS, AnyData, DataSpec, data_size
@@ -422,3 +423,17 @@ def train_steps(landscape: LandscapeSpec) -> Optional[int]:
     if n is None and landscape.train.epochs is not None:
         return None
     return landscape.train.total_steps(n or 1)
+
+
+@functools.lru_cache(maxsize=None)
+def _adapter(key: str) -> TypeAdapter:
+    return TypeAdapter(LandscapeSpec.model_fields[key].annotation)
+
+
+def section(key: str, value):
+    """The landscape section ``key`` (``data``, ``model``, ``loss``, ``train``, ``weights``, ``plane``,
+    ``grid`` ...) as its typed spec: ``value`` itself when it is one (a loaded scene's), else ``value``
+    validated as the scene loader would, defaults filled in (plain data from Python: a notebook's
+    dict, a test's).  The compute stage's builders take their section through this, so they read
+    attributes whoever calls them."""
+    return _adapter(key).validate_python(value)

@@ -53,10 +53,6 @@ class Scene(_Strict):
         p = Path(self.output.path).expanduser() if self.output.path else Path("out") / default
         return p if p.is_absolute() or root is None else root / p
 
-    def landscape_dict(self) -> dict:
-        """The resolved landscape section (defaults filled in), as plain data."""
-        return self.landscape.model_dump(mode="json")
-
     def cache_key(self) -> str:
         """Key of the grid entry: the landscape section without its descents (those are computed
         on top of a cached grid in seconds, so editing them never recomputes the grid), and what

@@ -191,20 +191,20 @@ MAX_SNAPSHOTS = 100_000
 MAX_STEPS = 10_000_000
 
 
-def train_run_problem(train: dict, total: int) -> Optional[tuple[str, str]]:
+def train_run_problem(train: TrainSpec, total: int) -> Optional[tuple[str, str]]:
     """A problem of the train section that shows only with the run's length ``total``, as
     (key, message), or None.  Used at load time and by the compute stage with the real data size."""
-    epochs = train.get("epochs")
+    epochs = train.epochs
     length = f"{epochs} epochs of {total // epochs} steps, {total} steps" if epochs else f"{total} steps"
     if total > MAX_STEPS:
         return "epochs", f"training would run {length}; at most {MAX_STEPS:,} steps"
-    w = train.get("warmup") or 0
+    w = train.warmup or 0
     if w >= total:
         return "warmup", f"the warmup must be shorter than training ({length})"
-    late = [m for m in train.get("milestones") or [] if m >= total]
+    late = [m for m in train.milestones or [] if m >= total]
     if late:
         return "milestones", f"milestone {late[0]} is not before the end of training ({length})"
-    k = train.get("every")
+    k = train.every
     if k:
         count = total // k + 1 + (1 if total % k else 0)
         if k >= total:
