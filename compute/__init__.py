@@ -2,6 +2,25 @@
 
 From the shell: ``python -m compute SCENE`` (compute/__main__.py).  From Python, a notebook for
 instance: :func:`landscape`.
+
+A map for a contributor:
+
+* ``pipeline.py``     -- the stage as a story: task, run, plane, grid, sequence, paths, descents,
+                         entry, figures; resumable row blocks.
+* ``run/``            -- the weights over training: the task and the run (types), trained, loaded
+                         from the user's checkpoints, or recorded by the user's own loop.
+* ``plane/``          -- the plane through weight space: one ``Plane`` type, its methods, the
+                         window, the fit of a run.
+* ``engine.py``       -- ``GridEngine``: the loss at many plane points, batched; ``grid/`` its
+                         strategies (the model's graph, the studio's MLPs and ConvNets, vmap, loop).
+* ``descent.py``      -- descents inside the plane, on the exact in-plane gradient.
+* ``data.py``, ``models.py``, ``losses.py``, ``entry.py`` -- the task's parts: data sets, networks,
+                         losses, and the user's own ``module:function`` entries.
+* ``morphology/``, ``describe.py`` -- the landscape's figures, measured on an entry and said.
+* ``provenance.py``   -- the entry's ``meta.json``.
+* ``distributed.py``  -- the grid shared out over torchrun's processes.
+* ``numerics.py``, ``logs.py``, ``errors.py`` -- torch's float set-up, the one logger, data errors.
+* ``bench/``, ``gpucheck.py`` -- the measurements (``make bench``, ``make gpu-check``).
 """
 from __future__ import annotations
 

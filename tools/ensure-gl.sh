@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Make sure an offscreen OpenGL context can be created (EGL + Mesa's llvmpipe when there is no GPU).
 # Installs Debian's Mesa EGL packages when they are missing and we are root; otherwise prints the command.
-# With --viewer-test (make test): also Xvfb and xdotool, which tests/test_viewer.py drives the viewer's
+# With --viewer-test (make test): also Xvfb and xdotool, which tests/render/test_viewer.py drives the viewer's
 # window with (where they cannot be installed that test is skipped with the reason; nothing fails here).
 set -u
 PY="${1:-.venv/bin/python}"
@@ -13,9 +13,9 @@ if [ "${2:-}" = "--viewer-test" ]; then
     echo "[gl] installing for the viewer's test:$vmissing"
     export DEBIAN_FRONTEND=noninteractive
     { apt-get update -qq && apt-get install -y -qq --no-install-recommends $vmissing >/dev/null; } ||
-      echo "[gl] could not install$vmissing: tests/test_viewer.py's window test will be skipped" >&2
+      echo "[gl] could not install$vmissing: tests/render/test_viewer.py's window test will be skipped" >&2
   elif [ -n "$vmissing" ]; then
-    echo "[gl] tests/test_viewer.py's window test needs:  sudo apt-get install -y$vmissing (skipped without)" >&2
+    echo "[gl] tests/render/test_viewer.py's window test needs:  sudo apt-get install -y$vmissing (skipped without)" >&2
   fi
 fi
 PKGS="libegl1 libegl-mesa0 libgl1 libgl1-mesa-dri"

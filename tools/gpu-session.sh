@@ -10,8 +10,8 @@
 #   2. as make gpu-check-imagenette, at 300 x 300 (points/s, from which the 1000 x 1000 time follows)
 #   3. the amp test and the CUDA-path tests
 # Not here: NCCL across processes (torchrun) needs two GPUs, and these machines have one; the gloo
-# path is tested on the CPU (tests/test_distributed.py) and the NCCL calls with stand-ins
-# (tests/test_gpu_paths.py).
+# path is tested on the CPU (tests/compute/test_distributed.py) and the NCCL calls with stand-ins
+# (tests/compute/test_gpu_paths.py).
 set -u
 out=${1:-out/gpu-session}
 py=${PYTHON:-python3}
@@ -39,6 +39,6 @@ step gpu-check 330 "$py" -m compute.bench --device cuda --rounds 3 --seconds 0.5
   --json out/bench-gpu.json
 step gpu-check-imagenette 200 "$py" -m compute.gpucheck scenes/imagenette_convnet.yaml \
   --json out/gpu-check-imagenette.json --set "landscape.grid.resolution=[300,300]"
-step gpu-tests 180 "$py" -m pytest -q -p no:cacheprovider tests/test_train.py tests/test_gpu_paths.py -k "amp or gpu_paths"
+step gpu-tests 180 "$py" -m pytest -q -p no:cacheprovider tests/compute/run/test_train.py tests/compute/test_gpu_paths.py -k "amp or gpu_paths"
 cp out/bench-gpu.json out/gpu-check-imagenette.json "$out/" 2>/dev/null
 cat "$out/summary.txt"

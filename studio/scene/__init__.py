@@ -29,7 +29,7 @@ The modules, one line each:
     source.py       reading YAML, duplicate keys, --set overrides, where a value came from
     load.py         load_scene: file or dict to a validated Scene, every problem a line
     errors.py       validation errors as FILE:LINE: key: ... lines
-    describe.py     what a key allows, in words (for errors.py and docs.py)
+    keydoc.py       what a key allows, in words (for errors.py and docs.py)
     jsonschema.py   schemas/scene.schema.json (``make schema``)
     docs.py         scenes/README.md's tables (``make scene-docs``)
 

@@ -10,7 +10,7 @@ The README keeps its hand-written prose; each table sits between two markers::
     ...
     <!-- /keys -->
 
-``make scene-docs`` rewrites the tables (``python -m studio.scene.docs``); tests/test_scene_docs.py
+``make scene-docs`` rewrites the tables (``python -m studio.scene.docs``); tests/studio/scene/test_docs.py
 fails when the committed README is not what this module makes.  :data:`TABLES` says which models
 each marker's table shows."""
 from __future__ import annotations
@@ -19,7 +19,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from studio.scene import describe
+from studio.scene import keydoc
 from studio.scene.camera import _Shot, CameraKey, CraneShot, DollyShot, FollowShot, OrbitShot, ZoomShot
 from studio.scene.data import (_DATA_MODELS, Cifar10Spec, CustomDataSpec, DataSpec, FashionMnistSpec, FolderSpec,
                                ImagenetteSpec, MnistSpec, RegressionSpec, ShapesSpec)
@@ -88,7 +88,7 @@ MARKER = re.compile(r"(<!-- keys: (?P<name>[^>]+?) -->\n)(?P<body>.*?)(<!-- /key
 
 
 def _kind(model: type) -> str:
-    name = describe.field_schema(model, "name")
+    name = keydoc.field_schema(model, "name")
     return name.get("const", model.__name__)
 
 
@@ -107,7 +107,7 @@ def _merged(values: list[tuple[str, str]]) -> str:
 
 
 def _rows(part: Part) -> list[dict]:
-    schemas = [(m, describe.model_schema(m)) for m in part.models]
+    schemas = [(m, keydoc.model_schema(m)) for m in part.models]
     keys: dict[str, list] = {}
     for model, schema in schemas:
         for key, prop in schema.get("properties", {}).items():
@@ -117,7 +117,7 @@ def _rows(part: Part) -> list[dict]:
     for key, entries in keys.items():
         if key == "name" and part.kinds is not None:
             first = entries[0][1]
-            rows.append({"key": key, "default": describe.default(first), "meaning": first.get("description", ""),
+            rows.append({"key": key, "default": keydoc.default(first), "meaning": first.get("description", ""),
                          "allowed": ", ".join(f"`{k}`" for k in part.kinds), "applies": ""})
             continue
         meanings = {p.get("description", "") for _, p, _ in entries}
@@ -127,8 +127,8 @@ def _rows(part: Part) -> list[dict]:
         if len(entries) < len(part.models):
             meaning = f"{', '.join(f'`{k}`' for k, _, _ in entries)} only: {meaning}"
         rows.append({"key": part.prefix + key,
-                     "default": _merged([(k, describe.default(p, req)) for k, p, req in entries]),
-                     "allowed": _merged([(k, describe.allowed(p)) for k, p, _ in entries]),
+                     "default": _merged([(k, keydoc.default(p, req)) for k, p, req in entries]),
+                     "allowed": _merged([(k, keydoc.allowed(p)) for k, p, _ in entries]),
                      "applies": entries[0][1].get("x-applies", ""), "meaning": meaning})
     return rows
 

@@ -10,7 +10,7 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
-from studio.scene import describe
+from studio.scene import keydoc
 from studio.scene.camera import _CAMERA_MODELS, SHOTS, CameraKey
 from studio.scene.landscape import _TAGGED
 from studio.scene.source import Source, _dotted
@@ -110,13 +110,13 @@ def _describe_allowed(err: dict) -> str:
     if t in _ALLOWED:
         return _ALLOWED[t]
     if t == "greater_than":
-        return f"a value greater than {describe.number(ctx['gt'])}"
+        return f"a value greater than {keydoc.number(ctx['gt'])}"
     if t == "greater_than_equal":
-        return f"a value of at least {describe.number(ctx['ge'])}"
+        return f"a value of at least {keydoc.number(ctx['ge'])}"
     if t == "less_than":
-        return f"a value less than {describe.number(ctx['lt'])}"
+        return f"a value less than {keydoc.number(ctx['lt'])}"
     if t == "less_than_equal":
-        return f"a value of at most {describe.number(ctx['le'])}"
+        return f"a value of at most {keydoc.number(ctx['le'])}"
     if t == "literal_error":
         return f"one of {ctx['expected']}"
     if t == "too_short":
@@ -134,22 +134,22 @@ def _field_schema(err_loc: tuple) -> dict:
     while loc and (isinstance(loc[-1], int) or "[" in str(loc[-1]) or loc[-1] in BRANCH_TAGS):
         loc.pop()
     model = _model_at(tuple(loc)) if loc else None
-    return describe.field_schema(model, str(loc[-1])) if model is not None else {}
+    return keydoc.field_schema(model, str(loc[-1])) if model is not None else {}
 
 
 def _list_expected(err: dict, src: Source, loc: tuple) -> str:
     """What the list at ``loc`` holds (``a list of two integers, each 2 to 8192``), with the list a
     scalar given there likely meant (``e.g. [200, 200]``); empty when the schema does not say."""
     schema = _field_schema(err["loc"])
-    lists = [b for b in [schema, *describe.branches(schema)] if b.get("type") == "array"]
+    lists = [b for b in [schema, *keydoc.branches(schema)] if b.get("type") == "array"]
     if not lists:
         return ""
     scalar = isinstance(err.get("input"), (int, float)) and not isinstance(err.get("input"), bool)
-    eg = describe.example(lists[0], (src.written(loc) or "") if scalar else "")
-    text = describe.list_of(lists[0])
+    eg = keydoc.example(lists[0], (src.written(loc) or "") if scalar else "")
+    text = keydoc.list_of(lists[0])
     if text.endswith("mappings") and schema.get("x-allowed", "").startswith("a list of"):
         text = schema["x-allowed"]                  # what the mappings are: keyframes and shots, captions
-    return describe.plain(text) + (f", e.g. {eg}" if eg else "")
+    return keydoc.plain(text) + (f", e.g. {eg}" if eg else "")
 
 
 def _hint(err: dict, src: Source, loc: tuple) -> str:

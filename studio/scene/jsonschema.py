@@ -1,6 +1,6 @@
 """The scene's JSON Schema for editors (``schemas/scene.schema.json``), made from the pydantic models.
 
-``make schema`` writes it (``python -m studio.scene.jsonschema``); tests/test_scene_schema.py fails
+``make schema`` writes it (``python -m studio.scene.jsonschema``); tests/studio/scene/test_schema.py fails
 when the committed file is not what this module makes, and checks every scene in ``scenes/``
 against it.  Every example scene names it on its first line, for YAML language servers::
 
