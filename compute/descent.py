@@ -33,7 +33,6 @@ from __future__ import annotations
 import math
 import sys
 import time
-from pathlib import Path
 from typing import Callable, Iterable
 
 import numpy as np
@@ -41,8 +40,8 @@ import torch
 import torch.nn as nn
 from tqdm import tqdm
 
-from studio import cache
 from studio.cache import CacheError, Descent, Path2D, canonical_descent, describe_descent
+from studio.cache_entry import CacheEntry
 from compute.logs import log
 from compute.engine import loss_fn_on_plane, precision_context
 from compute.plane import Plane
@@ -153,24 +152,23 @@ def compute_descents(specs: Iterable, model: nn.Module, plane: Plane, x: torch.T
     return out
 
 
-def add_to_entry(scene, root: Path, key: str, specs: list[dict], device: torch.device,
+def add_to_entry(scene, entry: CacheEntry, specs: list[dict], device: torch.device,
                  progress: bool = False, task=None) -> list[Descent]:
     """Compute ``specs`` on a finished entry's plane (no training, no grid) and add them to it.
     ``task``: the scene's task with the final buffers already in its model (else built here)."""
     from compute.run.build import build_task, final_buffers
-    d = cache.entry_dir(root, key)
-    meta = cache.read(root, key, scene.source or "SCENE").meta
+    meta = entry.meta()
     if task is None:
         task = build_task(scene, device)
         # BatchNorm's running statistics of the final weights: the plane gives only the parameters
-        final_buffers(task, meta, root)
-    pv = cache.read_plane(root, key, scene.source or "SCENE")
+        final_buffers(task, meta, entry.root)
+    pv = entry.plane()
     if pv is None:
-        raise CacheError(f"the cache entry {d} has no plane vectors; run `python -m compute "
-                         f"{scene.source or 'SCENE'} --force` to compute it again")
+        raise CacheError(f"the cache entry {entry.dir} has no plane vectors; run `python -m compute "
+                         f"{entry.scene_path} --force` to compute it again")
     plane = Plane.from_vectors(task.model, pv, device)
     extent = meta.get("plane", {}).get("extent")
     descents = compute_descents(specs, task.model, plane, task.eval.x, task.eval.y, extent, progress, task.loss)
-    cache.add_descents(root, key, descents)
-    log(f"added {len(descents)} descent{'s' if len(descents) != 1 else ''} to {d}")
+    entry.add_descents(descents)
+    log(f"added {len(descents)} descent{'s' if len(descents) != 1 else ''} to {entry.dir}")
     return descents

@@ -11,13 +11,13 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import sys
 from pathlib import Path
 
 import numpy as np
 import torch
 
 from studio import cache
+from studio.cache_entry import CacheEntry
 from studio.figures import describe, grid_summary
 from studio.scene import Scene
 from compute.logs import log
@@ -38,7 +38,7 @@ def options_of(scene: Scene) -> FigureOptions:
     return FigureOptions(**{k: v for k, v in spec.model_dump().items() if k in names})
 
 
-def measure_entry(scene: Scene, root: Path, key: str, device: torch.device,
+def measure_entry(scene: Scene, entry: CacheEntry, device: torch.device,
                   options: FigureOptions | None = None, task: Task | None = None) -> tuple[dict, dict]:
     """Measure a finished entry's figures (the Hessian ones on the evaluation subset, at the plane's
     origin and over its window) and store them in the entry -> (record, arrays).  ``task``: the one
@@ -46,11 +46,11 @@ def measure_entry(scene: Scene, root: Path, key: str, device: torch.device,
     import time
     options = options or options_of(scene)
     t0 = time.perf_counter()
-    ls = cache.read(root, key, scene.source or "SCENE", mmap=True)     # a 4096 x 4096 grid is not copied
-    pv = cache.read_plane(root, key, scene.source or "SCENE")
+    ls = entry.read(mmap=True)                          # a 4096 x 4096 grid is not copied
+    pv = entry.plane()
     if task is None:
         task = build_task(scene, device)
-        final_buffers(task, ls.meta, root)
+        final_buffers(task, ls.meta, entry.root)
     vec = lambda a: torch.from_numpy(np.array(a, dtype=np.float64)).to(device)
     origin, d1, d2 = vec(pv.origin), vec(pv.d1), vec(pv.d2)
     path = ls.paths.get("training")
@@ -59,7 +59,7 @@ def measure_entry(scene: Scene, root: Path, key: str, device: torch.device,
     if not np.isfinite(loss).any():                     # training diverged: there is nothing to measure
         record = {"options": _options_record(scene), "figures": None, "diverged": True,
                   "seconds": time.perf_counter() - t0, "device": str(device)}
-        cache.write_figures(root, key, record, {})
+        entry.write_figures(record, {})
         log("figures: the grid holds no finite loss (the training diverged); nothing to measure")
         return record, {}
     spec = scene.landscape.figures
@@ -97,7 +97,7 @@ def measure_entry(scene: Scene, root: Path, key: str, device: torch.device,
               "omitted": omitted}
     if note:
         log(f"figures: {note}")
-    cache.write_figures(root, key, record, figs.arrays())
+    entry.write_figures(record, figs.arrays())
     log(f"figures measured in {record['seconds']:.1f} s (python -m compute describe SCENE prints them)")
     return record, figs.arrays()
 
@@ -150,9 +150,9 @@ def _options_record(scene: Scene) -> dict:
     return scene.landscape.figures.model_dump(mode="json")
 
 
-def current(scene: Scene, root: Path, key: str) -> tuple[dict, dict] | None:
+def current(scene: Scene, entry: CacheEntry) -> tuple[dict, dict] | None:
     """The entry's stored figures if they were measured with the scene's options, else None."""
-    stored = cache.read_figures(root, key)
+    stored = entry.figures()
     if stored is None or stored[0].get("options") != _options_record(scene):
         return None
     return stored
@@ -177,23 +177,24 @@ def main(argv: list[str]) -> int:
     root = Path(args.cache_dir)
     out = []
     for caption, sc in scene.panels() or [("", scene)]:
-        key = sc.cache_key()
-        if not cache.exists(root, key):
-            print(f"error: {args.scene}: no landscape in {root} for {'this scene' if not caption else caption} "
-                  f"(key {key}); run `python -m compute {args.scene}` first", file=sys.stderr)
-            return 3
+        entry = CacheEntry.of(sc, root)
+        key = entry.key
+        if not entry.exists():
+            raise cache.CacheError(f"{args.scene}: no landscape in {root} for "
+                                   f"{'this scene' if not caption else caption} (key {key}); run "
+                                   f"`python -m compute {args.scene}` first")
         try:
-            stored = None if args.force else current(sc, root, key)
+            stored = None if args.force else current(sc, entry)
             if stored is None:
-                had = cache.read_figures(root, key)
+                had = entry.figures()
                 log("measuring the figures: " + ("--force" if args.force else "the entry has none" if had is None
                                                  else "they were measured with other landscape.figures options"))
                 flush_denormals()
                 with scene_folder(sc.source):
-                    stored = measure_entry(sc, root, key, pick_device(args.device))
+                    stored = measure_entry(sc, entry, pick_device(args.device))
         except DataError as e:
             raise SceneError(locate_error(args.scene, str(e), args.set)) from None
-        meta = cache.read(root, key, args.scene, mmap=True).meta
+        meta = entry.read(mmap=True).meta
         out.append((caption, key, stored[0], meta))
     if args.json:
         print(json.dumps({key: rec for _, key, rec, _ in out}, indent=1, sort_keys=True))

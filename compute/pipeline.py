@@ -20,6 +20,7 @@ from tqdm import tqdm
 
 from studio import atomic, cache
 from studio.cache import GridSequence, Landscape, Path2D
+from studio.cache_entry import CacheEntry
 from studio.figures import grid_summary
 from studio.scene import Scene
 from studio.scene.landscape import GridSpec, LandscapeSpec
@@ -222,15 +223,16 @@ def run(scene: Scene, cache_root: Path = cache.DEFAULT_ROOT, device: str | None 
 
 def _run(scene: Scene, cache_root: Path, device: str | None, progress: bool, force: bool,
          group: distributed.Group) -> Path:
-    key = scene.cache_key()
+    entry = CacheEntry.of(scene, cache_root)
+    key = entry.key
     progress = progress and group.main
-    hit = distributed.broadcast(group, _usable(cache_root, key) and not force if group.main else None)
+    hit = distributed.broadcast(group, _usable(entry) and not force if group.main else None)
     if hit:
         if group.main:
-            _add_missing_descents(scene, cache_root, key, device, progress)
-        return cache.entry_dir(cache_root, key)
+            _add_missing_descents(scene, entry, cache_root, device, progress)
+        return entry.dir
     dev = group.device if group.active else pick_device(device)
-    part = cache.partial_dir(cache_root, key)
+    part = entry.partial
     t_start = time.perf_counter()
 
     # ---- the task on every rank; the run and its plane on rank 0 (kept in the partial entry)
@@ -253,7 +255,7 @@ def _run(scene: Scene, cache_root: Path, device: str | None, progress: bool, for
     # ---- the landscape over training (landscape.sequence): one grid per chosen snapshot
     seq = _sequence(ls, run, fit, task, engine, group, part, at, bt, progress)
     if not group.main:
-        return cache.entry_dir(cache_root, key)
+        return entry.dir
     grid.flush()
     # the memory map itself: a 4096 x 4096 grid is never copied in memory
     loss = grid if grid.ndim == 2 else grid[..., 0]
@@ -279,34 +281,35 @@ def _run(scene: Scene, cache_root: Path, device: str | None, progress: bool, for
     timings = {"train_s": run.seconds, "grid_s": grid_s, "total_s": time.perf_counter() - t_start,
                "grid_points_per_s": computed / grid_s if grid_s > 0 else None, "resumed_from_row": done}
     meta = provenance(scene, task, run, fit, engine, precision, timings, loss_stats(loss), seq, dev)
-    entry = cache.write(cache_root, Landscape(key, loss, alpha, beta, paths, meta, plane=pv,
-                                              descents={d.key: d for d in paths_down}, grids=grids,
-                                              sequence=seq["sequence"] if seq else None))
+    written = entry.write(Landscape(key, loss, alpha, beta, paths, meta, plane=pv,
+                                    descents={d.key: d for d in paths_down}, grids=grids,
+                                    sequence=seq["sequence"] if seq else None))
     shutil.rmtree(part, ignore_errors=True)
-    log(f"wrote {entry}: {nx}x{ny} grid in {grid_s:.1f} s ({grid_summary(meta)}), total {timings['total_s']:.1f} s")
+    log(f"wrote {written}: {nx}x{ny} grid in {grid_s:.1f} s ({grid_summary(meta)}), total {timings['total_s']:.1f} s")
     # ---- the landscape's figures, measured on the entry just written (compute/describe.py)
-    describe.measure_entry(scene, cache_root, key, dev, task=task)
-    return entry
+    describe.measure_entry(scene, entry, dev, task=task)
+    return written
 
 
-def _usable(cache_root: Path, key: str) -> bool:
+def _usable(entry: CacheEntry) -> bool:
     """A finished entry that reads back whole; a broken one (a truncated array, say) is said and
     computed again (the new entry replaces it atomically)."""
-    if not cache.exists(cache_root, key):
+    if not entry.exists():
         return False
-    why = cache.problem(cache_root, key)
+    why = entry.problem()
     if why is not None:
         log(f"{why}; computing it again")
     return why is None
 
 
-def _add_missing_descents(scene: Scene, cache_root: Path, key: str, device: str | None, progress: bool) -> None:
+def _add_missing_descents(scene: Scene, entry: CacheEntry, cache_root: Path, device: str | None,
+                          progress: bool) -> None:
     """A cache hit: descents are keyed apart from the grid, so compute only those the entry lacks,
-    on its stored plane."""
-    meta = json.loads((cache.entry_dir(cache_root, key) / "meta.json").read_text())
-    todo = cache.missing_descents(cache_root, key, scene.landscape.descents)
-    figures = describe.current(scene, cache_root, key) is None
-    hit = (f"cache hit: {cache.entry_dir(cache_root, key)} (computed in "
+    on its stored plane.  ``cache_root``: the model store's (the final buffers)."""
+    meta = entry.meta()
+    todo = entry.missing_descents(scene.landscape.descents)
+    figures = describe.current(scene, entry) is None
+    hit = (f"cache hit: {entry.dir} (computed in "
            f"{meta['timings']['total_s']:.0f} s on {meta['device']})")
     if not todo and not figures:
         log(f"{hit}; nothing to do")
@@ -318,9 +321,9 @@ def _add_missing_descents(scene: Scene, cache_root: Path, key: str, device: str 
     task = build_task(scene, dev)
     final_buffers(task, meta, cache_root)
     if todo:
-        descent.add_to_entry(scene, cache_root, key, todo, dev, progress, task=task)
+        descent.add_to_entry(scene, entry, todo, dev, progress, task=task)
     if figures:
-        describe.measure_entry(scene, cache_root, key, dev, task=task)
+        describe.measure_entry(scene, entry, dev, task=task)
 
 
 def _prepare(scene: Scene, task: Task, part: Path, progress: bool, cache_root: Path, force: bool,
