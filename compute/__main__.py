@@ -19,7 +19,7 @@ import os
 import sys
 
 from studio import cli
-from studio.scene import SceneError, load_scene_or_report, locate_error
+from studio.scene import SceneError, load_scene, locate_error
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -50,9 +50,7 @@ def _compute(argv: list[str]) -> int:
     ap.add_argument("--force", action="store_true", help="recompute even if the cache has this landscape")
     ap.add_argument("--quiet", action="store_true", help="no progress bars")
     args = cli.parse(ap, argv)
-    scene = load_scene_or_report(args.scene, args.set)
-    if scene is None:
-        return 2
+    scene = load_scene(args.scene, args.set)      # its problems reach cli.run as error: lines, exit 2
     from compute.numerics import flush_denormals
     flush_denormals()                     # torch is imported only once the scene is valid
     from compute.data import DataError

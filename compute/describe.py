@@ -160,7 +160,7 @@ def current(scene: Scene, entry: CacheEntry) -> tuple[dict, dict] | None:
 
 def main(argv: list[str]) -> int:
     import argparse
-    from studio.scene import SceneError, load_scene_or_report, locate_error
+    from studio.scene import SceneError, load_scene, locate_error
     from compute.data import DataError
     from studio import cli
     ap = argparse.ArgumentParser(prog="python -m compute describe", description=__doc__.split("\n")[0])
@@ -169,9 +169,7 @@ def main(argv: list[str]) -> int:
     ap.add_argument("--json", action="store_true", help="print the figures as JSON")
     ap.add_argument("--force", action="store_true", help="measure the figures again")
     args = cli.parse(ap, argv)
-    scene = load_scene_or_report(args.scene, args.set)
-    if scene is None:
-        return 2
+    scene = load_scene(args.scene, args.set)
     from compute.entry import scene_folder
     from compute.distributed import pick_device
     root = Path(args.cache_dir)

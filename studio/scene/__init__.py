@@ -37,8 +37,6 @@ Public API:
 
     load_scene(path, overrides=())      the validated :class:`Scene` of a file, or :class:`SceneError`
     scene_from_dict(data, name, ...)    the same for a dict (a notebook's scene)
-    load_scene_or_report(path, ...)     for the command lines: the scene, or None after printing
-                                        an ``error: ...`` line per problem to stderr
     locate_error(path, message, ...)    a later stage's error about a scene key, with the key's
                                         file and line (or ``--set KEY``)
     transparency_error, alpha_problem   whether ``background: transparent`` can be drawn
@@ -76,7 +74,7 @@ from studio.scene.film import (ALPHA_FORMATS, FILM_FORMATS, SIZE_PRESETS, Captio
                                PanelSpec, RenderSpec, frames_path)
 from studio.scene.landscape import (DescentSpec, GridSpec, HessianSpec, LandscapeSpec, PlaneSpec, SequenceSpec,
                                     section, train_steps)
-from studio.scene.load import load_scene, load_scene_or_report, scene_from_dict
+from studio.scene.load import load_scene, scene_from_dict
 from studio.scene.look import TRANSPARENT, LookSpec, PathStyle
 from studio.scene.network import (LOSSES, AnyModel, ConvNetSpec, CustomModelSpec, LossSpec, ModelSpec,
                                   ResNetSpec, TorchvisionSpec, VGGSpec)
@@ -85,7 +83,7 @@ from studio.scene.spec import Scene, deep_merge, grid_section, landscape_key, pa
 from studio.scene.training import MAX_SNAPSHOTS, MAX_STEPS, TrainSpec, WeightsSpec, train_run_problem
 
 __all__ = [
-    "FORMAT_VERSION", "SceneError", "load_scene", "scene_from_dict", "load_scene_or_report", "locate_error",
+    "FORMAT_VERSION", "SceneError", "load_scene", "scene_from_dict", "locate_error",
     "alpha_problem", "transparency_error", "parse_overrides", "Scene", "deep_merge", "panel_landscape",
     "grid_section", "landscape_key", "section", "train_steps", "train_run_problem", "frames_path",
     "LandscapeSpec", "AnyData", "DataSpec", "ShapesSpec", "MnistSpec", "FashionMnistSpec", "Cifar10Spec",

@@ -125,15 +125,3 @@ def _resolve_files(src: Source, scene: "Scene") -> tuple["Scene", list[Problem]]
         return scene, [(src.where(loc), f"render.look.colormap: bad value {src.shown(loc, look.colormap)}: {e}")]
     look = look.model_copy(update={"colormap": str(found)})
     return scene.model_copy(update={"render": scene.render.model_copy(update={"look": look})}), []
-
-
-def load_scene_or_report(path: str | Path, overrides: "list[str] | tuple[str, ...]" = ()) -> "Scene | None":
-    """For the command lines: the scene, or None after printing its problems to stderr, each as
-    one ``error: ...`` line."""
-    import sys
-    try:
-        return load_scene(path, overrides)
-    except SceneError as e:
-        for line in str(e).splitlines():
-            print(f"error: {line}", file=sys.stderr)
-        return None

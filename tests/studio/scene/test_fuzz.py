@@ -2,9 +2,9 @@
 refused with the project's user error, one line a problem that names the file, and never a
 traceback; a refused scene writes nothing.
 
-The command lines have no validation-only mode: each stage's main calls
-``studio.scene.load_scene_or_report`` (``load_scene``, then one ``error: ...`` line a problem and
-exit code 2) before it imports torch or vispy or reads the cache.  So hypothesis drives
+The command lines have no validation-only mode: each stage's main calls ``studio.scene.load_scene``
+first, whose SceneError ``studio.cli.run`` prints as one ``error: ...`` line a problem with exit
+code 2, before the stage imports torch or vispy or reads the cache.  So hypothesis drives
 ``load_scene`` itself, and a few fixed mutations go through the real ``python -m compute`` and
 ``python -m render`` as subprocesses.  A mutation that stays valid is checked as far as loading
 goes (its cache keys, panels and output path), never computed.

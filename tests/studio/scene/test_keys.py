@@ -181,7 +181,7 @@ PUBLIC = ["FORMAT_VERSION", "SceneError", "DataSpec", "ShapesSpec", "MnistSpec",
           "ZoomShot", "CraneShot", "FollowShot", "Caption", "SIZE_PRESETS", "RenderSpec", "FILM_FORMATS",
           "ALPHA_FORMATS", "frames_path", "OutputSpec", "PanelSpec", "CompareSpec", "Scene", "deep_merge",
           "panel_landscape", "grid_section", "landscape_key", "parse_overrides", "load_scene", "scene_from_dict",
-          "load_scene_or_report", "alpha_problem", "transparency_error", "locate_error"]
+          "alpha_problem", "transparency_error", "locate_error"]
 
 
 def test_the_public_names_are_all_there():
