@@ -29,6 +29,9 @@ from compute.run.types import Task
 
 #: the grid figures are measured on at most this many rows and columns
 FIGURE_GRID = 1024
+#: what the stored figures mean; an entry's figures of another version are measured again (2: a
+#: figure finer than the grid's spacing is recorded as not resolved instead of as zero)
+FIGURES_VERSION = 2
 
 
 def options_of(scene: Scene) -> FigureOptions:
@@ -57,7 +60,7 @@ def measure_entry(scene: Scene, entry: CacheEntry, device: torch.device,
     k = max(1, -(-max(ls.loss.shape) // FIGURE_GRID))
     loss, alpha, beta = np.asarray(ls.loss[::k, ::k], dtype=np.float64), ls.alpha[::k], ls.beta[::k]
     if not np.isfinite(loss).any():                     # training diverged: there is nothing to measure
-        record = {"options": _options_record(scene), "figures": None, "diverged": True,
+        record = {"version": FIGURES_VERSION, "options": _options_record(scene), "figures": None, "diverged": True,
                   "seconds": time.perf_counter() - t0, "device": str(device)}
         entry.write_figures(record, {})
         log("figures: the grid holds no finite loss (the training diverged); nothing to measure")
@@ -91,7 +94,7 @@ def measure_entry(scene: Scene, entry: CacheEntry, device: torch.device,
                    origin=origin, d1=d1, d2=d2,
                    xy=None if path is None else path.xy, offplane=None if path is None else path.offplane,
                    steps=None if path is None else path.step)
-    record = {"options": _options_record(scene), "figures": figs.to_json(),
+    record = {"version": FIGURES_VERSION, "options": _options_record(scene), "figures": figs.to_json(),
               "seconds": time.perf_counter() - t0, "device": str(device), "note": note,
               # what was left out and why, in words (the report says it where the map would be)
               "omitted": omitted}
@@ -151,11 +154,24 @@ def _options_record(scene: Scene) -> dict:
 
 
 def current(scene: Scene, entry: CacheEntry) -> tuple[dict, dict] | None:
-    """The entry's stored figures if they were measured with the scene's options, else None."""
+    """The entry's stored figures if they were measured with the scene's options and mean what this
+    version's do, else None (they are measured again)."""
     stored = entry.figures()
-    if stored is None or stored[0].get("options") != _options_record(scene):
+    if stored is None or stored[0].get("options") != _options_record(scene) \
+            or stored[0].get("version") != FIGURES_VERSION:
         return None
     return stored
+
+
+def _why_measure(scene: Scene, entry: CacheEntry, force: bool) -> str:
+    had = entry.figures()
+    if force:
+        return "--force"
+    if had is None:
+        return "the entry has none"
+    if had[0].get("version") != FIGURES_VERSION:
+        return "they were measured by an earlier version of the studio"
+    return "they were measured with other landscape.figures options"
 
 
 def main(argv: list[str]) -> int:
@@ -184,9 +200,7 @@ def main(argv: list[str]) -> int:
         try:
             stored = None if args.force else current(sc, entry)
             if stored is None:
-                had = entry.figures()
-                log("measuring the figures: " + ("--force" if args.force else "the entry has none" if had is None
-                                                 else "they were measured with other landscape.figures options"))
+                log(f"measuring the figures: {_why_measure(sc, entry, args.force)}")
                 flush_denormals()
                 with scene_folder(sc.source):
                     stored = measure_entry(sc, entry, pick_device(args.device))

@@ -80,6 +80,11 @@ def test_describe_prints_what_is_stored_and_measures_when_asked(tmp_path):
     assert r.returncode == 0 and "figures measured" in r.stderr
     again = json.loads(figures.read_text())
     assert again["figures"]["top_eigenvalue"] == record["figures"]["top_eigenvalue"]   # the same numbers
+    # figures an earlier version stored (no version, or another) are measured again, and it says why
+    figures.write_text(json.dumps({k: v for k, v in again.items() if k != "version"}))
+    r = run("describe", str(p), "--cache-dir", str(cache_dir))
+    assert r.returncode == 0 and "measured by an earlier version" in r.stderr and "figures measured" in r.stderr
+    assert json.loads(figures.read_text())["version"] == again["version"]
 
 
 def test_the_hessian_figures_raise_no_warning_of_torchs_own():
