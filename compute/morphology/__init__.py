@@ -5,6 +5,7 @@ rough the ground, how honest the plane is about the path.  Definitions, formulas
 The modules, one line each:
 
     grid.py      figures of the loss grid alone (NumPy): minimum, basins, Keskar, minima, roughness
+    prominence.py  every local minimum's prominence (the merge tree), for grid.py's minima
     hessian.py   figures of the Hessian at the origin and over the window (torch): Lanczos, trace, convexity
     path.py      how far the training path strays from the plane (NumPy)
     figures.py   FigureOptions, Figures (all of them together) and measure, which makes them
@@ -42,7 +43,8 @@ The grid and path modules import NumPy only; the Hessian module (and so this pac
 from compute.morphology.figures import FigureOptions, Figures, measure
 from compute.morphology.grid import (Basin, GridMinimum, KeskarSharpness, LocalMinima, Roughness, basin, bilinear,
                                      cell_areas, component4, grid_minimum, keskar_sharpness, local_minima,
-                                     prominences, roughness, second_derivatives)
+                                     roughness, second_derivatives)
+from compute.morphology.prominence import prominences
 from compute.morphology.hessian import (ConvexityMap, TopEigenvalue, TraceEstimate, convexity_map,
                                         hutchinson_trace, model_hvp, rademacher, top_eigenvalue)
 from compute.morphology.path import PathHonesty, path_honesty, plane_gram
