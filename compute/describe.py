@@ -20,6 +20,7 @@ from studio import cache
 from studio.cache_entry import CacheEntry
 from studio.figures import describe, grid_summary
 from studio.scene import Scene
+from compute.plane import Plane
 from compute.logs import log
 from compute.numerics import flush_denormals
 from compute.morphology import FigureOptions, measure, model_hvp
@@ -54,8 +55,7 @@ def measure_entry(scene: Scene, entry: CacheEntry, device: torch.device,
     if task is None:
         task = build_task(scene, device)
         final_buffers(task, ls.meta, entry.root)
-    vec = lambda a: torch.from_numpy(np.array(a, dtype=np.float64)).to(device)
-    origin, d1, d2 = vec(pv.origin), vec(pv.d1), vec(pv.d2)
+    origin, d1, d2 = Plane.from_vectors(task.model, pv, device, torch.float64).flat()
     path = ls.paths.get("training")
     k = max(1, -(-max(ls.loss.shape) // FIGURE_GRID))
     loss, alpha, beta = np.asarray(ls.loss[::k, ::k], dtype=np.float64), ls.alpha[::k], ls.beta[::k]

@@ -65,13 +65,15 @@ class Plane:
         return cls(split(layout, origin), split(layout, d1), split(layout, d2), (origin, d1, d2))
 
     @classmethod
-    def from_vectors(cls, layout: Layout, pv, device: torch.device | str = "cpu") -> "Plane":
-        """The plane the cache stored (``studio.cache.PlaneVectors``), on ``device``, in tensors of its own."""
+    def from_vectors(cls, layout: Layout, pv, device: torch.device | str = "cpu",
+                     dtype: torch.dtype = torch.float32) -> "Plane":
+        """The plane the cache stored (``studio.cache.PlaneVectors``), on ``device``, in tensors of its
+        own (``dtype``: float64 for the figures' Hessian products)."""
         from studio.cache import CacheError
         n = sum(shape.numel() for _, shape in _shapes(layout))
         if pv.origin.shape[0] != n:
             raise CacheError(f"the stored plane has {pv.origin.shape[0]} parameters, the model {n}")
-        t = lambda a: torch.from_numpy(np.array(a, dtype=np.float32)).to(device)   # noqa: E731
+        t = lambda a: torch.from_numpy(np.array(a)).to(device, dtype)   # noqa: E731
         return cls.from_flat(layout, t(pv.origin), t(pv.d1), t(pv.d2))
 
     def flat(self) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
