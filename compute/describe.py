@@ -157,21 +157,19 @@ def current(scene: Scene, entry: CacheEntry) -> tuple[dict, dict] | None:
     """The entry's stored figures if they were measured with the scene's options and mean what this
     version's do, else None (they are measured again)."""
     stored = entry.figures()
-    if stored is None or stored[0].get("options") != _options_record(scene) \
-            or stored[0].get("version") != FIGURES_VERSION:
-        return None
-    return stored
+    return stored if _stale(scene, stored) is None else None
 
 
-def _why_measure(scene: Scene, entry: CacheEntry, force: bool) -> str:
-    had = entry.figures()
-    if force:
-        return "--force"
-    if had is None:
+def _stale(scene: Scene, stored: tuple[dict, dict] | None) -> str | None:
+    """Why ``stored`` (an entry's figures, or None) must be measured again, in words; None if it is
+    current."""
+    if stored is None:
         return "the entry has none"
-    if had[0].get("version") != FIGURES_VERSION:
+    if stored[0].get("version") != FIGURES_VERSION:
         return "they were measured by an earlier version of the studio"
-    return "they were measured with other landscape.figures options"
+    if stored[0].get("options") != _options_record(scene):
+        return "they were measured with other landscape.figures options"
+    return None
 
 
 def main(argv: list[str]) -> int:
@@ -198,9 +196,10 @@ def main(argv: list[str]) -> int:
                                    f"{'this scene' if not caption else caption} (key {key}); run "
                                    f"`python -m compute {args.scene}` first")
         try:
-            stored = None if args.force else current(sc, entry)
-            if stored is None:
-                log(f"measuring the figures: {_why_measure(sc, entry, args.force)}")
+            stored = entry.figures()
+            why = "--force" if args.force else _stale(sc, stored)
+            if why is not None:
+                log(f"measuring the figures: {why}")
                 flush_denormals()
                 with scene_folder(sc.source):
                     stored = measure_entry(sc, entry, pick_device(args.device))

@@ -167,7 +167,7 @@ def _sequence(ls: LandscapeSpec, run: Run, fit: PlaneFit, task: Task, still: Gri
 
     def plane_of(k: int, own: bool = False) -> Plane:
         plane = planes.sequence_plane(ls.plane, model, params[idx[k]].to(dev), tuple(xy[idx[k]]), d1, d2)
-        return plane.owned(dev) if own else plane
+        return plane.to(dev, copy=own)
 
     # one engine for every grid (it owns its plane; set_plane copies the next one in), so a
     # compiled kernel is compiled once; the still grid's points per pass, as on every rank
@@ -229,7 +229,7 @@ def _run(scene: Scene, cache_root: Path, device: str | None, progress: bool, for
     hit = distributed.broadcast(group, _usable(entry) and not force if group.main else None)
     if hit:
         if group.main:
-            _add_missing_descents(scene, entry, cache_root, device, progress)
+            _add_missing_descents(scene, entry, device, progress)
         return entry.dir
     dev = group.device if group.active else pick_device(device)
     part = entry.partial
@@ -237,10 +237,10 @@ def _run(scene: Scene, cache_root: Path, device: str | None, progress: bool, for
 
     # ---- the task on every rank; the run and its plane on rank 0 (kept in the partial entry)
     task = build_task(scene, dev)
-    placed = _prepare(scene, task, part, progress, cache_root, force, group) if group.main else None
+    placed = _prepare(scene, task, entry, progress, force, group) if group.main else None
     run, fit = distributed.broadcast(group, placed)
     task.place(run)
-    plane = fit.plane.owned(dev)
+    plane = fit.plane.to(dev)
 
     # ---- the grid, row blocks written to a memory map with a progress record (rank 0)
     ls = scene.landscape
@@ -302,10 +302,9 @@ def _usable(entry: CacheEntry) -> bool:
     return why is None
 
 
-def _add_missing_descents(scene: Scene, entry: CacheEntry, cache_root: Path, device: str | None,
-                          progress: bool) -> None:
+def _add_missing_descents(scene: Scene, entry: CacheEntry, device: str | None, progress: bool) -> None:
     """A cache hit: descents are keyed apart from the grid, so compute only those the entry lacks,
-    on its stored plane.  ``cache_root``: the model store's (the final buffers)."""
+    on its stored plane."""
     meta = entry.meta()
     todo = entry.missing_descents(scene.landscape.descents)
     figures = describe.current(scene, entry) is None
@@ -319,17 +318,18 @@ def _add_missing_descents(scene: Scene, entry: CacheEntry, cache_root: Path, dev
     dev = pick_device(device)
     # one task for both (its model at the final buffers), as a full run has
     task = build_task(scene, dev)
-    final_buffers(task, meta, cache_root)
+    final_buffers(task, meta, entry.root)
     if todo:
         descent.add_to_entry(scene, entry, todo, dev, progress, task=task)
     if figures:
         describe.measure_entry(scene, entry, dev, task=task)
 
 
-def _prepare(scene: Scene, task: Task, part: Path, progress: bool, cache_root: Path, force: bool,
+def _prepare(scene: Scene, task: Task, entry: CacheEntry, progress: bool, force: bool,
              group: distributed.Group) -> tuple[Run, PlaneFit]:
     """The run (trained, loaded, or the interrupted run's) and its plane, kept in the partial entry
-    so a resumed run needs neither training nor loading."""
+    so a resumed run needs neither training nor loading.  The model store is the entry's cache's."""
+    part, cache_root = entry.partial, entry.root
     if force and part.exists():
         shutil.rmtree(part)
     run_file, plane_file = part / "run.pt", part / "plane.pt"
@@ -340,7 +340,7 @@ def _prepare(scene: Scene, task: Task, part: Path, progress: bool, cache_root: P
         return run, PlaneFit.read(plane_file, task.model)
     ls = scene.landscape
     what = "weights from files" if ls.weights is not None else ls.data.name
-    log(f"key {scene.cache_key()}: {ls.model.name} on {what} ({task.device})"
+    log(f"key {entry.key}: {ls.model.name} on {what} ({task.device})"
         + (f"; grid on {group.world} processes" if group.active else ""))
     fresh = not part.exists()
     try:

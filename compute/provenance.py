@@ -24,6 +24,7 @@ _GENERATED = ("spirals", "shapes", "regression")
 def provenance(scene: Scene, task: Task, run: Run, fit: PlaneFit, engine: GridEngine, precision: dict,
                timings: dict, stats: dict, seq: dict | None, dev: torch.device) -> dict:
     ls = scene.landscape
+    _, d1, d2 = fit.plane.flat()
     return {
         "landscape": ls.model_dump(mode="json"),        # the resolved section, as the record keeps it
         "title": scene.title,
@@ -38,7 +39,7 @@ def provenance(scene: Scene, task: Task, run: Run, fit: PlaneFit, engine: GridEn
         "engine": engine_record(engine, precision),
         "loss": {"name": task.loss.describe(), "accuracy_meaningful": task.loss.classification},
         "plane": {"method": ls.plane.method, "extent": fit.extent, **fit.info,
-                  "d1_norm": float(fit.plane.flat()[1].norm()), "d2_norm": float(fit.plane.flat()[2].norm())},
+                  "d1_norm": float(d1.norm()), "d2_norm": float(d2.norm())},
         "data": _data_record(ls.data, task),
         # where the weights came from, final values, the run's settings, its train_key (cache/models/)
         # and the per-snapshot log

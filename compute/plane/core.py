@@ -88,10 +88,10 @@ class Plane:
         as32 = lambda t: t.detach().to("cpu", torch.float32).numpy()       # noqa: E731
         return PlaneVectors(*(as32(v) for v in self.flat()))
 
-    def owned(self, device: torch.device | str) -> "Plane":
-        """A copy on ``device`` in memory of its own (the grid engine writes into its plane's tensors
-        when it moves to another plane)."""
-        return Plane.from_flat(self.origin, *(v.to(device).clone() for v in self.flat()))
+    def to(self, device: torch.device | str, copy: bool = False) -> "Plane":
+        """The plane on ``device``; ``copy``: in memory of its own even where it is there already (the
+        grid engine writes into its plane's tensors when it moves to another plane)."""
+        return Plane.from_flat(self.origin, *(v.to(device, copy=copy) for v in self.flat()))
 
     def point(self, a: float, b: float) -> dict[str, torch.Tensor]:
         return {k: self.origin[k] + a * self.d1[k] + b * self.d2[k] for k in self.origin}

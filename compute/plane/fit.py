@@ -86,7 +86,7 @@ def _probed(window: list, task: Task, plane: Plane) -> tuple[list, dict]:
     dev = task.eval.x.device
     with warnings.catch_warnings():                # a fallback's warning is said again by the grid
         warnings.simplefilter("ignore")
-        engine = GridEngine(task.model, plane.owned(dev), task.eval.x, task.eval.y, loss=task.loss)
+        engine = GridEngine(task.model, plane.to(dev, copy=True), task.eval.x, task.eval.y, loss=task.loss)
     walked = _descent(task, engine.plane, window)
     probe = probe_window(window, lambda a, b: engine.losses(a.to(dev), b.to(dev)).cpu(), walked)
     log(probe.says(window))

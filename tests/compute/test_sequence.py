@@ -111,7 +111,7 @@ def test_each_grid_holds_its_snapshot_at_its_plane_coordinates(computed):
             theta = params[q.index[k]]
             _, d1, d2 = setup["fit"].plane.flat()
             pl = sequence_plane(scene.landscape.plane, model, theta, tuple(q.xy[k]), d1, d2)
-            eng = GridEngine(model, pl.owned("cpu"), ex, ey)
+            eng = GridEngine(model, pl.to("cpu", copy=True), ex, ey)
             at = eng.losses(torch.tensor([q.xy[k][0]], dtype=torch.float32),
                             torch.tensor([q.xy[k][1]], dtype=torch.float32))
             zero = torch.zeros_like(theta)
